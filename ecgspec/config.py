@@ -1,0 +1,176 @@
+"""The engine's configuration: torch_ecg's ``InputConfig`` keys, checked up front.
+
+Every check raises :class:`ConfigError` (a ``ValueError``) whose message names the
+field, the value and what is allowed, so a bad config never surfaces later as a
+cryptic torch error (or not at all under ``python -O``, as torch_ecg's asserts do).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Mapping
+
+import torch
+
+__all__ = ["ConfigError", "InputConfig", "DEFAULT_WINDOW_SIZE", "DEFAULT_OVERLAP_SIZE"]
+
+DEFAULT_WINDOW_SIZE = 1 / 20
+DEFAULT_OVERLAP_SIZE = 1 / 40
+MAX_WINDOW_SIZE = 0.2
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class ConfigError(ValueError):
+    """An invalid engine or extraction setting; the message names field, value and rule."""
+
+
+def _fail(field: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{field}: got {value!r}, {allowed}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_positive_int(field: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
+    if not _is_int(value) or value < minimum:
+        raise _fail(field, value, f"must be an integer >= {minimum}")
+    return int(value)
+
+
+def check_positive_real(field: str, value: Any) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite number > 0."""
+    if not _is_real(value) or value <= 0:
+        raise _fail(field, value, "must be a finite number > 0")
+    return float(value)
+
+
+def resolve_dtype(value: Any) -> torch.dtype:
+    """Map ``"float32"``/``torch.float32`` (or float64) to a torch dtype."""
+    if isinstance(value, torch.dtype) and value in _DTYPES.values():
+        return value
+    name = str(value).replace("torch.", "")
+    if name in _DTYPES:
+        return _DTYPES[name]
+    raise _fail("dtype", value, f"must be one of {sorted(_DTYPES)}")
+
+
+def resolve_device(value: Any) -> torch.device:
+    """``None`` or ``"auto"`` picks CUDA when torch sees a GPU, as torch_ecg's default does."""
+    if value is None or value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as exc:
+        raise _fail("device", value, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise _fail("device", value, "but torch sees no CUDA device here; use 'cpu' or 'auto'")
+    return device
+
+
+class InputConfig(dict):
+    """torch_ecg's ``InputConfig`` for spectrogram input, validated on construction.
+
+    A ``dict`` with attribute access, like torch_ecg's ``CFG``. Required: ``n_channels``,
+    ``n_samples``, ``n_bins`` and ``fs`` (or its alias ``sample_rate``). Optional, with
+    torch_ecg's defaults: ``input_type="spectrogram"``, ``window_size=1/20`` and
+    ``overlap_size=1/40`` (seconds), ``feature_fs=None``, ``to1d=False``,
+    ``ensure_batch_dim=True``, ``dtype=torch.float32``, ``device`` (CUDA when available).
+    Unknown keys such as ``name`` are kept untouched.
+
+    Window lengths in samples use Python's ``round`` (banker's rounding, as torch_ecg):
+    ``win_length = round(window_size * fs)``,
+    ``hop_length = win_length - round(overlap_size * fs)``, ``n_fft = 2 * (n_bins - 1)``.
+    """
+
+    def __init__(self, *args: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__()
+        for mapping in args:
+            self.update(mapping)
+        self.update(kwargs)
+        self.setdefault("input_type", "spectrogram")
+        self.setdefault("window_size", DEFAULT_WINDOW_SIZE)
+        self.setdefault("overlap_size", DEFAULT_OVERLAP_SIZE)
+        self.setdefault("feature_fs", None)
+        self.setdefault("to1d", False)
+        self.setdefault("ensure_batch_dim", True)
+        self._validate()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    @property
+    def sampling_rate(self) -> float:
+        """``fs``, or ``sample_rate`` where only the alias was given."""
+        return self["fs"] if self.get("fs") is not None else self["sample_rate"]
+
+    def _validate(self) -> None:
+        input_type = str(self["input_type"]).lower()
+        if input_type != "spectrogram":
+            raise _fail("input_type", self["input_type"], "ecgspec implements only 'spectrogram'")
+        self["input_type"] = input_type
+        for field in ("n_channels", "n_samples", "n_bins"):
+            if self.get(field) is None:
+                raise ConfigError(f"{field}: missing, it is required for spectrogram input")
+        check_positive_int("n_channels", self["n_channels"])
+        check_positive_int("n_samples", self["n_samples"])
+        check_positive_int("n_bins", self["n_bins"], minimum=2)
+        if self.get("fs") is None and self.get("sample_rate") is None:
+            raise ConfigError("fs: missing, give `fs` (or its alias `sample_rate`) in Hz")
+        fs = check_positive_real("fs" if self.get("fs") is not None else "sample_rate", self.sampling_rate)
+        window_size = self["window_size"]
+        if not _is_real(window_size) or not 0 < window_size < MAX_WINDOW_SIZE:
+            raise _fail("window_size", window_size, f"must be in (0, {MAX_WINDOW_SIZE}) seconds")
+        overlap_size = self["overlap_size"]
+        if not _is_real(overlap_size) or not 0 < overlap_size < window_size:
+            raise _fail("overlap_size", overlap_size, f"must be in (0, window_size={window_size}) seconds")
+        win_length = round(window_size * fs)
+        hop_length = win_length - round(overlap_size * fs)
+        n_fft = 2 * (self["n_bins"] - 1)
+        if win_length < 1:
+            raise _fail("window_size", window_size, f"rounds to {win_length} samples at fs={fs}; need >= 1")
+        if hop_length < 1:
+            raise _fail(
+                "overlap_size",
+                overlap_size,
+                f"leaves a hop of {hop_length} samples at fs={fs} (window {win_length}); need >= 1",
+            )
+        if win_length > n_fft:
+            raise _fail(
+                "window_size",
+                window_size,
+                f"gives a {win_length}-sample window at fs={fs}, longer than n_fft = 2 * (n_bins - 1) = {n_fft};"
+                f" use n_bins >= {win_length // 2 + 1} or a shorter window",
+            )
+        if self["n_samples"] <= n_fft // 2:
+            raise _fail(
+                "n_samples",
+                self["n_samples"],
+                f"must be > n_fft // 2 = {n_fft // 2} for the centred reflect padding (n_bins={self['n_bins']})",
+            )
+        if self["feature_fs"] is not None:
+            feature_fs = check_positive_real("feature_fs", self["feature_fs"])
+            n_frames = self["n_samples"] // hop_length + 1
+            if math.floor(n_frames * (feature_fs / fs)) < 1:
+                raise _fail(
+                    "feature_fs", feature_fs, f"keeps no frame of {n_frames} at fs={fs}; raise it or n_samples"
+                )
+        for flag in ("to1d", "ensure_batch_dim"):
+            if not isinstance(self[flag], bool):
+                raise _fail(flag, self[flag], "must be true or false")
+        if "dtype" in self:
+            resolve_dtype(self["dtype"])
+        if self.get("device") is not None:
+            resolve_device(self["device"])

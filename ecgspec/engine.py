@@ -1,0 +1,148 @@
+"""``SpectrogramInput``: torch_ecg's spectrogram input, same numbers, less work.
+
+Semantics are those of ``torch_ecg.components.inputs.SpectrogramInput`` 0.0.33,
+read from its source rather than its documentation page:
+
+- ``n_fft = 2 * (n_bins - 1)``, so the one-sided spectrum has ``n_bins`` bins;
+- ``win_length = round(window_size * fs)`` and
+  ``hop_length = win_length - round(overlap_size * fs)``, with Python's ``round``;
+- power spectrum ``|STFT|^2`` with a periodic Hann window and centred frames
+  (reflect padding of ``n_fft // 2``), hence ``n_samples // hop_length + 1``
+  frames, not the ``(n_samples - win_length) // hop_length + 1`` printed there;
+- ``feature_fs`` rescales the frame axis by ``feature_fs / fs`` with
+  nearest-neighbour interpolation, to ``floor(n_frames * feature_fs / fs)``
+  frames; ecgspec computes only the frames that survive;
+- ``to1d`` merges the channel and bin axes: ``(batch, n_channels * n_bins, frames)``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from . import functional as Fn
+from .config import ConfigError, InputConfig, resolve_device, resolve_dtype
+
+__all__ = ["SpectrogramInput", "WaveformError"]
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+class WaveformError(ValueError):
+    """A waveform that does not fit the config: wrong rank, shape or dtype."""
+
+
+class SpectrogramInput:
+    """Power spectrograms of ``(batch, n_channels, n_samples)`` waveforms.
+
+    >>> cfg = InputConfig(n_channels=12, n_samples=5000, n_bins=128, fs=500)
+    >>> engine = SpectrogramInput(cfg)
+    >>> engine.win_length, engine.hop_length, engine.n_fft
+    (25, 13, 254)
+    >>> engine.compute_input_shape((32, 12, 5000))
+    (32, 12, 128, 385)
+    """
+
+    __name__ = "SpectrogramInput"
+
+    def __init__(self, config: InputConfig, method: Optional[str] = None) -> None:
+        if not isinstance(config, InputConfig):
+            config = InputConfig(config)
+        self.config = config
+        self.dtype = resolve_dtype(config.get("dtype", torch.float32))
+        self.device = resolve_device(config.get("device"))
+        self.fs = config.sampling_rate
+        self.feature_fs = config.feature_fs
+        self.to1d = config.to1d
+        self.n_channels = config.n_channels
+        self.n_samples = config.n_samples
+        self.n_bins = config.n_bins
+        self.win_length = round(config.window_size * self.fs)
+        self.hop_length = self.win_length - round(config.overlap_size * self.fs)
+        self.n_fft = 2 * (self.n_bins - 1)
+        self.n_frames = Fn.feature_frame_count(Fn.frame_count(self.n_samples, self.hop_length), self.fs, self.feature_fs)
+        if method not in (None, "matmul", "fft"):
+            raise ConfigError(f"method: got {method!r}, must be 'matmul', 'fft' or None (choose by cost)")
+        self.method = method or Fn.choose_method(self.n_bins, self.win_length, self.device)
+        self._frames = Fn.kept_frame_indices(
+            Fn.frame_count(self.n_samples, self.hop_length), self.fs, self.feature_fs
+        )
+        if self._frames is not None:
+            self._frames = self._frames.to(self.device)
+        if self.method == "matmul":
+            self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)
+        else:
+            self._kernel = torch.hann_window(self.win_length, dtype=self.dtype, device=self.device)
+
+    @property
+    def window_size(self) -> int:
+        """Window length in samples (torch_ecg's name for ``win_length``)."""
+        return self.win_length
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        """Centre frequency of each bin in Hz: ``k * fs / n_fft``, ``k = 0 .. n_bins - 1``."""
+        return np.arange(self.n_bins, dtype=np.float64) * (self.fs / self.n_fft)
+
+    def compute_input_shape(self, waveform_shape: Sequence[int]) -> Tuple[int, ...]:
+        """The shape :meth:`from_waveform` returns for input of ``waveform_shape``, computed from the config."""
+        shape = tuple(int(n) for n in waveform_shape)
+        self._check_shape(shape)
+        mid = (self.n_channels * self.n_bins,) if self.to1d else (self.n_channels, self.n_bins)
+        out = (*shape[:-2], *mid, self.n_frames)
+        if len(shape) == 2 and self.config.ensure_batch_dim:
+            out = (1, *out)
+        return out
+
+    def __call__(self, waveform: ArrayLike) -> torch.Tensor:
+        return self.from_waveform(waveform)
+
+    def from_waveform(self, waveform: ArrayLike) -> torch.Tensor:
+        """Spectrograms of ``waveform`` ``(batch, n_channels, n_samples)`` or ``(n_channels, n_samples)``.
+
+        Returns ``(batch, n_channels, n_bins, n_frames)`` (``(batch, n_channels * n_bins,
+        n_frames)`` with ``to1d``), on the config's device and dtype, where
+        ``n_frames = n_samples // hop_length + 1``, times ``feature_fs / fs`` (floored)
+        when ``feature_fs`` is set. 2-D input gains a batch axis unless
+        ``ensure_batch_dim`` is false.
+        """
+        x = self._as_tensor(waveform)
+        out_shape = self.compute_input_shape(x.shape)
+        rows = x.reshape(-1, self.n_samples)
+        with torch.no_grad():
+            if self.method == "matmul":
+                power = Fn.power_spectrogram(rows, self._kernel, self.n_bins, self.hop_length, self._frames)
+            else:
+                power = Fn.stft_power_spectrogram(rows, self._kernel, self.n_bins, self.hop_length, self._frames)
+        return power.reshape(out_shape)
+
+    def _check_shape(self, shape: Tuple[int, ...]) -> None:
+        expected = (self.n_channels, self.n_samples)
+        if len(shape) not in (2, 3) or shape[-2:] != expected:
+            raise WaveformError(
+                f"waveform: got shape {shape}, must be (batch, {expected[0]}, {expected[1]})"
+                f" or {expected} (n_channels, n_samples from the config)"
+            )
+
+    def _as_tensor(self, waveform: ArrayLike) -> torch.Tensor:
+        if isinstance(waveform, np.ndarray):
+            if waveform.dtype.kind not in "fiu":
+                raise WaveformError(f"waveform: got dtype {waveform.dtype}, must be a real number dtype")
+            waveform = torch.from_numpy(np.ascontiguousarray(waveform))
+        elif not isinstance(waveform, torch.Tensor):
+            raise WaveformError(
+                f"waveform: got {type(waveform).__name__}, must be a numpy.ndarray or torch.Tensor"
+            )
+        elif waveform.is_complex() or waveform.dtype == torch.bool:
+            raise WaveformError(f"waveform: got dtype {waveform.dtype}, must be a real number dtype")
+        self._check_shape(tuple(waveform.shape))
+        return waveform.to(device=self.device, dtype=self.dtype)
+
+    def __repr__(self) -> str:
+        return (
+            f"SpectrogramInput(n_channels={self.n_channels}, n_samples={self.n_samples}, n_bins={self.n_bins},"
+            f" win_length={self.win_length}, hop_length={self.hop_length}, fs={self.fs},"
+            f" feature_fs={self.feature_fs}, to1d={self.to1d}, method={self.method!r}, device={self.device})"
+        )

@@ -1,0 +1,161 @@
+"""Pure functions behind :class:`ecgspec.SpectrogramInput` (as torchaudio's ``functional``).
+
+torch_ecg computes ``|torch.stft(x, n_fft, hop, win, hann(win), center=True,
+pad_mode="reflect")|**2``. The Hann window of ``win_length`` samples sits in the
+middle of an ``n_fft``-point frame, so the FFT mostly multiplies zeros. Here the
+same power spectrum is one matrix product of each frame's ``win_length`` non-zero
+samples with a ``(2 * n_bins, win_length)`` windowed cosine/sine basis. The
+window's offset inside the frame only turns each bin's phase, so it drops out of
+the power. Padding is the same reflection torch.stft uses, cut to the samples the
+window actually reaches.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Optional
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "frame_count",
+    "feature_frame_count",
+    "kept_frame_indices",
+    "dft_basis",
+    "power_spectrogram",
+    "stft_power_spectrogram",
+    "choose_method",
+]
+
+Method = Literal["matmul", "fft"]
+
+
+def frame_count(n_samples: int, hop_length: int) -> int:
+    """Frames of a centred STFT: ``n_samples // hop_length + 1`` (torch.stft, ``center=True``)."""
+    return n_samples // hop_length + 1
+
+
+def feature_frame_count(n_frames: int, fs: float, feature_fs: Optional[float]) -> int:
+    """Frames left after torch_ecg's nearest-neighbour rescale by ``feature_fs / fs``."""
+    if feature_fs is None:
+        return n_frames
+    return math.floor(float(n_frames) * (feature_fs / fs))
+
+
+def kept_frame_indices(n_frames: int, fs: float, feature_fs: Optional[float]) -> Optional[torch.Tensor]:
+    """Source frame of each output frame under torch_ecg's ``F.interpolate`` (nearest), or None.
+
+    The indices come from ``F.interpolate`` itself, applied to the frame numbers,
+    so they follow torch's own float arithmetic exactly.
+    """
+    if feature_fs is None:
+        return None
+    frames = torch.arange(n_frames, dtype=torch.float64).view(1, 1, n_frames)
+    picked = F.interpolate(frames, scale_factor=feature_fs / fs, recompute_scale_factor=True)
+    return picked.view(-1).to(torch.int64)
+
+
+def dft_basis(n_bins: int, win_length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Rows ``hann[j] * cos(2 pi k j / n_fft)`` then ``hann[j] * sin(...)``, k < n_bins: ``(2 n_bins, win)``.
+
+    Built in float64 and cast once, so the basis adds no error of its own.
+    """
+    n_fft = 2 * (n_bins - 1)
+    window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
+    k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
+    j = torch.arange(win_length, dtype=torch.float64).unsqueeze(0)
+    # (k * j) mod n_fft keeps the angle small and exact for long windows.
+    angle = (2 * math.pi / n_fft) * torch.remainder(k * j, n_fft)
+    basis = torch.cat([torch.cos(angle), torch.sin(angle)]) * window
+    return basis.to(device=device, dtype=dtype)
+
+
+def _reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """Reflect-pad the last axis of ``(rows, time)``; torch only reflects batched input."""
+    if left == 0 and right == 0:
+        return x
+    return F.pad(x.unsqueeze(1), (left, right), mode="reflect").squeeze(1)
+
+
+def frames_view(x: torch.Tensor, n_bins: int, win_length: int, hop_length: int) -> torch.Tensor:
+    """The non-zero part of every centred STFT frame of ``x`` ``(rows, time)``: ``(rows, frames, win)``.
+
+    Frame t starts at ``t * hop - n_fft // 2`` in the signal, and its window at
+    ``(n_fft - win) // 2`` inside it; only the reflected samples it reaches are padded.
+    """
+    n_fft = 2 * (n_bins - 1)
+    n_samples = x.shape[-1]
+    n_frames = frame_count(n_samples, hop_length)
+    left = n_fft // 2 - (n_fft - win_length) // 2
+    last = (n_frames - 1) * hop_length - left + win_length  # one past the last sample used
+    padded = _reflect_pad(x, left, max(0, last - n_samples))
+    return padded.unfold(-1, win_length, hop_length)[:, :n_frames]
+
+
+def power_spectrogram(
+    x: torch.Tensor,
+    basis: torch.Tensor,
+    n_bins: int,
+    hop_length: int,
+    frames: Optional[torch.Tensor] = None,
+    chunk_elements: int = 1 << 21,
+) -> torch.Tensor:
+    """``|STFT|^2`` of ``x`` ``(rows, time)`` as ``(rows, n_bins, n_frames)``, by one matrix product.
+
+    ``frames``, if given, are the only frame indices computed (for ``feature_fs``).
+    Rows go through in chunks whose complex spectrum holds about ``chunk_elements``
+    values, so it stays in cache instead of making a round trip through memory.
+    """
+    win_length = basis.shape[-1]
+    segments = frames_view(x, n_bins, win_length, hop_length)
+    if frames is not None:
+        segments = segments.index_select(1, frames.to(x.device))
+    n_rows, n_frames = segments.shape[0], segments.shape[1]
+    out = torch.empty(n_rows, n_bins, n_frames, dtype=x.dtype, device=x.device)
+    step = max(1, chunk_elements // (2 * n_bins * n_frames))
+    for lo in range(0, n_rows, step):
+        spectrum = torch.matmul(basis, segments[lo : lo + step].transpose(1, 2))  # (rows, 2 n_bins, frames)
+        real, imag = spectrum[:, :n_bins], spectrum[:, n_bins:]
+        torch.mul(real, real, out=out[lo : lo + step]).addcmul_(imag, imag)
+    return out
+
+
+def stft_power_spectrogram(
+    x: torch.Tensor,
+    window: torch.Tensor,
+    n_bins: int,
+    hop_length: int,
+    frames: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """The same as :func:`power_spectrogram` through ``torch.stft`` (FFT): wins for long windows."""
+    n_fft = 2 * (n_bins - 1)
+    spec = torch.stft(
+        x,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=window.shape[-1],
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    if frames is not None:
+        spec = spec.index_select(-1, frames.to(x.device))
+    real, imag = spec.real, spec.imag
+    return real * real + imag * imag
+
+
+def choose_method(n_bins: int, win_length: int, device: torch.device) -> Method:
+    """Pick the cheaper method for one frame: ``2 n_bins win`` multiply-adds vs an ``n_fft`` FFT.
+
+    The constant was measured with ``make bench`` (engine section): the FFT's
+    per-frame overhead makes the matrix product win until the window is long.
+    """
+    n_fft = 2 * (n_bins - 1)
+    matmul_cost = 2 * n_bins * win_length
+    fft_cost = FFT_COST_FACTOR[device.type] * n_fft * math.log2(n_fft)
+    return "matmul" if matmul_cost <= fft_cost else "fft"
+
+
+FFT_COST_FACTOR = {"cpu": 8.0, "cuda": 8.0}
