@@ -67,14 +67,13 @@ class SpectrogramInput:
             raise ConfigError(f"method: got {method!r}, must be 'matmul', 'fft' or None (choose by cost)")
         self.method = method or Fn.choose_method(self.n_bins, self.win_length, self.device)
         self._frames = Fn.kept_frame_indices(
-            Fn.frame_count(self.n_samples, self.hop_length), self.fs, self.feature_fs
+            Fn.frame_count(self.n_samples, self.hop_length), self.fs, self.feature_fs, self.dtype, self.device
         )
-        if self._frames is not None:
-            self._frames = self._frames.to(self.device)
         if self.method == "matmul":
             self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)
         else:
-            self._kernel = torch.hann_window(self.win_length, dtype=self.dtype, device=self.device)
+            window = torch.hann_window(self.win_length, dtype=torch.float32)  # float32 first, as torch_ecg
+            self._kernel = window.to(device=self.device, dtype=self.dtype)
 
     @property
     def window_size(self) -> int:

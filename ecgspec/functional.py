@@ -43,15 +43,18 @@ def feature_frame_count(n_frames: int, fs: float, feature_fs: Optional[float]) -
     return math.floor(float(n_frames) * (feature_fs / fs))
 
 
-def kept_frame_indices(n_frames: int, fs: float, feature_fs: Optional[float]) -> Optional[torch.Tensor]:
+def kept_frame_indices(
+    n_frames: int, fs: float, feature_fs: Optional[float], dtype: torch.dtype, device: torch.device
+) -> Optional[torch.Tensor]:
     """Source frame of each output frame under torch_ecg's ``F.interpolate`` (nearest), or None.
 
-    The indices come from ``F.interpolate`` itself, applied to the frame numbers,
-    so they follow torch's own float arithmetic exactly.
+    The indices come from ``F.interpolate`` itself, applied to the frame numbers in
+    the engine's dtype on its device: torch computes the source index in that
+    dtype's precision, so this follows torch's own arithmetic exactly.
     """
     if feature_fs is None:
         return None
-    frames = torch.arange(n_frames, dtype=torch.float64).view(1, 1, n_frames)
+    frames = torch.arange(n_frames, dtype=dtype, device=device).view(1, 1, n_frames)
     picked = F.interpolate(frames, scale_factor=feature_fs / fs, recompute_scale_factor=True)
     return picked.view(-1).to(torch.int64)
 
@@ -59,10 +62,12 @@ def kept_frame_indices(n_frames: int, fs: float, feature_fs: Optional[float]) ->
 def dft_basis(n_bins: int, win_length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Rows ``hann[j] * cos(2 pi k j / n_fft)`` then ``hann[j] * sin(...)``, k < n_bins: ``(2 n_bins, win)``.
 
-    Built in float64 and cast once, so the basis adds no error of its own.
+    Built in float64 and cast once. The Hann window itself is made in float32 and
+    widened, as torch_ecg does (its window buffer is created in float32 and then
+    moved to the config dtype), so float64 configs agree with it too.
     """
     n_fft = 2 * (n_bins - 1)
-    window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
+    window = torch.hann_window(win_length, periodic=True, dtype=torch.float32).double()
     k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
     j = torch.arange(win_length, dtype=torch.float64).unsqueeze(0)
     # (k * j) mod n_fft keeps the angle small and exact for long windows.
