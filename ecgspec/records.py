@@ -1,0 +1,389 @@
+"""Find ECG records on disk (WFDB, ``.npy``, ``.npz``) and read slices of them.
+
+Everything that makes a record unusable surfaces as a :class:`RecordError` with a
+one-line reason, at :func:`open_record` where it can be seen from the header and
+file sizes, so the pipeline reports it per record and goes on. Reads are sliced
+(``wfdb.rdrecord`` with ``sampfrom``/``sampto``, memory-mapped ``.npy``), so a
+24-hour record never has to sit in memory whole; ``.npz`` is the exception, as a
+zip member cannot be memory-mapped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Sequence, TextIO
+
+import numpy as np
+import wfdb
+
+__all__ = ["RecordError", "RecordRef", "Header", "Record", "find_records", "open_record", "select_channels"]
+
+KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz"}
+# Bytes per sample of the WFDB signal formats whose file size follows from the sample count;
+# 212 and 310/311 pack samples into words (see _signal_bytes), FLAC (508/516/524) cannot be sized.
+_BYTES_PER_SAMPLE = {"8": 1, "80": 1, "16": 2, "61": 2, "160": 2, "24": 3, "32": 4}
+
+
+class RecordError(ValueError):
+    """A record that cannot be used; ``str(exc)`` is one line giving the reason, without the record name."""
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where a record is: ``name`` relative to its input folder (posix, no extension), the file to open, its kind."""
+
+    name: str
+    path: Path
+    kind: str
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a record's header says. ``leads`` is ``()`` when the record has no lead names (``.npy``)."""
+
+    fs: float
+    n_samples: int
+    leads: tuple[str, ...]
+    n_signals: int
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when it has none."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# ---------------------------------------------------------------- finding records
+
+
+def _record_name(path: Path) -> str:
+    """A file INPUT's record name: its file name without a known extension."""
+    return path.stem if path.suffix in KINDS else path.name
+
+
+def _resolve_file(path: Path) -> list[Path] | str:
+    """The record file(s) a file INPUT names, or the reason it names none."""
+    if path.is_file():
+        if path.suffix in KINDS:
+            return [path]
+        header = path.with_suffix(".hea")  # a .dat/.mat/.xyz signal file of a WFDB record
+        if header.is_file():
+            return [header]
+        return f"unknown file type: {path} (expected a .hea, .npy or .npz record)"
+    found = [Path(f"{path}{ext}") for ext in KINDS if Path(f"{path}{ext}").is_file()]
+    return found or f"no such file or folder: {path}"
+
+
+def _walk(folder: Path) -> list[tuple[str, Path]]:
+    """(name, path) of every record file under ``folder``, hidden files and folders skipped."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for file in files:
+            path = Path(root, file)
+            if not file.startswith(".") and path.suffix in KINDS:
+                found.append((path.relative_to(folder).with_suffix("").as_posix(), path))
+    return found
+
+
+def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[tuple[str, Path]], list]:
+    """Expand INPUTs (folders, files, ``-`` for paths on stdin) into (name, path) pairs and problems."""
+    found: list[tuple[str, Path]] = []
+    problems: list[tuple[str, str]] = []
+    for item in inputs:
+        if os.fspath(item) == "-":
+            lines = (line.strip() for line in (stdin or sys.stdin))
+            more, more_problems = _candidates([line for line in lines if line and line != "-"], None)
+            found += more
+            problems += more_problems
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found += _walk(path)
+            continue
+        files = _resolve_file(path)
+        if isinstance(files, str):
+            problems.append((_record_name(path), files))
+        else:
+            found += [(_record_name(f), f) for f in files]
+    return found, problems
+
+
+def find_records(
+    inputs: Sequence[str | os.PathLike], stdin: TextIO | None = None
+) -> tuple[list[RecordRef], list[tuple[str, str]]]:
+    """Records named by ``inputs``: record paths (with or without extension), folders searched
+    recursively for ``*.hea``/``*.npy``/``*.npz``, or ``-`` for paths read from ``stdin``
+    (``sys.stdin`` when None), one a line, each handled like an INPUT.
+
+    Returns (refs sorted by name, problems as (name, reason)); never raises for a bad input.
+    The same file named twice is read once; two files with one name keep the first by path
+    and report the others as duplicates.
+    """
+    found, problems = _candidates(inputs, stdin)
+    refs: dict[str, RecordRef] = {}
+    seen: set[Path] = set()
+    for name, path in sorted(found, key=lambda item: (item[0], str(item[1]))):
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        if name in refs:
+            problems.append((name, f"duplicate record name, already read from {refs[name].path}"))
+        else:
+            refs[name] = RecordRef(name, path, KINDS[path.suffix])
+    return [refs[name] for name in sorted(refs)], problems
+
+
+# ---------------------------------------------------------------- opening records
+
+
+class Record:
+    """An open record: its ref and header; :meth:`read` returns a slice of it."""
+
+    def __init__(self, ref: RecordRef, header: Header) -> None:
+        self.ref = ref
+        self.header = header
+
+    def read(self, start: int, stop: int, channels: Sequence[int]) -> np.ndarray:
+        """float32 ``(len(channels), stop - start)`` in physical units, NaN where the file marks a
+        sample missing, channels in the order asked. Reads only that slice from disk (``.npz``:
+        the whole signal once, cached). Raises ValueError for a range or channel outside the
+        record, RecordError when the file cannot be read.
+        """
+        channels = [int(c) for c in channels]
+        if not 0 <= start <= stop <= self.header.n_samples:
+            raise ValueError(f"read({start}, {stop}): need 0 <= start <= stop <= {self.header.n_samples}")
+        if not channels or not all(0 <= c < self.header.n_signals for c in channels):
+            raise ValueError(f"read: channels {channels} must be non-empty, in 0..{self.header.n_signals - 1}")
+        if start == stop:
+            return np.empty((len(channels), 0), dtype=np.float32)
+        unique = sorted(set(channels))
+        try:
+            data = self._read(start, stop, unique)
+        except RecordError:
+            raise
+        except Exception as exc:
+            raise RecordError(f"cannot read samples {start}..{stop}: {_one_line(exc)}") from None
+        if data.shape != (len(unique), stop - start):
+            raise RecordError(f"read samples {start}..{stop} gave shape {data.shape}; the signal file is short")
+        order = [unique.index(c) for c in channels]
+        return np.ascontiguousarray(data[order], dtype=np.float32)
+
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        """(len(channels), stop - start) for sorted unique channels; any dtype, exceptions allowed."""
+        raise NotImplementedError
+
+
+class _WfdbRecord(Record):
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        rec = wfdb.rdrecord(
+            str(self.ref.path.with_suffix("")), sampfrom=start, sampto=stop, channels=channels, physical=True
+        )
+        return rec.p_signal.T
+
+
+class _NpyRecord(Record):
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        return np.load(self.ref.path, mmap_mode="r", allow_pickle=False)[channels, start:stop]
+
+
+class _NpzRecord(Record):
+    _signal: np.ndarray | None = None
+
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        if self._signal is None:
+            with open(self.ref.path, "rb") as fp, np.load(fp, allow_pickle=False) as npz:
+                self._signal = npz["signal"]
+        return self._signal[channels, start:stop]
+
+
+def _signal_bytes(fmt: str, n: int) -> int | None:
+    """Bytes a WFDB signal file of format ``fmt`` needs for ``n`` samples; None if not computable."""
+    if fmt == "212":  # two 12-bit samples in 3 bytes
+        return math.ceil(n * 1.5)
+    if fmt in ("310", "311"):  # three 10-bit samples in 4 bytes; 310 needs the whole word for two
+        return 4 * (n // 3) + (0, 2, 4 if fmt == "310" else 3)[n % 3]
+    if fmt in _BYTES_PER_SAMPLE:
+        return n * _BYTES_PER_SAMPLE[fmt]
+    return None
+
+
+def _signal_files(h: wfdb.Record) -> dict[str, tuple[str, int, int]]:
+    """file name -> (format, byte offset, samples per frame) of each signal file; the format and
+    offset are those of the file's first signal, as WFDB reads them."""
+    files: dict[str, tuple[str, int, int]] = {}
+    for name, fmt, offset, spf in zip(h.file_name, h.fmt, h.byte_offset, h.samps_per_frame):
+        if name in files:
+            fmt, offset, total = files[name]
+            files[name] = (fmt, offset, total + (spf or 1))
+        else:
+            files[name] = (fmt, offset or 0, spf or 1)
+    return files
+
+
+def _check_wfdb(folder: Path, h: wfdb.Record) -> None:
+    """Check the signal files a header names exist and hold its n_samples (where the format can be sized)."""
+    for name, (fmt, offset, per_frame) in _signal_files(h).items():
+        file = folder / name
+        if not file.is_file():
+            raise RecordError(f"signal file {name} is missing")
+        size = file.stat().st_size
+        if size == 0:
+            raise RecordError(f"signal file {name} is empty")
+        needed = _signal_bytes(fmt, h.sig_len * per_frame)
+        if needed is not None and size < offset + needed:
+            raise RecordError(
+                f"signal file {name} is truncated: {size} bytes, format {fmt} needs {offset + needed}"
+                f" for {h.sig_len} samples x {per_frame} signals"
+            )
+
+
+def _open_wfdb(ref: RecordRef) -> Record:
+    if ref.path.stat().st_size == 0:
+        raise RecordError("header file is empty")
+    try:
+        h = wfdb.rdheader(str(ref.path.with_suffix("")))
+    except Exception as exc:
+        raise RecordError(f"header: {_one_line(exc)}") from None
+    if not isinstance(h, wfdb.Record):
+        raise RecordError("multi-segment records are not supported")
+    if h.sig_len is None:  # wfdb.rdrecord cannot read a slice of such a record without reading it all
+        raise RecordError("header gives no length (number of samples)")
+    leads = tuple("" if s is None else str(s) for s in h.sig_name or ())
+    header = _checked_header(h.fs, h.sig_len, leads, h.n_sig or 0)
+    if any(len(field or ()) != h.n_sig for field in (h.file_name, h.fmt)) or None in h.fmt:
+        raise RecordError(f"header: says {h.n_sig} signals but does not describe them all")
+    _check_wfdb(ref.path.parent, h)
+    return _WfdbRecord(ref, header)
+
+
+def _checked_header(fs: object, n_samples: int, leads: tuple[str, ...], n_signals: int) -> Header:
+    """A Header, or a RecordError when the rate, length or signal count cannot be used."""
+    if n_signals < 1:
+        raise RecordError("has no signals")
+    try:
+        fs = float(fs)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RecordError(f"sampling rate {fs!r} is not a number") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise RecordError(f"sampling rate {fs} must be a finite number > 0")
+    if n_samples < 1:
+        raise RecordError(f"has {n_samples} samples")
+    return Header(fs, int(n_samples), leads, n_signals)
+
+
+def _npy_header(fp: IO[bytes], what: str) -> tuple[int, ...]:
+    """(n_signals, n_samples) from a .npy header, or RecordError for a shape/dtype we cannot use."""
+    version = np.lib.format.read_magic(fp)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(fp)
+    if dtype.kind not in "iuf":
+        raise RecordError(f"{what} has dtype {dtype}; need real numbers (int, uint or float)")
+    if len(shape) != 2:
+        raise RecordError(f"{what} has shape {shape}; need (n_channels, n_samples)")
+    return shape
+
+
+def _open_npy(ref: RecordRef, input_fs: float | None) -> Record:
+    if input_fs is None:
+        raise RecordError("a .npy record stores no sampling rate and no input_fs was given")
+    try:
+        with open(ref.path, "rb") as fp:
+            n_signals, n_samples = _npy_header(fp, "npy")
+        np.load(ref.path, mmap_mode="r", allow_pickle=False)  # fails here if truncated
+    except RecordError:
+        raise
+    except Exception as exc:
+        raise RecordError(f"npy: cannot read: {_one_line(exc)}") from None
+    return _NpyRecord(ref, _checked_header(input_fs, n_samples, (), n_signals))
+
+
+def _npz_leads(npz: np.lib.npyio.NpzFile, n_signals: int) -> tuple[str, ...]:
+    """The optional ``leads`` array of an .npz: strings, one per signal."""
+    if "leads" not in npz.files:
+        return ()
+    leads = npz["leads"]
+    if leads.dtype.kind not in "US" or leads.shape != (n_signals,):
+        raise RecordError(f"npz 'leads' has dtype {leads.dtype} shape {leads.shape}; need {n_signals} strings")
+    return tuple(s.decode() if isinstance(s, bytes) else str(s) for s in leads.tolist())
+
+
+def _open_npz(ref: RecordRef) -> Record:
+    try:
+        with open(ref.path, "rb") as fp, np.load(fp, allow_pickle=False) as npz:  # closed even if not a zip
+            for key in ("signal", "fs"):
+                if key not in npz.files:
+                    raise RecordError(f"npz has no '{key}' array")
+            with npz.zip.open("signal.npy") as fp:
+                n_signals, n_samples = _npy_header(fp, "npz 'signal'")
+            fs = npz["fs"]
+            if fs.size != 1 or fs.dtype.kind not in "iuf":
+                raise RecordError(f"npz 'fs' has dtype {fs.dtype} shape {fs.shape}; need one number")
+            leads = _npz_leads(npz, n_signals)
+    except RecordError:
+        raise
+    except Exception as exc:
+        raise RecordError(f"npz: cannot read: {_one_line(exc)}") from None
+    return _NpzRecord(ref, _checked_header(fs.item(), n_samples, leads, n_signals))
+
+
+def open_record(ref: RecordRef, input_fs: float | None = None) -> Record:
+    """Open a record reading only its header, and check it can be read in full: raises
+    RecordError for an unreadable header, missing, empty or truncated signal files, no
+    signals, no samples, a rate <= 0, or an array of the wrong shape or dtype.
+
+    ``input_fs`` is the sampling rate of ``.npy`` records (which store none); WFDB and
+    ``.npz`` records carry their own. A WFDB header without a rate means 250 Hz (the
+    WFDB default); one without a length is a RecordError.
+    """
+    try:
+        if ref.kind == "wfdb":
+            return _open_wfdb(ref)
+        if ref.kind == "npy":
+            return _open_npy(ref, input_fs)
+        if ref.kind == "npz":
+            return _open_npz(ref)
+    except OSError as exc:
+        raise RecordError(f"cannot read {ref.path.name}: {exc.strerror or _one_line(exc)}") from None
+    raise ValueError(f"unknown record kind {ref.kind!r}; expected one of {sorted(set(KINDS.values()))}")
+
+
+# ---------------------------------------------------------------- choosing leads
+
+
+def _lead_key(name: str) -> str:
+    """Lead names compare without case or spaces: ``aVR`` is ``avr``, ``ECG 1`` is ``ecg1``."""
+    return "".join(name.split()).casefold()
+
+
+def select_channels(
+    leads: Sequence[str], wanted: Sequence[str] | None, n_channels: int, n_signals: int | None = None
+) -> list[int]:
+    """Indices of the record's channels to use, in the order of ``wanted``.
+
+    With ``wanted`` None the record must have exactly ``n_channels`` signals, used in file
+    order. ``n_signals`` is the record's signal count (``header.n_signals``); it defaults to
+    ``len(leads)``, so pass it for records without lead names (``leads == ()``, ``.npy``).
+    Raises ValueError when ``len(wanted) != n_channels`` (a config error) and RecordError
+    when the record does not have the leads.
+    """
+    n_signals = len(leads) if n_signals is None else n_signals
+    if wanted is None:
+        if n_signals != n_channels:
+            raise RecordError(f"has {n_signals} signals, expected n_channels={n_channels}; use --leads to pick them")
+        return list(range(n_channels))
+    if len(wanted) != n_channels:
+        raise ValueError(f"leads: {len(wanted)} names {list(wanted)} given but n_channels={n_channels}")
+    if not leads:
+        raise RecordError("has no lead names, so --leads cannot pick from it")
+    keys = [_lead_key(name) for name in leads]
+    picked = []
+    for name in wanted:
+        if _lead_key(name) not in keys:
+            raise RecordError(f"has no lead {name} (leads: {', '.join(leads)})")
+        picked.append(keys.index(_lead_key(name)))
+    return picked

@@ -1,0 +1,243 @@
+"""windowing: window starts, resampling ratios, NaN filling, blockwise windows equal whole-record ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from ecgspec.records import RecordError, find_records, open_record
+from ecgspec.windowing import (
+    WindowStats,
+    fill_missing,
+    iter_windows,
+    resample_ratio,
+    resampled_length,
+    window_starts,
+)
+
+
+def _open(path: Path):
+    refs, problems = find_records([path])
+    assert problems == [] and len(refs) == 1
+    return open_record(refs[0])
+
+
+def _collect(windows) -> tuple[np.ndarray, np.ndarray]:
+    starts, batches = [], []
+    for s, w in windows:
+        assert s.dtype == np.int64 and w.dtype == np.float32 and w.flags.c_contiguous
+        assert w.shape[0] == len(s) > 0 and np.isfinite(w).all()
+        starts.append(s)
+        batches.append(w)
+    if not starts:
+        return np.empty(0, dtype=np.int64), np.empty((0, 0, 0), dtype=np.float32)
+    return np.concatenate(starts), np.concatenate(batches)
+
+
+def _whole(signal: np.ndarray, fs_in: float, fs: float, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of the whole record resampled at once: what the blockwise iterator must match."""
+    up, down = resample_ratio(fs_in, fs)
+    y = signal if up == down else resample_poly(signal.astype(np.float64), up, down, axis=-1)
+    starts = window_starts(y.shape[-1], window, stride)
+    return starts, np.stack([y[:, s : s + window] for s in starts]).astype(np.float32)
+
+
+# ---------------------------------------------------------------- window_starts and ratios
+
+
+@pytest.mark.parametrize(
+    "n, window, stride, expected",
+    [
+        (10, 3, 2, [0, 2, 4, 6]),
+        (10, 5, 5, [0, 5]),
+        (11, 5, 5, [0, 5]),
+        (3, 3, 1, [0]),
+        (2, 3, 1, []),
+        (0, 3, 1, []),
+        (10, 4, 100, [0]),
+    ],
+)
+def test_window_starts(n, window, stride, expected):
+    starts = window_starts(n, window, stride)
+    assert starts.dtype == np.int64
+    assert starts.tolist() == expected
+    assert all(s + window <= n for s in starts)
+
+
+@pytest.mark.parametrize("window, stride", [(0, 1), (5, 0), (-1, 2)])
+def test_window_starts_rejects_non_positive(window, stride):
+    with pytest.raises(ValueError):
+        window_starts(100, window, stride)
+
+
+@pytest.mark.parametrize(
+    "fs_in, fs_out, ratio",
+    [
+        (360, 500, (25, 18)),
+        (1000, 500, (1, 2)),
+        (200, 500, (5, 2)),
+        (250, 500, (2, 1)),
+        (257, 500, (500, 257)),
+        (128, 500, (125, 32)),
+        (500, 500, (1, 1)),
+        (360.0, 250, (25, 36)),
+        (44.1, 500, (5000, 441)),
+    ],
+)
+def test_resample_ratio(fs_in, fs_out, ratio):
+    if max(ratio) > 1000:
+        with pytest.raises(RecordError, match="factors above 1000"):
+            resample_ratio(fs_in, fs_out)
+    else:
+        assert resample_ratio(fs_in, fs_out) == ratio
+
+
+def test_resample_ratio_rejects_irrational_rate():
+    with pytest.raises(RecordError) as err:
+        resample_ratio(333.333, 500)
+    assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("n", [1, 17, 999, 1000, 4001])
+@pytest.mark.parametrize("fs_in, fs_out", [(360, 500), (1000, 500), (257, 500), (500, 128), (500, 500)])
+def test_resampled_length_matches_resample_poly(n, fs_in, fs_out):
+    up, down = resample_ratio(fs_in, fs_out)
+    assert resampled_length(n, fs_in, fs_out) == resample_poly(np.zeros(n), up, down).shape[-1]
+
+
+# ---------------------------------------------------------------- fill_missing
+
+
+def test_fill_missing_interior_gap_is_linear():
+    x = np.array([[0.0, 1.0, np.nan, np.nan, np.nan, 5.0, 6.0]], dtype=np.float32)
+    assert fill_missing(x) == 3
+    np.testing.assert_array_equal(x, [[0, 1, 2, 3, 4, 5, 6]])
+
+
+def test_fill_missing_edges_inf_and_empty_channel():
+    x = np.array(
+        [
+            [np.nan, np.nan, 2.0, np.inf, 4.0, -np.inf, -np.inf],
+            [np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+        ],
+        dtype=np.float32,
+    )
+    assert fill_missing(x) == 2 + 1 + 2 + 7
+    np.testing.assert_array_equal(x[0], [2, 2, 2, 3, 4, 4, 4])
+    np.testing.assert_array_equal(x[1], np.zeros(7))
+    np.testing.assert_array_equal(x[2], np.arange(1, 8))
+
+
+def test_fill_missing_nothing_to_do():
+    x = np.random.default_rng(1).standard_normal((3, 50)).astype(np.float32)
+    before = x.copy()
+    assert fill_missing(x) == 0
+    np.testing.assert_array_equal(x, before)
+
+
+# ---------------------------------------------------------------- iter_windows on real records
+
+
+def test_cpsc_window_counts_at_own_rate(cpsc_dir):
+    for header in sorted(cpsc_dir.glob("*.hea")):
+        rec = _open(header)
+        stats = WindowStats()
+        starts, windows = _collect(iter_windows(rec, [0, 1], 200, 2000, 2000, block_samples=7000, stats=stats))
+        n = rec.header.n_samples
+        assert len(starts) == n // 2000, header.name
+        assert stats == WindowStats()
+        full = rec.read(0, len(starts) * 2000, [0, 1])
+        np.testing.assert_array_equal(windows, full.reshape(2, -1, 2000).transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize("block_samples", [1000, 1 << 20])
+def test_mitbih_resampled_equals_whole_record(wfdb_dir, block_samples):
+    rec = _open(wfdb_dir / "100")
+    full = rec.read(0, rec.header.n_samples, [0, 1])
+    expected_starts, expected = _whole(full, 360, 500, 2500, 1900)
+    starts, windows = _collect(iter_windows(rec, [0, 1], 500, 2500, 1900, block_samples=block_samples))
+    np.testing.assert_array_equal(starts, expected_starts)
+    assert len(starts) == (resampled_length(650000, 360, 500) - 2500) // 1900 + 1
+    np.testing.assert_allclose(windows, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("fs", [200, 500, 128, 257])
+def test_cpsc_blockwise_equals_whole(cpsc_dir, fs):
+    rec = _open(cpsc_dir / "data_101_6")
+    full = rec.read(0, rec.header.n_samples, [1, 0])
+    expected_starts, expected = _whole(full, 200, fs, 1000, 700)
+    starts, windows = _collect(iter_windows(rec, [1, 0], fs, 1000, 700, block_samples=1000))
+    np.testing.assert_array_equal(starts, expected_starts)
+    np.testing.assert_allclose(windows, expected, rtol=0, atol=1e-6)
+
+
+def test_downsampled_two_file_record(wfdb_dir):
+    rec = _open(wfdb_dir / "s0010_re")
+    channels = [14, 3, 0]
+    expected_starts, expected = _whole(rec.read(0, 38400, channels), 1000, 500, 5000, 5000)
+    starts, windows = _collect(iter_windows(rec, channels, 500, 5000, 5000, block_samples=3000))
+    assert starts.tolist() == [0, 5000, 10000] and starts.tolist() == expected_starts.tolist()
+    np.testing.assert_allclose(windows, expected, rtol=0, atol=1e-6)
+
+
+def test_record_shorter_than_a_window_yields_nothing(wfdb_dir):
+    rec = _open(wfdb_dir / "100_3chan")
+    stats = WindowStats()
+    assert list(iter_windows(rec, [0, 1, 2], 360, 1000, 1000, stats=stats)) == []
+    assert list(iter_windows(rec, [0], 128, 357, 10)) == []  # resampled to ceil(355.2) = 356 samples
+    assert stats == WindowStats()
+
+
+def test_resampled_length_edge_window_fits_exactly(wfdb_dir):
+    rec = _open(wfdb_dir / "100_3chan")
+    n_out = resampled_length(999, 360, 500)
+    starts, windows = _collect(iter_windows(rec, [2], 500, n_out, 1, block_samples=100))
+    assert starts.tolist() == [0] and windows.shape == (1, 1, n_out)
+    np.testing.assert_allclose(windows, _whole(rec.read(0, 999, [2]), 360, 500, n_out, 1)[1], rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- missing samples
+
+
+@pytest.fixture
+def nan_record(tmp_path, cpsc_dir):
+    """data_101_6 as .npz, channel 0 missing 500 samples in window 3 and 100 in window 5 (of 2000)."""
+    signal = _open(cpsc_dir / "data_101_6").read(0, 22355, [0, 1])
+    signal[0, 6000:6500] = np.nan
+    signal[0, 10200:10300] = np.inf
+    np.savez(tmp_path / "gaps.npz", signal=signal, fs=200.0, leads=np.array(["I", "II"]))
+    return _open(tmp_path / "gaps.npz"), signal
+
+
+def test_windows_with_too_many_missing_are_skipped(nan_record):
+    rec, signal = nan_record
+    stats = WindowStats()
+    starts, windows = _collect(iter_windows(rec, [0, 1], 200, 2000, 2000, block_samples=5000, stats=stats))
+    assert 6000 not in starts and 10000 in starts and len(starts) == 22355 // 2000 - 1
+    assert stats == WindowStats(nan_filled=600, nan_skipped=1)
+    gap = windows[starts.tolist().index(10000), 0, 199:301]
+    np.testing.assert_allclose(gap, np.linspace(signal[0, 10199], signal[0, 10300], 102), rtol=1e-5, atol=1e-4)
+
+
+def test_missing_counted_once_with_overlap_and_max_nan(nan_record):
+    rec, _ = nan_record
+    stats = WindowStats()
+    starts, _ = _collect(iter_windows(rec, [1, 0], 200, 2000, 500, max_nan=0.3, block_samples=3000, stats=stats))
+    assert stats == WindowStats(nan_filled=600, nan_skipped=0)
+    assert len(starts) == (22355 - 2000) // 500 + 1
+    stats = WindowStats()
+    list(iter_windows(rec, [1], 200, 2000, 500, max_nan=0.0, stats=stats))
+    assert stats == WindowStats()  # channel 1 has nothing missing
+
+
+def test_missing_share_measured_at_the_record_rate(nan_record):
+    rec, _ = nan_record
+    stats = WindowStats()
+    starts, windows = _collect(iter_windows(rec, [0, 1], 500, 5000, 5000, block_samples=4000, stats=stats))
+    # 500 Hz windows of 5000 cover raw [2000 k, 2000 k + 2000): the same windows as at 200 Hz
+    assert 15000 not in starts and 25000 in starts and stats.nan_skipped == 1 and stats.nan_filled == 600
+    assert np.isfinite(windows).all()
