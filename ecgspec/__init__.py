@@ -3,9 +3,22 @@
 >>> from ecgspec import InputConfig, SpectrogramInput
 """
 
-from .config import ConfigError, InputConfig
-from .engine import SpectrogramInput, WaveformError
-
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "InputConfig", "SpectrogramInput", "WaveformError", "__version__"]
+from .config import ConfigError, InputConfig  # noqa: E402
+from .engine import SpectrogramInput, WaveformError  # noqa: E402
+from .pipeline import ExtractResult, extract  # noqa: E402
+from .store import SpectrogramFile, describe, open  # noqa: E402  (ecgspec.open, like h5py.File)
+
+__all__ = [
+    "ConfigError",
+    "ExtractResult",
+    "InputConfig",
+    "SpectrogramFile",
+    "SpectrogramInput",
+    "WaveformError",
+    "__version__",
+    "describe",
+    "extract",
+    "open",
+]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
+import yaml
 
-__all__ = ["ConfigError", "InputConfig", "DEFAULT_WINDOW_SIZE", "DEFAULT_OVERLAP_SIZE"]
+__all__ = ["ConfigError", "InputConfig", "ExtractOptions", "build_settings", "load_yaml", "effective_config"]
 
 DEFAULT_WINDOW_SIZE = 1 / 20
 DEFAULT_OVERLAP_SIZE = 1 / 40
@@ -174,3 +177,120 @@ class InputConfig(dict):
             resolve_dtype(self["dtype"])
         if self.get("device") is not None:
             resolve_device(self["device"])
+
+
+# ---------------------------------------------------------------------------
+# Extraction settings: engine keys + the `extract` command's options, from YAML.
+
+ENGINE_KEYS = ("n_channels", "n_samples", "n_bins", "fs", "window_size", "overlap_size", "feature_fs", "to1d")
+ENGINE_DEFAULTS = {
+    "n_bins": 128,
+    "fs": 500,
+    "n_samples": 5000,
+    "window_size": DEFAULT_WINDOW_SIZE,
+    "overlap_size": DEFAULT_OVERLAP_SIZE,
+    "feature_fs": None,
+    "to1d": False,
+}
+DEFAULT_N_CHANNELS = 12
+STORE_DTYPES = ("float32", "float16")
+ON_ERROR = ("skip", "fail")
+
+
+@dataclass
+class ExtractOptions:
+    """The ``extract`` command's options beyond the engine config (YAML ``extract:`` mapping)."""
+
+    leads: Optional[Tuple[str, ...]] = None
+    stride: Optional[int] = None
+    batch_size: int = 32
+    device: str = "auto"
+    dtype: str = "float32"
+    compression: Optional[str] = None
+    input_fs: Optional[float] = None
+    max_nan: float = 0.1
+    on_error: str = "skip"
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.leads, str):
+            self.leads = parse_leads(self.leads)
+        if self.leads is not None:
+            self.leads = tuple(self.leads)
+            if not self.leads or any(not lead for lead in self.leads):
+                raise _fail("leads", ",".join(self.leads), "must name at least one lead, comma-separated")
+        if self.stride is not None:
+            check_positive_int("stride", self.stride)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("workers", self.workers)
+        if self.dtype not in STORE_DTYPES:
+            raise _fail("dtype", self.dtype, f"must be one of {list(STORE_DTYPES)}")
+        if self.compression == "none":
+            self.compression = None
+        if self.input_fs is not None:
+            check_positive_real("input_fs", self.input_fs)
+        if not _is_real(self.max_nan) or not 0 <= self.max_nan <= 1:
+            raise _fail("max_nan", self.max_nan, "must be a fraction in [0, 1]")
+        if self.on_error not in ON_ERROR:
+            raise _fail("on_error", self.on_error, f"must be one of {list(ON_ERROR)}")
+
+
+def parse_leads(text: str) -> Tuple[str, ...]:
+    """``"I, II,V1"`` -> ``("I", "II", "V1")``."""
+    return tuple(part.strip() for part in text.split(","))
+
+
+def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
+    """Read a YAML config: engine keys at the top level, command options under ``extract:``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def build_settings(
+    file_data: Mapping[str, Any], engine_overrides: Mapping[str, Any], option_overrides: Mapping[str, Any]
+) -> Tuple[InputConfig, ExtractOptions]:
+    """Merge defaults < YAML file < command line (``None`` means not given) into checked settings."""
+    file_data = dict(file_data)
+    file_options = file_data.pop("extract", None) or {}
+    if not isinstance(file_options, dict):
+        raise ConfigError(f"extract: got {file_options!r}, must be a mapping of option names to values")
+    options = {k.replace("-", "_"): v for k, v in file_options.items()}
+    options.update({k: v for k, v in option_overrides.items() if v is not None})
+    known = {f.name for f in fields(ExtractOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"extract: unknown option {unknown[0]!r}, known: {', '.join(sorted(known))}")
+    opts = ExtractOptions(**options)
+    engine = dict(ENGINE_DEFAULTS)
+    engine.update({k: v for k, v in file_data.items()})
+    engine.update({k: v for k, v in engine_overrides.items() if v is not None})
+    if engine.get("n_channels") is None:
+        engine["n_channels"] = len(opts.leads) if opts.leads else DEFAULT_N_CHANNELS
+    if opts.leads is not None and len(opts.leads) != engine["n_channels"]:
+        raise ConfigError(
+            f"leads: got {len(opts.leads)} leads ({','.join(opts.leads)}) but n_channels={engine['n_channels']}; they must agree"
+        )
+    engine["device"] = opts.device
+    return InputConfig(engine), opts
+
+
+def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, Any]:
+    """The config that decides the output's values and layout, as stored in the HDF5 file (JSON-able)."""
+    out = {k: config.get(k) for k in ENGINE_KEYS}
+    out["fs"] = config.sampling_rate
+    out["stride"] = options.stride or config["n_samples"]
+    out["leads"] = list(options.leads) if options.leads else None
+    out["dtype"] = options.dtype
+    out["input_fs"] = options.input_fs
+    out["max_nan"] = options.max_nan
+    return out

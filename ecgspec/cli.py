@@ -1,0 +1,165 @@
+"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.pipeline` and :mod:`ecgspec.store`.
+
+Exit status: 0 every record written; 1 some records skipped (the output is still
+complete and lists them under /errors); 2 fatal error (bad config or options,
+output not writable or already there, no records found, ``--on-error fail`` met a
+bad record); 130 / 143 interrupted by SIGINT / SIGTERM (resume with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import click
+
+from . import __version__
+from .config import ENGINE_KEYS, ConfigError, build_settings, load_yaml
+from .engine import SpectrogramInput
+from .pipeline import ExtractError, Interrupted, run_extract
+from .store import OutputError, describe
+
+EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
+
+EXIT_HELP = (
+    "Exit status: 0 all records written; 1 some records skipped (output complete, see /errors); "
+    "2 fatal error (bad config, output exists or not writable, no records); 130/143 interrupted "
+    "(SIGINT/SIGTERM): rerun the same command with --resume."
+)
+
+
+def _die(message: str, code: int = EXIT_FATAL) -> None:
+    click.echo(f"ecgspec: error: {message}", err=True)
+    sys.exit(code)
+
+
+def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The engine config options shared by ``extract`` and ``shape``."""
+    options = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file."),
+        click.option("--n-channels", type=int, help="Channels per window [from --leads, else 12]."),
+        click.option("--n-bins", type=int, help="Frequency bins, n_fft = 2 * (n_bins - 1) [128]."),
+        click.option("--fs", type=float, help="Sampling rate of the windows, Hz [500]."),
+        click.option("--n-samples", type=int, help="Samples per window at --fs [5000]."),
+        click.option("--window-size", type=float, help="STFT window, seconds [0.05]."),
+        click.option("--overlap-size", type=float, help="STFT window overlap, seconds [0.025]."),
+        click.option("--feature-fs", type=float, help="Rescale the frame axis to this rate (nearest) [off]."),
+        click.option("--to1d/--no-to1d", default=None, help="Merge channel and bin axes [no]."),
+        click.option("--leads", help="Select and order leads by name, e.g. I,II,V1 (case-insensitive)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(config_path: Optional[str], engine: Dict[str, Any], opts: Dict[str, Any]):
+    file_data = load_yaml(config_path) if config_path else {}
+    engine = {k: (int(v) if k == "fs" and v is not None and float(v).is_integer() else v) for k, v in engine.items()}
+    return build_settings(file_data, engine, opts)
+
+
+def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn configuration errors into one line on stderr and exit status 2, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, OutputError, ExtractError, ValueError) as exc:
+            _die(str(exc))
+
+    return wrapper
+
+
+@click.group(epilog=EXIT_HELP)
+@click.version_option(__version__, prog_name="ecgspec")
+def main() -> None:
+    """ECG records (WFDB, NumPy) in, torch_ecg-exact spectrograms out, in HDF5."""
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("inputs", nargs=-1, required=True)
+@click.argument("output", type=click.Path(dir_okay=False))
+@config_options
+@click.option("--stride", type=int, help="Samples between window starts at --fs [n_samples].")
+@click.option("--batch-size", type=int, help="Windows per engine batch [32].")
+@click.option("--device", help="auto, cpu, cuda or cuda:N [auto: a GPU when torch sees one].")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), help="Stored dtype [float32].")
+@click.option("--compression", help="none, lzf, gzip, or blosc2/zstd with hdf5plugin [none].")
+@click.option("--input-fs", type=float, help="Sampling rate of .npy records [--fs].")
+@click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
+@click.option("--on-error", type=click.Choice(["skip", "fail"]), help="Bad record: skip it, or stop [skip].")
+@click.option("--workers", type=int, help="Reader threads [2].")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
+@click.option("--quiet", is_flag=True, help="No progress bar, per-record messages or summary on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print a summary object on stdout.")
+@_guard
+def extract(inputs, output, config_path, overwrite, resume, quiet, as_json, **kwargs) -> None:
+    """Spectrograms of every record in INPUT... (records, folders, or - for paths on stdin) into OUTPUT.h5."""
+    engine = {k: kwargs.pop(k) for k in ENGINE_KEYS if k in kwargs}
+    config, options = _settings(config_path, engine, kwargs)
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume: choose one")
+    log = (lambda message: None) if quiet else None
+    try:
+        result = run_extract(
+            list(inputs), output, config, options, overwrite=overwrite, resume=resume,
+            progress=not quiet and sys.stderr.isatty(), stdin=sys.stdin,
+            **({"log": log} if log else {}),
+        )
+    except Interrupted as exc:
+        _die(str(exc), 128 + exc.signum)
+    if not quiet:
+        click.echo(result.summary_line(), err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    sys.exit(EXIT_SKIPPED if result.errors else EXIT_OK)
+
+
+@main.command(epilog=EXIT_HELP)
+@config_options
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Windows in the batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print an object with the shape and frame parameters.")
+@_guard
+def shape(config_path, batch_size, as_json, **engine) -> None:
+    """The output shape for a batch of windows, before any data is read."""
+    leads = engine.pop("leads")
+    config, _ = _settings(config_path, engine, {"leads": leads, "device": "cpu"})
+    if batch_size < 1:
+        raise ConfigError(f"batch_size: got {batch_size}, must be an integer >= 1")
+    e = SpectrogramInput(config)
+    out = e.compute_input_shape((batch_size, config.n_channels, config.n_samples))
+    if not as_json:
+        click.echo(str(out))
+        return
+    click.echo(json.dumps({
+        "shape": list(out), "window_shape": list(out[1:]), "n_fft": e.n_fft, "win_length": e.win_length,
+        "hop_length": e.hop_length, "n_frames": e.n_frames, "n_bins": e.n_bins, "fs": e.fs,
+        "feature_fs": e.feature_fs, "to1d": e.to1d, "n_channels": e.n_channels, "n_samples": e.n_samples,
+    }))
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the description as a JSON object.")
+@_guard
+def info(file: str, as_json: bool) -> None:
+    """What an ecgspec HDF5 FILE holds: records, windows, shapes, config, size."""
+    if not Path(file).exists():
+        raise OutputError(f"{file}: no such file")
+    desc = describe(file)
+    if as_json:
+        click.echo(json.dumps(desc, default=str))
+        return
+    for key, value in desc.items():
+        if key == "config":
+            value = json.dumps(value, sort_keys=True)
+        click.echo(f"{key:>16}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,472 @@
+"""``extract``: records in, spectrograms out, as four overlapped stages.
+
+1. reader workers (threads) open records, pick leads, fill gaps, resample and cut
+   windows, a few records ahead of the rest, each into a small bounded queue;
+2. the main thread packs windows of consecutive records into full batches;
+3. the engine turns each batch into spectrograms (pinned memory and
+   non-blocking copies on CUDA);
+4. a writer thread appends them to the HDF5 file in whole-batch slices.
+
+Records are handled in sorted name order and every result reaches the writer in
+that order, so the file is the same whatever the timing. A record that cannot be
+used is reported and listed under ``/errors``; it never costs the other records.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, TextIO, Tuple, Union
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml
+from .engine import SpectrogramInput
+from .records import Record, RecordError, RecordRef, find_records, open_record, select_channels
+from .store import RecordRow, SpectrogramWriter
+from .windowing import WindowStats, iter_windows
+
+__all__ = ["extract", "run_extract", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
+
+MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window overflows float32
+BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
+QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
+FLUSH_SECONDS = 2.0
+
+
+class ExtractError(Exception):
+    """A fatal problem: nothing to read, or the run could not go on. One-line message."""
+
+
+class RecordFailed(ExtractError):
+    """``on_error="fail"`` met a bad record."""
+
+
+class Interrupted(ExtractError):
+    """Stopped by SIGINT/SIGTERM; what was written is in the partial file."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+@dataclass
+class ExtractResult:
+    """What a run did: the summary printed at the end (and by ``--json``)."""
+
+    output: str
+    records: int = 0
+    windows: int = 0
+    empty: List[str] = field(default_factory=list)
+    errors: List[Tuple[str, str]] = field(default_factory=list)
+    resumed: int = 0
+    seconds: float = 0.0
+    window_shape: Tuple[int, ...] = ()
+
+    @property
+    def windows_per_second(self) -> float:
+        return self.windows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["errors"] = [{"name": n, "message": m} for n, m in self.errors]
+        out["windows_per_second"] = round(self.windows_per_second, 1)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+    def summary_line(self) -> str:
+        return (
+            f"ecgspec: {self.records} records read, {self.windows} windows written, "
+            f"{len(self.empty)} records without windows, {len(self.errors)} skipped, "
+            f"{self.seconds:.1f} s, {self.windows_per_second:.1f} windows/s"
+        )
+
+
+# --- stage 1: reading ----------------------------------------------------------------------
+
+
+@dataclass
+class _Done:
+    record: Record
+    leads: str
+    stats: WindowStats
+    n_windows: int
+
+
+@dataclass
+class _Failed:
+    message: str
+
+
+def _put(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
+    """Put unless the run is stopping; never blocks forever on an abandoned queue."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _read_record(
+    ref: RecordRef, config: InputConfig, options: ExtractOptions, out: "queue.Queue[Any]", stop: threading.Event
+) -> None:
+    """Worker: stream one record's windows into ``out``, then a _Done or _Failed."""
+    try:
+        record = open_record(ref, input_fs=options.input_fs or config.sampling_rate)
+        header = record.header
+        channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals)
+        stats = WindowStats()
+        stride = options.stride or config.n_samples
+        n_windows = 0
+        for starts, windows in iter_windows(
+            record, channels, config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, stats
+        ):
+            if windows.size and float(np.abs(windows).max()) > MAX_ABS_VALUE:
+                raise RecordError(f"values reach {float(np.abs(windows).max()):.3g}, too large for float32 power")
+            if not _put(out, (starts, windows), stop):
+                return
+            n_windows += len(starts)
+        leads = record.header.leads
+        names = ",".join(leads[c] if leads else str(c) for c in channels)
+        _put(out, _Done(record, names, stats, n_windows), stop)
+    except RecordError as exc:
+        _put(out, _Failed(str(exc)), stop)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is this record's, not the run's
+        _put(out, _Failed(f"{type(exc).__name__}: {' '.join(str(exc).split())}"), stop)
+
+
+def _prefetch(
+    refs: Sequence[RecordRef], skip: Callable[[RecordRef], bool], start: Callable[[RecordRef], "queue.Queue[Any]"],
+    depth: int,
+) -> Iterator[Tuple[RecordRef, Optional["queue.Queue[Any]"]]]:
+    """Yield each ref with its output queue, keeping ``depth`` records started ahead (None: skipped)."""
+    ahead: Deque[Tuple[RecordRef, Optional["queue.Queue[Any]"]]] = deque()
+    pending = iter(refs)
+    for ref in pending:
+        ahead.append((ref, None if skip(ref) else start(ref)))
+        while len(ahead) > depth or (ahead and ahead[0][1] is None):
+            yield ahead.popleft()
+    while ahead:
+        yield ahead.popleft()
+
+
+# --- stage 2/3: batching and the engine -------------------------------------------------------
+
+
+class _Batcher:
+    """Packs windows of consecutive records into full engine batches and keeps events in order."""
+
+    def __init__(self, engine: SpectrogramInput, batch_size: int, emit: Callable[[tuple], None]) -> None:
+        self.engine = engine
+        self.emit = emit
+        shape = (batch_size, engine.n_channels, engine.n_samples)
+        pin = engine.device.type == "cuda"
+        self.buffer = torch.empty(shape, dtype=torch.float32, pin_memory=pin)
+        self.rows = np.empty(batch_size, dtype=np.int64)
+        self.starts = np.empty(batch_size, dtype=np.int64)
+        self.fill = 0
+        self.after: List[tuple] = []  # events that must follow the buffered windows
+        self.windows = 0
+
+    def add(self, row: int, starts: np.ndarray, windows: np.ndarray) -> None:
+        src = torch.from_numpy(windows)
+        done = 0
+        while done < len(starts):
+            take = min(len(starts) - done, len(self.rows) - self.fill)
+            sl = slice(self.fill, self.fill + take)
+            self.buffer[sl].copy_(src[done : done + take])
+            self.rows[sl] = row
+            self.starts[sl] = starts[done : done + take]
+            self.fill += take
+            done += take
+            if self.fill == len(self.rows):
+                self.flush()
+
+    def event(self, item: tuple) -> None:
+        """Queue an event after the buffered windows (commits), or at once if none are buffered."""
+        if self.fill:
+            self.after.append(item)
+        else:
+            self.emit(item)
+
+    def drop_tail(self, row: int) -> int:
+        """Remove buffered windows of record ``row`` (always the last in the buffer); return how many."""
+        keep = self.fill
+        while keep and self.rows[keep - 1] == row:
+            keep -= 1
+        dropped, self.fill = self.fill - keep, keep
+        return dropped
+
+    def flush(self) -> None:
+        if self.fill:
+            n = self.fill
+            x = self.buffer[:n].to(self.engine.device, non_blocking=True)
+            spec = self.engine(x).to("cpu").numpy()
+            self.emit(("windows", self.rows[:n].copy(), self.starts[:n].copy(), spec))
+            self.windows += n
+            self.fill = 0
+        for item in self.after:
+            self.emit(item)
+        self.after = []
+
+
+# --- stage 4: writing -------------------------------------------------------------------------
+
+
+class _WriterThread(threading.Thread):
+    """Applies events to the store in order; the first exception is kept for the main thread."""
+
+    def __init__(self, store: SpectrogramWriter, depth: int) -> None:
+        super().__init__(name="ecgspec-writer", daemon=True)
+        self.store = store
+        self.events: "queue.Queue[Optional[tuple]]" = queue.Queue(maxsize=depth)
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            item = self.events.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self._apply(item)
+                if time.monotonic() - last_flush > FLUSH_SECONDS:
+                    self.store.flush()
+                    last_flush = time.monotonic()
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                self.error = exc
+
+    def _apply(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "windows":
+            self.store.write_windows(item[1], item[2], item[3])
+        elif kind == "commit":
+            self.store.commit_record(item[1])
+        elif kind == "copy":
+            self.store.copy_record(item[1])
+        elif kind == "error":
+            _, name, message, written = item
+            if written:
+                self.store.discard_windows(written)
+            self.store.add_error(name, message)
+
+    def put(self, item: Optional[tuple]) -> None:
+        if self.error is not None:
+            raise ExtractError(f"writing the output failed: {self.error}")
+        self.events.put(item)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def _stderr(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag the main loop checks; handlers restored afterwards."""
+
+    def __init__(self) -> None:
+        self.signum: Optional[int] = None
+        self.event = threading.Event()
+        self._old: Dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        self.event.set()
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def run_extract(
+    inputs: Sequence[Union[str, Path]],
+    output: Union[str, Path],
+    config: InputConfig,
+    options: ExtractOptions,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+    stdin: Optional[TextIO] = None,
+    log: Callable[[str], None] = _stderr,
+) -> ExtractResult:
+    """Run the extraction with settings already checked (see :func:`extract` for the friendly form)."""
+    t0 = time.perf_counter()
+    refs, problems = find_records(inputs, stdin=stdin)
+    if not refs:
+        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    engine = SpectrogramInput(config)
+    window_shape = engine.compute_input_shape((1, config.n_channels, config.n_samples))[1:]
+    result = ExtractResult(output=str(output), window_shape=tuple(window_shape))
+    attrs = {
+        "config": effective_config(config, options),
+        "n_fft": engine.n_fft,
+        "win_length": engine.win_length,
+        "hop_length": engine.hop_length,
+        "ecgspec_version": __version__,
+    }
+    store = SpectrogramWriter(
+        output, window_shape=tuple(window_shape), dtype=options.dtype, frequencies=engine.frequencies,
+        attrs=attrs, compression=options.compression, overwrite=overwrite, resume=resume,
+    )
+    for warning in getattr(store, "warnings", []):
+        log(f"ecgspec: warning: {warning}")
+    writer = _WriterThread(store, depth=4)
+    writer.start()
+    batcher = _Batcher(engine, options.batch_size, writer.put)
+    bar = tqdm(total=len(refs) + len(problems), unit="rec", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+
+    def fail(name: str, message: str, written: int = 0) -> None:
+        result.errors.append((name, message))
+        log(f"ecgspec: skipped {name}: {message}")
+        batcher.event(("error", name, message, written))
+        if options.on_error == "fail":
+            raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
+
+    try:
+        with _StopFlag() as stop, ThreadPoolExecutor(options.workers, thread_name_prefix="ecgspec-read") as pool:
+            try:
+                for name, message in problems:
+                    fail(name, message)
+                    bar.update(1)
+
+                def start(ref: RecordRef) -> "queue.Queue[Any]":
+                    q: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_BLOCKS)
+                    pool.submit(_read_record, ref, config, options, q, stop.event)
+                    return q
+
+                done = store.done_names
+                row = 0
+                for ref, q in _prefetch(refs, lambda r: r.name in done, start, depth=2 * options.workers):
+                    if stop.signum is not None:
+                        break
+                    if q is None:
+                        batcher.flush()  # copied rows must follow every window computed so far
+                        writer.put(("copy", ref.name))
+                        result.resumed += 1
+                        row += 1
+                    else:
+                        row += _consume(ref, q, row, batcher, result, fail, stop)
+                    bar.update(1)
+                    bar.set_postfix(windows=batcher.windows, refresh=False)
+                if stop.signum is None:
+                    batcher.flush()
+            finally:
+                stop.event.set()  # release workers still blocked on their queues
+            if stop.signum is not None:
+                writer.put(None)
+                writer.join()
+                store.close()
+                raise Interrupted(
+                    f"interrupted: {result.records} records written so far are kept in {output}.partial;"
+                    f" run the same command with --resume to continue",
+                    stop.signum,
+                )
+        writer.put(None)
+        writer.join()
+        if writer.error is not None:
+            raise ExtractError(f"writing {output} failed: {writer.error}") from writer.error
+        result.windows = store.windows_committed
+        store.finish()
+    except BaseException:
+        if writer.is_alive():
+            writer.events.put(None)
+            writer.join()
+        store.close()
+        raise
+    finally:
+        bar.close()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _consume(
+    ref: RecordRef, q: "queue.Queue[Any]", row: int, batcher: _Batcher, result: ExtractResult,
+    fail: Callable[..., None], stop: "_StopFlag",
+) -> int:
+    """Move one record's windows into batches; return 1 if it takes a row in /records, else 0."""
+    added = 0  # windows of this record given to the batcher
+    while True:
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.signum is not None:
+                return 0
+            continue
+        if isinstance(item, tuple):
+            batcher.add(row, *item)
+            added += len(item[0])
+        elif isinstance(item, _Failed):
+            fail(ref.name, item.message, written=added - batcher.drop_tail(row))
+            return 0
+        else:
+            header = item.record.header
+            row_info = RecordRow(
+                ref.name, str(ref.path), float(header.fs), int(header.n_samples), item.leads, item.n_windows,
+                int(item.stats.nan_filled),
+            )
+            batcher.event(("commit", row_info))
+            result.records += 1
+            if item.n_windows == 0:
+                result.empty.append(ref.name)
+            return 1
+
+
+def extract(
+    inputs: Union[str, Path, Sequence[Union[str, Path]]],
+    output: Union[str, Path],
+    config: Union[None, str, Path, Mapping[str, Any]] = None,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+    stdin: Optional[TextIO] = None,
+    log: Callable[[str], None] = _stderr,
+    **options: Any,
+) -> ExtractResult:
+    """Extract spectrograms of every record under ``inputs`` into the HDF5 file ``output``.
+
+    ``config``: a YAML path or a mapping of torch_ecg ``InputConfig`` keys (``n_bins``,
+    ``fs``, ``n_samples``, ...; defaults are the seed config), optionally with an
+    ``extract:`` mapping of options. ``options`` are the command's options by name
+    (``leads``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
+    ``input_fs``, ``max_nan``, ``on_error``, ``workers``) and override the config.
+
+    >>> result = extract("../shared/data/cinc2021", "out.h5", {"n_bins": 64})  # doctest: +SKIP
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    file_data: Dict[str, Any] = {}
+    if isinstance(config, (str, Path)):
+        file_data = load_yaml(config)
+    elif config is not None:
+        file_data = dict(config)
+    engine_keys = {k: options.pop(k) for k in list(options) if k in ENGINE_KEYS}
+    cfg, opts = build_settings(file_data, engine_keys, options)
+    return run_extract(
+        list(inputs), output, cfg, opts, overwrite=overwrite, resume=resume, progress=progress, stdin=stdin, log=log
+    )
+
