@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = (ROOT.parent / "shared" / "data").resolve()
+DATA = Path(os.environ.get("ECGSPEC_DATA", ROOT.parent / "shared" / "data")).resolve()
 
 
 def _require(path: Path) -> Path:
