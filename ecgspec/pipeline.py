@@ -312,7 +312,38 @@ def run_extract(
     stdin: Optional[TextIO] = None,
     log: Callable[[str], None] = _stderr,
 ) -> ExtractResult:
-    """Run the extraction with settings already checked (see :func:`extract` for the friendly form)."""
+    """Run the extraction with settings already checked (see :func:`extract` for the friendly form).
+
+    SIGINT/SIGTERM are caught for the whole run (in the main thread): the run stops
+    cleanly and raises :class:`Interrupted`, leaving what was written in ``OUTPUT.partial``.
+    """
+    with _StopFlag() as stop:
+        return _run(inputs, output, config, options, stop, overwrite=overwrite, resume=resume,
+                    progress=progress, stdin=stdin, log=log)
+
+
+def _interrupted(stop: "_StopFlag", output: Union[str, Path], kept: int) -> Interrupted:
+    """The Interrupted error for a stopped run, saying what was kept and how to go on."""
+    where = (f"{kept} records written so far are kept in {output}.partial;"
+             if kept >= 0 else "nothing was written;")
+    return Interrupted(f"interrupted: {where} run the same command with --resume to continue",
+                       stop.signum or signal.SIGINT)
+
+
+def _run(
+    inputs: Sequence[Union[str, Path]],
+    output: Union[str, Path],
+    config: InputConfig,
+    options: ExtractOptions,
+    stop: "_StopFlag",
+    *,
+    overwrite: bool,
+    resume: bool,
+    progress: bool,
+    stdin: Optional[TextIO],
+    log: Callable[[str], None],
+) -> ExtractResult:
+    """:func:`run_extract`'s body, with the signal flag already installed."""
     t0 = time.perf_counter()
     refs, problems = find_records(inputs, stdin=stdin)
     if not refs:
@@ -328,6 +359,8 @@ def run_extract(
         "hop_length": engine.hop_length,
         "ecgspec_version": __version__,
     }
+    if stop.signum is not None:
+        raise _interrupted(stop, output, -1)
     store = SpectrogramWriter(
         output, window_shape=tuple(window_shape), dtype=options.dtype, frequencies=engine.frequencies,
         attrs=attrs, compression=options.compression, overwrite=overwrite, resume=resume,
@@ -347,7 +380,7 @@ def run_extract(
             raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
 
     try:
-        with _StopFlag() as stop, ThreadPoolExecutor(options.workers, thread_name_prefix="ecgspec-read") as pool:
+        with ThreadPoolExecutor(options.workers, thread_name_prefix="ecgspec-read") as pool:
             try:
                 for name, message in problems:
                     fail(name, message)
@@ -376,19 +409,13 @@ def run_extract(
                     batcher.flush()
             finally:
                 stop.event.set()  # release workers still blocked on their queues
-            if stop.signum is not None:
-                writer.put(None)
-                writer.join()
-                store.close()
-                raise Interrupted(
-                    f"interrupted: {result.records} records written so far are kept in {output}.partial;"
-                    f" run the same command with --resume to continue",
-                    stop.signum,
-                )
         writer.put(None)
         writer.join()
         if writer.error is not None:
             raise ExtractError(f"writing {output} failed: {writer.error}") from writer.error
+        if stop.signum is not None:
+            store.close()
+            raise _interrupted(stop, output, store.next_record_row)
         result.windows = store.windows_committed
         store.finish()
     except BaseException:

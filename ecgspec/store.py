@@ -100,6 +100,8 @@ def _register_plugins() -> None:
 
 def _filters(compression: str | None) -> dict[str, Any]:
     """``create_dataset`` keywords for a compression name; plugin codecs need hdf5plugin."""
+    if compression is not None and not isinstance(compression, str):  # e.g. `compression: 1` in YAML
+        raise OutputError(f"compression: got {compression!r}, must be one of {', '.join(COMPRESSIONS)}")
     name = (compression or "none").lower()
     if name not in COMPRESSIONS:
         raise OutputError(f"compression: got {compression!r}, must be one of {', '.join(COMPRESSIONS)}")
@@ -297,9 +299,15 @@ class SpectrogramWriter:
                     " or --overwrite to discard it"
                 )
             return []
+        # check every source's config before moving anything, so a refused resume changes no file
+        sources = self._open_sources([*_previous_paths(self.output), self.partial, self.output])
         if self.partial.exists():
-            self.partial.rename(_free_previous_path(self.output))
-        return self._open_sources([*_previous_paths(self.output), self.output])
+            aside = _free_previous_path(self.output)
+            self.partial.rename(aside)  # an open source keeps reading the renamed file
+            for source in sources:
+                if source.path == self.partial:
+                    source.path = aside
+        return sources
 
     def _open_sources(self, paths: Iterable[Path]) -> list[_Source]:
         """Open each existing path as a source; unreadable ones are skipped with a warning."""

@@ -137,7 +137,10 @@ def iter_windows(
         if not keep.any():
             continue
         if up != down:
-            raw = resample_poly(raw.astype(np.float64), up, down, axis=-1).astype(np.float32)
+            with np.errstate(over="ignore"):
+                raw = resample_poly(raw.astype(np.float64), up, down, axis=-1).astype(np.float32)
+            if not np.isfinite(raw).all():  # the filter overshoots values near the float32 limit
+                raise RecordError(f"values too large: resampling {fs_in:g} Hz to {fs:g} Hz overflows float32")
         views = np.lib.stride_tricks.sliding_window_view(raw, window, axis=-1).transpose(1, 0, 2)
         yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - a * up // down])
 
