@@ -57,7 +57,9 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _settings(config_path: Optional[str], engine: Dict[str, Any], opts: Dict[str, Any]):
     file_data = load_yaml(config_path) if config_path else {}
-    engine = {k: (int(v) if k == "fs" and v is not None and float(v).is_integer() else v) for k, v in engine.items()}
+    # --fs 500 and `fs: 500` must store the same config (resume compares it), so whole floats become ints.
+    engine = {k: int(v) if isinstance(v, float) and v.is_integer() and k in ("fs", "feature_fs") else v
+              for k, v in engine.items()}
     return build_settings(file_data, engine, opts)
 
 
@@ -161,5 +163,17 @@ def info(file: str, as_json: bool) -> None:
         click.echo(f"{key:>16}: {value}")
 
 
+def run() -> None:
+    """Console entry point: click's own usage errors also become one line and exit status 2."""
+    try:
+        status = main.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _die("aborted", 130)
+    except click.ClickException as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+        _die(f"{exc.format_message()}{hint}", exc.exit_code if exc.exit_code > 1 else EXIT_FATAL)
+    sys.exit(status or 0)
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -143,18 +143,18 @@ class InputConfig(dict):
         hop_length = win_length - round(overlap_size * fs)
         n_fft = 2 * (self["n_bins"] - 1)
         if win_length < 1:
-            raise _fail("window_size", window_size, f"rounds to {win_length} samples at fs={fs}; need >= 1")
+            raise _fail("window_size", window_size, f"rounds to {win_length} samples at fs={fs:g}; need >= 1")
         if hop_length < 1:
             raise _fail(
                 "overlap_size",
                 overlap_size,
-                f"leaves a hop of {hop_length} samples at fs={fs} (window {win_length}); need >= 1",
+                f"leaves a hop of {hop_length} samples at fs={fs:g} (window {win_length}); need >= 1",
             )
         if win_length > n_fft:
             raise _fail(
                 "window_size",
                 window_size,
-                f"gives a {win_length}-sample window at fs={fs}, longer than n_fft = 2 * (n_bins - 1) = {n_fft};"
+                f"gives a {win_length}-sample window at fs={fs:g}, longer than n_fft = 2 * (n_bins - 1) = {n_fft};"
                 f" use n_bins >= {win_length // 2 + 1} or a shorter window",
             )
         if self["n_samples"] <= n_fft // 2:
@@ -168,7 +168,7 @@ class InputConfig(dict):
             n_frames = self["n_samples"] // hop_length + 1
             if math.floor(n_frames * (feature_fs / fs)) < 1:
                 raise _fail(
-                    "feature_fs", feature_fs, f"keeps no frame of {n_frames} at fs={fs}; raise it or n_samples"
+                    "feature_fs", feature_fs, f"keeps no frame of {n_frames} at fs={fs:g}; raise it or n_samples"
                 )
         for flag in ("to1d", "ensure_batch_dim"):
             if not isinstance(self[flag], bool):
@@ -216,7 +216,9 @@ class ExtractOptions:
         if isinstance(self.leads, str):
             self.leads = parse_leads(self.leads)
         if self.leads is not None:
-            self.leads = tuple(self.leads)
+            if not isinstance(self.leads, (list, tuple)) or not all(isinstance(x, str) for x in self.leads):
+                raise _fail("leads", self.leads, "must be lead names, comma-separated (I,II,V1) or a list of strings")
+            self.leads = tuple(lead.strip() for lead in self.leads)
             if not self.leads or any(not lead for lead in self.leads):
                 raise _fail("leads", ",".join(self.leads), "must name at least one lead, comma-separated")
         if self.stride is not None:

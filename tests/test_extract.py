@@ -210,3 +210,18 @@ def test_record_shorter_than_a_window_is_listed(tmp_path: Path, wfdb_dir: Path):
     assert json.loads(res.output)["empty"] == ["100_3chan"]
     with h5py.File(out) as f:
         assert f["records/n_windows"][:].tolist() == [0] and f["spectrograms"].shape[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["extract", "x", "y.h5", "--dtype", "float64"], "Invalid value for '--dtype'"),
+        (["extract"], "Missing argument"),
+        (["shape", "--n-bins", "4"], "window_size: got 0.05"),
+        (["bogus"], "No such command 'bogus'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2(args, message):
+    proc = subprocess.run([sys.executable, "-m", "ecgspec", *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("ecgspec: error: ") and message in proc.stderr

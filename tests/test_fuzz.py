@@ -117,9 +117,9 @@ def engine_fields(draw: st.DrawFn) -> dict[str, Any]:
                 feature_fs=feature_fs, to1d=draw(st.booleans()))
 
 
-# Known open issue (ecgspec/config.py, not ours to change): ExtractOptions(leads=<a number or bool>) raises
-# TypeError instead of ConfigError, so leads only gets junk strings here.
-JUNK_FOR = {"leads": st.sampled_from(["", ",,", "I,,II", " ", "I,I"])}
+# leads also gets junk lists and junk strings of its own kind.
+JUNK_FOR = {"leads": st.one_of(junk, st.lists(st.one_of(st.integers(), st.none()), max_size=2),
+                               st.sampled_from(["", ",,", "I,,II", " ", "I,I"]))}
 
 
 def with_junk(fields: dict[str, st.SearchStrategy], data: st.DataObject) -> dict[str, Any]:
