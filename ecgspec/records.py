@@ -6,19 +6,28 @@ file sizes, so the pipeline reports it per record and goes on. Reads are sliced
 (``wfdb.rdrecord`` with ``sampfrom``/``sampto``, memory-mapped ``.npy``), so a
 24-hour record never has to sit in memory whole; ``.npz`` is the exception, as a
 zip member cannot be memory-mapped.
+
+WFDB records take a fast path: the header is parsed here (wfdb's own line patterns and
+read defaults, without its pandas-driven field tables) and the samples of the common
+uncompressed formats are decoded with numpy straight from the wanted byte range. The
+result is identical to ``wfdb.rdrecord(..., physical=True).p_signal`` cast to float32;
+anything the fast path does not cover (multi-segment, several samples per frame, skew,
+formats 8, 310, 311 and FLAC, headers it cannot parse) goes through wfdb as before.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence, TextIO
+from typing import IO, Callable, Sequence, TextIO, TypeVar
 
 import numpy as np
 import wfdb
+from wfdb.io.header import parse_header_content, rx_record, rx_signal, wfdb_strptime
 
 __all__ = ["RecordError", "RecordRef", "Header", "Record", "find_records", "open_record", "select_channels"]
 
@@ -171,7 +180,9 @@ class Record:
         if data.shape != (len(unique), stop - start):
             raise RecordError(f"read samples {start}..{stop} gave shape {data.shape}; the signal file is short")
         order = [unique.index(c) for c in channels]
-        return np.ascontiguousarray(data[order], dtype=np.float32)
+        if order != list(range(len(unique))):
+            data = data[order]
+        return np.ascontiguousarray(data, dtype=np.float32)
 
     def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
         """(len(channels), stop - start) for sorted unique channels; any dtype, exceptions allowed."""
@@ -179,11 +190,54 @@ class Record:
 
 
 class _WfdbRecord(Record):
+    """A WFDB record read through ``wfdb.rdrecord``: the fallback for what :class:`_FastWfdbRecord` does not cover."""
+
     def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
         rec = wfdb.rdrecord(
             str(self.ref.path.with_suffix("")), sampfrom=start, sampto=stop, channels=channels, physical=True
         )
         return rec.p_signal.T
+
+
+class _FastWfdbRecord(Record):
+    """A single-segment WFDB record decoded with numpy (see :func:`_fast_layout` for which ones).
+
+    Gives exactly what ``wfdb.rdrecord(..., physical=True).p_signal.T`` gives, as float32:
+    ``(digital - baseline) / gain`` in float64, NaN where the digital value is the format's
+    invalid-sample marker.
+    """
+
+    def __init__(self, ref: RecordRef, header: Header, h: _WfdbHeader, files: list[_SignalFile]) -> None:
+        super().__init__(ref, header)
+        self._wfdb = h
+        self._files = files
+        self._baseline = np.array(h.baseline, dtype=np.float64)[:, None]
+        self._gain = np.array(h.adc_gain, dtype=np.float64)[:, None]
+
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        _check_start_time(self._wfdb, start)
+        out = np.empty((len(channels), stop - start), dtype=np.float32)
+        wanted = np.array(channels)
+        for file in self._files:
+            rows = np.flatnonzero((wanted >= file.first) & (wanted < file.first + file.n_signals))
+            if rows.size == 0:
+                continue
+            digital = _read_frames(file, start, stop)  # (samples, signals of the file)
+            if rows.size < file.n_signals:
+                digital = digital[:, wanted[rows] - file.first]
+            out[rows] = self._physical(np.ascontiguousarray(digital.T), wanted[rows], _INVALID_SAMPLE[file.fmt])
+        return out
+
+    def _physical(self, digital: np.ndarray, channels: np.ndarray, invalid: int) -> np.ndarray:
+        """float64 ``(digital - baseline) / gain`` of ``channels``, NaN where ``digital == invalid``:
+        the same operations in the same order as wfdb's ``Record.dac``, hence the same bits."""
+        physical = np.empty(digital.shape, dtype=np.float64)
+        np.subtract(digital, self._baseline[channels], out=physical)
+        physical /= self._gain[channels]
+        missing = digital == invalid
+        if missing.any():
+            physical[missing] = np.nan
+        return physical
 
 
 class _NpyRecord(Record):
@@ -201,6 +255,197 @@ class _NpzRecord(Record):
         return self._signal[channels, start:stop]
 
 
+# ---------------------------------------------------------------- WFDB fast path: header parser and decoders
+
+
+@dataclass(frozen=True)
+class _WfdbHeader:
+    """The fields of a single-segment WFDB header, named, typed and defaulted as ``wfdb.rdheader`` gives
+    them on its ``Record`` (so the checks above work on either): a missing rate is 250, a missing
+    or zero gain 200, a missing baseline the ADC zero (else 0), a missing samples-per-frame 1, and
+    other missing fields None. Signal fields are lists with one item per signal line."""
+
+    fs: float
+    n_sig: int
+    sig_len: int | None
+    base_time: datetime.time | None
+    base_date: datetime.date | None
+    file_name: list[str]
+    fmt: list[str]
+    samps_per_frame: list[int]
+    skew: list[int | None]
+    byte_offset: list[int | None]
+    adc_gain: list[float]
+    baseline: list[int]
+    units: list[str]
+    adc_res: list[int | None]
+    adc_zero: list[int | None]
+    init_value: list[int | None]
+    checksum: list[int | None]
+    block_size: list[int | None]
+    sig_name: list[str | None]
+
+
+@dataclass(frozen=True)
+class _SignalFile:
+    """One signal file of a fast-path record: its signals are header lines ``first .. first + n_signals - 1``,
+    one sample each per frame, stored from byte ``offset`` on in format ``fmt``."""
+
+    path: Path
+    fmt: str
+    offset: int
+    first: int
+    n_signals: int
+
+
+# Formats the fast path decodes: numpy dtype of the stored unit (212 and 24: bytes, unpacked below).
+_FAST_DTYPES = {"16": "<i2", "61": ">i2", "32": "<i4", "80": "u1", "160": "<u2", "24": "u1", "212": "u1"}
+# The digital value that marks a sample missing, per format, as wfdb's _signal.INVALID_SAMPLE_VALUE.
+_INVALID_SAMPLE = {"16": -(2**15), "61": -(2**15), "160": -(2**15), "32": -(2**31), "80": -(2**7),
+                   "24": -(2**23), "212": -(2**11)}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+_T = TypeVar("_T")
+
+
+def _optional(convert: Callable[[str], _T], text: str) -> _T | None:
+    """``convert(text)``, or None for an empty field: wfdb's read default for most fields."""
+    return None if text == "" else convert(text)
+
+
+def _header_fs(text: str) -> float:
+    """The sampling rate as wfdb reads it: 250 when missing, an int when within 1e-8 of one."""
+    if text == "":
+        return 250
+    fs = float(text)
+    return int(fs) if round(fs, 8) == float(int(fs)) else fs
+
+
+def _parse_header(content: bytes) -> _WfdbHeader | None:
+    """Parse a WFDB header the way ``wfdb.rdheader`` does, minus its per-field pandas lookups.
+
+    Uses wfdb's own line patterns (``wfdb.io.header.rx_record`` / ``rx_signal``), its text
+    decoding (ASCII, other bytes dropped) and its comment and blank-line handling, so that it
+    accepts exactly the headers wfdb accepts and gives the same values. Returns None for a
+    multi-segment header; raises (ValueError and the like) where wfdb would raise.
+    """
+    lines, _comments = parse_header_content(content.decode("ascii", errors="ignore"))
+    record = rx_record.match(lines[0])
+    if record is None:
+        raise ValueError("invalid syntax in record line")
+    _name, n_seg, n_sig, fs, counter_freq, base_counter, sig_len, base_time, base_date = record.groups()
+    if n_seg != "":
+        return None
+    for unused in (counter_freq, base_counter):
+        _optional(float, unused)  # wfdb rejects what float() rejects (such as "-"), so must we
+    time = _optional(wfdb_strptime, base_time)
+    date = _optional(lambda d: datetime.datetime.strptime(d, "%d/%m/%Y").date(), base_date)
+    signals = [_signal_line(line) for line in lines[1:]]
+    columns = list(zip(*signals)) if signals else [()] * 14
+    return _WfdbHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len), time, date,
+                       *(list(column) for column in columns))
+
+
+def _signal_line(line: str) -> tuple[object, ...]:
+    """The 14 fields of one signal line, in _WfdbHeader's order, with wfdb's read defaults."""
+    match = rx_signal.match(line)
+    if match is None:
+        raise ValueError("invalid syntax in signal line")
+    (file_name, fmt, spf, skew, offset, gain, baseline, units, adc_res, adc_zero,
+     init_value, checksum, block_size, sig_name) = match.groups()
+    gain_value = 200.0 if gain == "" else float(gain)
+    return (
+        file_name, fmt, 1 if spf == "" else int(spf), _optional(int, skew), _optional(int, offset),
+        200.0 if gain_value == 0 else gain_value,
+        int(baseline) if baseline != "" else int(adc_zero) if adc_zero != "" else 0,
+        units or "mV", _optional(int, adc_res), _optional(int, adc_zero), _optional(int, init_value),
+        _optional(int, checksum), _optional(int, block_size), sig_name or None,
+    )
+
+
+def _fast_layout(folder: Path, h: _WfdbHeader) -> list[_SignalFile] | None:
+    """The signal files of a record the fast path reads exactly as wfdb does, or None to leave it to wfdb:
+    every signal one sample per frame, no skew, a format in _FAST_DTYPES, each file's signals on
+    consecutive header lines with one format, and baselines that fit int64 (as wfdb's arrays need)."""
+    if any(f not in _FAST_DTYPES for f in h.fmt) or any(spf != 1 for spf in h.samps_per_frame):
+        return None
+    if any(skew not in (None, 0) for skew in h.skew) or any(not _INT64[0] <= b <= _INT64[1] for b in h.baseline):
+        return None
+    files: list[_SignalFile] = []
+    for index, name in enumerate(h.file_name):
+        if files and files[-1].path.name == name and files[-1].fmt == h.fmt[index]:
+            last = files[-1]
+            files[-1] = _SignalFile(last.path, last.fmt, last.offset, last.first, last.n_signals + 1)
+        elif any(f.path.name == name for f in files) or name.startswith("~"):
+            return None  # a file's signals split by another file's, or a format change within a file
+        else:
+            files.append(_SignalFile(folder / name, h.fmt[index], h.byte_offset[index] or 0, index, 1))
+    return files
+
+
+def _check_start_time(h: _WfdbHeader, start: int) -> None:
+    """Raise where wfdb.rdrecord would when it moves the record's start time to sample ``start``
+    (an OverflowError past year 9999), so the fast path fails exactly where wfdb does."""
+    if start and h.base_time is not None:
+        day = h.base_date if h.base_date is not None else datetime.date.today()
+        datetime.datetime.combine(day, h.base_time) + datetime.timedelta(seconds=start / h.fs)
+
+
+def _read_frames(file: _SignalFile, start: int, stop: int) -> np.ndarray:
+    """Digital samples of frames ``start .. stop - 1`` of a signal file, ``(stop - start, n_signals)``
+    integers, read from just that byte range."""
+    first, last = start * file.n_signals, stop * file.n_signals  # flat sample numbers
+    if file.fmt == "212":  # pairs of 12-bit samples in 3 bytes: start at the pair holding `first`
+        lead = first % 2
+        n = last - first + lead
+        raw = _read_units(file, (first - lead) * 3 // 2, (3 * n + 1) // 2)
+        flat = _unpack_212(raw, n)[lead:]
+    elif file.fmt == "24":
+        flat = _unpack_24(_read_units(file, 3 * first, 3 * (last - first)))
+    else:
+        flat = _read_units(file, np.dtype(_FAST_DTYPES[file.fmt]).itemsize * first, last - first)
+        if file.fmt == "80":  # offset binary
+            flat = flat.astype(np.int16) - 128
+        elif file.fmt == "160":
+            flat = flat.astype(np.int32) - 32768
+    return flat.reshape(stop - start, file.n_signals)
+
+
+def _read_units(file: _SignalFile, byte: int, count: int) -> np.ndarray:
+    """``count`` stored units (samples, or bytes for 212/24) from ``byte`` past the file's offset;
+    RecordError when the file ends before them (cut after the record was opened)."""
+    data = np.fromfile(file.path, dtype=_FAST_DTYPES[file.fmt], count=count, offset=file.offset + byte)
+    if data.size < count:
+        raise RecordError(f"signal file {file.path.name} is short: ends {count - data.size} units early")
+    return data
+
+
+def _unpack_212(raw: np.ndarray, n: int) -> np.ndarray:
+    """``n`` int16 samples from format-212 bytes. Each 3-byte group holds two 12-bit two's-complement
+    samples: the first is byte 0 plus the low nibble of byte 1 as bits 8-11, the second byte 2 plus
+    the high nibble of byte 1. Read as two unaligned little-endian uint16 views of the bytes."""
+    if raw.size % 3:
+        raw = np.concatenate([raw, np.zeros(3 - raw.size % 3, dtype=np.uint8)])
+    groups = raw.size // 3
+    low = np.ndarray((groups,), "<u2", raw, 0, (3,))  # byte 0 | byte 1 << 8
+    high = np.ndarray((groups,), "<u2", raw, 1, (3,))  # byte 1 | byte 2 << 8
+    pairs = np.empty((groups, 2), dtype=np.int16)
+    np.bitwise_and(low, 0x0FFF, out=pairs[:, 0], casting="unsafe")
+    np.bitwise_or(high >> 8, (high & 0xF0) << 4, out=pairs[:, 1], casting="unsafe")
+    flat = pairs.reshape(-1)[:n]
+    flat <<= 4  # sign-extend the 12-bit values
+    flat >>= 4
+    return flat
+
+
+def _unpack_24(raw: np.ndarray) -> np.ndarray:
+    """int32 samples from format-24 bytes: 24-bit little-endian two's complement."""
+    triples = raw.reshape(-1, 3).astype(np.int32)
+    value = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+    return value - ((value & 0x800000) << 1)
+
+
 def _signal_bytes(fmt: str, n: int) -> int | None:
     """Bytes a WFDB signal file of format ``fmt`` needs for ``n`` samples; None if not computable."""
     if fmt == "212":  # two 12-bit samples in 3 bytes
@@ -212,7 +457,7 @@ def _signal_bytes(fmt: str, n: int) -> int | None:
     return None
 
 
-def _signal_files(h: wfdb.Record) -> dict[str, tuple[str, int, int]]:
+def _signal_files(h: wfdb.Record | _WfdbHeader) -> dict[str, tuple[str, int, int]]:
     """file name -> (format, byte offset, samples per frame) of each signal file; the format and
     offset are those of the file's first signal, as WFDB reads them."""
     files: dict[str, tuple[str, int, int]] = {}
@@ -225,7 +470,7 @@ def _signal_files(h: wfdb.Record) -> dict[str, tuple[str, int, int]]:
     return files
 
 
-def _check_wfdb(folder: Path, h: wfdb.Record) -> None:
+def _check_wfdb(folder: Path, h: wfdb.Record | _WfdbHeader) -> None:
     """Check the signal files a header names exist and hold its n_samples (where the format can be sized)."""
     for name, (fmt, offset, per_frame) in _signal_files(h).items():
         file = folder / name
@@ -242,23 +487,46 @@ def _check_wfdb(folder: Path, h: wfdb.Record) -> None:
             )
 
 
-def _open_wfdb(ref: RecordRef) -> Record:
-    if ref.path.stat().st_size == 0:
-        raise RecordError("header file is empty")
-    try:
-        h = wfdb.rdheader(str(ref.path.with_suffix("")))
-    except Exception as exc:
-        raise RecordError(f"header: {_one_line(exc)}") from None
-    if not isinstance(h, wfdb.Record):
-        raise RecordError("multi-segment records are not supported")
+def _wfdb_header_of(h: wfdb.Record | _WfdbHeader) -> Header:
+    """The Header of a parsed single-segment WFDB header (wfdb's or ours), or the RecordError
+    for a header that gives no length, no usable rate or length, or fewer signal lines than signals."""
     if h.sig_len is None:  # wfdb.rdrecord cannot read a slice of such a record without reading it all
         raise RecordError("header gives no length (number of samples)")
     leads = tuple("" if s is None else str(s) for s in h.sig_name or ())
     header = _checked_header(h.fs, h.sig_len, leads, h.n_sig or 0)
     if any(len(field or ()) != h.n_sig for field in (h.file_name, h.fmt)) or None in h.fmt:
         raise RecordError(f"header: says {h.n_sig} signals but does not describe them all")
+    return header
+
+
+def _open_wfdb_slow(ref: RecordRef) -> Record:
+    """Open through ``wfdb.rdheader``: the authority on headers the fast parser does not take."""
+    try:
+        h = wfdb.rdheader(str(ref.path.with_suffix("")))
+    except Exception as exc:
+        raise RecordError(f"header: {_one_line(exc)}") from None
+    if not isinstance(h, wfdb.Record):
+        raise RecordError("multi-segment records are not supported")
+    header = _wfdb_header_of(h)
     _check_wfdb(ref.path.parent, h)
     return _WfdbRecord(ref, header)
+
+
+def _open_wfdb(ref: RecordRef) -> Record:
+    """Open a WFDB record with the fast header parser, and with the fast reader where it covers the
+    record; headers the parser rejects or leaves alone (multi-segment) go to :func:`_open_wfdb_slow`."""
+    if ref.path.stat().st_size == 0:
+        raise RecordError("header file is empty")
+    try:
+        h = _parse_header(ref.path.read_bytes())
+    except Exception:  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
+        h = None
+    if h is None:  # multi-segment, or a header wfdb gives the error for
+        return _open_wfdb_slow(ref)
+    header = _wfdb_header_of(h)
+    _check_wfdb(ref.path.parent, h)
+    files = _fast_layout(ref.path.parent, h)
+    return _WfdbRecord(ref, header) if files is None else _FastWfdbRecord(ref, header, h, files)
 
 
 def _checked_header(fs: object, n_samples: int, leads: tuple[str, ...], n_signals: int) -> Header:
