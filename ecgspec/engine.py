@@ -69,6 +69,7 @@ class SpectrogramInput:
         self._frames = Fn.kept_frame_indices(
             Fn.frame_count(self.n_samples, self.hop_length), self.fs, self.feature_fs, self.dtype, self.device
         )
+        self._scratch_buffer: Optional[torch.Tensor] = None
         if self.method == "matmul":
             self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)
         else:
@@ -95,27 +96,52 @@ class SpectrogramInput:
             out = (1, *out)
         return out
 
-    def __call__(self, waveform: ArrayLike) -> torch.Tensor:
-        return self.from_waveform(waveform)
+    def __call__(self, waveform: ArrayLike, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.from_waveform(waveform, out)
 
-    def from_waveform(self, waveform: ArrayLike) -> torch.Tensor:
+    def from_waveform(self, waveform: ArrayLike, out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Spectrograms of ``waveform`` ``(batch, n_channels, n_samples)`` or ``(n_channels, n_samples)``.
 
         Returns ``(batch, n_channels, n_bins, n_frames)`` (``(batch, n_channels * n_bins,
         n_frames)`` with ``to1d``), on the config's device and dtype, where
         ``n_frames = n_samples // hop_length + 1``, times ``feature_fs / fs`` (floored)
         when ``feature_fs`` is set. 2-D input gains a batch axis unless
-        ``ensure_batch_dim`` is false.
+        ``ensure_batch_dim`` is false. ``out``, a contiguous tensor of that shape on the
+        engine's device and dtype, receives the result (saves allocating it per batch).
         """
         x = self._as_tensor(waveform)
         out_shape = self.compute_input_shape(x.shape)
         rows = x.reshape(-1, self.n_samples)
+        if out is not None:
+            self._check_out(out, out_shape)
         with torch.no_grad():
             if self.method == "matmul":
-                power = Fn.power_spectrogram(rows, self._kernel, self.n_bins, self.hop_length, self._frames)
+                target = None if out is None else out.view(-1, self.n_bins, self.n_frames)
+                power = Fn.power_spectrogram(
+                    rows, self._kernel, self.n_bins, self.hop_length, self._frames, target, self._scratch(len(rows))
+                )
             else:
                 power = Fn.stft_power_spectrogram(rows, self._kernel, self.n_bins, self.hop_length, self._frames)
+                if out is not None:
+                    out.view(power.shape).copy_(power)
+                    power = out
         return power.reshape(out_shape)
+
+    def _scratch(self, n_rows: int) -> torch.Tensor:
+        """A reused buffer for one chunk's complex spectrum (see :func:`functional.power_spectrogram`)."""
+        rows = min(n_rows, Fn.chunk_rows(self.n_bins, self.n_frames))
+        if self._scratch_buffer is None or len(self._scratch_buffer) < rows:
+            self._scratch_buffer = torch.empty(
+                rows, 2 * self.n_bins, self.n_frames, dtype=self.dtype, device=self.device
+            )
+        return self._scratch_buffer[:rows]
+
+    def _check_out(self, out: torch.Tensor, shape: Tuple[int, ...]) -> None:
+        if tuple(out.shape) != shape or out.dtype != self.dtype or out.device != self.device or not out.is_contiguous():
+            raise WaveformError(
+                f"out: got {tuple(out.shape)} {out.dtype} on {out.device}, must be a contiguous {shape}"
+                f" {self.dtype} tensor on {self.device}"
+            )
 
     def _check_shape(self, shape: Tuple[int, ...]) -> None:
         expected = (self.n_channels, self.n_samples)

@@ -170,3 +170,15 @@ def test_checks_survive_python_O():
     code = "from ecgspec import InputConfig\ntry:\n InputConfig(n_channels=1, n_samples=10, n_bins=0, fs=1)\nexcept ValueError as e:\n print('refused', e)"
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("refused n_bins: got 0")
+
+
+@pytest.mark.parametrize("method", ["matmul", "fft"])
+def test_out_buffer_receives_the_result(method):
+    e = SpectrogramInput(InputConfig(**SEED, feature_fs=100, device="cpu"), method=method)
+    x = torch.randn(3, 12, 5000)
+    out = torch.full((3, 12, 128, 77), float("nan"))
+    got = e(x, out=out)
+    assert got.data_ptr() == out.data_ptr()
+    torch.testing.assert_close(out, e(x))
+    with pytest.raises(WaveformError, match="out: got"):
+        e(x, out=torch.empty(3, 12, 128, 78))
