@@ -14,6 +14,7 @@ used is reported and listed under ``/errors``; it never costs the other records.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import sys
@@ -38,10 +39,12 @@ from .windowing import WindowStats, iter_windows
 
 __all__ = ["extract", "run_extract", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 
+F16_MAX = float(np.finfo(np.float16).max)
 MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window overflows float32
 BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
 QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
 FLUSH_SECONDS = 2.0
+SWITCH_INTERVAL = 5e-4  # seconds; see _switch_interval
 
 
 class ExtractError(Exception):
@@ -166,14 +169,27 @@ def _prefetch(
 
 
 class _Batcher:
-    """Packs windows of consecutive records into full engine batches and keeps events in order."""
+    """Packs windows of consecutive records into full engine batches and keeps events in order.
 
-    def __init__(self, engine: SpectrogramInput, batch_size: int, emit: Callable[[tuple], None]) -> None:
+    Spectrograms go into a small pool of reused host buffers (pinned on CUDA), which the
+    writer hands back once written: no large allocation per batch, and at most
+    ``n_buffers`` batches in flight, which bounds memory.
+    """
+
+    def __init__(
+        self, engine: SpectrogramInput, batch_size: int, emit: Callable[[tuple], None], store_dtype: str,
+        n_buffers: int = 3,
+    ) -> None:
         self.engine = engine
         self.emit = emit
-        shape = (batch_size, engine.n_channels, engine.n_samples)
         pin = engine.device.type == "cuda"
-        self.buffer = torch.empty(shape, dtype=torch.float32, pin_memory=pin)
+        self.buffer = torch.empty((batch_size, engine.n_channels, engine.n_samples), dtype=torch.float32, pin_memory=pin)
+        window_shape = engine.compute_input_shape((1, engine.n_channels, engine.n_samples))[1:]
+        dtype = torch.float16 if store_dtype == "float16" else torch.float32
+        self.free: "queue.Queue[torch.Tensor]" = queue.Queue()
+        for _ in range(n_buffers):
+            self.free.put(torch.empty((batch_size, *window_shape), dtype=dtype, pin_memory=pin))
+        self.direct = not pin and dtype == engine.dtype  # the engine can write straight into a pool buffer
         self.rows = np.empty(batch_size, dtype=np.int64)
         self.starts = np.empty(batch_size, dtype=np.int64)
         self.fill = 0
@@ -212,9 +228,14 @@ class _Batcher:
     def flush(self) -> None:
         if self.fill:
             n = self.fill
+            pooled = self.free.get()
+            out = pooled[:n]
             x = self.buffer[:n].to(self.engine.device, non_blocking=True)
-            spec = self.engine(x).to("cpu").numpy()
-            self.emit(("windows", self.rows[:n].copy(), self.starts[:n].copy(), spec))
+            if self.direct:
+                self.engine(x, out=out)
+            else:  # float16 storage clips to its largest finite value (power is never negative)
+                out.copy_(self.engine(x).clamp_(max=F16_MAX) if out.dtype == torch.float16 else self.engine(x))
+            self.emit(("windows", self.rows[:n].copy(), self.starts[:n].copy(), pooled, n))
             self.windows += n
             self.fill = 0
         for item in self.after:
@@ -228,9 +249,10 @@ class _Batcher:
 class _WriterThread(threading.Thread):
     """Applies events to the store in order; the first exception is kept for the main thread."""
 
-    def __init__(self, store: SpectrogramWriter, depth: int) -> None:
+    def __init__(self, store: SpectrogramWriter, depth: int, release: Callable[[torch.Tensor], None]) -> None:
         super().__init__(name="ecgspec-writer", daemon=True)
         self.store = store
+        self.release = release  # hands a written batch's buffer back to the batcher's pool
         self.events: "queue.Queue[Optional[tuple]]" = queue.Queue(maxsize=depth)
         self.error: Optional[BaseException] = None
 
@@ -240,20 +262,23 @@ class _WriterThread(threading.Thread):
             item = self.events.get()
             if item is None:
                 return
-            if self.error is not None:
-                continue
             try:
-                self._apply(item)
+                if self.error is None:
+                    self._apply(item)
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
                     self.store.flush()
                     last_flush = time.monotonic()
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 self.error = exc
+            finally:
+                if item[0] == "windows":
+                    self.release(item[3])
 
     def _apply(self, item: tuple) -> None:
         kind = item[0]
         if kind == "windows":
-            self.store.write_windows(item[1], item[2], item[3])
+            _, rows, starts, pooled, n = item
+            self.store.write_windows(rows, starts, pooled[:n].numpy())
         elif kind == "commit":
             self.store.commit_record(item[1])
         elif kind == "copy":
@@ -317,9 +342,25 @@ def run_extract(
     SIGINT/SIGTERM are caught for the whole run (in the main thread): the run stops
     cleanly and raises :class:`Interrupted`, leaving what was written in ``OUTPUT.partial``.
     """
-    with _StopFlag() as stop:
+    with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL):
         return _run(inputs, output, config, options, stop, overwrite=overwrite, resume=resume,
                     progress=progress, stdin=stdin, log=log)
+
+
+@contextlib.contextmanager
+def _switch_interval(seconds: float) -> Iterator[None]:
+    """Hand the GIL over more often during the run, restoring Python's setting after.
+
+    The engine thread releases the GIL for each torch operation and must get it back
+    from reader threads; at Python's default 5 ms interval a busy reader stalls it for
+    most of that time (measured: 2-4x slower engine batches beside one busy thread).
+    """
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def _interrupted(stop: "_StopFlag", output: Union[str, Path], kept: int) -> Interrupted:
@@ -367,9 +408,9 @@ def _run(
     )
     for warning in getattr(store, "warnings", []):
         log(f"ecgspec: warning: {warning}")
-    writer = _WriterThread(store, depth=4)
+    batcher = _Batcher(engine, options.batch_size, lambda item: writer.put(item), options.dtype)
+    writer = _WriterThread(store, depth=4, release=batcher.free.put)
     writer.start()
-    batcher = _Batcher(engine, options.batch_size, writer.put)
     bar = tqdm(total=len(refs) + len(problems), unit="rec", disable=not progress, file=sys.stderr, dynamic_ncols=True)
 
     def fail(name: str, message: str, written: int = 0) -> None:
