@@ -190,7 +190,11 @@ class _Batcher:
         self.free: "queue.Queue[torch.Tensor]" = queue.Queue()
         for _ in range(n_buffers):
             self.free.put(torch.empty((batch_size, *window_shape), dtype=dtype, pin_memory=pin))
-        self.direct = not pin and dtype == engine.dtype  # the engine can write straight into a pool buffer
+        # The engine writes straight into a pool buffer, or (CUDA, float16 storage) into one
+        # reused staging tensor on its device, copied out after.
+        direct = not pin and dtype == engine.dtype
+        self.staging = None if direct else torch.empty((batch_size, *window_shape), dtype=engine.dtype,
+                                                       device=engine.device)
         self.rows = np.empty(batch_size, dtype=np.int64)
         self.starts = np.empty(batch_size, dtype=np.int64)
         self.fill = 0
@@ -232,10 +236,13 @@ class _Batcher:
             pooled = self.free.get()
             out = pooled[:n]
             x = self.buffer[:n].to(self.engine.device, non_blocking=True)
-            if self.direct:
+            if self.staging is None:
                 self.engine(x, out=out)
-            else:  # float16 storage clips to its largest finite value (power is never negative)
-                out.copy_(self.engine(x).clamp_(max=F16_MAX) if out.dtype == torch.float16 else self.engine(x))
+            else:
+                spec = self.engine(x, out=self.staging[:n])
+                if out.dtype == torch.float16:  # clip to float16's largest finite value (power is never < 0)
+                    spec.clamp_(max=F16_MAX)
+                out.copy_(spec)
             self.emit(("windows", self.rows[:n].copy(), self.starts[:n].copy(), pooled, n))
             self.windows += n
             self.fill = 0
