@@ -225,3 +225,13 @@ def test_usage_errors_are_one_line_with_status_2(args, message):
     proc = subprocess.run([sys.executable, "-m", "ecgspec", *args], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("ecgspec: error: ") and message in proc.stderr
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_fatal_error(tmp_path: Path, cinc_dir: Path):
+    res = CliRunner().invoke(main, ["extract", str(cinc_dir / "E07500"), str(tmp_path / "o.h5"), "--device", "cuda",
+                                    "--quiet"])
+    if torch.cuda.is_available():
+        assert res.exit_code == 0
+    else:
+        assert res.exit_code == 2 and "torch sees no CUDA device" in res.output
+        assert not (tmp_path / "o.h5").exists()
