@@ -119,6 +119,21 @@ class InputConfig(dict):
         """``fs``, or ``sample_rate`` where only the alias was given."""
         return self["fs"] if self.get("fs") is not None else self["sample_rate"]
 
+    @property
+    def win_length(self) -> int:
+        """STFT window in samples: ``round(window_size * fs)`` (Python's round, as torch_ecg)."""
+        return round(self["window_size"] * self.sampling_rate)
+
+    @property
+    def hop_length(self) -> int:
+        """Samples between frames: ``win_length - round(overlap_size * fs)``."""
+        return self.win_length - round(self["overlap_size"] * self.sampling_rate)
+
+    @property
+    def n_fft(self) -> int:
+        """FFT size giving ``n_bins`` one-sided bins: ``2 * (n_bins - 1)``."""
+        return 2 * (self["n_bins"] - 1)
+
     def _validate(self) -> None:
         input_type = str(self["input_type"]).lower()
         if input_type != "spectrogram":
@@ -139,9 +154,7 @@ class InputConfig(dict):
         overlap_size = self["overlap_size"]
         if not _is_real(overlap_size) or not 0 < overlap_size < window_size:
             raise _fail("overlap_size", overlap_size, f"must be in (0, window_size={window_size}) seconds")
-        win_length = round(window_size * fs)
-        hop_length = win_length - round(overlap_size * fs)
-        n_fft = 2 * (self["n_bins"] - 1)
+        win_length, hop_length, n_fft = self.win_length, self.hop_length, self.n_fft
         if win_length < 1:
             raise _fail("window_size", window_size, f"rounds to {win_length} samples at fs={fs:g}; need >= 1")
         if hop_length < 1:
@@ -155,7 +168,7 @@ class InputConfig(dict):
                 "window_size",
                 window_size,
                 f"gives a {win_length}-sample window at fs={fs:g}, longer than n_fft = 2 * (n_bins - 1) = {n_fft};"
-                f" use n_bins >= {win_length // 2 + 1} or a shorter window",
+                f" use n_bins >= {(win_length + 1) // 2 + 1} or a shorter window",
             )
         if self["n_samples"] <= n_fft // 2:
             raise _fail(
@@ -262,7 +275,7 @@ def build_settings(
     file_data: Mapping[str, Any], engine_overrides: Mapping[str, Any], option_overrides: Mapping[str, Any]
 ) -> Tuple[InputConfig, ExtractOptions]:
     """Merge defaults < YAML file < command line (``None`` means not given) into checked settings."""
-    file_data = dict(file_data)
+    file_data = _engine_keys_of(file_data)
     file_options = file_data.pop("extract", None) or {}
     if not isinstance(file_options, dict):
         raise ConfigError(f"extract: got {file_options!r}, must be a mapping of option names to values")
@@ -284,6 +297,28 @@ def build_settings(
         )
     engine["device"] = opts.device
     return InputConfig(engine), opts
+
+
+# torch_ecg InputConfig keys accepted at the top level that do not change the output (name,
+# ensure_batch_dim) or that InputConfig checks itself (input_type).
+_IGNORED_KEYS = ("name", "ensure_batch_dim")
+
+
+def _engine_keys_of(file_data: Mapping[str, Any]) -> Dict[str, Any]:
+    """The file's top level with ``sample_rate`` read as ``fs``; a key ecgspec would ignore is refused."""
+    data = {k: v for k, v in file_data.items() if k not in _IGNORED_KEYS}
+    if "sample_rate" in data:
+        rate = data.pop("sample_rate")
+        if data.get("fs", rate) != rate:
+            raise ConfigError(f"sample_rate: got {rate!r} but fs is {data['fs']!r}; give one of them")
+        data["fs"] = rate
+    unknown = sorted(set(data) - set(ENGINE_KEYS) - {"extract", "input_type"})
+    if unknown:
+        raise ConfigError(
+            f"config: unknown key {unknown[0]!r}; the top level takes {', '.join(ENGINE_KEYS)}"
+            f" (or sample_rate), and command options go under 'extract:'"
+        )
+    return data
 
 
 def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, Any]:

@@ -59,16 +59,13 @@ class SpectrogramInput:
         self.n_channels = config.n_channels
         self.n_samples = config.n_samples
         self.n_bins = config.n_bins
-        self.win_length = round(config.window_size * self.fs)
-        self.hop_length = self.win_length - round(config.overlap_size * self.fs)
-        self.n_fft = 2 * (self.n_bins - 1)
-        self.n_frames = Fn.feature_frame_count(Fn.frame_count(self.n_samples, self.hop_length), self.fs, self.feature_fs)
+        self.win_length, self.hop_length, self.n_fft = config.win_length, config.hop_length, config.n_fft
+        centred_frames = Fn.frame_count(self.n_samples, self.hop_length)
+        self.n_frames = Fn.feature_frame_count(centred_frames, self.fs, self.feature_fs)
         if method not in (None, "matmul", "fft"):
             raise ConfigError(f"method: got {method!r}, must be 'matmul', 'fft' or None (choose by cost)")
-        self.method = method or Fn.choose_method(self.n_bins, self.win_length, self.device)
-        self._frames = Fn.kept_frame_indices(
-            Fn.frame_count(self.n_samples, self.hop_length), self.fs, self.feature_fs, self.dtype, self.device
-        )
+        self.method = method or Fn.choose_method(self.n_bins, self.win_length)
+        self._frames = Fn.kept_frame_indices(centred_frames, self.fs, self.feature_fs, self.dtype, self.device)
         self._scratch_buffer: Optional[torch.Tensor] = None
         if self.method == "matmul":
             self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)

@@ -164,24 +164,24 @@ def stft_power_spectrogram(
         return_complex=True,
     )
     if frames is not None:
-        spec = spec.index_select(-1, frames.to(x.device))
+        spec = spec.index_select(-1, frames)
     real, imag = spec.real, spec.imag
     return real * real + imag * imag
 
 
-def choose_method(n_bins: int, win_length: int, device: torch.device) -> Method:
+def choose_method(n_bins: int, win_length: int) -> Method:
     """Pick the cheaper method: ``2 n_bins win`` multiply-adds a frame vs an ``n_fft``-point FFT.
 
     On the 2-core CPU the matrix product won even at 19x the FFT's nominal flops
     (fs 1000, 190-sample window, 512 bins: 96 vs 167 ms a batch), because torch.stft
     pads, transposes and makes a complex tensor; only tiny transforms (16 bins) were
-    faster by FFT, and then by 15%. Hence the factor of 40. On CUDA it is an unmeasured
-    guess (no GPU was at hand): the same factor.
+    faster by FFT, and then by 15%. Hence the factor of 40, on CUDA too, where it is an
+    unmeasured guess (no GPU was at hand).
     """
     n_fft = 2 * (n_bins - 1)
     matmul_cost = 2 * n_bins * win_length
-    fft_cost = FFT_COST_FACTOR.get(device.type, 40.0) * n_fft * math.log2(max(n_fft, 2))
+    fft_cost = FFT_COST_FACTOR * n_fft * math.log2(max(n_fft, 2))
     return "matmul" if matmul_cost <= fft_cost else "fft"
 
 
-FFT_COST_FACTOR = {"cpu": 40.0, "cuda": 40.0}
+FFT_COST_FACTOR = 40.0

@@ -41,7 +41,6 @@ from .windowing import WindowStats, iter_windows
 __all__ = ["extract", "run_extract", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 
 F16_MAX = float(np.finfo(np.float16).max)
-MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window overflows float32
 BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
 QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
 FLUSH_SECONDS = 2.0
@@ -73,7 +72,8 @@ class ExtractResult:
     windows: int = 0
     empty: List[str] = field(default_factory=list)
     errors: List[Tuple[str, str]] = field(default_factory=list)
-    resumed: int = 0
+    resumed: int = 0  # records copied from a previous run's file (--resume), not in `records`
+    nan_skipped: int = 0  # windows skipped for too many missing samples
     seconds: float = 0.0
     window_shape: Tuple[int, ...] = ()
 
@@ -89,9 +89,10 @@ class ExtractResult:
         return out
 
     def summary_line(self) -> str:
+        resumed = f", {self.resumed} records kept from the previous run" if self.resumed else ""
         return (
             f"ecgspec: {self.records} records read, {self.windows} windows written, "
-            f"{len(self.empty)} records without windows, {len(self.errors)} skipped, "
+            f"{len(self.empty)} records without windows, {len(self.errors)} skipped{resumed}, "
             f"{self.seconds:.1f} s, {self.windows_per_second:.1f} windows/s"
         )
 
@@ -137,8 +138,6 @@ def _read_record(
         for starts, windows in iter_windows(
             record, channels, config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, stats
         ):
-            if windows.size and float(np.abs(windows).max()) > MAX_ABS_VALUE:
-                raise RecordError(f"values reach {float(np.abs(windows).max()):.3g}, too large for float32 power")
             if not _put(out, (starts, windows), stop):
                 return
             n_windows += len(starts)
@@ -177,12 +176,9 @@ class _Batcher:
     ``n_buffers`` batches in flight, which bounds memory.
     """
 
-    def __init__(
-        self, engine: SpectrogramInput, batch_size: int, emit: Callable[[tuple], None], store_dtype: str,
-        n_buffers: int = 3,
-    ) -> None:
+    def __init__(self, engine: SpectrogramInput, batch_size: int, store_dtype: str, n_buffers: int = 3) -> None:
         self.engine = engine
-        self.emit = emit
+        self.emit: Callable[[tuple], None] = lambda item: None  # set to the writer's put
         pin = engine.device.type == "cuda"
         self.buffer = torch.empty((batch_size, engine.n_channels, engine.n_samples), dtype=torch.float32, pin_memory=pin)
         window_shape = engine.compute_input_shape((1, engine.n_channels, engine.n_samples))[1:]
@@ -273,11 +269,11 @@ class _WriterThread(threading.Thread):
             if item is None:
                 return
             try:
-                if self.error is None:
+                if self.error is None:  # after a failure, only hand buffers back
                     self._apply(item)
-                if time.monotonic() - last_flush > FLUSH_SECONDS:
-                    self.store.flush()
-                    last_flush = time.monotonic()
+                    if time.monotonic() - last_flush > FLUSH_SECONDS:
+                        self.store.flush()
+                        last_flush = time.monotonic()
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 self.error = exc
             finally:
@@ -299,10 +295,16 @@ class _WriterThread(threading.Thread):
                 self.store.discard_windows(written)
             self.store.add_error(name, message)
 
-    def put(self, item: Optional[tuple]) -> None:
+    def put(self, item: tuple) -> None:
         if self.error is not None:
             raise ExtractError(f"writing the output failed: {self.error}")
         self.events.put(item)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        if self.is_alive():
+            self.events.put(None)
+            self.join()
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -418,8 +420,8 @@ def _run(
         detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
         raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
     engine = SpectrogramInput(config)
-    window_shape = engine.compute_input_shape((1, config.n_channels, config.n_samples))[1:]
-    result = ExtractResult(output=str(output), window_shape=tuple(window_shape))
+    window_shape = tuple(engine.compute_input_shape((1, config.n_channels, config.n_samples))[1:])
+    result = ExtractResult(output=str(output), window_shape=window_shape)
     attrs = {
         "config": effective_config(config, options),
         "n_fft": engine.n_fft,
@@ -427,18 +429,47 @@ def _run(
         "hop_length": engine.hop_length,
         "ecgspec_version": __version__,
     }
+    batcher = _Batcher(engine, options.batch_size, options.dtype)  # allocates before any file is made
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
     store = SpectrogramWriter(
-        output, window_shape=tuple(window_shape), dtype=options.dtype, frequencies=engine.frequencies,
+        output, window_shape=window_shape, dtype=options.dtype, frequencies=engine.frequencies,
         attrs=attrs, compression=options.compression, overwrite=overwrite, resume=resume,
     )
-    for warning in getattr(store, "warnings", []):
-        log(f"ecgspec: warning: {warning}")
-    batcher = _Batcher(engine, options.batch_size, lambda item: writer.put(item), options.dtype)
     writer = _WriterThread(store, release=batcher.free.put)
-    writer.start()
-    bar = tqdm(total=len(refs) + len(problems), unit="rec", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    batcher.emit = writer.put
+    try:
+        for warning in store.warnings:
+            log(f"ecgspec: warning: {warning}")
+        writer.start()
+        with tqdm(total=len(refs) + len(problems), unit="rec", disable=not progress, file=sys.stderr,
+                  dynamic_ncols=True) as bar:
+            _feed(refs, problems, config, options, store.done_names, batcher, result, stop, bar, log)
+        writer.close()
+        if writer.error is not None:
+            raise ExtractError(f"writing {output} failed: {writer.error}") from writer.error
+        if stop.signum is not None:
+            store.close()
+            raise _interrupted(stop, output, store.next_record_row)
+        store.finish()
+    except BaseException:
+        writer.close()
+        store.close()
+        raise
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _feed(
+    refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], config: InputConfig, options: ExtractOptions,
+    done: set, batcher: "_Batcher", result: ExtractResult, stop: "_StopFlag", bar: tqdm,
+    log: Callable[[str], None],
+) -> None:
+    """Stages 1-3: read records in order (a few ahead, in threads), batch and compute them.
+
+    Records complete in a resume source are copied instead; problems and bad records
+    are reported through ``log`` and kept in ``result.errors``.
+    """
 
     def fail(name: str, message: str, written: int = 0) -> None:
         result.errors.append((name, message))
@@ -447,55 +478,35 @@ def _run(
         if options.on_error == "fail":
             raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
 
-    try:
-        with ThreadPoolExecutor(options.workers, thread_name_prefix="ecgspec-read") as pool:
-            try:
-                for name, message in problems:
-                    fail(name, message)
-                    bar.update(1)
+    with ThreadPoolExecutor(options.workers, thread_name_prefix="ecgspec-read") as pool:
 
-                def start(ref: RecordRef) -> "queue.Queue[Any]":
-                    q: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_BLOCKS)
-                    pool.submit(_read_record, ref, config, options, q, stop.event)
-                    return q
+        def start(ref: RecordRef) -> "queue.Queue[Any]":
+            q: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_BLOCKS)
+            pool.submit(_read_record, ref, config, options, q, stop.event)
+            return q
 
-                done = store.done_names
-                row = 0
-                for ref, q in _prefetch(refs, lambda r: r.name in done, start, depth=2 * options.workers):
-                    if stop.signum is not None:
-                        break
-                    if q is None:
-                        batcher.flush()  # copied rows must follow every window computed so far
-                        writer.put(("copy", ref.name))
-                        result.resumed += 1
-                        row += 1
-                    else:
-                        row += _consume(ref, q, row, batcher, result, fail, stop)
-                    bar.update(1)
-                    bar.set_postfix(windows=batcher.windows, refresh=False)
-                if stop.signum is None:
-                    batcher.flush()
-            finally:
-                stop.event.set()  # release workers still blocked on their queues
-        writer.put(None)
-        writer.join()
-        if writer.error is not None:
-            raise ExtractError(f"writing {output} failed: {writer.error}") from writer.error
-        if stop.signum is not None:
-            store.close()
-            raise _interrupted(stop, output, store.next_record_row)
-        result.windows = store.windows_committed
-        store.finish()
-    except BaseException:
-        if writer.is_alive():
-            writer.events.put(None)
-            writer.join()
-        store.close()
-        raise
-    finally:
-        bar.close()
-    result.seconds = time.perf_counter() - t0
-    return result
+        try:
+            for name, message in problems:
+                fail(name, message)
+                bar.update(1)
+            row = 0
+            for ref, q in _prefetch(refs, lambda r: r.name in done, start, depth=2 * options.workers):
+                if stop.signum is not None:
+                    return
+                if q is None:
+                    batcher.flush()  # copied rows must follow every window computed so far
+                    batcher.emit(("copy", ref.name))
+                    result.resumed += 1
+                    row += 1
+                else:
+                    row += _consume(ref, q, row, batcher, result, fail, stop)
+                bar.update(1)
+                bar.set_postfix(windows=batcher.windows, refresh=False)
+            if stop.signum is None:
+                batcher.flush()
+        finally:
+            stop.event.set()  # release workers still blocked on their queues
+            pool.shutdown(wait=False, cancel_futures=True)  # and start no more reads
 
 
 def _consume(
@@ -525,6 +536,8 @@ def _consume(
             )
             batcher.event(("commit", row_info))
             result.records += 1
+            result.windows += item.n_windows
+            result.nan_skipped += item.stats.nan_skipped
             if item.n_windows == 0:
                 result.empty.append(ref.name)
             return 1

@@ -23,6 +23,8 @@ from .records import Record, RecordError
 __all__ = ["WindowStats", "fill_missing", "iter_windows", "resample_ratio", "resampled_length", "window_starts"]
 
 MAX_RESAMPLE_FACTOR = 1000
+MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window can overflow float32
+CHUNK_BYTES = 32 << 20  # at most this much of windows yielded at once
 # resample_poly's default FIR filter has 10 * max(up, down) taps on each side at the upsampled rate.
 _FILTER_HALF_TAPS = 10
 
@@ -81,9 +83,10 @@ class WindowStats:
     nan_skipped: int = 0  # windows skipped because too many samples were missing
 
 
-def _chunks(starts: np.ndarray, window: int, stride: int, block_out: int) -> Iterator[np.ndarray]:
-    """Consecutive groups of window starts spanning about ``block_out`` output samples (at least one window)."""
-    per_chunk = max(1, (block_out - window) // stride + 1)
+def _chunks(starts: np.ndarray, window: int, stride: int, block_out: int, max_windows: int) -> Iterator[np.ndarray]:
+    """Consecutive groups of window starts spanning about ``block_out`` output samples, at most
+    ``max_windows`` of them (a small stride would otherwise copy each sample many times over)."""
+    per_chunk = max(1, min((block_out - window) // stride + 1, max_windows))
     for i in range(0, len(starts), per_chunk):
         yield starts[i : i + per_chunk]
 
@@ -105,10 +108,11 @@ def iter_windows(
     :func:`fill_missing`) at the record's rate before resampling; a window is skipped when
     any of its channels misses more than ``max_nan`` of the raw samples it covers (raw range
     ``[floor(start * fs_in / fs), ceil((start + window) * fs_in / fs))``). No NaN or inf is
-    yielded; groups whose windows were all skipped yield nothing, as does a record shorter
-    than one window.
+    yielded, and values beyond ``MAX_ABS_VALUE`` are a RecordError; groups whose windows
+    were all skipped yield nothing, as does a record shorter than one window.
 
-    Memory: the record is read ``block_samples`` raw samples per channel at a time, plus
+    Memory: at most ``CHUNK_BYTES`` of windows at a time; the record is read
+    ``block_samples`` raw samples per channel at a time (or less), plus
     the resampling filter's margins, so the windows equal whole-record resampling. Missing
     samples are filled from within the block read, so a gap running past a block's margin
     is filled from the block's own samples (by the nearest valid one at its edge).
@@ -120,7 +124,8 @@ def iter_windows(
     margin = 0 if up == down == 1 else _FILTER_HALF_TAPS * max(up, down) + up + down
     stats = stats if stats is not None else WindowStats()
     counted_to = 0  # raw samples before this are already in stats.nan_filled
-    for chunk in _chunks(starts, window, stride, block_samples * up // down):
+    max_windows = CHUNK_BYTES // (4 * len(channels) * window)
+    for chunk in _chunks(starts, window, stride, block_samples * up // down, max_windows):
         first_raw = chunk * down // up  # the raw samples [first_raw, last_raw) each window covers
         last_raw = np.minimum(-(-(chunk + window) * down // up), n_in)
         # read from a multiple of `down`, so that block output i is output a * up / down + i
@@ -137,10 +142,11 @@ def iter_windows(
         if not keep.any():
             continue
         if up != down:
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore"):  # the filter may overshoot values near the float32 limit
                 raw = resample_poly(raw.astype(np.float64), up, down, axis=-1).astype(np.float32)
-            if not np.isfinite(raw).all():  # the filter overshoots values near the float32 limit
-                raise RecordError(f"values too large: resampling {fs_in:g} Hz to {fs:g} Hz overflows float32")
+        peak = max(float(raw.max()), -float(raw.min())) if raw.size else 0.0
+        if not peak <= MAX_ABS_VALUE:
+            raise RecordError(f"values too large: they reach {peak:.3g}, beyond {MAX_ABS_VALUE:g} (float32 power overflows)")
         views = np.lib.stride_tricks.sliding_window_view(raw, window, axis=-1).transpose(1, 0, 2)
         yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - a * up // down])
 

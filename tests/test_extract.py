@@ -235,3 +235,18 @@ def test_device_cuda_without_a_gpu_is_a_clear_fatal_error(tmp_path: Path, cinc_d
     else:
         assert res.exit_code == 2 and "torch sees no CUDA device" in res.output
         assert not (tmp_path / "o.h5").exists()
+
+
+def test_config_sample_rate_alias_and_unknown_keys(tmp_path: Path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("sample_rate: 250\nn_bins: 64\nname: spectrogram\n")
+    shape = json.loads(run("shape", "--config", str(cfg), "--json").output)
+    assert shape["fs"] == 250 and shape["win_length"] == 12  # round(12.5) == 12
+    cfg.write_text("sample_rate: 250\nfs: 500\n")
+    res = run("shape", "--config", str(cfg))
+    assert res.exit_code == 2 and "sample_rate: got 250 but fs is 500" in res.output
+    cfg.write_text("n_bin: 64\n")
+    res = run("shape", "--config", str(cfg))
+    assert res.exit_code == 2 and "unknown key 'n_bin'" in res.output
+    cfg.write_text("stride: 100\n")
+    assert "command options go under 'extract:'" in run("shape", "--config", str(cfg)).output

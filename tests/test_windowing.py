@@ -241,3 +241,17 @@ def test_missing_share_measured_at_the_record_rate(nan_record):
     # 500 Hz windows of 5000 cover raw [2000 k, 2000 k + 2000): the same windows as at 200 Hz
     assert 15000 not in starts and 25000 in starts and stats.nan_skipped == 1 and stats.nan_filled == 600
     assert np.isfinite(windows).all()
+
+
+def test_small_stride_keeps_each_yield_within_the_chunk_budget(wfdb_dir):
+    """Stride 25 at 500 Hz overlaps every sample 200 times: yields stay under CHUNK_BYTES yet equal the whole."""
+    from ecgspec import windowing
+
+    rec = _open(wfdb_dir / "100")
+    blocks = list(iter_windows(rec, [0, 1], 500, 5000, 25, block_samples=1 << 16))
+    assert max(w.nbytes for _, w in blocks) <= windowing.CHUNK_BYTES
+    starts = np.concatenate([s for s, _ in blocks])
+    whole = resample_poly(rec.read(0, 200_000, [0, 1]).astype(np.float64), 25, 18, axis=-1).astype(np.float32)
+    i = int(np.searchsorted(starts, 100_000))
+    got = next(w[i - int(np.searchsorted(starts, s[0]))] for s, w in blocks if s[0] <= starts[i] <= s[-1])
+    np.testing.assert_allclose(got, whole[:, starts[i]:starts[i] + 5000], rtol=1e-5, atol=1e-6)
