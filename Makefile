@@ -2,9 +2,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The CPU wheel of torch: pinned so a bare machine never pulls a multi-GB CUDA build.
-# On a GPU machine: make install TORCH_SPEC=torch  (or any CUDA build you already have).
+# torch is installed first, on its own, so that ecgspec's `torch>=2.1` finds it satisfied.
+# Here pip's find-links holds the CPU wheel of torch 2.13.0, which this picks. Elsewhere a
+# plain PyPI install of torch on Linux is the multi-GB CUDA build: point pip at PyTorch's
+# CPU wheel index with TORCH_PIP_ARGS="--index-url <that index>", or on a GPU machine use
+# TORCH_SPEC=torch (or a CUDA build you already have).
 TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 DATA   ?= ../shared/data
 
 .PHONY: install demo test bench clean
@@ -12,7 +16,7 @@ DATA   ?= ../shared/data
 $(BIN)/ecgspec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
 	@touch $@
 

@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .config import ENGINE_KEYS, ConfigError, build_settings, load_yaml
 from .engine import SpectrogramInput
-from .pipeline import ExtractError, Interrupted, run_extract
+from .pipeline import ExtractError, Interrupted, run_extract, stderr_log
 from .store import OutputError, describe
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
@@ -29,6 +29,10 @@ EXIT_HELP = (
     "2 fatal error (bad config, output exists or not writable, no records); 130/143 interrupted "
     "(SIGINT/SIGTERM): rerun the same command with --resume."
 )
+
+
+def _silent(message: str) -> None:
+    """--quiet: per-record messages are dropped (they are still listed under /errors)."""
 
 
 def _die(message: str, code: int = EXIT_FATAL) -> None:
@@ -57,7 +61,7 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _settings(config_path: Optional[str], engine: Dict[str, Any], opts: Dict[str, Any]):
     file_data = load_yaml(config_path) if config_path else {}
-    # --fs 500 and `fs: 500` must store the same config (resume compares it), so whole floats become ints.
+    # click reads --fs 500 as 500.0: store it as the file would, 500, so the config attribute reads the same.
     engine = {k: int(v) if isinstance(v, float) and v.is_integer() and k in ("fs", "feature_fs") else v
               for k, v in engine.items()}
     return build_settings(file_data, engine, opts)
@@ -72,6 +76,8 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except (ConfigError, OutputError, ExtractError, ValueError) as exc:
             _die(str(exc))
+        except (OSError, RuntimeError, MemoryError) as exc:  # disk full, out of memory, ...: one line too
+            _die(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
 
     return wrapper
 
@@ -104,14 +110,10 @@ def extract(inputs, output, config_path, overwrite, resume, quiet, as_json, **kw
     """Spectrograms of every record in INPUT... (records, folders, or - for paths on stdin) into OUTPUT.h5."""
     engine = {k: kwargs.pop(k) for k in ENGINE_KEYS if k in kwargs}
     config, options = _settings(config_path, engine, kwargs)
-    if overwrite and resume:
-        raise ConfigError("--overwrite and --resume: choose one")
-    log = (lambda message: None) if quiet else None
     try:
         result = run_extract(
             list(inputs), output, config, options, overwrite=overwrite, resume=resume,
-            progress=not quiet and sys.stderr.isatty(), stdin=sys.stdin,
-            **({"log": log} if log else {}),
+            progress=not quiet and sys.stderr.isatty(), stdin=sys.stdin, log=_silent if quiet else stderr_log,
         )
     except Interrupted as exc:
         _die(str(exc), 128 + exc.signum)

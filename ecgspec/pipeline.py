@@ -310,7 +310,7 @@ class _WriterThread(threading.Thread):
 # --- the run ----------------------------------------------------------------------------------
 
 
-def _stderr(message: str) -> None:
+def stderr_log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
@@ -347,7 +347,7 @@ def run_extract(
     resume: bool = False,
     progress: bool = False,
     stdin: Optional[TextIO] = None,
-    log: Callable[[str], None] = _stderr,
+    log: Callable[[str], None] = stderr_log,
 ) -> ExtractResult:
     """Run the extraction with settings already checked (see :func:`extract` for the friendly form).
 
@@ -454,7 +454,8 @@ def _run(
         store.finish()
     except BaseException:
         writer.close()
-        store.close()
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            store.close()
         raise
     result.seconds = time.perf_counter() - t0
     return result
@@ -552,7 +553,7 @@ def extract(
     resume: bool = False,
     progress: bool = False,
     stdin: Optional[TextIO] = None,
-    log: Callable[[str], None] = _stderr,
+    log: Callable[[str], None] = stderr_log,
     **options: Any,
 ) -> ExtractResult:
     """Extract spectrograms of every record under ``inputs`` into the HDF5 file ``output``.

@@ -184,6 +184,9 @@ def _committed(file: h5py.File) -> tuple[dict[str, np.ndarray], dict[str, np.nda
     return records, windows
 
 
+_LAYOUT = ("spectrograms", "windows/record", "windows/start", "records/name", "records/n_windows", "frequencies")
+
+
 def _open_h5(path: Path) -> h5py.File:
     """``path`` read-only, with plugin codecs available and a chunk cache fit for random access."""
     _register_plugins()
@@ -503,10 +506,13 @@ class SpectrogramWriter:
 
     def close(self) -> None:
         """Flush and close without finishing: the partial file stays for ``--resume``. Idempotent."""
-        if self._file:
-            self.flush()
-            self._file.close()
-        self._close_sources()
+        try:
+            if self._file:
+                self.flush()
+        finally:
+            if self._file:
+                self._file.close()
+            self._close_sources()
 
     def _close_sources(self) -> None:
         for source in self._sources:
@@ -542,10 +548,14 @@ class SpectrogramFile(Dataset):
     def _h5(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
             try:
-                self._file = _open_h5(self.path)
+                file = _open_h5(self.path)
             except OSError as exc:
                 raise OutputError(f"cannot read {self.path}: {exc}") from exc
-            self._pid = os.getpid()
+            missing = next((name for name in _LAYOUT if name not in file), None)
+            if missing is not None or "config" not in file.attrs:
+                file.close()
+                raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
+            self._file, self._pid = file, os.getpid()
         return self._file
 
     def __getstate__(self) -> dict[str, Any]:

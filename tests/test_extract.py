@@ -250,3 +250,20 @@ def test_config_sample_rate_alias_and_unknown_keys(tmp_path: Path):
     assert res.exit_code == 2 and "unknown key 'n_bin'" in res.output
     cfg.write_text("stride: 100\n")
     assert "command options go under 'extract:'" in run("shape", "--config", str(cfg)).output
+
+
+def test_info_on_a_file_that_is_not_ours_is_one_line(tmp_path: Path):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.zeros(3)
+    res = run("info", str(other))
+    assert res.exit_code == 2 and "not an ecgspec output (no spectrograms)" in res.output
+    assert res.output.count("\n") == 1
+
+
+def test_unallocatable_batch_is_one_line_and_leaves_no_partial(tmp_path: Path, cinc_dir: Path):
+    out = tmp_path / "o.h5"
+    proc = subprocess.run([sys.executable, "-m", "ecgspec", "extract", str(cinc_dir / "E07500"), str(out),
+                           "--batch-size", "10000000000"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("ecgspec: error: ") and proc.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
