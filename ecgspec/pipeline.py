@@ -176,12 +176,14 @@ class _Batcher:
     ``n_buffers`` batches in flight, which bounds memory.
     """
 
-    def __init__(self, engine: SpectrogramInput, batch_size: int, store_dtype: str, n_buffers: int = 3) -> None:
+    def __init__(
+        self, engine: SpectrogramInput, window_shape: Tuple[int, ...], batch_size: int, store_dtype: str,
+        n_buffers: int = 3,
+    ) -> None:
         self.engine = engine
         self.emit: Callable[[tuple], None] = lambda item: None  # set to the writer's put
         pin = engine.device.type == "cuda"
         self.buffer = torch.empty((batch_size, engine.n_channels, engine.n_samples), dtype=torch.float32, pin_memory=pin)
-        window_shape = engine.compute_input_shape((1, engine.n_channels, engine.n_samples))[1:]
         dtype = torch.float16 if store_dtype == "float16" else torch.float32
         self.free: "queue.Queue[torch.Tensor]" = queue.Queue()
         for _ in range(n_buffers):
@@ -429,7 +431,7 @@ def _run(
         "hop_length": engine.hop_length,
         "ecgspec_version": __version__,
     }
-    batcher = _Batcher(engine, options.batch_size, options.dtype)  # allocates before any file is made
+    batcher = _Batcher(engine, window_shape, options.batch_size, options.dtype)  # allocates before any file is made
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
     store = SpectrogramWriter(
