@@ -141,8 +141,7 @@ def _read_record(
             if not _put(out, (starts, windows), stop):
                 return
             n_windows += len(starts)
-        leads = record.header.leads
-        names = ",".join(leads[c] if leads else str(c) for c in channels)
+        names = ",".join(header.leads[c] if header.leads else str(c) for c in channels)
         _put(out, _Done(record, names, stats, n_windows), stop)
     except RecordError as exc:
         _put(out, _Failed(str(exc)), stop)
@@ -156,8 +155,7 @@ def _prefetch(
 ) -> Iterator[Tuple[RecordRef, Optional["queue.Queue[Any]"]]]:
     """Yield each ref with its output queue, keeping ``depth`` records started ahead (None: skipped)."""
     ahead: Deque[Tuple[RecordRef, Optional["queue.Queue[Any]"]]] = deque()
-    pending = iter(refs)
-    for ref in pending:
+    for ref in refs:
         ahead.append((ref, None if skip(ref) else start(ref)))
         while len(ahead) > depth or (ahead and ahead[0][1] is None):
             yield ahead.popleft()
