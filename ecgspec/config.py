@@ -240,8 +240,6 @@ class ExtractOptions:
         check_positive_int("workers", self.workers)
         if self.dtype not in STORE_DTYPES:
             raise _fail("dtype", self.dtype, f"must be one of {list(STORE_DTYPES)}")
-        if self.compression == "none":
-            self.compression = None
         if self.input_fs is not None:
             check_positive_real("input_fs", self.input_fs)
         if not _is_real(self.max_nan) or not 0 <= self.max_nan <= 1:

@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .config import STORE_DTYPES
+
 __all__ = ["OutputError", "RecordRow", "SpectrogramWriter", "SpectrogramFile", "open", "describe", "partial_path"]
 
 PARTIAL = ".partial"
@@ -43,7 +45,6 @@ CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole windows)
 COPY_BYTES = 64 << 20  # most spectrogram bytes one copy_record step holds in memory
 WRITE_CACHE_BYTES = 64 << 20  # keeps partly filled chunks of small windows in memory between appends
 READ_CACHE_BYTES = 16 << 20  # holds several chunks, so random access does not re-read them
-STORED_DTYPES = ("float32", "float16")
 COMPRESSIONS = ("none", "lzf", "gzip", "zstd", "blosc2")
 _STR = h5py.string_dtype("utf-8")
 _COLUMN_CHUNK = 4096
@@ -265,8 +266,8 @@ class SpectrogramWriter:
         self.window_shape = tuple(int(n) for n in window_shape)
         if not self.window_shape or min(self.window_shape) < 1:
             raise ValueError(f"window_shape: got {window_shape!r}, must be non-empty with sizes >= 1")
-        if str(dtype) not in STORED_DTYPES:
-            raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORED_DTYPES)}")
+        if str(dtype) not in STORE_DTYPES:
+            raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORE_DTYPES)}")
         if overwrite and resume:
             raise OutputError("pass either --overwrite or --resume, not both")
         self.dtype = np.dtype(str(dtype))
