@@ -1,4 +1,4 @@
-"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.pipeline` and :mod:`ecgspec.store`.
+"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.pipeline` and :mod:`ecgspec.reader`.
 
 Exit status: 0 every record written; 1 some records skipped (the output is still
 complete and lists them under /errors); 2 fatal error (bad config or options,
@@ -20,7 +20,8 @@ from . import __version__
 from .config import ENGINE_KEYS, ConfigError, build_settings, load_yaml
 from .engine import SpectrogramInput
 from .pipeline import ExtractError, Interrupted, run_extract, stderr_log
-from .store import OutputError, describe
+from .layout import OutputError
+from .reader import describe
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
 

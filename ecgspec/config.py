@@ -16,6 +16,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import torch
 import yaml
 
+from .layout import STORE_DTYPES
+
 __all__ = ["ConfigError", "InputConfig", "ExtractOptions", "build_settings", "load_yaml", "effective_config"]
 
 DEFAULT_WINDOW_SIZE = 1 / 20
@@ -206,7 +208,6 @@ ENGINE_DEFAULTS = {
     "to1d": False,
 }
 DEFAULT_N_CHANNELS = 12
-STORE_DTYPES = ("float32", "float16")
 ON_ERROR = ("skip", "fail")
 
 

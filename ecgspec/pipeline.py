@@ -35,7 +35,8 @@ from . import __version__
 from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
 from .engine import SpectrogramInput
 from .records import Record, RecordError, RecordRef, find_records, open_record, select_channels
-from .store import RecordRow, SpectrogramWriter
+from .layout import RecordRow
+from .writer import SpectrogramWriter
 from .windowing import WindowStats, iter_windows
 
 __all__ = ["extract", "run_extract", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
