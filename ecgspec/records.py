@@ -58,6 +58,16 @@ class Header:
     n_samples: int
     leads: tuple[str, ...]
     n_signals: int
+    signal_fs: tuple[float, ...] = ()  # each signal's own rate; () means all are fs
+    signal_samples: tuple[int, ...] = ()  # each signal's length at its own rate; () means all are n_samples
+
+    def rate(self, i: int) -> float:
+        """Signal ``i``'s own sampling rate."""
+        return self.signal_fs[i] if self.signal_fs else self.fs
+
+    def length(self, i: int) -> int:
+        """Signal ``i``'s length in samples at its own rate."""
+        return self.signal_samples[i] if self.signal_samples else self.n_samples
 
 
 def _one_line(exc: BaseException) -> str:
