@@ -589,7 +589,7 @@ def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
         writer.write_windows(rows, np.zeros(k, dtype=np.int64), values[:k])
         written += k
         while committed < n and (committed + 1) * per_record <= written:
-            writer.commit_record(RecordRow(f"R{committed:06d}", "x", 500.0, 5000, "I", per_record, 0))
+            writer.commit_record(RecordRow(f"R{committed:06d}", "x", 500.0, 5000, "I", per_record, 0, "500.0"))
             committed += 1
     writer.finish()
     seconds = time.perf_counter() - t0
