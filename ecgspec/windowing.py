@@ -19,7 +19,7 @@ import numpy as np
 from .records import Header, Record, RecordError
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
-__all__ = ["WindowStats", "fill_missing", "iter_windows", "rate_groups", "window_starts", "WINDOW_BATCH_BYTES"]
+__all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "rate_groups", "window_starts", "WINDOW_BATCH_BYTES"]
 
 MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window can overflow float32
 WINDOW_BATCH_BYTES = 32 << 20  # at most this much of windows yielded at once

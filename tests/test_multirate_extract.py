@@ -16,7 +16,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 import wfdb
 from click.testing import CliRunner
 from multirate import MultiRateRecord
@@ -28,23 +27,11 @@ from ecgspec.cli import main
 from ecgspec.config import ConfigError
 from ecgspec.records import RecordRef
 
-import torch_ecg.components.inputs as ref_inputs  # the reference: torch-ecg is in the test extra
-
-TOL = 1e-4
+from test_extract import assert_close, torch_ecg  # torch_ecg's SpectrogramInput, the reference
 
 
 def run(*args: object):
     return CliRunner().invoke(main, ["extract", *map(str, args), "--quiet", "--workers", "1"], catch_exceptions=False)
-
-
-def torch_ecg(windows: np.ndarray, **cfg) -> np.ndarray:
-    engine = ref_inputs.SpectrogramInput(ref_inputs.InputConfig(input_type="spectrogram", device="cpu", **cfg))
-    return engine(torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))).numpy()
-
-
-def assert_close(got: np.ndarray, ref: np.ndarray) -> None:
-    assert got.shape == ref.shape
-    assert np.abs(got - ref).max() <= TOL * np.abs(ref).max()
 
 
 def column(f: h5py.File, name: str) -> list:

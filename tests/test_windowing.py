@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from ecgspec.records import find_records, open_record
+from multirate import MultiRateRecord, impulses
+
+from ecgspec.records import RecordRef, find_records, open_record
 from ecgspec.resample import ceil_div, resample_ratio, resampled_length
 from ecgspec.windowing import WindowStats, fill_missing, iter_windows, window_starts
 
@@ -218,10 +220,6 @@ def test_small_stride_keeps_each_yield_within_the_chunk_budget(wfdb_dir):
 
 
 # ---------------------------------------------------------------- multi-rate records (in-memory, the reader contract)
-
-from multirate import MultiRateRecord, impulses  # noqa: E402
-
-from ecgspec.records import RecordRef  # noqa: E402
 
 REF = RecordRef("mr", Path("mr.npy"), "npy")
 
