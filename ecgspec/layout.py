@@ -25,7 +25,7 @@ import itertools
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import h5py
 import numpy as np
@@ -72,6 +72,12 @@ class RecordRow:
     leads: str
     n_windows: int
     nan_filled: int
+    lead_fs: str  # each lead's own rate, comma-separated in output order (files before it: filled from fs)
+
+
+def lead_fs_text(rates: Iterable[float]) -> str:
+    """The ``/records/lead_fs`` value: each rate as the shortest decimal that reads back exactly."""
+    return ",".join(repr(float(rate)) for rate in rates)
 
 
 _COLUMN_DTYPES = {"str": STR, "float": np.float64, "int": np.int64}
@@ -218,8 +224,12 @@ def committed(file: h5py.File) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
     An interrupted record's tail is ignored. Raises ValueError when the file holds fewer
     windows than its records claim (a damaged file).
     """
-    n = min(file["records"][k].shape[0] for k in RECORD_COLUMNS)
-    records = {k: read_column(file["records"][k], n) for k in RECORD_COLUMNS}
+    stored = [k for k in RECORD_COLUMNS if k in file["records"]]
+    n = min(file["records"][k].shape[0] for k in stored)
+    records = {k: read_column(file["records"][k], n) for k in stored}
+    if "lead_fs" not in records:  # a file from before /records/lead_fs: every lead was read at /records/fs
+        n_leads = json.loads(file.attrs["config"])["n_channels"]
+        records["lead_fs"] = np.array([lead_fs_text([fs] * n_leads) for fs in records["fs"]], dtype=object)
     n_windows = int(records["n_windows"].sum())
     lengths = [file["windows"][k].shape[0] for k in WINDOW_COLUMNS] + [file["spectrograms"].shape[0]]
     if min(lengths) < n_windows:
