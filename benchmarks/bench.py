@@ -533,7 +533,7 @@ def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
     import torch
 
     from ecgspec import InputConfig, SpectrogramInput
-    from ecgspec import pipeline
+    from ecgspec import stages
     from ecgspec.records import find_records
     from ecgspec.store import RecordRow, SpectrogramWriter
 
@@ -541,7 +541,7 @@ def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
     n = args.records
     folder = corpus.subset(n)
     cfg = e2e_config(args)
-    block = getattr(pipeline, "BLOCK_SAMPLES", 1 << 18)
+    block = stages.BLOCK_SAMPLES
     rates: Dict[str, float] = {}
 
     # read: find_records + open_record + select_channels + iter_windows, windows discarded

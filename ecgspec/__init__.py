@@ -1,24 +1,47 @@
 """ecgspec: ECG records in, torch_ecg-exact spectrograms out, in HDF5.
 
 >>> from ecgspec import InputConfig, SpectrogramInput
+
+The public names are imported on first use (PEP 562), so that ``ecgspec --help``
+and ``ecgspec shape`` start without importing torch, scipy or wfdb.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .config import ConfigError, InputConfig  # noqa: E402
-from .engine import SpectrogramInput, WaveformError  # noqa: E402
-from .pipeline import ExtractResult, extract  # noqa: E402
-from .store import SpectrogramFile, describe, open  # noqa: E402  (ecgspec.open, like h5py.File)
+# public name -> the module that defines it
+_HOMES = {
+    "ConfigError": "config",
+    "InputConfig": "config",
+    "SpectrogramInput": "engine",
+    "WaveformError": "engine",
+    "ExtractResult": "pipeline",
+    "extract": "pipeline",
+    "SpectrogramFile": "store",
+    "describe": "store",
+    "open": "store",  # ecgspec.open, like h5py.File
+}
 
-__all__ = [
-    "ConfigError",
-    "ExtractResult",
-    "InputConfig",
-    "SpectrogramFile",
-    "SpectrogramInput",
-    "WaveformError",
-    "__version__",
-    "describe",
-    "extract",
-    "open",
-]
+__all__ = sorted([*_HOMES, "__version__"])
+
+if TYPE_CHECKING:
+    from .config import ConfigError, InputConfig
+    from .engine import SpectrogramInput, WaveformError
+    from .pipeline import ExtractResult, extract
+    from .store import SpectrogramFile, describe, open
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'ecgspec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
