@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Iterator, Sequence, Union
+from typing import Any, Callable, Deque, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -169,7 +169,7 @@ class RecordSkipped:
         store.add_error(self.name, self.message)
 
 
-WriterEvent = Union[WindowsBatch, CommitRecord, CopyRecord, RecordSkipped]
+WriterEvent = WindowsBatch | CommitRecord | CopyRecord | RecordSkipped
 
 
 # --- stage 2: batching and the engine ---------------------------------------------------------
