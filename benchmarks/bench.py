@@ -535,7 +535,8 @@ def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
     from ecgspec import InputConfig, SpectrogramInput
     from ecgspec import stages
     from ecgspec.records import find_records
-    from ecgspec.store import RecordRow, SpectrogramWriter
+    from ecgspec.layout import RecordRow
+    from ecgspec.writer import SpectrogramWriter
 
     corpus: Corpus = ctx["corpus"]
     n = args.records

@@ -2,8 +2,8 @@
 
 >>> from ecgspec import InputConfig, SpectrogramInput
 
-The public names are imported on first use (PEP 562), so that ``ecgspec --help``
-and ``ecgspec shape`` start without importing torch, scipy or wfdb.
+The public names are imported on first use (PEP 562), so that ``ecgspec --help``,
+``shape`` and ``info`` start without importing torch, scipy or wfdb.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ _HOMES = {
     "WaveformError": "engine",
     "ExtractResult": "pipeline",
     "extract": "pipeline",
-    "SpectrogramFile": "store",
-    "describe": "store",
-    "open": "store",  # ecgspec.open, like h5py.File
+    "SpectrogramFile": "reader",
+    "describe": "reader",
+    "open": "reader",  # ecgspec.open, like h5py.File
 }
 
 __all__ = sorted([*_HOMES, "__version__"])
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers and editors
     from .config import ConfigError, InputConfig
     from .engine import SpectrogramInput, WaveformError
     from .pipeline import ExtractResult, extract
-    from .store import SpectrogramFile, describe, open
+    from .reader import SpectrogramFile, describe, open
 
 
 def __getattr__(name: str) -> Any:
@@ -44,4 +44,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+    return __all__

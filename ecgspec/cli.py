@@ -1,4 +1,4 @@
-"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.pipeline` and :mod:`ecgspec.store`.
+"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.pipeline` and :mod:`ecgspec.reader`.
 
 Exit status: 0 every record written; 1 some records skipped (the output is still
 complete and lists them under /errors); 2 fatal error (bad config or options,
@@ -204,7 +204,8 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
 @_guard
 def info(file: str, as_json: bool) -> None:
     """What an ecgspec HDF5 FILE holds: records, windows, shapes, config, size."""
-    from .store import OutputError, describe
+    from .layout import OutputError
+    from .reader import describe
 
     if not Path(file).exists():
         raise OutputError(f"{file}: no such file")

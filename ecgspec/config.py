@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Tuple
 import yaml
 
 from . import frames
+from .layout import STORE_DTYPES
 
 if TYPE_CHECKING:  # torch is imported where a dtype or device is resolved: `shape` and `--help` never need it
     import torch
@@ -249,7 +250,6 @@ ENGINE_DEFAULTS = {
     "to1d": False,
 }
 DEFAULT_N_CHANNELS = 12
-STORE_DTYPES = ("float32", "float16")
 ON_ERROR = ("skip", "fail")
 
 

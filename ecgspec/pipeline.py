@@ -38,7 +38,7 @@ from .stages import (
     QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, CopyRecord, ExtractError, ReadFailed, RecordRead,
     RecordSkipped, WriterThread, prefetch, read_record,
 )
-from .store import SpectrogramWriter
+from .writer import SpectrogramWriter
 
 __all__ = ["extract", "run_extract", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 

@@ -26,13 +26,13 @@ import torch
 from .config import ExtractOptions, InputConfig
 from .engine import SpectrogramInput
 from .records import Record, RecordError, RecordRef, open_record, select_channels
-from .store import RecordRow, SpectrogramWriter
+from .layout import RecordRow, clip_to_stored
 from .windowing import WindowStats, iter_windows
+from .writer import SpectrogramWriter
 
 BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
 QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
 FLUSH_SECONDS = 2.0
-F16_MAX = float(torch.finfo(torch.float16).max)
 
 
 class ExtractError(Exception):
@@ -178,14 +178,12 @@ WriterEvent = WindowsBatch | CommitRecord | CopyRecord | RecordSkipped
 def to_stored(spectrograms: torch.Tensor, out: torch.Tensor) -> None:
     """Copy the engine's ``spectrograms`` into ``out``, a buffer of the stored dtype.
 
-    The one place values become the stored dtype. float16 tops out at 65504, below many
-    ECG power values, so a plain cast would turn those into inf silently: they are
-    clipped to float16's largest finite value instead (power is never < 0; NaN stays NaN).
+    The batcher's one conversion to the stored dtype: values beyond its range (float16
+    tops out at 65504, below many ECG power values) are clipped by
+    :func:`ecgspec.layout.clip_to_stored`, so the writer gets them ready to store.
     ``spectrograms`` is a scratch tensor and is clipped in place.
     """
-    if out.dtype == torch.float16:
-        spectrograms.clamp_(max=F16_MAX)
-    out.copy_(spectrograms)
+    out.copy_(clip_to_stored(spectrograms, out.dtype))
 
 
 class BatchBuffers:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ecgspec import cli
 from ecgspec.config import ConfigError
 
-HEAVY = {"torch", "scipy", "wfdb", "pandas", "h5py"}
+HEAVY = {"torch", "scipy", "wfdb", "pandas"}
 REPO = Path(__file__).resolve().parents[1]
 
 

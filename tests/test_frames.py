@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from ecgspec import frames
-from ecgspec.stages import F16_MAX, to_stored
+from ecgspec.stages import to_stored
 
+F16_MAX = float(torch.finfo(torch.float16).max)
 # (n_bins, win_length, hop_length, n_samples): the seed's, odd and even windows, and the 1- and 2-sample windows
 GEOMETRIES = [(128, 25, 13, 1200), (33, 19, 7, 301), (16, 30, 30, 257), (9, 16, 5, 120), (2, 1, 1, 40), (3, 2, 1, 41)]
 

@@ -28,7 +28,7 @@ from ecgspec import InputConfig, SpectrogramInput
 from ecgspec.config import ConfigError
 from ecgspec.pipeline import ExtractError
 from ecgspec.records import RecordError, RecordRef, open_record
-from ecgspec.store import OutputError
+from ecgspec.layout import OutputError
 from ecgspec.windowing import WindowStats, iter_windows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

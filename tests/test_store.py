@@ -7,6 +7,8 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +18,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ecgspec import store
-from ecgspec.store import OutputError, RecordRow, SpectrogramWriter
+from ecgspec import layout, reader
+from ecgspec import writer as writer_module
+from ecgspec.layout import OutputError, RecordRow, clip_to_stored
+from ecgspec.writer import SpectrogramWriter
 
 SMALL = (2, 5, 7)
 ECG = (12, 128, 385)
@@ -99,7 +103,7 @@ def out(tmp_path: Path) -> Path:
 def test_round_trip_of_every_dataset_and_attribute(out: Path) -> None:
     records = fake_records(["b", "a", "empty", "c"])
     path = run(writer(out), records, errors={"bad": "no .dat file"})
-    assert path == out and not store.partial_path(out).exists()
+    assert path == out and not layout.partial_path(out).exists()
     ordered = sorted(records, key=lambda r: r.row.name)
     with h5py.File(out, "r") as f:
         assert np.array_equal(f["spectrograms"][()], np.concatenate([r.spectrograms for r in ordered]))
@@ -128,7 +132,7 @@ def test_reader_exposes_everything_and_acts_as_a_dataset(out: Path) -> None:
     records = fake_records(["a", "b", "c"])
     run(writer(out), records, errors={"x": "why"})
     windows = [(r.row.name, s, v) for r in records for s, v in zip(r.starts, r.spectrograms)]
-    with store.open(out) as ds:
+    with reader.open(out) as ds:
         assert len(ds) == len(windows) == ds.spectrograms.shape[0]
         for index in (0, len(ds) - 1, -1, -len(ds)):
             values, name, start = ds[index]
@@ -150,7 +154,7 @@ def test_reader_exposes_everything_and_acts_as_a_dataset(out: Path) -> None:
 def test_dataloader_with_two_workers_batches_tuples(out: Path) -> None:
     records = fake_records(["a", "b", "c", "d", "e"], shape=ECG)
     run(writer(out, shape=ECG), records)
-    ds = store.open(out)
+    ds = reader.open(out)
     assert len(ds) > 4  # the parent has its handle open: workers must open their own
     clone = pickle.loads(pickle.dumps(ds))
     assert len(pickle.dumps(ds)) < 1000 and np.array_equal(clone[1][0], ds[1][0])
@@ -177,14 +181,27 @@ def test_chunks_hold_whole_windows_of_a_few_megabytes(out: Path) -> None:
 def test_float16_clips_to_its_finite_range(out: Path) -> None:
     values = np.array([1e6, -1e6, 1.5, np.nan, 65504.0, 7e4], dtype=np.float32).reshape(1, 6)
     w = writer(out, shape=(6,), dtype="float16")
-    w.write_windows([0], [0], values)
+    with pytest.raises(ValueError, match="got float32 spectrograms for a float16 file; .*clip_to_stored"):
+        w.write_windows([0], [0], values)  # the writer never casts
+    w.write_windows([0], [0], clip_to_stored(values, "float16"))
     w.commit_record(RecordRow("a", "a", 500.0, 6, "I", 1, 0))
     w.finish()
-    with store.open(out) as ds:
+    with reader.open(out) as ds:
         stored, _, _ = ds[0]
         assert stored.dtype == torch.float16 and ds.spectrograms.dtype == np.float16
         assert stored[:3].tolist() == [65504.0, -65504.0, 1.5] and torch.isnan(stored[3])
         assert torch.isfinite(stored[[0, 1, 2, 4, 5]]).all()
+
+
+def test_clip_to_stored_gives_tensors_and_arrays_the_same_values() -> None:
+    values = np.array([1e6, -1e6, 1.5, np.nan, 65504.0, 7e4, np.inf, -np.inf], dtype=np.float32)
+    array = clip_to_stored(values, np.float16)
+    tensor = torch.from_numpy(values.copy())
+    assert clip_to_stored(tensor, torch.float16) is tensor and tensor.dtype == torch.float32  # clamped in place
+    assert array.dtype == np.float16 and np.isfinite(array[[0, 1, 2, 4, 5, 6, 7]]).all()
+    assert np.array_equal(tensor.to(torch.float16).numpy(), array, equal_nan=True)
+    assert clip_to_stored(values, "float32") is values  # already the stored dtype: no copy
+    assert np.array_equal(clip_to_stored(tensor.clone(), "float32"), tensor, equal_nan=True)
 
 
 @pytest.mark.parametrize("compression", ["lzf", "gzip", "none", None])
@@ -197,7 +214,7 @@ def test_compression_round_trip(out: Path, compression: str | None) -> None:
         if compression == "gzip":
             assert f["spectrograms"].compression_opts == 4
         assert np.array_equal(f["spectrograms"][()], np.concatenate([r.spectrograms for r in records]))
-    assert store.describe(out)["compression"] == expected
+    assert reader.describe(out)["compression"] == expected
 
 
 def test_unknown_or_missing_codec_is_refused(out: Path) -> None:
@@ -210,8 +227,8 @@ def test_unknown_or_missing_codec_is_refused(out: Path) -> None:
             writer(out, compression="zstd")
     else:
         run(writer(out, compression="zstd"), fake_records(["a"]))
-        assert store.describe(out)["compression"] == "zstd"
-    assert not store.partial_path(out).exists()
+        assert reader.describe(out)["compression"] == "zstd"
+    assert not layout.partial_path(out).exists()
 
 
 def test_existing_output_is_refused_and_untouched_until_finish(out: Path) -> None:
@@ -223,7 +240,7 @@ def test_existing_output_is_refused_and_untouched_until_finish(out: Path) -> Non
     w.flush()
     assert out.read_bytes() == b"old results"
     w.finish()
-    assert store.open(out).records["name"].tolist() == ["a"]
+    assert reader.open(out).records["name"].tolist() == ["a"]
 
 
 def test_missing_folder_is_refused(tmp_path: Path) -> None:
@@ -236,19 +253,19 @@ def test_close_without_finish_keeps_the_partial_and_open_refuses_it(out: Path) -
         with writer(out) as w:
             compute(w, fake_records(["a"])[0])
             raise RuntimeError("interrupted")
-    partial = store.partial_path(out)
+    partial = layout.partial_path(out)
     assert partial.exists() and not out.exists()
     with pytest.raises(OutputError, match="interrupted run; pass --resume .* --overwrite"):
         writer(out)
     with pytest.raises(OutputError, match="unfinished"):
-        store.open(partial)
-    with store.open(partial, allow_partial=True) as ds:
+        reader.open(partial)
+    with reader.open(partial, allow_partial=True) as ds:
         assert ds.records["name"].tolist() == ["a"] and not ds.complete
     renamed = out.with_name("renamed.h5")
     partial.rename(renamed)
     with pytest.raises(OutputError, match="unfinished"):
-        store.open(renamed)
-    info = store.describe(renamed)
+        reader.open(renamed)
+    info = reader.describe(renamed)
     assert info["complete"] is False and info["records"] == 1
 
 
@@ -312,7 +329,7 @@ def test_resume_after_sigkill_equals_fresh_run(out: Path, tmp_path: Path) -> Non
 def test_resume_from_finished_output_with_new_record_in_the_middle(
     out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "COPY_BYTES", 1)  # copy one window at a time, as a long record would
+    monkeypatch.setattr(writer_module, "COPY_BYTES", 1)  # copy one window at a time, as a long record would
     records = fake_records(["a", "b", "c", "empty"])
     run(writer(out), [records[0], records[2]], errors={"z": "old error"})
     w = writer(out, resume=True)
@@ -330,11 +347,11 @@ def test_resume_with_another_config_is_refused_naming_the_field(out: Path) -> No
         writer(out, config={k: v for k, v in CONFIG.items() if k != "window_size"}, resume=True)
     with pytest.raises(OutputError, match="stored dtype was float32, now float16"):
         writer(out, dtype="float16", resume=True)
-    assert out.read_bytes() == before and not store.partial_path(out).exists()
+    assert out.read_bytes() == before and not layout.partial_path(out).exists()
 
 
 def test_unreadable_partial_is_restarted_with_a_warning(out: Path, tmp_path: Path) -> None:
-    store.partial_path(out).write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 10)
+    layout.partial_path(out).write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 10)
     records = fake_records(["a", "b"])
     w = writer(out, resume=True)
     assert w.done_names == set()
@@ -363,15 +380,18 @@ def test_misuse_is_refused(out: Path) -> None:
     w = writer(out)
     with pytest.raises(ValueError, match="need"):
         w.write_windows([0], [0], np.zeros((1, 3)))
-    w.write_windows(np.zeros(1), [0], np.zeros((1, *SMALL)))
+    with pytest.raises(ValueError, match="got float64 spectrograms for a float32 file"):
+        w.write_windows([0], [0], np.zeros((1, *SMALL)))
+    zeros = np.zeros((1, *SMALL), dtype=np.float32)
+    w.write_windows(np.zeros(1), [0], zeros)
     with pytest.raises(ValueError, match="claims 2 windows, only 1"):
         w.commit_record(RecordRow("a", "a", 1.0, 1, "I", 2, 0))
     with pytest.raises(ValueError, match="never committed"):
         w.finish()
     assert w.commit_record(RecordRow("a", "a", 1.0, 1, "I", 1, 0)) == 0
     with pytest.raises(ValueError, match="already committed"):
-        w.write_windows([0], [0], np.zeros((1, *SMALL)))
-    w.write_windows([2], [0], np.zeros((1, *SMALL)))
+        w.write_windows([0], [0], zeros)
+    w.write_windows([2], [0], zeros)
     with pytest.raises(ValueError, match="do not all carry record row 1"):
         w.commit_record(RecordRow("b", "b", 1.0, 1, "I", 1, 0))
     with pytest.raises(KeyError):
@@ -382,7 +402,7 @@ def test_misuse_is_refused(out: Path) -> None:
 def test_describe(out: Path) -> None:
     records = fake_records(["a", "b", "c"])
     run(writer(out, compression="gzip"), records, errors={"x": "bad header"})
-    info = store.describe(out)
+    info = reader.describe(out)
     assert info == {
         "path": str(out),
         "complete": True,
@@ -396,3 +416,18 @@ def test_describe(out: Path) -> None:
         "size_bytes": out.stat().st_size,
         "ecgspec_version": "0.1.0",
     }
+
+
+def test_reading_a_summary_imports_no_torch(out: Path) -> None:
+    """``ecgspec info`` must stay fast: the reader and the layout import torch only when a window is indexed."""
+    run(writer(out), fake_records(["a"]))
+    script = (
+        "import sys, ecgspec.reader, ecgspec.layout, ecgspec.writer\n"
+        f"info = ecgspec.reader.describe({str(out)!r})\n"
+        "print(info['records'], 'torch' in sys.modules)\n"
+        f"ecgspec.reader.open({str(out)!r})[0]\n"
+        "print('torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["1", "False", "True"]

@@ -1,0 +1,228 @@
+"""The HDF5 layout that :mod:`ecgspec.writer` and :mod:`ecgspec.reader` share; no torch here.
+
+Layout (a contract with the pipeline and the readers)::
+
+    /spectrograms        (n_windows, *window_shape) float32|float16, chunked by whole windows
+    /windows/record      (n_windows,) int64    row in /records the window came from
+    /windows/start       (n_windows,) int64    first sample of the window at the config fs
+    /records/<field>     (n_records,)          one column per :class:`RecordRow` field
+    /errors/name, /errors/message (n_errors,) str   records skipped and why
+    /frequencies         (n_bins,) float64     bin centre frequencies
+    attrs: config (JSON), window_shape, n_fft, win_length, hop_length, ecgspec_version, complete
+
+Crash safety: a run writes ``OUTPUT.partial`` and only the writer's ``finish`` renames it
+over OUTPUT, so OUTPUT is always absent, the old file or the finished new one. A record's
+windows are written before its ``/records`` row, so the committed records of an interrupted
+file are the first ``n`` rows (``n`` = shortest ``/records`` column) and their windows the
+first ``sum(n_windows[:n])`` (:func:`committed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+__all__ = [
+    "COMPRESSIONS",
+    "ERROR_COLUMNS",
+    "RECORD_COLUMNS",
+    "REQUIRED",
+    "STORE_DTYPES",
+    "WINDOW_COLUMNS",
+    "OutputError",
+    "RecordRow",
+    "clip_to_stored",
+    "committed",
+    "compression_filters",
+    "compression_name",
+    "config_difference",
+    "normalised_config",
+    "open_for_reading",
+    "partial_path",
+]
+
+STORE_DTYPES = ("float32", "float16")  # what /spectrograms may hold
+COMPRESSIONS = ("none", "lzf", "gzip", "zstd", "blosc2")
+PARTIAL = ".partial"
+PREVIOUS = ".partial.prev"
+READ_CACHE_BYTES = 16 << 20  # holds several chunks, so random access does not re-read them
+STR = h5py.string_dtype("utf-8")
+
+
+class OutputError(Exception):
+    """A fatal problem with the output file; the message is one line meant for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordRow:
+    """One ``/records`` row: a record whose windows are all written."""
+
+    name: str
+    source: str
+    fs: float
+    n_samples: int
+    leads: str
+    n_windows: int
+    nan_filled: int
+
+
+_COLUMN_DTYPES = {"str": STR, "float": np.float64, "int": np.int64}
+RECORD_COLUMNS: dict[str, Any] = {f.name: _COLUMN_DTYPES[f.type] for f in dataclasses.fields(RecordRow)}
+WINDOW_COLUMNS: dict[str, Any] = {"record": np.int64, "start": np.int64}  # /windows/<name>, one per window
+ERROR_COLUMNS: dict[str, Any] = {"name": STR, "message": STR}
+REQUIRED = ("spectrograms", "windows/record", "windows/start", "records/name", "records/n_windows", "frequencies")
+
+
+# -- file naming -------------------------------------------------------------------------------
+
+
+def partial_path(output: str | os.PathLike[str]) -> Path:
+    """``OUTPUT.partial``: where a run writes until it finishes."""
+    output = Path(output)
+    return output.with_name(output.name + PARTIAL)
+
+
+def previous_paths(output: Path) -> list[Path]:
+    """Partial files of earlier interrupted runs, renamed aside by ``--resume`` (``OUTPUT.partial.prev*``)."""
+    prefix = output.name + PREVIOUS
+    return sorted(p for p in output.parent.iterdir() if p.name.startswith(prefix))
+
+
+def free_previous_path(output: Path) -> Path:
+    """The first unused name of ``OUTPUT.partial.prev``, ``.prev2``, ... (a resumed run may be killed too)."""
+    names = (f"{output.name}{PREVIOUS}{k if k > 1 else ''}" for k in itertools.count(1))
+    return next(output.with_name(n) for n in names if not output.with_name(n).exists())
+
+
+def is_partial_name(path: Path) -> bool:
+    """Whether ``path`` is named as an unfinished output (``.partial`` or ``.partial.prev*``)."""
+    return path.name.endswith(PARTIAL) or PREVIOUS in path.name
+
+
+# -- compression -------------------------------------------------------------------------------
+
+
+def register_plugins() -> None:
+    """Make hdf5plugin's filters (zstd, blosc2) readable when it is installed."""
+    with contextlib.suppress(ImportError):
+        import hdf5plugin  # noqa: F401
+
+
+def compression_filters(compression: str | None) -> dict[str, Any]:
+    """``create_dataset`` keywords for a compression name; plugin codecs need hdf5plugin."""
+    name = compression.lower() if isinstance(compression, str) else "none" if compression is None else compression
+    if name not in COMPRESSIONS:  # also e.g. `compression: 1` in YAML
+        raise OutputError(f"compression: got {compression!r}, must be one of {', '.join(COMPRESSIONS)}")
+    if name == "none":
+        return {}
+    if name == "lzf":
+        return {"compression": "lzf"}
+    if name == "gzip":
+        return {"compression": "gzip", "compression_opts": 4}
+    try:
+        import hdf5plugin
+    except ImportError:
+        raise OutputError(f"compression {name!r} needs hdf5plugin: pip install hdf5plugin") from None
+    if name == "zstd":
+        return dict(hdf5plugin.Zstd(clevel=3))
+    return dict(hdf5plugin.Blosc2(cname="zstd", clevel=5, filters=hdf5plugin.Blosc2.SHUFFLE))
+
+
+_CODEC_NAMES = {h5py.h5z.FILTER_DEFLATE: "gzip", h5py.h5z.FILTER_LZF: "lzf", 32015: "zstd", 32026: "blosc2"}
+_NOT_CODECS = {h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SCALEOFFSET}
+
+
+def compression_name(dataset: h5py.Dataset) -> str | None:
+    """The compression of ``dataset`` as ``compression=`` names it (plugin ids included), None if none."""
+    plist = dataset.id.get_create_plist()
+    codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    names = [_CODEC_NAMES.get(code, f"filter {code}") for code in codes if code not in _NOT_CODECS]
+    return ",".join(names) or None
+
+
+# -- the config attribute ----------------------------------------------------------------------
+
+
+def normalised_config(config: Any) -> dict[str, Any]:
+    """The config as stored JSON reads back, so two runs' configs compare equal value for value."""
+    return json.loads(json.dumps(dict(config), sort_keys=True, default=str))
+
+
+_ABSENT = object()
+
+
+def _show(value: Any) -> str:
+    return "absent" if value is _ABSENT else json.dumps(value)
+
+
+def config_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """``field KEY was OLD, now NEW`` for the first key (sorted) whose value differs, or None if none does."""
+    keys = sorted(old.keys() | new.keys())
+    key = next((k for k in keys if old.get(k, _ABSENT) != new.get(k, _ABSENT)), None)
+    if key is None:
+        return None
+    return f"field {key} was {_show(old.get(key, _ABSENT))}, now {_show(new.get(key, _ABSENT))}"
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def clip_to_stored(values: Any, dtype: Any) -> Any:
+    """``values`` made safe to store as ``dtype``: values beyond its finite range (and infinities) clip to +-max.
+
+    float16 tops out at 65504, below many ECG power values, so a plain cast would turn
+    those into inf silently; clipping keeps them the largest float16 instead. NaN stays NaN.
+    This is the one place where that happens. A NumPy array comes back as a contiguous array
+    of ``dtype``; a torch tensor is clamped in place and returned in its own dtype, for the
+    caller to copy into its buffer of the stored dtype (so this module needs no torch).
+    ``dtype`` is a NumPy dtype, its name, or a torch dtype.
+    """
+    target = np.dtype(str(dtype).removeprefix("torch.") if type(dtype).__module__ == "torch" else dtype)
+    limit = float(np.finfo(target).max)
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "f" and values.dtype.itemsize > target.itemsize:
+            values = np.clip(values, -limit, limit)
+        return np.ascontiguousarray(values, dtype=target)
+    if values.is_floating_point() and values.element_size() > target.itemsize:
+        values.clamp_(-limit, limit)
+    return values
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def open_for_reading(path: Path) -> h5py.File:
+    """``path`` read-only, with plugin codecs available and a chunk cache fit for random access."""
+    register_plugins()
+    return h5py.File(path, "r", rdcc_nbytes=READ_CACHE_BYTES)
+
+
+def read_column(dataset: h5py.Dataset, n: int) -> np.ndarray:
+    """The first ``n`` values, strings decoded to ``str``."""
+    if h5py.check_string_dtype(dataset.dtype):
+        return dataset.asstr()[:n]
+    return dataset[:n]
+
+
+def committed(file: h5py.File) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The complete records of ``file`` (``/records`` columns) and their windows (``/windows`` columns).
+
+    An interrupted record's tail is ignored. Raises ValueError when the file holds fewer
+    windows than its records claim (a damaged file).
+    """
+    n = min(file["records"][k].shape[0] for k in RECORD_COLUMNS)
+    records = {k: read_column(file["records"][k], n) for k in RECORD_COLUMNS}
+    n_windows = int(records["n_windows"].sum())
+    lengths = [file["windows"][k].shape[0] for k in WINDOW_COLUMNS] + [file["spectrograms"].shape[0]]
+    if min(lengths) < n_windows:
+        raise ValueError(f"its records claim {n_windows} windows but it holds {min(lengths)}")
+    windows = {k: file["windows"][k][:n_windows] for k in WINDOW_COLUMNS}
+    return records, windows

@@ -1,0 +1,187 @@
+"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`describe` a summary.
+
+Importing this module does not import torch (``ecgspec info`` stays fast): only indexing a
+:class:`SpectrogramFile` does, to hand back tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import h5py
+import numpy as np
+
+from .layout import REQUIRED, OutputError, committed, compression_name, is_partial_name, open_for_reading, read_column
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SpectrogramFile", "open", "describe"]
+
+class _Attribute:
+    """A read-only property for the root attribute of the same name, converted by ``convert``."""
+
+    def __init__(self, convert: Callable[[Any], Any], doc: str) -> None:
+        self.convert = convert
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: SpectrogramFile | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return self.convert(obj._h5().attrs[self.name])
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(int(n) for n in value)
+
+
+class SpectrogramFile:
+    """An output, read lazily; a map-style Dataset of ``(spectrogram tensor, record_name, start)``.
+
+    ``DataLoader`` takes it as it is (map-style datasets are duck-typed: ``__len__`` and
+    ``__getitem__``); it does not subclass ``torch.utils.data.Dataset`` so that reading a
+    file's summary needs no torch. Safe with ``DataLoader(num_workers > 0)``: it pickles as
+    its path alone and each process opens its own HDF5 handle on first use (h5py handles must
+    not cross a fork). Spectrograms keep the stored dtype (float32 or float16).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False) -> None:
+        self.path = Path(path)
+        self.allow_partial = allow_partial
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+        if not allow_partial and (is_partial_name(self.path) or not self.complete):
+            self.close()
+            raise OutputError(
+                f"{self.path} is unfinished (an interrupted run?); finish it with --resume,"
+                " or open it with allow_partial=True to read its complete records"
+            )
+
+    def _h5(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            try:
+                file = open_for_reading(self.path)
+            except OSError as exc:
+                raise OutputError(f"cannot read {self.path}: {exc}") from exc
+            missing = next((name for name in REQUIRED if name not in file), None)
+            if missing is not None or "config" not in file.attrs:
+                file.close()
+                raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
+            self._file, self._pid = file, os.getpid()
+        return self._file
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Only the path travels: each process opens its own handle."""
+        return {"path": self.path, "allow_partial": self.allow_partial, "_file": None, "_pid": None}
+
+    # -- Dataset -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.windows["record"])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str, int]:
+        import torch
+
+        i = operator.index(index)
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"window {index} out of range for {n} windows")
+        i %= n
+        values = self.spectrograms[i]
+        name = self.records["name"][self.windows["record"][i]]
+        return torch.from_numpy(values), str(name), int(self.windows["start"][i])
+
+    # -- contents ----------------------------------------------------------------------------
+
+    @property
+    def spectrograms(self) -> h5py.Dataset:
+        """The ``/spectrograms`` dataset, to slice without loading it all."""
+        return self._h5()["spectrograms"]
+
+    @cached_property
+    def _tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return committed(self._h5())
+
+    @property
+    def records(self) -> dict[str, np.ndarray]:
+        """The ``/records`` columns (complete records only), names decoded to ``str``."""
+        return self._tables[0]
+
+    @property
+    def windows(self) -> dict[str, np.ndarray]:
+        """``record`` and ``start`` of each window of a complete record."""
+        return self._tables[1]
+
+    @cached_property
+    def errors(self) -> list[tuple[str, str]]:
+        """``(name, message)`` of each skipped record."""
+        group = self._h5()["errors"]
+        n = min(group["name"].shape[0], group["message"].shape[0])
+        return list(zip(read_column(group["name"], n).tolist(), read_column(group["message"], n).tolist()))
+
+    @cached_property
+    def frequencies(self) -> np.ndarray:
+        """Bin centre frequencies in Hz."""
+        return self._h5()["frequencies"][:]
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The effective config of the run that wrote the file."""
+        return json.loads(self._h5().attrs["config"])
+
+    window_shape = _Attribute(_shape, "Shape of one window's spectrogram.")
+    n_fft = _Attribute(int, "FFT size of the STFT.")
+    win_length = _Attribute(int, "STFT window length in samples at the config fs.")
+    hop_length = _Attribute(int, "STFT hop in samples at the config fs.")
+    ecgspec_version = _Attribute(str, "Version of ecgspec that wrote the file.")
+
+    @property
+    def complete(self) -> bool:
+        """True only once the writer finished the file."""
+        return bool(self._h5().attrs.get("complete", False))
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close this process's handle; a later access reopens it."""
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+
+    def __enter__(self) -> SpectrogramFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open(path: str | os.PathLike[str], *, allow_partial: bool = False) -> SpectrogramFile:  # noqa: A001
+    """Open a finished output (an unfinished one only with ``allow_partial=True``)."""
+    return SpectrogramFile(path, allow_partial=allow_partial)
+
+
+def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A summary of an output (finished or not) for ``ecgspec info``."""
+    with SpectrogramFile(path, allow_partial=True) as file:
+        spectrograms = file.spectrograms
+        return {
+            "path": str(file.path),
+            "complete": file.complete,
+            "records": len(file.records["name"]),
+            "windows": len(file),
+            "errors": len(file.errors),
+            "window_shape": list(file.window_shape),
+            "dtype": str(spectrograms.dtype),
+            "compression": compression_name(spectrograms),
+            "config": file.config,
+            "size_bytes": file.path.stat().st_size,
+            "ecgspec_version": file.ecgspec_version,
+        }
