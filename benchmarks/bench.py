@@ -515,7 +515,8 @@ def section_e2e(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> 
 
 
 def _read_one(ref: Any, cfg: Dict[str, Any], block: int) -> int:
-    from ecgspec.records import open_record, select_channels
+    from ecgspec.leads import select_channels
+    from ecgspec.readers import open_record
     from ecgspec.windowing import WindowStats, iter_windows
 
     record = open_record(ref, input_fs=cfg["fs"])
@@ -534,7 +535,7 @@ def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
 
     from ecgspec import InputConfig, SpectrogramInput
     from ecgspec import pipeline
-    from ecgspec.records import find_records
+    from ecgspec.readers import find_records
     from ecgspec.store import RecordRow, SpectrogramWriter
 
     corpus: Corpus = ctx["corpus"]

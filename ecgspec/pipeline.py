@@ -34,7 +34,8 @@ from tqdm import tqdm
 from . import __version__
 from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
 from .engine import SpectrogramInput
-from .records import Record, RecordError, RecordRef, find_records, open_record, select_channels
+from .leads import select_channels
+from .readers import Record, RecordError, RecordRef, find_records, open_record
 from .store import RecordRow, SpectrogramWriter
 from .windowing import WindowStats, iter_windows
 

@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy.signal import resample_poly
 
-from .records import Record, RecordError
+from .readers import Record, RecordError
 
 __all__ = ["WindowStats", "fill_missing", "iter_windows", "resample_ratio", "resampled_length", "window_starts"]
 

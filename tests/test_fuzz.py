@@ -27,7 +27,7 @@ import ecgspec
 from ecgspec import InputConfig, SpectrogramInput
 from ecgspec.config import ConfigError
 from ecgspec.pipeline import ExtractError
-from ecgspec.records import RecordError, RecordRef, open_record
+from ecgspec.readers import RecordError, RecordRef, open_record
 from ecgspec.store import OutputError
 from ecgspec.windowing import WindowStats, iter_windows
 

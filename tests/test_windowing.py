@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from ecgspec.records import RecordError, find_records, open_record
+from ecgspec.readers import RecordError, find_records, open_record
 from ecgspec.windowing import (
     WindowStats,
     fill_missing,
