@@ -129,35 +129,45 @@ def _calibration(signal: Any) -> tuple[float, float] | None:
         return None
 
 
+def _read_header_bytes(path: Any) -> bytes:
+    """The fixed header and the signal headers it announces (as many as are there)."""
+    with open(path, "rb") as fp:
+        raw = fp.read(256)
+        try:
+            n_signals = int(raw[252:256].decode("latin-1").strip())
+        except ValueError:
+            return raw  # _layout says why
+        return raw + fp.read(256 * max(0, n_signals))
+
+
 def open_edf(ref: RecordRef) -> Record:
     """Open an EDF/EDF+/BDF file reading only its header; RecordError for a broken header, a file cut
     inside a data record, or a file of no samples, and without edfio one naming the extra."""
     edfio = _edfio(ref.path.suffix)
     bdf = ref.path.suffix.lower() == ".bdf"
-    with open(ref.path, "rb") as fp:
-        raw = fp.read(256)
-        if len(raw) >= 256:
-            raw += fp.read(max(0, 256 * int(raw[252:256].strip() or b"0")))
+    raw = _read_header_bytes(ref.path)
     lay = _layout(raw, ref.path.stat().st_size, 3 if bdf else 2)
-    empty = raw[:236] + b"0".ljust(8) + raw[244:lay.header_bytes]
-    with record_errors("header"):
-        parsed = (edfio.read_bdf if bdf else edfio.read_edf)(empty, lazy_load_data=False, header_encoding="latin-1")
-        duration = Fraction(repr(float(parsed.data_record_duration)))
     labels = [raw[256 + 16 * i:272 + 16 * i].decode("latin-1").strip() for i in range(len(lay.spans))]
     raw_index = [i for i, label in enumerate(labels) if label not in _ANNOTATIONS]
-    signals = list(parsed.signals)
-    if len(signals) != len(raw_index):
-        raise RecordError(f"header: {len(signals)} signals besides annotations, expected {len(raw_index)}")
+    if not raw_index:
+        raise RecordError("has no signals (only annotations)")
+    with record_errors("header"):
+        duration = Fraction(raw[244:252].decode("latin-1").strip())
     if duration <= 0:
         raise RecordError(f"header: data record duration {duration} must be > 0")
+    empty = raw[:236] + b"0".ljust(8) + raw[244:lay.header_bytes]  # no data records: edfio reads no data
+    with record_errors("header"):
+        read = edfio.read_bdf if bdf else edfio.read_edf
+        signals = list(read(empty, header_encoding="latin-1").signals)
+    if len(signals) != len(raw_index):
+        raise RecordError(f"header: {len(signals)} signals besides annotations, expected {len(raw_index)}")
     counts = [lay.spans[i][1] for i in raw_index]
+    if min(counts) < 1:
+        raise RecordError("header: a signal has 0 samples per data record")
     rates = [float(Fraction(c) / duration) for c in counts]
-    top = max(range(len(counts)), key=counts.__getitem__) if counts else 0
-    header = checked_header(rates[top] if rates else 0, lay.n_records * (counts[top] if counts else 0),
-                            tuple(s.label for s in signals), len(signals))
+    top = counts.index(max(counts))
+    header = checked_header(rates[top], lay.n_records * counts[top], tuple(s.label for s in signals), len(signals))
     if len(set(counts)) > 1:
         header = Header(header.fs, header.n_samples, header.leads, header.n_signals, tuple(rates),
                         tuple(lay.n_records * c for c in counts))
-    if any(c < 1 for c in counts):
-        raise RecordError("header: a signal has 0 samples per data record")
     return EdfRecord(ref, header, lay, raw_index, [_calibration(s) for s in signals])
