@@ -391,3 +391,17 @@ def test_mutated_header_parses_like_wfdb_or_is_record_error(case: tuple[str, byt
                 continue
             assert np.array_equal(rec.read(start, stop, channels), expected, equal_nan=True)
 
+
+
+def test_fast_path_imports_neither_wfdb_nor_pandas() -> None:
+    """Opening and reading every real record (all on the fast path) imports neither wfdb nor pandas (issue 10)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ecgspec.readers import find_records, open_record\n"
+            f"refs, _ = find_records([{str(DATA)!r}])\n"
+            "[open_record(r).read(0, 10, [0]) for r in refs]\n"
+            "print(sorted(m for m in ('wfdb', 'pandas', 'edfio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.stdout.strip() == "[]"
