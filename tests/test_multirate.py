@@ -17,6 +17,7 @@ import wfdb
 
 from ecgspec.readers import RecordRef, open_record
 from ecgspec.readers.wfdb_record import FastWfdbRecord
+from test_wfdb_fast import as_format
 
 FAST_FORMATS = ["16", "212", "80", "24", "32", "61", "160"]
 BITS = {"80": 8, "212": 12, "16": 16, "61": 16, "160": 16, "24": 24, "32": 32}
@@ -72,14 +73,7 @@ def write_multirate(folder: Path, name: str, fmt: str, spf: list[int], frames: i
     wfdb.wrsamp(name, fs, ["mV"] * len(spf), [f"s{i}" for i in range(len(spf))], e_p_signal=signals,
                 samps_per_frame=spf, fmt=[written] * len(spf), adc_gain=gain, baseline=baseline,
                 write_dir=str(folder))
-    header = folder / f"{name}.hea"
-    if fmt != written:
-        dat = folder / f"{name}.dat"
-        samples = np.fromfile(dat, dtype="<i2")
-        dat.write_bytes(samples.astype(">i2").tobytes() if fmt == "61" else
-                        (samples.astype(np.int32) + 32768).astype("<u2").tobytes())
-        header.write_text(header.read_text().replace(".dat 16x", f".dat {fmt}x"))
-    return header
+    return as_format(folder, name, fmt)
 
 
 @pytest.mark.parametrize("fmt", FAST_FORMATS)

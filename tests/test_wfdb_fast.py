@@ -8,6 +8,7 @@ random bytes, and randomly mutated real headers are read both ways and compared 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -136,13 +137,19 @@ def _wrsamp(folder: Path, name: str, fmt: str, n_signals: int, n: int, seed: int
     wfdb.wrsamp(name, 500, ["mV"] * n_signals, [f"lead {i}" for i in range(n_signals)], p_signal=physical,
                 fmt=[written] * n_signals, adc_gain=list(gain), baseline=[int(b) for b in baseline],
                 write_dir=str(folder))
+    return as_format(folder, name, fmt)
+
+
+def as_format(folder: Path, name: str, fmt: str) -> Path:
+    """Record ``name``'s header, its fmt-16 signal file first converted to format 61 or 160 (which wfdb
+    cannot write) when ``fmt`` says so: the same samples, big-endian or offset binary."""
     header = folder / f"{name}.hea"
-    if fmt != written:
+    if fmt in ("61", "160"):
         dat = folder / f"{name}.dat"
         samples = np.fromfile(dat, dtype="<i2")
         dat.write_bytes(samples.astype(">i2").tobytes() if fmt == "61" else
                         (samples.astype(np.int32) + 32768).astype("<u2").tobytes())
-        header.write_text(header.read_text().replace(".dat 16 ", f".dat {fmt} "))
+        header.write_text(re.sub(r"\.dat 16(?=[ x])", f".dat {fmt}", header.read_text()))
     return header
 
 
