@@ -33,7 +33,7 @@ from tqdm import tqdm
 from . import __version__
 from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
 from .engine import SpectrogramInput
-from .records import RecordRef, find_records
+from .readers import RecordRef, find_records
 from .stages import (
     QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, CopyRecord, ExtractError, ReadFailed, RecordRead,
     RecordSkipped, WriterThread, prefetch, read_record,

@@ -27,7 +27,7 @@ from .config import ExtractOptions, InputConfig
 from .engine import SpectrogramInput
 from .layout import RecordRow, clip_to_stored, lead_fs_text
 from .leads import select_channels
-from .records import Record, RecordError, RecordRef, open_record
+from .readers import Record, RecordError, RecordRef, open_record
 from .windowing import WindowStats, iter_windows
 from .writer import SpectrogramWriter
 

@@ -25,7 +25,7 @@ import ecgspec
 import ecgspec.stages
 from ecgspec.cli import main
 from ecgspec.config import ConfigError
-from ecgspec.records import RecordRef
+from ecgspec.readers import RecordRef
 
 from test_extract import assert_close, torch_ecg  # torch_ecg's SpectrogramInput, the reference
 
