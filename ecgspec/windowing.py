@@ -20,7 +20,7 @@ from .quality import Limits, count_clipped, window_flags
 from .readers import Header, Record, RecordError
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
-__all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "iter_flagged_windows", "rate_groups",
+__all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "iter_flagged_windows", "rate_groups", "read_window",
            "window_starts", "WINDOW_BATCH_BYTES"]
 
 MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window can overflow float32
@@ -179,6 +179,18 @@ def iter_flagged_windows(
             signal = _resampled(groups, blocks, span, len(channels))
             views = np.lib.stride_tricks.sliding_window_view(signal, window, axis=-1).transpose(1, 0, 2)
             yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - span[0]]), flags
+
+
+def read_window(record: Record, channels: Sequence[int], fs: float, window: int, start: int) -> np.ndarray:
+    """float32 (len(channels), window): the window at output sample ``start`` exactly as
+    :func:`iter_windows` cuts it (same reads, filling and resampling), for ``ecgspec plot``."""
+    groups = rate_groups(record.header, channels, fs)
+    chunk = np.array([start], dtype=np.int64)
+    span = (start, start + window)
+    if start < 0 or span[1] > min(g.n_out for g in groups):
+        raise RecordError(f"window at {start} does not fit the record's {min(g.n_out for g in groups)} samples")
+    blocks = [_read_group(record, g, chunk, window, span, 1.0, WindowStats(), False) for g in groups]
+    return _resampled(groups, blocks, span, len(channels))
 
 
 @dataclass
