@@ -93,3 +93,26 @@ def test_a_file_from_before_the_quality_columns_still_opens(cinc_out, tmp_path):
     with pytest.raises(OutputError, match="before quality flags"):
         ecgspec.open(old, exclude="flat")
     assert ecgspec.describe(old)["qc"] is None
+
+
+def test_a_file_from_before_the_quality_columns_resumes(cinc_dir, tmp_path):
+    src = tmp_path / "records"
+    src.mkdir()
+    for name in ("E07500", "JS20004"):
+        for f in cinc_dir.glob(name + ".*"):
+            (src / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "out.h5"
+    ecgspec.extract(src, out, {"n_bins": 16}, log=lambda m: None)
+    with h5py.File(out, "a") as f:
+        for name in ("windows/qc", "frames", "records/filled_share", "records/flat_leads", "records/clipped_share"):
+            del f[name]
+    for f in cinc_dir.glob("JS20008.*"):  # a new record, added by --resume
+        (src / f.name).write_bytes(f.read_bytes())
+    ecgspec.extract(src, out, {"n_bins": 16}, resume=True, log=lambda m: None)
+    with ecgspec.open(out) as ds:
+        assert list(ds.records["name"]) == ["E07500", "JS20004", "JS20008"]
+        by_name = dict(zip(ds.records["name"], ds.records["flat_leads"]))
+        assert by_name["JS20008"] == "V2,V4,V6" and by_name["E07500"] == ""
+        assert np.isnan(ds.records["filled_share"][:2]).all() and ds.records["filled_share"][2] == 0
+        assert ds.qc.tolist() == [0, 0, quality.FLAT]  # the old windows were never checked
+        assert len(ds.frame_times) == ds.window_shape[-1]
