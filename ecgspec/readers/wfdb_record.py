@@ -105,7 +105,8 @@ def _physical32(digital: float, baseline: float, gain: float) -> float:
     """``digital`` in physical units as the readers give it: ``(digital - baseline) / gain`` in float64, then float32."""
     if math.isinf(digital):
         return digital * math.copysign(1.0, gain)
-    return float(np.float32((digital - baseline) / gain))
+    with np.errstate(over="ignore"):  # a limit beyond float32 becomes +-inf: no sample reaches it
+        return float(np.float32((digital - baseline) / gain))
 
 
 def with_adc_limits(header: Header, h: Any) -> Header:
