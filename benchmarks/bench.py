@@ -21,6 +21,9 @@ memory   peak RSS (VmHWM) of extract in a fresh subprocess for a small and a lar
          for one 24-hour 12-lead 500 Hz fmt-16 WFDB record (~1 GB) built in the temp folder.
 storage  MB per record and records/s for float32/float16 uncompressed, lzf, gzip and,
          when ``hdf5plugin`` imports (``pip install 'hdf5plugin>=4.1'``), zstd and blosc2.
+qc       the quality flags' cost: extract end to end with and without them (internal switch
+         ``ecgspec.quality.ENABLED``, set in the child process), interleaved fresh-process runs,
+         best of each; and the read stage alone (reading, windowing, flags) on the same corpus.
 resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360, 1000,
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
@@ -54,7 +57,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc")
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500, window_size=1 / 20, overlap_size=1 / 40)
 BATCH = 32
 LONG_CONFIG = {"feature_fs": 100}  # the long record's config: a 24-h record gives 8640 windows, plain would be 20 GB
@@ -66,6 +69,7 @@ TARGETS = {
     "memory_growth_mb": 100.0,
     "memory_long_gb": 1.5,
     "multirate_read": 2.0,
+    "qc_throughput": 0.95,  # end to end with the quality flags, as a share of without them
 }
 
 
@@ -309,6 +313,11 @@ def child_main(argv: List[str]) -> int:
     options = json.loads(options_json)
     import torch  # noqa: F401  (import before the clock starts, for both contenders)
 
+    if options.pop("_no_qc", False):  # the qc section's "without": an internal switch, not an option
+        import ecgspec.quality
+
+        ecgspec.quality.ENABLED = False
+
     cpu0 = os.times()
 
     if kind == "extract":
@@ -520,19 +529,52 @@ def section_e2e(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> 
               f"{naive.get('output_bytes', 0) / 2**20:.0f} MB", None, "", None)
 
 
-def _read_one(ref: Any, cfg: Dict[str, Any], block: int) -> int:
+def _read_one(ref: Any, cfg: Dict[str, Any], block: int, quality: bool = True) -> int:
     from ecgspec.leads import select_channels
     from ecgspec.readers import open_record
-    from ecgspec.windowing import WindowStats, iter_windows
+    from ecgspec.windowing import WindowStats, iter_flagged_windows
 
     record = open_record(ref, input_fs=cfg["fs"])
     header = record.header
     channels = select_channels(header.leads, None, cfg["n_channels"], n_signals=header.n_signals)
     n = 0
-    for starts, _windows in iter_windows(record, channels, cfg["fs"], cfg["n_samples"], cfg["n_samples"], 0.1,
-                                         block, WindowStats()):
+    for starts, _windows, _qc in iter_flagged_windows(record, channels, cfg["fs"], cfg["n_samples"], cfg["n_samples"],
+                                                      0.1, block, WindowStats(), quality=quality):
         n += len(starts)
     return n
+
+
+def section_qc(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
+    """Throughput with the quality flags vs without, end to end and for the read stage alone."""
+    from ecgspec.readers import find_records
+
+    n = args.records
+    folder = ctx["corpus"].subset(n)
+    cfg = e2e_config(args)
+    out = ctx["tmp"] / "e2e.h5"
+    on = ("extract", folder, out, cfg, extract_options(args))
+    off = ("extract", folder, out, cfg, extract_options(args, _no_qc=True))
+    reps = max(3, args.e2e_reps)
+    for rep in range(reps):  # ABBA... order, as e2e
+        for key in ((on, off) if rep % 2 == 0 else (off, on)):
+            measure(*key, reps=rep + 1, note=False)
+    with_qc, without = measure(*on, reps=reps, note=False), measure(*off, reps=reps, note=False)
+    ratio = without["seconds"] / with_qc["seconds"]
+    table.add("qc", f"{n} records end to end, records/s with / without flags, best of {reps}",
+              f"{n / with_qc['seconds']:.1f} rec/s", f"{n / without['seconds']:.1f} rec/s", ratio,
+              f">= {TARGETS['qc_throughput']:g}", ratio >= TARGETS["qc_throughput"], with_qc=with_qc, without=without)
+    refs, _ = find_records([folder])
+    seconds: Dict[bool, List[float]] = {True: [], False: []}
+    for rep in range(reps):
+        for flag in ((True, False) if rep % 2 == 0 else (False, True)):
+            t0 = time.process_time()
+            for ref in refs:
+                _read_one(ref, cfg, 1 << 18, quality=flag)
+            seconds[flag].append(time.process_time() - t0)
+    best = {flag: min(v) for flag, v in seconds.items()}
+    table.add("qc", "read stage alone (read, window, flags), CPU ms per record with / without flags",
+              f"{1000 * best[True] / len(refs):.2f} ms", f"{1000 * best[False] / len(refs):.2f} ms",
+              best[False] / best[True], "", None)
 
 
 def write_multirate_pair(folder: Path, minutes: float = 30.0) -> tuple:
@@ -796,6 +838,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "memory": section_memory,
     "storage": section_storage,
     "resample": section_resample,
+    "qc": section_qc,
 }
 
 

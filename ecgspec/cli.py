@@ -197,6 +197,7 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
         "hop_length": config.hop_length, "n_frames": config.n_frames, "n_bins": config.n_bins,
         "fs": config.sampling_rate, "feature_fs": config.feature_fs, "to1d": config.to1d,
         "n_channels": config.n_channels, "n_samples": config.n_samples,
+        "frame_times": config.frame_times, "edge_frames": config.edge_frames,
     }))
 
 
@@ -218,7 +219,25 @@ def info(file: str, as_json: bool) -> None:
     for key, value in desc.items():
         if key == "config":
             value = json.dumps(value, sort_keys=True)
+        elif key == "qc":  # windows carrying each quality flag
+            value = "not checked (written before quality flags)" if value is None else (
+                ", ".join(f"{n} {name}" for name, n in value.items()))
         click.echo(f"{key:>16}: {value}")
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--record", "record", required=True, help="Name of the record (as in /records/name).")
+@click.option("--window", "index", type=int, default=0, show_default=True, help="Which of its windows, from 0.")
+@click.option("--leads", help="Leads to draw, e.g. I,II [all].")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@_guard
+def plot(file: str, record: str, index: int, leads: str | None, output: str) -> None:
+    """Draw one window of FILE: its spectrogram per lead, its waveform, its quality flags (needs ecgspec[plot])."""
+    from .plot import plot_window
+
+    wanted = [name.strip() for name in leads.split(",") if name.strip()] if leads else None
+    click.echo(str(plot_window(file, output, record, index, wanted)), err=True)
 
 
 def run() -> None:

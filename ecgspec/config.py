@@ -158,6 +158,23 @@ class InputConfig(dict):
         return frames.n_kept_frames(centred, self.sampling_rate, self["feature_fs"])
 
     @property
+    def frame_times(self) -> list[float]:
+        """Seconds from a window's first sample to each output frame's centre (:func:`ecgspec.frames.frame_times`)."""
+        return frames.frame_times(self["n_samples"], self.hop_length, self.sampling_rate, self["feature_fs"],
+                                  self._double)
+
+    @property
+    def edge_frames(self) -> list[bool]:
+        """Whether each output frame weighs a reflect-padded sample (:func:`ecgspec.frames.edge_frames`)."""
+        return frames.edge_frames(self["n_samples"], self.hop_length, self.n_fft, self.win_length,
+                                  self.sampling_rate, self["feature_fs"], self._double)
+
+    @property
+    def _double(self) -> bool:
+        """A float64 engine: ``feature_fs`` picks frames in double precision."""
+        return dtype_name(self.get("dtype") or "float32") == "float64"
+
+    @property
     def window_shape(self) -> Tuple[int, ...]:
         """One window's spectrogram: ``(n_channels, n_bins, n_frames)``, or 2-D with ``to1d``."""
         return frames.spectrogram_shape(self["n_channels"], self["n_bins"], self.n_frames, self["to1d"])

@@ -24,6 +24,7 @@ the config, the engine, its kernels and the ``shape`` command all ask it:
 from __future__ import annotations
 
 import math
+import struct
 
 __all__ = [
     "win_length",
@@ -36,6 +37,9 @@ __all__ = [
     "first_weighted_sample",
     "last_weighted_sample",
     "spectrogram_shape",
+    "kept_frames",
+    "frame_times",
+    "edge_frames",
 ]
 
 
@@ -98,3 +102,52 @@ def last_weighted_sample(t: int, hop_length: int, n_fft: int, win_length: int) -
 def spectrogram_shape(n_channels: int, n_bins: int, frames: int, to1d: bool) -> tuple[int, ...]:
     """One window's spectrogram: ``(n_channels, n_bins, frames)``, or ``(n_channels * n_bins, frames)`` with ``to1d``."""
     return (n_channels * n_bins, frames) if to1d else (n_channels, n_bins, frames)
+
+
+def _float32(x: float) -> float:
+    """``x`` rounded to single precision, as C's ``float`` holds it."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def kept_frames(frames: int, fs: float, feature_fs: float | None, double: bool = False) -> list[int]:
+    """The source frame of each output frame after the ``feature_fs`` rescale (all frames when None).
+
+    torch's nearest-neighbour ``F.interpolate`` (``recompute_scale_factor=True``) in pure Python:
+    the same size as :func:`n_kept_frames`, the same special cases (equal size: identity; double:
+    ``j >> 1``) and the same arithmetic, ``min(floor(j * float(in / out)), in - 1)`` in single
+    precision; for a float64 engine (``double``) ATen's result is ``floor(j * in / out)`` exactly
+    (measured: ``j * (in / out)`` in double differs). Tests check both against the engine's
+    :func:`ecgspec.functional.kept_frame_indices`.
+    """
+    kept = n_kept_frames(frames, fs, feature_fs)
+    if kept == frames:
+        return list(range(frames))
+    if kept == 2 * frames:
+        return [j >> 1 for j in range(kept)]
+    if double:
+        return [min(j * frames // kept, frames - 1) for j in range(kept)]
+    scale = _float32(frames / kept)
+    return [min(math.floor(_float32(_float32(float(j)) * scale)), frames - 1) for j in range(kept)]
+
+
+def frame_times(n_samples: int, hop_length: int, fs: float, feature_fs: float | None,
+                double: bool = False) -> list[float]:
+    """Seconds from a window's first sample to the centre of each output frame: ``t * hop / fs``.
+
+    Centred frame ``t`` (``torch.stft(center=True)``) is centred on sample ``t * hop``, as
+    librosa's ``frames_to_time`` counts it; ``t`` runs over the frames ``feature_fs`` keeps.
+    """
+    return [t * hop_length / fs for t in kept_frames(n_frames(n_samples, hop_length), fs, feature_fs, double)]
+
+
+def edge_frames(n_samples: int, hop_length: int, n_fft: int, win_length: int, fs: float,
+                feature_fs: float | None, double: bool = False) -> list[bool]:
+    """For each output frame: whether its window gives a non-zero weight to a reflect-padded sample.
+
+    Exactly the frames whose values would change were the padding zeros (or anything else):
+    the first weighted sample is before sample 0 or the last after sample ``n_samples - 1``.
+    """
+    last = n_samples - 1
+    return [first_weighted_sample(t, hop_length, n_fft, win_length) < 0
+            or last_weighted_sample(t, hop_length, n_fft, win_length) > last
+            for t in kept_frames(n_frames(n_samples, hop_length), fs, feature_fs, double)]

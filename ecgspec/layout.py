@@ -5,9 +5,11 @@ Layout (a contract with the pipeline and the readers)::
     /spectrograms        (n_windows, *window_shape) float32|float16, chunked by whole windows
     /windows/record      (n_windows,) int64    row in /records the window came from
     /windows/start       (n_windows,) int64    first sample of the window at the config fs
+    /windows/qc          (n_windows,) uint8    quality flags (ecgspec.quality), attrs["bits"] JSON
     /records/<field>     (n_records,)          one column per :class:`RecordRow` field
     /errors/name, /errors/message (n_errors,) str   records skipped and why
     /frequencies         (n_bins,) float64     bin centre frequencies
+    /frames/time, /frames/edge (n_frames,)     each output frame's centre (s), whether padding shapes it
     attrs: config (JSON), window_shape, n_fft, win_length, hop_length, ecgspec_version, complete
 
 Crash safety: a run writes ``OUTPUT.partial`` and only the writer's ``finish`` renames it
@@ -33,6 +35,7 @@ import numpy as np
 __all__ = [
     "COMPRESSIONS",
     "ERROR_COLUMNS",
+    "FRAME_COLUMNS",
     "RECORD_COLUMNS",
     "REQUIRED",
     "STORE_DTYPES",
@@ -73,6 +76,9 @@ class RecordRow:
     n_windows: int
     nan_filled: int
     lead_fs: str  # each lead's own rate, comma-separated in output order (files before it: filled from fs)
+    filled_share: float = 0.0  # share of the samples counted that were missing and filled (files before: NaN)
+    flat_leads: str = ""  # leads flat over at least one window written, comma-separated (files before: "")
+    clipped_share: float = 0.0  # share of the samples counted at their ADC limits (files before: NaN)
 
 
 def lead_fs_text(rates: Iterable[float]) -> str:
@@ -82,7 +88,10 @@ def lead_fs_text(rates: Iterable[float]) -> str:
 
 _COLUMN_DTYPES = {"str": STR, "float": np.float64, "int": np.int64}
 RECORD_COLUMNS: dict[str, Any] = {f.name: _COLUMN_DTYPES[f.type] for f in dataclasses.fields(RecordRow)}
-WINDOW_COLUMNS: dict[str, Any] = {"record": np.int64, "start": np.int64}  # /windows/<name>, one per window
+WINDOW_COLUMNS: dict[str, Any] = {"record": np.int64, "start": np.int64, "qc": np.uint8}  # /windows/<name>
+FRAME_COLUMNS: dict[str, Any] = {"time": np.float64, "edge": np.bool_}  # /frames/<name>, one per output frame
+# What a file written before a column reads as (committed()): unknown shares are NaN.
+_RECORD_FILL: dict[str, Any] = {"filled_share": np.nan, "flat_leads": "", "clipped_share": np.nan}
 ERROR_COLUMNS: dict[str, Any] = {"name": STR, "message": STR}
 REQUIRED = ("spectrograms", "windows/record", "windows/start", "records/name", "records/n_windows", "frequencies")
 
@@ -230,9 +239,14 @@ def committed(file: h5py.File) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
     if "lead_fs" not in records:  # a file from before /records/lead_fs: every lead was read at /records/fs
         n_leads = json.loads(file.attrs["config"])["n_channels"]
         records["lead_fs"] = np.array([lead_fs_text([fs] * n_leads) for fs in records["fs"]], dtype=object)
+    for key, value in _RECORD_FILL.items():  # a file from before the quality columns
+        if key not in records:
+            records[key] = np.full(n, value, dtype=object if isinstance(value, str) else np.float64)
     n_windows = int(records["n_windows"].sum())
-    lengths = [file["windows"][k].shape[0] for k in WINDOW_COLUMNS] + [file["spectrograms"].shape[0]]
+    stored = [k for k in WINDOW_COLUMNS if k in file["windows"]]
+    lengths = [file["windows"][k].shape[0] for k in stored] + [file["spectrograms"].shape[0]]
     if min(lengths) < n_windows:
         raise ValueError(f"its records claim {n_windows} windows but it holds {min(lengths)}")
-    windows = {k: file["windows"][k][:n_windows] for k in WINDOW_COLUMNS}
+    windows = {k: file["windows"][k][:n_windows] if k in stored else np.zeros(n_windows, dtype=WINDOW_COLUMNS[k])
+               for k in WINDOW_COLUMNS}  # /windows/qc of a file from before it: 0 (not checked)
     return records, windows

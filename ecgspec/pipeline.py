@@ -213,6 +213,7 @@ def _run(
     store = SpectrogramWriter(
         output, window_shape=window_shape, dtype=options.dtype, frequencies=engine.frequencies, attrs=attrs,
         compression=options.compression, overwrite=control.overwrite, resume=control.resume,
+        frames={"time": config.frame_times, "edge": config.edge_frames},
     )
     writer = WriterThread(store, release=buffers.free.put)
     result = ExtractResult(output=str(output), window_shape=window_shape)
@@ -311,8 +312,8 @@ class _Run:
             if isinstance(item, RecordRead):
                 self.commit(item)
                 return 1
-            starts, windows = item
-            self.batcher.add(row, starts, windows)
+            starts, windows, qc = item
+            self.batcher.add(row, starts, windows, qc)
             added += len(starts)
 
     def commit(self, read: RecordRead) -> None:

@@ -11,12 +11,14 @@ import operator
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import h5py
 import numpy as np
 
+from . import frames as fr
 from .layout import REQUIRED, OutputError, committed, compression_name, is_partial_name, open_for_reading, read_column
+from .quality import flag_counts, flag_mask
 
 if TYPE_CHECKING:
     import torch
@@ -51,11 +53,17 @@ class SpectrogramFile:
     file's summary needs no torch. Safe with ``DataLoader(num_workers > 0)``: it pickles as
     its path alone and each process opens its own HDF5 handle on first use (h5py handles must
     not cross a fork). Spectrograms keep the stored dtype (float32 or float16).
+
+    ``exclude`` leaves out the windows carrying any of the given quality flags (names such as
+    ``("flat", "clipped")`` or a bitmask, see :mod:`ecgspec.quality`): ``len``, indices and
+    :attr:`windows` then count the windows kept only.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False,
+                 exclude: int | str | Iterable[str] = 0) -> None:
         self.path = Path(path)
         self.allow_partial = allow_partial
+        self.exclude = flag_mask(exclude)
         self._file: h5py.File | None = None
         self._pid: int | None = None
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
@@ -64,6 +72,9 @@ class SpectrogramFile:
                 f"{self.path} is unfinished (an interrupted run?); finish it with --resume,"
                 " or open it with allow_partial=True to read its complete records"
             )
+        if self.exclude and "qc" not in self._h5()["windows"]:
+            self.close()
+            raise OutputError(f"{self.path} was written before quality flags (no /windows/qc); cannot exclude by them")
 
     def _h5(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
@@ -80,7 +91,8 @@ class SpectrogramFile:
 
     def __getstate__(self) -> dict[str, Any]:
         """Only the path travels: each process opens its own handle."""
-        return {"path": self.path, "allow_partial": self.allow_partial, "_file": None, "_pid": None}
+        return {"path": self.path, "allow_partial": self.allow_partial, "exclude": self.exclude, "_file": None,
+                "_pid": None}
 
     # -- Dataset -----------------------------------------------------------------------------
 
@@ -95,7 +107,7 @@ class SpectrogramFile:
         if not -n <= i < n:
             raise IndexError(f"window {index} out of range for {n} windows")
         i %= n
-        values = self.spectrograms[i]
+        values = self.spectrograms[int(self._kept[i])]
         name = self.records["name"][self.windows["record"][i]]
         return torch.from_numpy(values), str(name), int(self.windows["start"][i])
 
@@ -107,8 +119,17 @@ class SpectrogramFile:
         return self._h5()["spectrograms"]
 
     @cached_property
-    def _tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        return committed(self._h5())
+    def _tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+        """The records, the kept windows' columns, and each kept window's row in /spectrograms."""
+        records, windows = committed(self._h5())
+        kept = np.flatnonzero((windows["qc"] & self.exclude) == 0)
+        if len(kept) < len(windows["qc"]):
+            windows = {k: v[kept] for k, v in windows.items()}
+        return records, windows, kept
+
+    @property
+    def _kept(self) -> np.ndarray:
+        return self._tables[2]
 
     @property
     def records(self) -> dict[str, np.ndarray]:
@@ -117,8 +138,32 @@ class SpectrogramFile:
 
     @property
     def windows(self) -> dict[str, np.ndarray]:
-        """``record`` and ``start`` of each window of a complete record."""
+        """``record``, ``start`` and ``qc`` of each window (of a complete record, not excluded)."""
         return self._tables[1]
+
+    @property
+    def qc(self) -> np.ndarray:
+        """The quality flags of each window (:mod:`ecgspec.quality`; 0 in files written before them)."""
+        return self.windows["qc"]
+
+    @cached_property
+    def frame_times(self) -> np.ndarray:
+        """Seconds from a window's first sample to the centre of each frame (``/frames/time``)."""
+        file = self._h5()
+        if "frames/time" in file:
+            return file["frames/time"][:]
+        c = self.config  # a file from before /frames: the same arithmetic, from its config
+        return np.array(fr.frame_times(c["n_samples"], self.hop_length, c["fs"], c.get("feature_fs")))
+
+    @cached_property
+    def edge_frames(self) -> np.ndarray:
+        """Whether each frame weighs a reflect-padded sample (``/frames/edge``)."""
+        file = self._h5()
+        if "frames/edge" in file:
+            return file["frames/edge"][:]
+        c = self.config
+        return np.array(fr.edge_frames(c["n_samples"], self.hop_length, self.n_fft, self.win_length, c["fs"],
+                                       c.get("feature_fs")), dtype=bool)
 
     @cached_property
     def errors(self) -> list[tuple[str, str]]:
@@ -163,9 +208,12 @@ class SpectrogramFile:
         self.close()
 
 
-def open(path: str | os.PathLike[str], *, allow_partial: bool = False) -> SpectrogramFile:  # noqa: A001
-    """Open a finished output (an unfinished one only with ``allow_partial=True``)."""
-    return SpectrogramFile(path, allow_partial=allow_partial)
+def open(  # noqa: A001
+    path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0
+) -> SpectrogramFile:
+    """Open a finished output (an unfinished one only with ``allow_partial=True``), leaving out the
+    windows flagged ``exclude`` (e.g. ``("flat", "clipped")``)."""
+    return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude)
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -178,6 +226,7 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
             "records": len(file.records["name"]),
             "windows": len(file),
             "errors": len(file.errors),
+            "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
             "window_shape": list(file.window_shape),
             "dtype": str(spectrograms.dtype),
             "compression": compression_name(spectrograms),

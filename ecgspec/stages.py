@@ -28,7 +28,8 @@ from .engine import SpectrogramInput
 from .layout import RecordRow, clip_to_stored, lead_fs_text
 from .leads import select_channels
 from .readers import Record, RecordError, RecordRef, open_record
-from .windowing import WindowStats, iter_windows
+from . import quality
+from .windowing import WindowStats, iter_flagged_windows
 from .writer import SpectrogramWriter
 
 BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
@@ -72,7 +73,7 @@ def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) 
 def read_record(
     ref: RecordRef, config: InputConfig, options: ExtractOptions, out: "queue.Queue[Any]", stop: threading.Event
 ) -> None:
-    """Worker: stream one record's windows into ``out`` as ``(starts, windows)``, then a RecordRead or ReadFailed."""
+    """Worker: stream one record's windows into ``out`` as ``(starts, windows, qc)``, then a RecordRead or ReadFailed."""
     try:
         record = open_record(ref, input_fs=options.input_fs or config.sampling_rate)
         header = record.header
@@ -81,10 +82,11 @@ def read_record(
         stats = WindowStats()
         stride = options.stride or config.n_samples
         n_windows = 0
-        for starts, windows in iter_windows(
-            record, channels, config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, stats
+        for starts, windows, qc in iter_flagged_windows(
+            record, channels, config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, stats,
+            quality=quality.ENABLED,
         ):
-            if not put_unless_stopped(out, (starts, windows), stop):
+            if not put_unless_stopped(out, (starts, windows, qc), stop):
                 return
             n_windows += len(starts)
         row = record_row(ref, record, channels, stats, n_windows)
@@ -102,9 +104,11 @@ def _one_line(exc: BaseException) -> str:
 def record_row(ref: RecordRef, record: Record, channels: Sequence[int], stats: WindowStats, n_windows: int) -> RecordRow:
     """The ``/records`` row of a record read in full."""
     header = record.header
-    leads = ",".join(header.leads[c] if header.leads else str(c) for c in channels)
-    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), leads, n_windows,
-                     int(stats.nan_filled), lead_fs_text(header.rate(c) for c in channels))
+    names = [header.leads[c] if header.leads else str(c) for c in channels]
+    flat = ",".join(names[row] for row in sorted(stats.flat_rows))
+    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(names), n_windows,
+                     int(stats.nan_filled), lead_fs_text(header.rate(c) for c in channels),
+                     stats.share(stats.nan_filled), flat, stats.share(stats.clipped))
 
 
 def prefetch(
@@ -126,15 +130,17 @@ def prefetch(
 
 @dataclass
 class WindowsBatch:
-    """Spectrograms of ``n`` windows in a pool ``buffer`` (handed back once written), with each one's row and start."""
+    """Spectrograms of ``n`` windows in a pool ``buffer`` (handed back once written), with each one's row, start
+    and quality flags."""
 
     rows: np.ndarray
     starts: np.ndarray
     buffer: torch.Tensor
     n: int
+    qc: np.ndarray
 
     def apply(self, store: SpectrogramWriter) -> None:
-        store.write_windows(self.rows, self.starts, self.buffer[: self.n].numpy())
+        store.write_windows(self.rows, self.starts, self.buffer[: self.n].numpy(), self.qc)
 
 
 @dataclass
@@ -230,11 +236,12 @@ class Batcher:
         batch_size = len(buffers.input)
         self.rows = np.empty(batch_size, dtype=np.int64)
         self.starts = np.empty(batch_size, dtype=np.int64)
+        self.qc = np.empty(batch_size, dtype=np.uint8)
         self.fill = 0
         self.after: list[WriterEvent] = []  # events that must follow the buffered windows
         self.windows = 0
 
-    def add(self, row: int, starts: np.ndarray, windows: np.ndarray) -> None:
+    def add(self, row: int, starts: np.ndarray, windows: np.ndarray, qc: np.ndarray) -> None:
         src = torch.from_numpy(windows)
         done = 0
         while done < len(starts):
@@ -243,6 +250,7 @@ class Batcher:
             self.buffers.input[sl].copy_(src[done : done + take])
             self.rows[sl] = row
             self.starts[sl] = starts[done : done + take]
+            self.qc[sl] = qc[done : done + take]
             self.fill += take
             done += take
             if self.fill == len(self.rows):
@@ -273,7 +281,7 @@ class Batcher:
                 self.engine(x, out=pooled[:n])
             else:
                 to_stored(self.engine(x, out=self.buffers.staging[:n]), pooled[:n])
-            self.emit(WindowsBatch(self.rows[:n].copy(), self.starts[:n].copy(), pooled, n))
+            self.emit(WindowsBatch(self.rows[:n].copy(), self.starts[:n].copy(), pooled, n, self.qc[:n].copy()))
             self.windows += n
             self.fill = 0
         for item in self.after:

@@ -11,15 +11,17 @@ of different rates line up sample for sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 
+from .quality import Limits, count_clipped, window_flags
 from .readers import Header, Record, RecordError
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
-__all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "rate_groups", "window_starts", "WINDOW_BATCH_BYTES"]
+__all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "iter_flagged_windows", "rate_groups", "read_window",
+           "window_starts", "WINDOW_BATCH_BYTES"]
 
 MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window can overflow float32
 WINDOW_BATCH_BYTES = 32 << 20  # at most this much of windows yielded at once
@@ -60,6 +62,14 @@ class WindowStats:
 
     nan_filled: int = 0  # missing samples filled, at each lead's own rate
     nan_skipped: int = 0  # windows skipped because too many samples were missing
+    # for the quality summaries; left out of equality, so stats compare on the counts above
+    counted: int = field(default=0, compare=False)  # raw samples (all leads) nan_filled and clipped count over
+    clipped: int = field(default=0, compare=False)  # samples at their ADC limits (quality flags on only)
+    flat_rows: set[int] = field(default_factory=set, compare=False)  # output rows flat over some window written
+
+    def share(self, n: int) -> float:
+        """``n`` as a share of the samples counted (0 when none was)."""
+        return n / self.counted if self.counted else 0.0
 
 
 @dataclass
@@ -72,6 +82,7 @@ class RateGroup:
     n_in: int  # samples at ``rate``
     up: int
     down: int
+    limits: Limits
     counted_to: int = 0  # raw samples before this are already counted in nan_filled
 
     @property
@@ -89,7 +100,8 @@ def rate_groups(header: Header, channels: Sequence[int], fs: float) -> list[Rate
     for (rate, n_in), rows in keyed.items():
         check_drift(rate, fs, n_in)
         up, down = resample_ratio(rate, fs)
-        groups.append(RateGroup(rows, [int(channels[r]) for r in rows], rate, n_in, up, down))
+        picked = [int(channels[r]) for r in rows]
+        groups.append(RateGroup(rows, picked, rate, n_in, up, down, Limits.of(header, picked)))
     return groups
 
 
@@ -127,6 +139,28 @@ def iter_windows(
     the block read, so a gap running past a block's margin is filled from the block's own
     samples (by the nearest valid one at its edge).
     """
+    for starts, windows, _ in iter_flagged_windows(record, channels, fs, window, stride, max_nan, block_samples,
+                                                   stats, quality=False):
+        yield starts, windows
+
+
+def iter_flagged_windows(
+    record: Record,
+    channels: Sequence[int],
+    fs: float,
+    window: int,
+    stride: int,
+    max_nan: float = 0.1,
+    block_samples: int = 1 << 20,
+    stats: WindowStats | None = None,
+    quality: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`iter_windows` with each window's quality flags: yields (starts, windows, uint8 (k,) flags).
+
+    The flags (:mod:`ecgspec.quality`) are computed on each rate group's raw samples over the
+    window's raw range, and ``stats`` gets the clipped samples and the flat leads; with
+    ``quality=False`` the flags are all 0 and nothing is computed.
+    """
     groups = rate_groups(record.header, channels, fs)
     starts = window_starts(min(g.n_out for g in groups), window, stride)
     stats = stats if stats is not None else WindowStats()
@@ -134,40 +168,77 @@ def iter_windows(
     max_windows = WINDOW_BATCH_BYTES // (4 * len(channels) * window)
     for chunk in _chunks(starts, window, stride, block_out, max_windows):
         span = (int(chunk[0]), int(chunk[-1]) + window)  # the outputs [m0, m1) this chunk covers
-        blocks = [_read_group(record, g, chunk, window, span, max_nan, stats) for g in groups]
-        keep = np.logical_and.reduce([k for _, _, k in blocks])
+        blocks = [_read_group(record, g, chunk, window, span, max_nan, stats, quality) for g in groups]
+        keep = np.logical_and.reduce([b.keep for b in blocks])
         stats.nan_skipped += int((~keep).sum())
         if keep.any():
+            flags = np.bitwise_or.reduce([b.flags for b in blocks])[keep]
+            for group, block in zip(groups, blocks):
+                if block.flat is not None:
+                    stats.flat_rows.update(group.rows[i] for i in np.flatnonzero(block.flat[:, keep].any(axis=1)))
             signal = _resampled(groups, blocks, span, len(channels))
             views = np.lib.stride_tricks.sliding_window_view(signal, window, axis=-1).transpose(1, 0, 2)
-            yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - span[0]])
+            yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - span[0]]), flags
+
+
+def read_window(record: Record, channels: Sequence[int], fs: float, window: int, start: int) -> np.ndarray:
+    """float32 (len(channels), window): the window at output sample ``start`` exactly as
+    :func:`iter_windows` cuts it (same reads, filling and resampling), for ``ecgspec plot``."""
+    groups = rate_groups(record.header, channels, fs)
+    chunk = np.array([start], dtype=np.int64)
+    span = (start, start + window)
+    if start < 0 or span[1] > min(g.n_out for g in groups):
+        raise RecordError(f"window at {start} does not fit the record's {min(g.n_out for g in groups)} samples")
+    blocks = [_read_group(record, g, chunk, window, span, 1.0, WindowStats(), False) for g in groups]
+    return _resampled(groups, blocks, span, len(channels))
+
+
+@dataclass
+class _Block:
+    """One rate group's raw samples for a chunk of windows, and what the chunk's windows learnt from them."""
+
+    a: int  # first raw sample read
+    raw: np.ndarray  # (C, T) filled
+    keep: np.ndarray  # bool (k,): the window passes max_nan
+    flags: np.ndarray  # uint8 (k,) quality flags (0 when not computed)
+    flat: np.ndarray | None  # bool (C, k) channels flat over each window, None when not computed
 
 
 def _read_group(
     record: Record, group: RateGroup, chunk: np.ndarray, window: int, span: tuple[int, int], max_nan: float,
-    stats: WindowStats,
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """Read ``group``'s raw samples for outputs ``span``, count and fill the missing ones;
-    return (first raw sample read, raw (C, T), bool (k,) whether each window passes ``max_nan``)."""
+    stats: WindowStats, quality: bool,
+) -> _Block:
+    """Read ``group``'s raw samples for outputs ``span``, count and fill the missing ones, and
+    check each window against ``max_nan`` (and, with ``quality``, flag it)."""
     up, down = group.up, group.down
     a, b = source_span(*span, up, down, group.n_in)
     first_raw = chunk * down // up  # the raw samples [first_raw, last_raw) each window covers
     last_raw = np.minimum(ceil_div((chunk + window) * down, up), group.n_in)
     raw = record.read(a, b, group.channels)
     missing = ~np.isfinite(raw)
-    stats.nan_filled += int(missing[:, max(group.counted_to, int(first_raw[0])) - a : int(last_raw[-1]) - a].sum())
+    counted = (max(group.counted_to, int(first_raw[0])) - a, int(last_raw[-1]) - a)  # not counted before
+    stats.nan_filled += int(missing[:, counted[0] : counted[1]].sum())
+    stats.counted += len(group.channels) * max(0, counted[1] - counted[0])
     group.counted_to = int(last_raw[-1])
-    if missing.any():
+    any_missing = bool(missing.any())
+    if any_missing:
         fill_missing(raw)
-    return a, raw, _nan_ok(missing, first_raw - a, last_raw - a, max_nan)
+    keep = _nan_ok(missing, first_raw - a, last_raw - a, max_nan)
+    if not quality:
+        return _Block(a, raw, keep, np.zeros(len(chunk), dtype=np.uint8), None)
+    flags, flat = window_flags(raw, missing if any_missing else None, first_raw - a, last_raw - a, group.limits)
+    if group.limits.clips and counted[1] > counted[0]:
+        stats.clipped += count_clipped(raw[:, counted[0] : counted[1]], group.limits)
+    return _Block(a, raw, keep, flags, flat)
 
 
 def _resampled(
-    groups: list[RateGroup], blocks: list[tuple[int, np.ndarray, np.ndarray]], span: tuple[int, int], n_channels: int
+    groups: list[RateGroup], blocks: list[_Block], span: tuple[int, int], n_channels: int
 ) -> np.ndarray:
     """float32 (n_channels, m1 - m0): every group's block resampled to outputs ``span``, in output order."""
     parts = []
-    for group, (a, raw, _) in zip(groups, blocks):
+    for group, block in zip(groups, blocks):
+        a, raw = block.a, block.raw
         if group.up == group.down:
             parts.append(raw[:, span[0] - a : span[1] - a])
         else:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .layout import (
     ERROR_COLUMNS,
+    FRAME_COLUMNS,
     RECORD_COLUMNS,
     STORE_DTYPES,
     WINDOW_COLUMNS,
@@ -33,6 +34,7 @@ from .layout import (
     partial_path,
     previous_paths,
 )
+from .quality import BITS_ATTR
 
 __all__ = ["SpectrogramWriter"]
 
@@ -146,6 +148,7 @@ class SpectrogramWriter:
         compression: str | None = None,
         overwrite: bool = False,
         resume: bool = False,
+        frames: dict[str, Any] | None = None,
     ) -> None:
         self.output = Path(path)
         self.partial = partial_path(self.output)
@@ -163,7 +166,7 @@ class SpectrogramWriter:
         _check_folder(self.output)
         self._sources = self._take_over_leftovers(overwrite, resume)
         try:
-            self._file = self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters)
+            self._file = self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters, frames or {})
         except BaseException:
             _close_all(self._sources)
             raise
@@ -196,7 +199,9 @@ class SpectrogramWriter:
                     source.path = aside
         return sources
 
-    def _create(self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]) -> h5py.File:
+    def _create(
+        self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any], frames: dict[str, Any]
+    ) -> h5py.File:
         """The new partial file with every dataset empty and the attributes set (complete=False)."""
         try:
             file = h5py.File(self.partial, "w-", rdcc_nbytes=WRITE_CACHE_BYTES)
@@ -204,6 +209,8 @@ class SpectrogramWriter:
             raise OutputError(f"cannot create {self.partial}: {exc}") from exc
         try:
             self._lay_out(file, frequencies, attrs, filters)
+            for name, values in frames.items():  # /frames/time, /frames/edge: one value per output frame
+                file.create_dataset(f"frames/{name}", data=np.asarray(values, dtype=FRAME_COLUMNS[name]))
         except BaseException:
             file.close()
             self.partial.unlink()
@@ -226,6 +233,7 @@ class SpectrogramWriter:
             for name, dtype in columns.items():
                 path = f"{group}/{name}"
                 file.create_dataset(path, shape=(0,), maxshape=(None,), chunks=(COLUMN_CHUNK,), dtype=dtype)
+        file["windows/qc"].attrs["bits"] = BITS_ATTR
         file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),))
         for key, value in attrs.items():
             file.attrs[key] = value if key != "config" else json.dumps(self._config, sort_keys=True)
@@ -245,8 +253,11 @@ class SpectrogramWriter:
         """The ``/records`` row the next committed record gets: its windows carry this in /windows/record."""
         return self._n_records
 
-    def write_windows(self, records: np.ndarray, starts: np.ndarray, spectrograms: np.ndarray) -> None:
-        """Append windows: their record rows (not yet committed), start samples and spectrograms.
+    def write_windows(
+        self, records: np.ndarray, starts: np.ndarray, spectrograms: np.ndarray, qc: np.ndarray | None = None
+    ) -> None:
+        """Append windows: their record rows (not yet committed), start samples, spectrograms and
+        quality flags (:mod:`ecgspec.quality`; None: all 0).
 
         Windows of several records may share a call (in record order); each is one slice write.
         ``spectrograms`` must have the stored dtype: a ValueError says so otherwise.
@@ -255,10 +266,11 @@ class SpectrogramWriter:
         starts = np.asarray(starts, dtype=np.int64)
         values = np.ascontiguousarray(spectrograms)
         n = len(values)
-        if records.shape != (n,) or starts.shape != (n,) or values.shape[1:] != self.window_shape:
+        qc = np.zeros(n, dtype=np.uint8) if qc is None else np.asarray(qc, dtype=np.uint8)
+        if records.shape != (n,) or starts.shape != (n,) or qc.shape != (n,) or values.shape[1:] != self.window_shape:
             raise ValueError(
-                f"write_windows: got records {records.shape}, starts {starts.shape}, spectrograms {values.shape};"
-                f" need (n,), (n,), (n, {', '.join(map(str, self.window_shape))})"
+                f"write_windows: got records {records.shape}, starts {starts.shape}, qc {qc.shape},"
+                f" spectrograms {values.shape}; need (n,), (n,), (n,), (n, {', '.join(map(str, self.window_shape))})"
             )
         if values.dtype != self.dtype:
             raise ValueError(
@@ -268,7 +280,8 @@ class SpectrogramWriter:
         if n and records.min() < self._n_records:
             raise ValueError(f"write_windows: record row {records.min()} is already committed")
         end = self._n_windows + n
-        for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts)):
+        for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
+                           ("windows/qc", qc)):
             dataset = self._file[name]
             dataset.resize(end, axis=0)
             dataset[self._n_windows : end] = data
@@ -350,7 +363,8 @@ class SpectrogramWriter:
         for lo in range(first, last, step):
             hi = min(lo + step, last)
             records = np.full(hi - lo, self._n_records, dtype=np.int64)
-            self.write_windows(records, source.windows["start"][lo:hi], source.spectrograms[lo:hi])
+            self.write_windows(records, source.windows["start"][lo:hi], source.spectrograms[lo:hi],
+                               source.windows["qc"][lo:hi])
         return self.commit_record(source.row(row))
 
     # -- ending ------------------------------------------------------------------------------

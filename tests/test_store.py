@@ -409,6 +409,7 @@ def test_describe(out: Path) -> None:
         "records": 3,
         "windows": sum(r.row.n_windows for r in records),
         "errors": 1,
+        "qc": {"filled": 0, "flat": 0, "clipped": 0},  # these windows were written without flags
         "window_shape": list(SMALL),
         "dtype": "float32",
         "compression": "gzip",

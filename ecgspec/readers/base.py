@@ -5,6 +5,7 @@ raises into one :class:`RecordError` line."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +37,13 @@ class Header:
     ``signal_fs``/``signal_samples`` give each signal's own rate and length where they differ from
     ``fs``/``n_samples`` (``()`` means all signals run at ``fs`` for ``n_samples``); ask
     :meth:`rate` and :meth:`length`. ``leads`` is ``()`` when the record has no lead names (``.npy``).
+
+    What the quality flags need (:mod:`ecgspec.quality`), per signal, ``()`` where the format
+    does not say: ``adc_step`` is one ADC step in physical units (WFDB ``1 / |adc_gain|``; EDF
+    ``(physical range) / (digital range)``); ``clip_low``/``clip_high`` the physical values of the
+    lowest and highest digital values the format or the header's ADC resolution allows (WFDB
+    only), as float32 reads them, so a sample at the limit compares equal; ``-inf``/``inf`` where
+    a signal has no known limit.
     """
 
     fs: float
@@ -44,6 +52,11 @@ class Header:
     n_signals: int
     signal_fs: tuple[float, ...] = ()
     signal_samples: tuple[int, ...] = ()
+    # what QC knows about the signals; not part of a header's equality (two headers of the same
+    # signals compare equal whether or not a reader filled these)
+    adc_step: tuple[float, ...] = dataclasses.field(default=(), compare=False)
+    clip_low: tuple[float, ...] = dataclasses.field(default=(), compare=False)
+    clip_high: tuple[float, ...] = dataclasses.field(default=(), compare=False)
 
     def rate(self, i: int) -> float:
         """Signal ``i``'s sampling rate in Hz."""
@@ -65,8 +78,8 @@ def framed(header: Header, spf: list[int]) -> Header:
     (``header.fs`` frames a second, ``header.n_samples`` frames); unchanged when all are 1."""
     if all(s == 1 for s in spf):
         return header
-    return Header(header.fs, header.n_samples, header.leads, header.n_signals,
-                  tuple(scaled_rate(header.fs, s) for s in spf), tuple(header.n_samples * s for s in spf))
+    return dataclasses.replace(header, signal_fs=tuple(scaled_rate(header.fs, s) for s in spf),
+                               signal_samples=tuple(header.n_samples * s for s in spf))
 
 
 def one_line(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ EDF+ annotation signals are not signals of the record. Each signal keeps its own
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -168,6 +169,7 @@ def open_edf(ref: RecordRef) -> Record:
     top = counts.index(max(counts))
     header = checked_header(rates[top], lay.n_records * counts[top], tuple(s.label for s in signals), len(signals))
     if len(set(counts)) > 1:
-        header = Header(header.fs, header.n_samples, header.leads, header.n_signals, tuple(rates),
-                        tuple(lay.n_records * c for c in counts))
-    return EdfRecord(ref, header, lay, raw_index, [_calibration(s) for s in signals])
+        header = dataclasses.replace(header, signal_fs=tuple(rates), signal_samples=tuple(lay.n_records * c for c in counts))
+    calibration = [_calibration(s) for s in signals]
+    steps = tuple(1.0 if c is None else abs(c[0]) for c in calibration)  # one digital step, in physical units
+    return EdfRecord(ref, dataclasses.replace(header, adc_step=steps), lay, raw_index, calibration)

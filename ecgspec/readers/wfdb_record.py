@@ -10,7 +10,9 @@ formats, headers it cannot parse) is read through wfdb, imported only then.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from .base import Header, Record, RecordError, RecordRef, checked_header, framed, record_errors
 from .wfdb_header import MasterHeader, WfdbHeader, parse_header
-from .wfdb_signal import INVALID_SAMPLE, SignalFile, check_signal_files, fast_layout, read_samples
+from .wfdb_signal import INVALID_SAMPLE, SignalFile, check_signal_files, digital_limits, fast_layout, read_samples
 
 
 class WfdbRecord(Record):
@@ -96,7 +98,32 @@ def wfdb_header_of(h: Any) -> Header:
     header = checked_header(h.fs, h.sig_len, leads, h.n_sig or 0)
     if any(len(field or ()) != h.n_sig for field in (h.file_name, h.fmt)) or None in h.fmt:
         raise RecordError(f"header: says {h.n_sig} signals but does not describe them all")
-    return framed(header, [s or 1 for s in h.samps_per_frame])
+    return framed(with_adc_limits(header, h), [s or 1 for s in h.samps_per_frame])
+
+
+def _physical32(digital: float, baseline: float, gain: float) -> float:
+    """``digital`` in physical units as the readers give it: ``(digital - baseline) / gain`` in float64, then float32."""
+    if math.isinf(digital):
+        return digital * math.copysign(1.0, gain)
+    with np.errstate(over="ignore"):  # a limit beyond float32 becomes +-inf: no sample reaches it
+        return float(np.float32((digital - baseline) / gain))
+
+
+def with_adc_limits(header: Header, h: Any) -> Header:
+    """``header`` with the ADC step and the clipping limits (physical, per signal) of parsed header ``h``;
+    unchanged where the header's fields cannot give them (QC then knows nothing of its ADC)."""
+    steps, lows, highs = [], [], []
+    try:
+        for fmt, gain, baseline, res, zero in zip(h.fmt, h.adc_gain, h.baseline, h.adc_res, h.adc_zero, strict=True):
+            gain = float(gain or 200.0)  # wfdb's default for a missing or zero gain
+            low, high = digital_limits(str(fmt), res, zero)
+            ends = sorted((_physical32(low, float(baseline or 0), gain), _physical32(high, float(baseline or 0), gain)))
+            steps.append(1.0 / abs(gain))
+            lows.append(ends[0])
+            highs.append(ends[1])
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return header
+    return dataclasses.replace(header, adc_step=tuple(steps), clip_low=tuple(lows), clip_high=tuple(highs))
 
 
 def _open_slow(ref: RecordRef) -> Record:

@@ -11,6 +11,8 @@ truncated segment is a RecordError naming it before anything is read.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,4 +144,20 @@ def open_multi_segment(ref: RecordRef, m: MasterHeader) -> Record:
         raise RecordError(f"segment lengths add up to {start} frames, the master header says {m.sig_len}")
     spf = [s or 1 for s in spf]
     header = framed(checked_header(m.fs, start, tuple(names), len(names)), spf)
-    return MultiSegmentRecord(ref, header, spf, segments)
+    return MultiSegmentRecord(ref, _adc_limits(header, segments), spf, segments)
+
+
+def _adc_limits(header: Header, segments: list[Segment]) -> Header:
+    """``header`` with each signal's ADC step and clipping limits over the segments holding it: the
+    smallest step (a lead constant in each segment is flat whatever its gain), and the limits where
+    every segment agrees on them (else none, +-inf)."""
+    steps, lows, highs = [], [], []
+    for i in range(header.n_signals):
+        held = [(s.record.header, s.signals[i]) for s in segments if s.record is not None and s.signals[i] is not None]
+        step = {h.adc_step[j] for h, j in held if h.adc_step}
+        low = {h.clip_low[j] for h, j in held if h.clip_low}
+        high = {h.clip_high[j] for h, j in held if h.clip_high}
+        steps.append(min(step, default=0.0))
+        lows.append(low.pop() if len(low) == 1 else -math.inf)
+        highs.append(high.pop() if len(high) == 1 else math.inf)
+    return dataclasses.replace(header, adc_step=tuple(steps), clip_low=tuple(lows), clip_high=tuple(highs))

@@ -22,6 +22,25 @@ FAST_DTYPES = {"16": "<i2", "61": ">i2", "32": "<i4", "80": "u1", "160": "<u2", 
 INVALID_SAMPLE = {"16": -(2**15), "61": -(2**15), "160": -(2**15), "32": -(2**31), "80": -(2**7),
                   "24": -(2**23), "212": -(2**11)}
 _INT64 = (-(2**63), 2**63 - 1)
+# Bits of an amplitude sample per format (signal(5)); the lowest value of each is the invalid-sample
+# marker, so the representable range is +-(2**(bits - 1) - 1). Format 8 stores differences: no bound.
+AMPLITUDE_BITS = {"16": 16, "61": 16, "160": 16, "516": 16, "24": 24, "524": 24, "32": 32, "80": 8, "508": 8,
+                  "212": 12, "310": 10, "311": 10}
+
+
+def digital_limits(fmt: str, adc_res: int | None, adc_zero: int | None) -> tuple[float, float]:
+    """The lowest and highest valid digital value of a signal: its format's range, narrowed to the
+    ADC's ``adc_zero - 2**(adc_res - 1) .. adc_zero + 2**(adc_res - 1) - 1`` where the header gives an
+    ADC resolution (header(5): ADC zero is the middle of the ADC's input range); +-inf where neither
+    bounds it."""
+    low, high = -math.inf, math.inf
+    bits = AMPLITUDE_BITS.get(str(fmt))
+    if bits is not None:
+        low, high = -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
+    if adc_res:
+        zero = adc_zero or 0
+        low, high = max(low, zero - 2 ** (adc_res - 1)), min(high, zero + 2 ** (adc_res - 1) - 1)
+    return low, high
 
 
 @dataclass(frozen=True)
