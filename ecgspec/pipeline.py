@@ -25,7 +25,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, TextIO, Tuple, Union
+from typing import AbstractSet, Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, TextIO, Tuple, Union
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from . import __version__
 from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
 from .engine import SpectrogramInput
 from .records import Record, RecordError, RecordRef, find_records, open_record, select_channels
-from .layout import RecordRow
+from .layout import OutputError, RecordRow
 from .writer import SpectrogramWriter
 from .windowing import WindowStats, iter_windows
 
@@ -73,7 +73,7 @@ class ExtractResult:
     windows: int = 0
     empty: List[str] = field(default_factory=list)
     errors: List[Tuple[str, str]] = field(default_factory=list)
-    resumed: int = 0  # records copied from a previous run's file (--resume), not in `records`
+    resumed: int = 0  # records kept in the output from a previous run (--resume), not in `records`
     nan_skipped: int = 0  # windows skipped for too many missing samples
     seconds: float = 0.0
     window_shape: Tuple[int, ...] = ()
@@ -288,8 +288,6 @@ class _WriterThread(threading.Thread):
             self.store.write_windows(rows, starts, pooled[:n].numpy())
         elif kind == "commit":
             self.store.commit_record(item[1])
-        elif kind == "copy":
-            self.store.copy_record(item[1])
         elif kind == "error":
             _, name, message, written = item
             if written:
@@ -298,7 +296,7 @@ class _WriterThread(threading.Thread):
 
     def put(self, item: tuple) -> None:
         if self.error is not None:
-            raise ExtractError(f"writing the output failed: {self.error}")
+            raise _write_failed(self.store.output, self.error) from self.error
         self.events.put(item)
 
     def close(self) -> None:
@@ -393,6 +391,13 @@ def _engine_threads(config: InputConfig) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def _write_failed(output: Union[str, Path], error: BaseException) -> ExtractError:
+    """The one-line error for a failed write: the store's own message (a full disk, ...) as it is."""
+    if isinstance(error, OutputError):
+        return ExtractError(str(error))
+    return ExtractError(f"writing {output} failed: {error}")
+
+
 def _interrupted(stop: "_StopFlag", output: Union[str, Path], kept: int) -> Interrupted:
     """The Interrupted error for a stopped run, saying what was kept and how to go on."""
     where = (f"{kept} records written so far are kept in {output}.partial;"
@@ -445,10 +450,11 @@ def _run(
         writer.start()
         with tqdm(total=len(refs) + len(problems), unit="rec", disable=not progress, file=sys.stderr,
                   dynamic_ncols=True) as bar:
-            _feed(refs, problems, config, options, store.done_names, batcher, result, stop, bar, log)
+            _feed(refs, problems, config, options, store.done_names, store.next_record_row, batcher, result, stop,
+                  bar, log)
         writer.close()
         if writer.error is not None:
-            raise ExtractError(f"writing {output} failed: {writer.error}") from writer.error
+            raise _write_failed(output, writer.error) from writer.error
         if stop.signum is not None:
             store.close()
             raise _interrupted(stop, output, store.next_record_row)
@@ -464,13 +470,14 @@ def _run(
 
 def _feed(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], config: InputConfig, options: ExtractOptions,
-    done: set, batcher: "_Batcher", result: ExtractResult, stop: "_StopFlag", bar: tqdm,
+    done: AbstractSet[str], row: int, batcher: "_Batcher", result: ExtractResult, stop: "_StopFlag", bar: tqdm,
     log: Callable[[str], None],
 ) -> None:
     """Stages 1-3: read records in order (a few ahead, in threads), batch and compute them.
 
-    Records complete in a resume source are copied instead; problems and bad records
-    are reported through ``log`` and kept in ``result.errors``.
+    Records in ``done`` (kept in the output by an earlier run) are skipped; the others take
+    /records rows from ``row`` on. Problems and bad records are reported through ``log``
+    and kept in ``result.errors``.
     """
 
     def fail(name: str, message: str, written: int = 0) -> None:
@@ -491,15 +498,11 @@ def _feed(
             for name, message in problems:
                 fail(name, message)
                 bar.update(1)
-            row = 0
             for ref, q in _prefetch(refs, lambda r: r.name in done, start, depth=2 * options.workers):
                 if stop.signum is not None:
                     return
-                if q is None:
-                    batcher.flush()  # copied rows must follow every window computed so far
-                    batcher.emit(("copy", ref.name))
+                if q is None:  # kept in the output by an earlier run
                     result.resumed += 1
-                    row += 1
                 else:
                     row += _consume(ref, q, row, batcher, result, fail, stop)
                 bar.update(1)

@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 import ecgspec
 from ecgspec.cli import main
 from ecgspec.pipeline import Interrupted
+from same_records import assert_same_by_name
 
 N_RECORDS = 150
 BAD_EVERY = 15  # a bad record after every 15th good one: its "skipped" line on stderr shows how far a run got
@@ -258,12 +259,19 @@ def test_resume_adds_new_records_to_a_finished_output(tmp_path: Path, cinc_dir: 
     assert (summary["resumed"], summary["records"]) == (9, 3)
     fresh = tmp_path / "fresh.h5"
     assert cli(folder, fresh, *OPTIONS, "--quiet").exit_code == 1
-    assert_same(out, fresh)
+    assert_same_by_name(out, fresh)
     assert leftovers(out.parent) == ["out.h5"]
+    now = datasets(out)
+    names = [good_name(i) for i in range(12)]
+    added = [good_name(i) for i in (3, 7, 11)]
+    assert now["records/name"].astype(str).tolist() == [n for n in names if n not in added] + added
+    n_first = len(first["spectrograms"])
+    for key in ("spectrograms", "windows/record", "windows/start"):  # the first run's rows, unchanged
+        assert np.array_equal(now[key][:n_first], first[key]), key
     # a resume with nothing new gives the same file again
     assert cli(folder, out, *OPTIONS, "--resume", "--quiet").exit_code == 1
-    assert_same(out, fresh)
-    assert not np.array_equal(first["records/name"], datasets(out)["records/name"])
+    again = datasets(out)
+    assert sorted(again) == sorted(now) and all(np.array_equal(again[k], now[k]) for k in now)
 
 
 def test_resume_with_another_config_is_refused_and_changes_nothing(tmp_path: Path, cinc_dir: Path) -> None:
@@ -326,7 +334,9 @@ def test_overwrite_discards_leftovers_and_keeps_output_until_done(tmp_path: Path
         assert ds.records["name"].tolist() == [good_name(i) for i in range(3)] and ds.complete
 
 
-def test_interrupted_resume_of_a_finished_output_leaves_it_untouched(tmp_path: Path, cinc_dir: Path) -> None:
+def test_interrupted_append_to_a_finished_output_never_leaves_a_half_file_at_output(
+    tmp_path: Path, cinc_dir: Path
+) -> None:
     folder = make_corpus(tmp_path / "records", cinc_dir, n=40)
     aside = tmp_path / "aside"
     aside.mkdir()
@@ -337,7 +347,7 @@ def test_interrupted_resume_of_a_finished_output_leaves_it_untouched(tmp_path: P
     out.parent.mkdir()
     options = dict(n_bins=32, feature_fs=50.0, batch_size=8)
     ecgspec.extract(folder, out, log=lambda m: None, **options)
-    before = out.read_bytes()
+    first = datasets(out)
     for f in later:
         (aside / f.name).rename(folder / f.name)
 
@@ -348,14 +358,22 @@ def test_interrupted_resume_of_a_finished_output_leaves_it_untouched(tmp_path: P
     with pytest.raises(Interrupted) as err:
         ecgspec.extract(folder, out, log=log, resume=True, **options)
     assert err.value.signum == signal.SIGTERM
-    assert out.read_bytes() == before  # the finished file is never touched by an unfinished run
-    assert leftovers(out.parent) == ["out.h5", "out.h5.partial"]
+    assert leftovers(out.parent) == ["out.h5.partial"]  # OUTPUT is complete or absent, never half
+    # SIGKILL while appending, from a real subprocess: at the first record it adds
+    run = Run(folder, out, "--n-bins", "32", "--feature-fs", "50", "--batch-size", "8", "--resume")
+    run.wait_for_line(rf"skipped {bad_name(30)}: ")
+    assert run.stop(signal.SIGKILL)[0] == -signal.SIGKILL and not out.exists()
     result = ecgspec.extract(folder, out, log=lambda m: None, resume=True, **options)
     assert result.resumed >= 20 and result.resumed + result.records == 40
+    now = datasets(out)
+    n_first = len(first["spectrograms"])
+    for key in ("spectrograms", "windows/start", "records/name"):  # the first run's rows come first, unchanged
+        assert np.array_equal(now[key][: len(first[key])], first[key]), key
+    assert now["records/name"].astype(str).tolist() == [good_name(i) for i in range(40)]  # sorted: added in order
     fresh = tmp_path / "fresh.h5"
     ecgspec.extract(folder, fresh, log=lambda m: None, **options)
-    assert_same(out, fresh)
-    assert leftovers(out.parent) == ["out.h5"]
+    assert_same(out, fresh, same_command=False)
+    assert n_first < len(now["spectrograms"]) and leftovers(out.parent) == ["out.h5"]
 
 
 def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_dir: Path,
