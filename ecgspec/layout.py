@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ PARTIAL = ".partial"
 LOCK = ".partial.lock"
 LEGACY = ".partial.prev"  # partial files set aside by --resume before version 0.2 (no longer written)
 COUNTER = "committed"  # /committed: records, windows, errors flushed at the last commit point
+LOCK_WAIT = 5.0  # seconds a reader waits for a writer's HDF5 file lock
 READ_CACHE_BYTES = 16 << 20  # holds several chunks, so random access does not re-read them
 STR = h5py.string_dtype("utf-8")
 
@@ -210,14 +212,23 @@ def open_for_reading(path: Path) -> h5py.File:
 
     A file a writer has open (or one whose writer was killed) only opens in SWMR read mode;
     that handle's datasets must be refreshed to see the writer's progress (:func:`committed`).
+    While a writer lays a file out or marks it complete it holds HDF5's file lock for a few
+    milliseconds: opening waits for that, up to ``LOCK_WAIT`` seconds.
     """
     register_plugins()
-    try:
-        return h5py.File(path, "r", rdcc_nbytes=READ_CACHE_BYTES)
-    except OSError as exc:
-        if "already open for write" not in str(exc):
-            raise
-    return h5py.File(path, "r", swmr=True, rdcc_nbytes=READ_CACHE_BYTES)
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            try:
+                return h5py.File(path, "r", rdcc_nbytes=READ_CACHE_BYTES)
+            except OSError as exc:
+                if "already open for write" not in str(exc):
+                    raise
+            return h5py.File(path, "r", swmr=True, rdcc_nbytes=READ_CACHE_BYTES)
+        except OSError as exc:
+            if "unable to lock file" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def read_column(dataset: h5py.Dataset, n: int) -> np.ndarray:
@@ -248,14 +259,17 @@ def committed_counts(file: h5py.File) -> tuple[int, int, int]:
     return records, windows, errors
 
 
-def committed(file: h5py.File) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def committed(
+    file: h5py.File, counts: tuple[int, int, int] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The complete records of ``file`` (``/records`` columns) and their windows (``/windows`` columns).
 
     The records counted by ``/committed``, cut further to the longest prefix whose windows
     every dataset holds: a reader of a running output may see the datasets grow in any
-    order, so a shorter dataset means "not yet", never an error.
+    order, so a shorter dataset means "not yet", never an error. ``counts``: the
+    :func:`committed_counts` read before (through another handle; see the reader).
     """
-    n, _, _ = committed_counts(file)
+    n, _, _ = counts or committed_counts(file)
     n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in RECORD_COLUMNS])
     lengths = [_refreshed(file, f"windows/{k}").shape[0] for k in WINDOW_COLUMNS]
     held = min(lengths + [_refreshed(file, "spectrograms").shape[0]])

@@ -439,7 +439,9 @@ class SpectrogramWriter:
         self.flush()
         self._file.close()
         self._file = None
-        with h5py.File(self.partial, "a", libver=LIBVER) as file:  # attributes cannot change in SWMR mode
+        # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
+        # and would fail while a reader has the file open
+        with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
             file.attrs["complete"] = True
         if self.durable:
             os.fsync(self._fd)

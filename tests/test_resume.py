@@ -27,6 +27,7 @@ from click.testing import CliRunner, Result
 
 import ecgspec
 from ecgspec.cli import main
+from ecgspec.layout import OutputError
 from ecgspec.pipeline import Interrupted
 from same_records import assert_same_by_name
 
@@ -396,3 +397,43 @@ def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_
     assert err.value.signum == signal.SIGTERM and "--resume" in str(err.value)
     assert leftovers(out.parent) == []
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_running_output_is_readable_while_extract_writes(tmp_path: Path, cinc_dir: Path) -> None:
+    n_records = 600  # long enough (several commit points) for the reads to land part way
+    corpus = make_corpus(tmp_path / "records", cinc_dir, n=n_records)
+    out = tmp_path / "out.h5"
+    partial = tmp_path / "out.h5.partial"
+    run = Run(corpus, out, "--n-bins", "32", "--n-samples", "500", "--stride", "50", "--feature-fs", "50",
+              "--batch-size", "8", "--workers", "1")  # about 10 s of work, 46 windows a record
+    run.wait_for_file(partial)
+    views: list[tuple[list[str], np.ndarray]] = []
+    info_seen: list[int] = []
+    with ecgspec.open(partial, allow_partial=True) as live:  # one handle kept open, refreshed
+        while run.proc.poll() is None:
+            try:
+                live.refresh()
+                names = live.records["name"].tolist()
+                values = live.spectrograms[: len(live)]
+                assert live.windows["record"].tolist() == list(np.repeat(range(len(names)), live.records["n_windows"]))
+            except OutputError as exc:
+                assert not partial.exists(), exc  # finished and renamed meanwhile
+                break
+            assert not views or len(names) >= len(views[-1][0])
+            views.append((names, values))
+            if names and not info_seen:  # `ecgspec info` in another process, part way
+                info = subprocess.run([sys.executable, "-m", "ecgspec", "info", str(partial), "--json"], cwd=ROOT,
+                                      capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                if run.proc.poll() is None:  # (not renamed over OUTPUT meanwhile)
+                    assert info.returncode == 0, info.stderr
+                    info_seen.append(json.loads(info.stdout)["records"])
+                    assert info_seen[0] >= len(names)
+            time.sleep(0.2)
+    assert run.finish()[0] == 1
+    assert any(0 < len(names) < n_records for names, _ in views), [len(v[0]) for v in views]
+    assert info_seen and 0 < info_seen[0] <= n_records
+    with ecgspec.open(out) as done:
+        final_names = done.records["name"].tolist()
+        for names, values in views:  # each view was a prefix of the finished file: committed rows only
+            assert names == final_names[: len(names)]
+            assert np.array_equal(values, done.spectrograms[: len(values)])
