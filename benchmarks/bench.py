@@ -20,6 +20,10 @@ memory   peak RSS (VmHWM) of extract in a fresh subprocess for a small and a lar
          for one 24-hour 12-lead 500 Hz fmt-16 WFDB record (~1 GB) built in the temp folder.
 storage  MB per record and records/s for float32/float16 uncompressed, lzf, gzip and,
          when ``hdf5plugin`` imports (``pip install 'hdf5plugin>=4.1'``), zstd and blosc2.
+resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360, 1000,
+         249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
+         does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
+         whole signal; the first call's filter design is timed apart.
 
 Everything is built and written in a ``tempfile.TemporaryDirectory`` (``--tmp`` picks its
 parent); the data folder is only read. This is a benchmark, not a test: it exits 0 whatever
@@ -49,7 +53,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample")
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500, window_size=1 / 20, overlap_size=1 / 40)
 BATCH = 32
 LONG_CONFIG = {"feature_fs": 100}  # the long record's config: a 24-h record gives 8640 windows, plain would be 20 GB
@@ -515,7 +519,8 @@ def section_e2e(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> 
 
 
 def _read_one(ref: Any, cfg: Dict[str, Any], block: int) -> int:
-    from ecgspec.records import open_record, select_channels
+    from ecgspec.leads import select_channels
+    from ecgspec.records import open_record
     from ecgspec.windowing import WindowStats, iter_windows
 
     record = open_record(ref, input_fs=cfg["fs"])
@@ -590,7 +595,7 @@ def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
         writer.write_windows(rows, np.zeros(k, dtype=np.int64), values[:k])
         written += k
         while committed < n and (committed + 1) * per_record <= written:
-            writer.commit_record(RecordRow(f"R{committed:06d}", "x", 500.0, 5000, "I", per_record, 0))
+            writer.commit_record(RecordRow(f"R{committed:06d}", "x", 500.0, 5000, "I", per_record, 0, "500.0"))
             committed += 1
     writer.finish()
     seconds = time.perf_counter() - t0
@@ -610,6 +615,53 @@ def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
     table.add("stages", f"whole run vs slowest stage ({slowest})",
               f"{rates['whole']:.1f} rec/s ({whole['seconds']:.1f} s)", f"{rates[slowest]:.1f} rec/s", ratio,
               f">= {TARGETS['stages']:.0%}", ratio >= TARGETS["stages"], rates=rates, whole_runs=whole["all_seconds"])
+
+
+def section_resample(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
+    import numpy as np
+    from scipy.signal import resample_poly
+
+    from ecgspec import pipeline, resample
+    from ecgspec.records import Header, Record, RecordRef
+    from ecgspec.windowing import iter_windows
+
+    class InMemory(Record):
+        def __init__(self, signal: np.ndarray, rate: float) -> None:
+            super().__init__(RecordRef("mem", Path("mem.npy"), "npy"), Header(rate, signal.shape[1], (), len(signal)))
+            self.signal = signal
+
+        def _read(self, start: int, stop: int, channels: List[int]) -> np.ndarray:
+            return self.signal[channels, start:stop]
+
+    def windows_seconds(record: Record, fs: float, window: int) -> float:
+        t0 = time.perf_counter()
+        for _ in iter_windows(record, [0, 1], fs, window, window, 0.1, pipeline.BLOCK_SAMPLES):
+            pass
+        return time.perf_counter() - t0
+
+    seconds_of_signal = 600 if args.quick else 3600
+    for rate in (360, 1000, 249.89, 62.4725):
+        n = int(rate * seconds_of_signal)
+        signal = np.random.default_rng(5).standard_normal((2, n)).astype(np.float32)
+        record = InMemory(signal, rate)
+        up, down = resample.resample_ratio(rate, 500)
+        resample._kernel.cache_clear()
+        t0 = time.perf_counter()
+        resample._kernel(up, down)
+        design = time.perf_counter() - t0
+        resampled = windows_seconds(record, 500, 5000)
+        own_rate = windows_seconds(record, rate, max(1, round(5000 * rate / 500)))
+        t0 = time.perf_counter()
+        resample_poly(signal.astype(np.float64), up, down, axis=-1)
+        whole = time.perf_counter() - t0
+        per_lead = 2 * n / 1e6  # Msamples, both leads
+        table.add("resample", f"{rate:g} -> 500 Hz ({up}/{down}) in blocks; vs own rate",
+                  f"{per_lead / resampled:.1f} Msamples/s ({seconds_of_signal / resampled / 3600:.0f} h/s)",
+                  f"{per_lead / own_rate:.1f} Msamples/s", own_rate / resampled, "", None, seconds=resampled,
+                  own_rate_seconds=own_rate, samples=n)
+        table.add("resample", f"{rate:g} -> 500 Hz whole-signal resample_poly; filter design",
+                  f"{per_lead / whole:.1f} Msamples/s", f"design {1000 * design:.0f} ms",
+                  whole / resampled, "", None, seconds=whole, design_seconds=design)
 
 
 def section_memory(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
@@ -698,6 +750,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "stages": section_stages,
     "memory": section_memory,
     "storage": section_storage,
+    "resample": section_resample,
 }
 
 

@@ -45,7 +45,7 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The engine config options shared by ``extract`` and ``shape``."""
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file."),
-        click.option("--n-channels", type=int, help="Channels per window [from --leads, else 12]."),
+        click.option("--n-channels", type=int, help="Channels per window [from --leads/--channels, else 12]."),
         click.option("--n-bins", type=int, help="Frequency bins, n_fft = 2 * (n_bins - 1) [128]."),
         click.option("--fs", type=float, help="Sampling rate of the windows, Hz [500]."),
         click.option("--n-samples", type=int, help="Samples per window at --fs [5000]."),
@@ -53,7 +53,9 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--overlap-size", type=float, help="STFT window overlap, seconds [0.025]."),
         click.option("--feature-fs", type=float, help="Rescale the frame axis to this rate (nearest) [off]."),
         click.option("--to1d/--no-to1d", default=None, help="Merge channel and bin axes [no]."),
-        click.option("--leads", help="Select and order leads by name, e.g. I,II,V1 (case-insensitive)."),
+        click.option("--leads", help='Select and order leads by name, e.g. I,II,V1 (case-insensitive; quote a name'
+                     ' holding a comma: \'"ECG, I",II\').'),
+        click.option("--channels", help="Select and order signals by 0-based index in the header, e.g. 5,0."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -132,8 +134,8 @@ def extract(inputs, output, config_path, overwrite, resume, quiet, as_json, **kw
 @_guard
 def shape(config_path, batch_size, as_json, **engine) -> None:
     """The output shape for a batch of windows, before any data is read."""
-    leads = engine.pop("leads")
-    config, _ = _settings(config_path, engine, {"leads": leads, "device": "cpu"})
+    picked = {"leads": engine.pop("leads"), "channels": engine.pop("channels")}
+    config, _ = _settings(config_path, engine, {**picked, "device": "cpu"})
     if batch_size < 1:
         raise ConfigError(f"batch_size: got {batch_size}, must be an integer >= 1")
     e = SpectrogramInput(config)

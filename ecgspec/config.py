@@ -7,6 +7,7 @@ cryptic torch error (or not at all under ``python -O``, as torch_ecg's asserts d
 
 from __future__ import annotations
 
+import csv
 import math
 import numbers
 from dataclasses import dataclass, fields
@@ -216,6 +217,7 @@ class ExtractOptions:
     """The ``extract`` command's options beyond the engine config (YAML ``extract:`` mapping)."""
 
     leads: Optional[Tuple[str, ...]] = None
+    channels: Optional[Tuple[int, ...]] = None
     stride: Optional[int] = None
     batch_size: int = 32
     device: str = "auto"
@@ -227,14 +229,12 @@ class ExtractOptions:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        if isinstance(self.leads, str):
-            self.leads = parse_leads(self.leads)
         if self.leads is not None:
-            if not isinstance(self.leads, (list, tuple)) or not all(isinstance(x, str) for x in self.leads):
-                raise _fail("leads", self.leads, "must be lead names, comma-separated (I,II,V1) or a list of strings")
-            self.leads = tuple(lead.strip() for lead in self.leads)
-            if not self.leads or any(not lead for lead in self.leads):
-                raise _fail("leads", ",".join(self.leads), "must name at least one lead, comma-separated")
+            self.leads = _checked_leads(self.leads)
+        if self.channels is not None:
+            self.channels = _checked_channels(self.channels)
+            if self.leads is not None:
+                raise ConfigError("leads, channels: got both; pick signals by name (leads) or by index (channels)")
         if self.stride is not None:
             check_positive_int("stride", self.stride)
         check_positive_int("batch_size", self.batch_size)
@@ -250,8 +250,36 @@ class ExtractOptions:
 
 
 def parse_leads(text: str) -> Tuple[str, ...]:
-    """``"I, II,V1"`` -> ``("I", "II", "V1")``."""
-    return tuple(part.strip() for part in text.split(","))
+    """``"I, II,V1"`` -> ``("I", "II", "V1")``; a name holding a comma is quoted as in CSV:
+    ``'"ECG, lead I",II'`` -> ``("ECG, lead I", "II")``."""
+    try:
+        rows = list(csv.reader([text], skipinitialspace=True, strict=True))
+    except csv.Error as exc:
+        raise _fail("leads", text, f"is not a comma-separated list of names ({exc})") from None
+    return tuple(part.strip() for part in rows[0]) if rows else ("",)
+
+
+def _checked_leads(value: Any) -> Tuple[str, ...]:
+    if isinstance(value, str):
+        value = parse_leads(value)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+        raise _fail("leads", value, "must be lead names, comma-separated (I,II,V1) or a list of strings")
+    leads = tuple(lead.strip() for lead in value)
+    if not leads or any(not lead for lead in leads):
+        raise _fail("leads", ",".join(leads), "must name at least one lead, comma-separated")
+    return leads
+
+
+def _checked_channels(value: Any) -> Tuple[int, ...]:
+    """``"5,0"``, ``[5, 0]`` or ``5`` -> ``(5, 0)``: 0-based signal indices in header order."""
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")]
+        value = [int(part) if part.lstrip("+").isdigit() else part for part in parts]
+    elif _is_int(value):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(_is_int(x) and x >= 0 for x in value):
+        raise _fail("channels", value, "must be 0-based signal indices, comma-separated (5,0) or a list of integers")
+    return tuple(int(x) for x in value)
 
 
 def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
@@ -288,11 +316,13 @@ def build_settings(
     engine = dict(ENGINE_DEFAULTS)
     engine.update({k: v for k, v in file_data.items()})
     engine.update({k: v for k, v in engine_overrides.items() if v is not None})
+    picked, what = (opts.leads, "leads") if opts.leads is not None else (opts.channels, "channels")
     if engine.get("n_channels") is None:
-        engine["n_channels"] = len(opts.leads) if opts.leads else DEFAULT_N_CHANNELS
-    if opts.leads is not None and len(opts.leads) != engine["n_channels"]:
+        engine["n_channels"] = len(picked) if picked else DEFAULT_N_CHANNELS
+    if picked is not None and len(picked) != engine["n_channels"]:
         raise ConfigError(
-            f"leads: got {len(opts.leads)} leads ({','.join(opts.leads)}) but n_channels={engine['n_channels']}; they must agree"
+            f"{what}: got {len(picked)} {what} ({','.join(map(str, picked))}) but n_channels={engine['n_channels']};"
+            " they must agree"
         )
     engine["device"] = opts.device
     return InputConfig(engine), opts
@@ -326,6 +356,8 @@ def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, 
     out["fs"] = config.sampling_rate
     out["stride"] = options.stride or config["n_samples"]
     out["leads"] = list(options.leads) if options.leads else None
+    if options.channels is not None:  # absent otherwise, so files written before --channels still resume
+        out["channels"] = list(options.channels)
     out["dtype"] = options.dtype
     out["input_fs"] = options.input_fs
     out["max_nan"] = options.max_nan

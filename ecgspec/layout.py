@@ -29,7 +29,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import h5py
 import numpy as np
@@ -81,6 +81,12 @@ class RecordRow:
     leads: str
     n_windows: int
     nan_filled: int
+    lead_fs: str  # each lead's own rate, comma-separated in output order (files before it: filled from fs)
+
+
+def lead_fs_text(rates: Iterable[float]) -> str:
+    """The ``/records/lead_fs`` value: each rate as the shortest decimal that reads back exactly."""
+    return ",".join(repr(float(rate)) for rate in rates)
 
 
 _COLUMN_DTYPES = {"str": STR, "float": np.float64, "int": np.int64}
@@ -253,7 +259,7 @@ def committed_counts(file: h5py.File) -> tuple[int, int, int]:
     if COUNTER in file:
         records, windows, errors = (int(v) for v in _refreshed(file, COUNTER)[:3])
         return records, windows, errors
-    records = min(file["records"][k].shape[0] for k in RECORD_COLUMNS)
+    records = min(file["records"][k].shape[0] for k in RECORD_COLUMNS if k in file["records"])
     windows = min(file["windows"][k].shape[0] for k in WINDOW_COLUMNS)
     errors = min(file["errors"][k].shape[0] for k in ERROR_COLUMNS)
     return records, windows, errors
@@ -270,12 +276,16 @@ def committed(
     :func:`committed_counts` read before (through another handle; see the reader).
     """
     n, _, _ = counts or committed_counts(file)
-    n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in RECORD_COLUMNS])
+    stored = [k for k in RECORD_COLUMNS if k in file["records"]]
+    n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in stored])
     lengths = [_refreshed(file, f"windows/{k}").shape[0] for k in WINDOW_COLUMNS]
     held = min(lengths + [_refreshed(file, "spectrograms").shape[0]])
-    counts = file["records"]["n_windows"][:n]
-    n = int(np.searchsorted(np.cumsum(counts), held, side="right")) if n else 0
-    records = {k: read_column(file["records"][k], n) for k in RECORD_COLUMNS}
+    per_record = file["records"]["n_windows"][:n]
+    n = int(np.searchsorted(np.cumsum(per_record), held, side="right")) if n else 0
+    records = {k: read_column(file["records"][k], n) for k in stored}
+    if "lead_fs" not in records:  # a file from before /records/lead_fs: every lead was read at /records/fs
+        n_leads = json.loads(file.attrs["config"])["n_channels"]
+        records["lead_fs"] = np.array([lead_fs_text([fs] * n_leads) for fs in records["fs"]], dtype=object)
     n_windows = int(records["n_windows"].sum())
     windows = {k: file["windows"][k][:n_windows] for k in WINDOW_COLUMNS}
     return records, windows

@@ -34,8 +34,9 @@ from tqdm import tqdm
 from . import __version__
 from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
 from .engine import SpectrogramInput
-from .records import Record, RecordError, RecordRef, find_records, open_record, select_channels
-from .layout import OutputError, RecordRow
+from .layout import OutputError, RecordRow, lead_fs_text
+from .leads import select_channels
+from .records import Record, RecordError, RecordRef, find_records, open_record
 from .writer import SpectrogramWriter
 from .windowing import WindowStats, iter_windows
 
@@ -107,6 +108,7 @@ class _Done:
     leads: str
     stats: WindowStats
     n_windows: int
+    lead_fs: str
 
 
 @dataclass
@@ -132,7 +134,8 @@ def _read_record(
     try:
         record = open_record(ref, input_fs=options.input_fs or config.sampling_rate)
         header = record.header
-        channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals)
+        channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals,
+                                   channels=options.channels)
         stats = WindowStats()
         stride = options.stride or config.n_samples
         n_windows = 0
@@ -143,7 +146,7 @@ def _read_record(
                 return
             n_windows += len(starts)
         names = ",".join(header.leads[c] if header.leads else str(c) for c in channels)
-        _put(out, _Done(record, names, stats, n_windows), stop)
+        _put(out, _Done(record, names, stats, n_windows, lead_fs_text(header.rate(c) for c in channels)), stop)
     except RecordError as exc:
         _put(out, _Failed(str(exc)), stop)
     except Exception as exc:  # noqa: BLE001 - any reader failure is this record's, not the run's
@@ -537,7 +540,7 @@ def _consume(
             header = item.record.header
             row_info = RecordRow(
                 ref.name, str(ref.path), float(header.fs), int(header.n_samples), item.leads, item.n_windows,
-                int(item.stats.nan_filled),
+                int(item.stats.nan_filled), lead_fs=item.lead_fs,
             )
             batcher.event(("commit", row_info))
             result.records += 1
@@ -565,7 +568,7 @@ def extract(
     ``config``: a YAML path or a mapping of torch_ecg ``InputConfig`` keys (``n_bins``,
     ``fs``, ``n_samples``, ...; defaults are the seed config), optionally with an
     ``extract:`` mapping of options. ``options`` are the command's options by name
-    (``leads``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
+    (``leads``, ``channels``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
     ``input_fs``, ``max_nan``, ``on_error``, ``workers``) and override the config.
 
     >>> result = extract("../shared/data/cinc2021", "out.h5", {"n_bins": 64})  # doctest: +SKIP

@@ -29,7 +29,7 @@ import numpy as np
 import wfdb
 from wfdb.io.header import parse_header_content, rx_record, rx_signal, wfdb_strptime
 
-__all__ = ["RecordError", "RecordRef", "Header", "Record", "find_records", "open_record", "select_channels"]
+__all__ = ["RecordError", "RecordRef", "Header", "Record", "find_records", "open_record"]
 
 KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz"}
 # Bytes per sample of the WFDB signal formats whose file size follows from the sample count;
@@ -58,6 +58,16 @@ class Header:
     n_samples: int
     leads: tuple[str, ...]
     n_signals: int
+    signal_fs: tuple[float, ...] = ()  # each signal's own rate; () means all are fs
+    signal_samples: tuple[int, ...] = ()  # each signal's length at its own rate; () means all are n_samples
+
+    def rate(self, i: int) -> float:
+        """Signal ``i``'s own sampling rate."""
+        return self.signal_fs[i] if self.signal_fs else self.fs
+
+    def length(self, i: int) -> int:
+        """Signal ``i``'s length in samples at its own rate."""
+        return self.signal_samples[i] if self.signal_samples else self.n_samples
 
 
 def _one_line(exc: BaseException) -> str:
@@ -618,40 +628,3 @@ def open_record(ref: RecordRef, input_fs: float | None = None) -> Record:
     except OSError as exc:
         raise RecordError(f"cannot read {ref.path.name}: {exc.strerror or _one_line(exc)}") from None
     raise ValueError(f"unknown record kind {ref.kind!r}; expected one of {sorted(set(KINDS.values()))}")
-
-
-# ---------------------------------------------------------------- choosing leads
-
-
-def _lead_key(name: str) -> str:
-    """Lead names compare without case or spaces: ``aVR`` is ``avr``, ``ECG 1`` is ``ecg1``."""
-    return "".join(name.split()).casefold()
-
-
-def select_channels(
-    leads: Sequence[str], wanted: Sequence[str] | None, n_channels: int, n_signals: int | None = None
-) -> list[int]:
-    """Indices of the record's channels to use, in the order of ``wanted``.
-
-    With ``wanted`` None the record must have exactly ``n_channels`` signals, used in file
-    order. ``n_signals`` is the record's signal count (``header.n_signals``); it defaults to
-    ``len(leads)``, so pass it for records without lead names (``leads == ()``, ``.npy``).
-    Raises ValueError when ``len(wanted) != n_channels`` (a config error) and RecordError
-    when the record does not have the leads.
-    """
-    n_signals = len(leads) if n_signals is None else n_signals
-    if wanted is None:
-        if n_signals != n_channels:
-            raise RecordError(f"has {n_signals} signals, expected n_channels={n_channels}; use --leads to pick them")
-        return list(range(n_channels))
-    if len(wanted) != n_channels:
-        raise ValueError(f"leads: {len(wanted)} names {list(wanted)} given but n_channels={n_channels}")
-    if not leads:
-        raise RecordError("has no lead names, so --leads cannot pick from it")
-    keys = [_lead_key(name) for name in leads]
-    picked = []
-    for name in wanted:
-        if _lead_key(name) not in keys:
-            raise RecordError(f"has no lead {name} (leads: {', '.join(leads)})")
-        picked.append(keys.index(_lead_key(name)))
-    return picked

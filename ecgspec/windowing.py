@@ -1,32 +1,28 @@
 """Cut records into fixed-length windows at the config's rate, in bounded memory.
 
-A record is read in blocks of about ``block_samples`` raw samples per channel,
-missing samples (NaN/inf) are filled at the record's own rate, the block is
-resampled to the config's rate with ``scipy.signal.resample_poly`` (in float64),
-and the windows that start in it are cut out as float32. Blocks carry enough
-margin for the resampling filter that, for a record without missing samples,
-the windows equal those of resampling the whole record at once.
+The selected channels are grouped by their own rate (a multi-frequency record has
+several). Each group is read in blocks of about ``block_samples`` raw samples per
+channel, its missing samples (NaN/inf) are filled at its own rate, and the block is
+resampled to the config's rate (:mod:`ecgspec.resample`, in float64) with enough margin
+for the filter that the windows equal those of resampling the whole record at once.
+Windows start on the common length, the shortest group's resampled length, so leads
+of different rates line up sample for sample.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Iterator, Sequence
 
 import numpy as np
-from scipy.signal import resample_poly
 
-from .records import Record, RecordError
+from .records import Header, Record, RecordError
+from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
-__all__ = ["WindowStats", "fill_missing", "iter_windows", "resample_ratio", "resampled_length", "window_starts"]
+__all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "rate_groups", "window_starts", "WINDOW_BATCH_BYTES"]
 
-MAX_RESAMPLE_FACTOR = 1000
 MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window can overflow float32
-CHUNK_BYTES = 32 << 20  # at most this much of windows yielded at once
-# resample_poly's default FIR filter has 10 * max(up, down) taps on each side at the upsampled rate.
-_FILTER_HALF_TAPS = 10
+WINDOW_BATCH_BYTES = 32 << 20  # at most this much of windows yielded at once
 
 
 def window_starts(n_samples: int, window: int, stride: int) -> np.ndarray:
@@ -35,23 +31,6 @@ def window_starts(n_samples: int, window: int, stride: int) -> np.ndarray:
     if window < 1 or stride < 1:
         raise ValueError(f"window ({window}) and stride ({stride}) must be >= 1")
     return np.arange(0, max(n_samples - window + 1, 0), stride, dtype=np.int64)
-
-
-def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
-    """(up, down), coprime, with ``up / down == fs_out / fs_in``; RecordError when that needs
-    factors above 1000 (an unusual rate such as 333.33 Hz)."""
-    ratio = Fraction(fs_out / fs_in).limit_denominator(MAX_RESAMPLE_FACTOR)
-    if ratio.numerator > MAX_RESAMPLE_FACTOR or not math.isclose(ratio, fs_out / fs_in, rel_tol=1e-9):
-        raise RecordError(
-            f"cannot resample {fs_in:g} Hz to {fs_out:g} Hz: needs up/down factors above {MAX_RESAMPLE_FACTOR}"
-        )
-    return ratio.numerator, ratio.denominator
-
-
-def resampled_length(n_samples: int, fs_in: float, fs_out: float) -> int:
-    """The length ``resample_poly`` gives ``n_samples`` resampled from ``fs_in`` to ``fs_out``."""
-    up, down = resample_ratio(fs_in, fs_out)
-    return -(-n_samples * up // down)
 
 
 def fill_missing(signal: np.ndarray) -> int:
@@ -79,8 +58,39 @@ def fill_missing(signal: np.ndarray) -> int:
 class WindowStats:
     """Counts :func:`iter_windows` adds to, for the pipeline's report."""
 
-    nan_filled: int = 0  # missing samples filled, at the record's own rate
+    nan_filled: int = 0  # missing samples filled, at each lead's own rate
     nan_skipped: int = 0  # windows skipped because too many samples were missing
+
+
+@dataclass
+class RateGroup:
+    """Selected channels sharing one rate and length: read, filled and resampled together."""
+
+    rows: list[int]  # their places in the output (indices into the selected channels)
+    channels: list[int]  # their indices in header order
+    rate: float
+    n_in: int  # samples at ``rate``
+    up: int
+    down: int
+    counted_to: int = 0  # raw samples before this are already counted in nan_filled
+
+    @property
+    def n_out(self) -> int:
+        return resampled_length(self.n_in, self.up, self.down)
+
+
+def rate_groups(header: Header, channels: Sequence[int], fs: float) -> list[RateGroup]:
+    """The selected ``channels`` grouped by (rate, length), in order of first appearance;
+    RecordError when a rate cannot be resampled to ``fs`` without drift."""
+    keyed: dict[tuple[float, int], list[int]] = {}
+    for row, channel in enumerate(channels):
+        keyed.setdefault((header.rate(channel), header.length(channel)), []).append(row)
+    groups = []
+    for (rate, n_in), rows in keyed.items():
+        check_drift(rate, fs, n_in)
+        up, down = resample_ratio(rate, fs)
+        groups.append(RateGroup(rows, [int(channels[r]) for r in rows], rate, n_in, up, down))
+    return groups
 
 
 def _chunks(starts: np.ndarray, window: int, stride: int, block_out: int, max_windows: int) -> Iterator[np.ndarray]:
@@ -103,52 +113,76 @@ def iter_windows(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (starts int64 (k,), windows float32 C-contiguous (k, len(channels), window)) in order.
 
-    The record is resampled to ``fs`` when its rate differs, and windows start at
-    ``window_starts(resampled length, window, stride)``. Missing samples are filled (see
-    :func:`fill_missing`) at the record's rate before resampling; a window is skipped when
+    Each channel is resampled from its own rate to ``fs``; windows start at
+    ``window_starts(common length, window, stride)``. Missing samples are filled (see
+    :func:`fill_missing`) at the channel's rate before resampling; a window is skipped when
     any of its channels misses more than ``max_nan`` of the raw samples it covers (raw range
-    ``[floor(start * fs_in / fs), ceil((start + window) * fs_in / fs))``). No NaN or inf is
+    ``[floor(start * rate / fs), ceil((start + window) * rate / fs))``). No NaN or inf is
     yielded, and values beyond ``MAX_ABS_VALUE`` are a RecordError; groups whose windows
     were all skipped yield nothing, as does a record shorter than one window.
 
-    Memory: at most ``CHUNK_BYTES`` of windows at a time; the record is read
-    ``block_samples`` raw samples per channel at a time (or less), plus
-    the resampling filter's margins, so the windows equal whole-record resampling. Missing
-    samples are filled from within the block read, so a gap running past a block's margin
-    is filled from the block's own samples (by the nearest valid one at its edge).
+    Memory: at most ``WINDOW_BATCH_BYTES`` of windows at a time; each channel is read
+    ``block_samples`` raw samples at a time (or less) plus the resampling filter's margins,
+    so the windows equal whole-record resampling. Missing samples are filled from within
+    the block read, so a gap running past a block's margin is filled from the block's own
+    samples (by the nearest valid one at its edge).
     """
-    fs_in = record.header.fs
-    n_in = record.header.n_samples
-    up, down = resample_ratio(fs_in, fs)
-    starts = window_starts(resampled_length(n_in, fs_in, fs), window, stride)
-    margin = 0 if up == down == 1 else _FILTER_HALF_TAPS * max(up, down) + up + down
+    groups = rate_groups(record.header, channels, fs)
+    starts = window_starts(min(g.n_out for g in groups), window, stride)
     stats = stats if stats is not None else WindowStats()
-    counted_to = 0  # raw samples before this are already in stats.nan_filled
-    max_windows = CHUNK_BYTES // (4 * len(channels) * window)
-    for chunk in _chunks(starts, window, stride, block_samples * up // down, max_windows):
-        first_raw = chunk * down // up  # the raw samples [first_raw, last_raw) each window covers
-        last_raw = np.minimum(-(-(chunk + window) * down // up), n_in)
-        # read from a multiple of `down`, so that block output i is output a * up / down + i
-        a = max(0, (int(chunk[0]) * down - margin) // up // down * down)
-        b = min(n_in, -(-((int(chunk[-1]) + window) * down + margin) // up) + 1)
-        raw = record.read(a, b, channels)
-        missing = ~np.isfinite(raw)
-        stats.nan_filled += int(missing[:, max(counted_to, int(first_raw[0])) - a : int(last_raw[-1]) - a].sum())
-        counted_to = int(last_raw[-1])
-        if missing.any():
-            fill_missing(raw)
-        keep = _nan_ok(missing, first_raw - a, last_raw - a, max_nan)
+    block_out = min(block_samples * g.up // g.down for g in groups)
+    max_windows = WINDOW_BATCH_BYTES // (4 * len(channels) * window)
+    for chunk in _chunks(starts, window, stride, block_out, max_windows):
+        span = (int(chunk[0]), int(chunk[-1]) + window)  # the outputs [m0, m1) this chunk covers
+        blocks = [_read_group(record, g, chunk, window, span, max_nan, stats) for g in groups]
+        keep = np.logical_and.reduce([k for _, _, k in blocks])
         stats.nan_skipped += int((~keep).sum())
-        if not keep.any():
-            continue
-        if up != down:
-            with np.errstate(over="ignore"):  # the filter may overshoot values near the float32 limit
-                raw = resample_poly(raw.astype(np.float64), up, down, axis=-1).astype(np.float32)
-        peak = max(float(raw.max()), -float(raw.min())) if raw.size else 0.0
-        if not peak <= MAX_ABS_VALUE:
-            raise RecordError(f"values too large: they reach {peak:.3g}, beyond {MAX_ABS_VALUE:g} (float32 power overflows)")
-        views = np.lib.stride_tricks.sliding_window_view(raw, window, axis=-1).transpose(1, 0, 2)
-        yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - a * up // down])
+        if keep.any():
+            signal = _resampled(groups, blocks, span, len(channels))
+            views = np.lib.stride_tricks.sliding_window_view(signal, window, axis=-1).transpose(1, 0, 2)
+            yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - span[0]])
+
+
+def _read_group(
+    record: Record, group: RateGroup, chunk: np.ndarray, window: int, span: tuple[int, int], max_nan: float,
+    stats: WindowStats,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Read ``group``'s raw samples for outputs ``span``, count and fill the missing ones;
+    return (first raw sample read, raw (C, T), bool (k,) whether each window passes ``max_nan``)."""
+    up, down = group.up, group.down
+    a, b = source_span(*span, up, down, group.n_in)
+    first_raw = chunk * down // up  # the raw samples [first_raw, last_raw) each window covers
+    last_raw = np.minimum(ceil_div((chunk + window) * down, up), group.n_in)
+    raw = record.read(a, b, group.channels)
+    missing = ~np.isfinite(raw)
+    stats.nan_filled += int(missing[:, max(group.counted_to, int(first_raw[0])) - a : int(last_raw[-1]) - a].sum())
+    group.counted_to = int(last_raw[-1])
+    if missing.any():
+        fill_missing(raw)
+    return a, raw, _nan_ok(missing, first_raw - a, last_raw - a, max_nan)
+
+
+def _resampled(
+    groups: list[RateGroup], blocks: list[tuple[int, np.ndarray, np.ndarray]], span: tuple[int, int], n_channels: int
+) -> np.ndarray:
+    """float32 (n_channels, m1 - m0): every group's block resampled to outputs ``span``, in output order."""
+    parts = []
+    for group, (a, raw, _) in zip(groups, blocks):
+        if group.up == group.down:
+            parts.append(raw[:, span[0] - a : span[1] - a])
+        else:
+            with np.errstate(over="ignore"):  # values near the float32 limit may overshoot to inf
+                parts.append(resample_span(raw.astype(np.float64), a, *span, group.up, group.down, group.n_in).astype(np.float32))
+    if len(groups) == 1:
+        signal = parts[0]
+    else:
+        signal = np.empty((n_channels, span[1] - span[0]), dtype=np.float32)
+        for group, part in zip(groups, parts):
+            signal[group.rows] = part
+    peak = max(float(signal.max()), -float(signal.min())) if signal.size else 0.0
+    if not peak <= MAX_ABS_VALUE:
+        raise RecordError(f"values too large: they reach {peak:.3g}, beyond {MAX_ABS_VALUE:g} (float32 power overflows)")
+    return signal
 
 
 def _nan_ok(missing: np.ndarray, lo: np.ndarray, hi: np.ndarray, max_nan: float) -> np.ndarray:

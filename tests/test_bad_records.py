@@ -188,7 +188,7 @@ def values_too_large(folder: Path, data: Path) -> None:
 
 
 def unsupported_rate(folder: Path, data: Path) -> None:
-    np.savez(folder / "bad.npz", signal=good_signal(data / "cinc2021"), fs=333.3337)
+    np.savez(folder / "bad.npz", signal=good_signal(data / "cinc2021"), fs=1e-9)  # 1:5e11, beyond any filter
 
 
 BAD: dict[str, tuple[Callable[[Path, Path], None], str]] = {

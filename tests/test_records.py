@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from ecgspec.records import RecordError, RecordRef, find_records, open_record, select_channels
+from ecgspec.records import RecordError, RecordRef, find_records, open_record
 
 
 def _ref(path: Path) -> RecordRef:
@@ -287,45 +287,3 @@ def test_bad_record_is_one_line_record_error(case, tmp_path, copy_records, wfdb_
 def test_header_file_gone_is_record_error(tmp_path):
     with pytest.raises(RecordError, match="cannot read gone.hea"):
         open_record(RecordRef("gone", tmp_path / "gone.hea", "wfdb"))
-
-
-# ---------------------------------------------------------------- select_channels
-
-
-def test_select_all_channels_in_file_order():
-    assert select_channels(("I", "II"), None, 2) == [0, 1]
-    assert select_channels((), None, 3, n_signals=3) == [0, 1, 2]
-
-
-def test_select_wrong_count_without_leads(wfdb_dir):
-    leads = open_record(_ref(wfdb_dir / "s0010_re")).header.leads
-    with pytest.raises(RecordError) as err:
-        select_channels(leads, None, 12)
-    assert str(err.value) == "has 15 signals, expected n_channels=12; use --leads to pick them"
-
-
-def test_select_by_name_ignores_case_and_spaces_and_keeps_order(wfdb_dir, cinc_dir):
-    ptb = open_record(_ref(wfdb_dir / "s0010_re")).header.leads
-    cinc = open_record(_ref(cinc_dir / "E07500")).header.leads
-    wanted = ["aVR", "I", "V1", "vz"]
-    assert select_channels(ptb, wanted, 4) == [3, 0, 6, 14]
-    assert select_channels(cinc, ["avr", "i", " V 6"], 3) == [3, 0, 11]
-    assert select_channels(("ECG 1", "ECG 2"), ["ecg2", "ECG1"], 2) == [1, 0]
-
-
-def test_select_missing_lead(cinc_dir):
-    leads = open_record(_ref(cinc_dir / "E07500")).header.leads
-    with pytest.raises(RecordError) as err:
-        select_channels(leads, ["I", "vx"], 2)
-    assert str(err.value).startswith("has no lead vx (leads: I, II, III, aVR")
-
-
-def test_select_unnamed_record_by_name_is_record_error():
-    with pytest.raises(RecordError, match="no lead names"):
-        select_channels((), ["I"], 1, n_signals=1)
-
-
-def test_select_wanted_count_mismatch_is_config_error():
-    with pytest.raises(ValueError, match="n_channels=3") as err:
-        select_channels(("I", "II"), ["I", "II"], 3)
-    assert not isinstance(err.value, RecordError)

@@ -44,7 +44,7 @@ def fake_records(names: list[str], shape: tuple[int, ...] = SMALL, seed: int = 0
     for name in names:
         rng = np.random.default_rng([seed, *name.encode()])
         n = int(rng.integers(1, 5)) if name != "empty" else 0
-        row = RecordRow(name, f"/data/{name}.hea", 500.0, 5000 + n, "I,II", n, int(rng.integers(0, 3)))
+        row = RecordRow(name, f"/data/{name}.hea", 500.0, 5000 + n, "I,II", n, int(rng.integers(0, 3)), "500.0,125.0")
         values = rng.random((n, *shape), dtype=np.float32) * 100
         out.append(Fake(row, np.arange(n, dtype=np.int64) * 2500, values))
     return out
@@ -182,7 +182,7 @@ def test_float16_clips_to_its_finite_range(out: Path) -> None:
     with pytest.raises(ValueError, match="got float32 spectrograms for a float16 file; .*clip_to_stored"):
         w.write_windows([0], [0], values)  # the writer never casts
     w.write_windows([0], [0], clip_to_stored(values, "float16"))
-    w.commit_record(RecordRow("a", "a", 500.0, 6, "I", 1, 0))
+    w.commit_record(RecordRow("a", "a", 500.0, 6, "I", 1, 0, "500.0"))
     w.finish()
     with reader.open(out) as ds:
         stored, _, _ = ds[0]
@@ -389,15 +389,15 @@ def test_misuse_is_refused(out: Path) -> None:
     zeros = np.zeros((1, *SMALL), dtype=np.float32)
     w.write_windows(np.zeros(1), [0], zeros)
     with pytest.raises(ValueError, match="claims 2 windows, only 1"):
-        w.commit_record(RecordRow("a", "a", 1.0, 1, "I", 2, 0))
+        w.commit_record(RecordRow("a", "a", 1.0, 1, "I", 2, 0, "1.0"))
     with pytest.raises(ValueError, match="never committed"):
         w.finish()
-    assert w.commit_record(RecordRow("a", "a", 1.0, 1, "I", 1, 0)) == 0
+    assert w.commit_record(RecordRow("a", "a", 1.0, 1, "I", 1, 0, "1.0")) == 0
     with pytest.raises(ValueError, match="already committed"):
         w.write_windows([0], [0], zeros)
     w.write_windows([2], [0], zeros)
     with pytest.raises(ValueError, match="do not all carry record row 1"):
-        w.commit_record(RecordRow("b", "b", 1.0, 1, "I", 1, 0))
+        w.commit_record(RecordRow("b", "b", 1.0, 1, "I", 1, 0, "1.0"))
     w.close()
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from ecgspec.records import RecordError, find_records, open_record
-from ecgspec.windowing import (
-    WindowStats,
-    fill_missing,
-    iter_windows,
-    resample_ratio,
-    resampled_length,
-    window_starts,
-)
+from multirate import MultiRateRecord, impulses
+
+from ecgspec.records import RecordRef, find_records, open_record
+from ecgspec.resample import ceil_div, resample_ratio, resampled_length
+from ecgspec.windowing import WindowStats, fill_missing, iter_windows, window_starts
 
 
 def _open(path: Path):
@@ -73,41 +70,6 @@ def test_window_starts_rejects_non_positive(window, stride):
         window_starts(100, window, stride)
 
 
-@pytest.mark.parametrize(
-    "fs_in, fs_out, ratio",
-    [
-        (360, 500, (25, 18)),
-        (1000, 500, (1, 2)),
-        (200, 500, (5, 2)),
-        (250, 500, (2, 1)),
-        (257, 500, (500, 257)),
-        (128, 500, (125, 32)),
-        (500, 500, (1, 1)),
-        (360.0, 250, (25, 36)),
-        (44.1, 500, (5000, 441)),
-    ],
-)
-def test_resample_ratio(fs_in, fs_out, ratio):
-    if max(ratio) > 1000:
-        with pytest.raises(RecordError, match="factors above 1000"):
-            resample_ratio(fs_in, fs_out)
-    else:
-        assert resample_ratio(fs_in, fs_out) == ratio
-
-
-def test_resample_ratio_rejects_irrational_rate():
-    with pytest.raises(RecordError) as err:
-        resample_ratio(333.333, 500)
-    assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
-
-
-@pytest.mark.parametrize("n", [1, 17, 999, 1000, 4001])
-@pytest.mark.parametrize("fs_in, fs_out", [(360, 500), (1000, 500), (257, 500), (500, 128), (500, 500)])
-def test_resampled_length_matches_resample_poly(n, fs_in, fs_out):
-    up, down = resample_ratio(fs_in, fs_out)
-    assert resampled_length(n, fs_in, fs_out) == resample_poly(np.zeros(n), up, down).shape[-1]
-
-
 # ---------------------------------------------------------------- fill_missing
 
 
@@ -161,7 +123,7 @@ def test_mitbih_resampled_equals_whole_record(wfdb_dir, block_samples):
     expected_starts, expected = _whole(full, 360, 500, 2500, 1900)
     starts, windows = _collect(iter_windows(rec, [0, 1], 500, 2500, 1900, block_samples=block_samples))
     np.testing.assert_array_equal(starts, expected_starts)
-    assert len(starts) == (resampled_length(650000, 360, 500) - 2500) // 1900 + 1
+    assert len(starts) == (resampled_length(650000, 25, 18) - 2500) // 1900 + 1
     np.testing.assert_allclose(windows, expected, rtol=0, atol=1e-6)
 
 
@@ -194,7 +156,7 @@ def test_record_shorter_than_a_window_yields_nothing(wfdb_dir):
 
 def test_resampled_length_edge_window_fits_exactly(wfdb_dir):
     rec = _open(wfdb_dir / "100_3chan")
-    n_out = resampled_length(999, 360, 500)
+    n_out = resampled_length(999, 25, 18)
     starts, windows = _collect(iter_windows(rec, [2], 500, n_out, 1, block_samples=100))
     assert starts.tolist() == [0] and windows.shape == (1, 1, n_out)
     np.testing.assert_allclose(windows, _whole(rec.read(0, 999, [2]), 360, 500, n_out, 1)[1], rtol=0, atol=1e-6)
@@ -244,14 +206,111 @@ def test_missing_share_measured_at_the_record_rate(nan_record):
 
 
 def test_small_stride_keeps_each_yield_within_the_chunk_budget(wfdb_dir):
-    """Stride 25 at 500 Hz overlaps every sample 200 times: yields stay under CHUNK_BYTES yet equal the whole."""
+    """Stride 25 at 500 Hz overlaps every sample 200 times: yields stay under WINDOW_BATCH_BYTES yet equal the whole."""
     from ecgspec import windowing
 
     rec = _open(wfdb_dir / "100")
     blocks = list(iter_windows(rec, [0, 1], 500, 5000, 25, block_samples=1 << 16))
-    assert max(w.nbytes for _, w in blocks) <= windowing.CHUNK_BYTES
+    assert max(w.nbytes for _, w in blocks) <= windowing.WINDOW_BATCH_BYTES
     starts = np.concatenate([s for s, _ in blocks])
     whole = resample_poly(rec.read(0, 200_000, [0, 1]).astype(np.float64), 25, 18, axis=-1).astype(np.float32)
     i = int(np.searchsorted(starts, 100_000))
     got = next(w[i - int(np.searchsorted(starts, s[0]))] for s, w in blocks if s[0] <= starts[i] <= s[-1])
     np.testing.assert_allclose(got, whole[:, starts[i]:starts[i] + 5000], rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- multi-rate records (in-memory, the reader contract)
+
+REF = RecordRef("mr", Path("mr.npy"), "npy")
+
+
+def _whole_multirate(signals, rates, fs, window, stride):
+    """Each lead resampled whole with resample_poly at its exact ratio, cut to the shortest: the reference."""
+    leads = []
+    for x, rate in zip(signals, rates):
+        up, down = resample_ratio(rate, fs)
+        leads.append(x if up == down else resample_poly(x.astype(np.float64), up, down).astype(np.float32))
+    n = min(len(y) for y in leads)
+    y = np.stack([lead[:n] for lead in leads])
+    starts = window_starts(n, window, stride)
+    return starts, np.stack([y[:, s : s + window] for s in starts]) if len(starts) else np.empty((0,))
+
+
+@pytest.mark.parametrize("block_samples", [700, 5003, 1 << 20])
+@pytest.mark.parametrize(
+    "rates",
+    [(500, 125, 250), (125, 500, 125), (249.89, 500), (62.4725, 249.89, 1000), (360, 257)],
+)
+def test_leads_at_different_rates_equal_each_resampled_whole(rates, block_samples):
+    rng = np.random.default_rng(len(rates) + block_samples)
+    seconds = 61.3
+    lengths = [int(seconds * r) for r in rates]
+    signals = [rng.standard_normal(n).astype(np.float32) for n in lengths]
+    rec = MultiRateRecord(REF, signals, rates, lengths)
+    channels = list(range(len(rates)))[::-1]
+    expected_starts, expected = _whole_multirate([signals[c] for c in channels], [rates[c] for c in channels],
+                                                 500, 2000, 1300)
+    starts, windows = _collect(iter_windows(rec, channels, 500, 2000, 1300, block_samples=block_samples))
+    np.testing.assert_array_equal(starts, expected_starts)
+    np.testing.assert_allclose(windows, expected, rtol=0, atol=1e-6)
+    assert all(stop - start <= block_samples + 40 * 200 for start, stop, _ in rec.reads)  # blocks + filter margins
+
+
+def test_leads_of_different_rates_line_up_sample_for_sample():
+    """A 7 Hz sine sampled at 500, 125 and 249.89 Hz is the same 500 Hz sine after resampling."""
+    rates = (500, 125, 249.89)
+    lengths = [int(31 * r) for r in rates]
+    signals = [np.sin(2 * np.pi * 7 * np.arange(n) / r).astype(np.float32) for n, r in zip(lengths, rates)]
+    rec = MultiRateRecord(REF, signals, rates, lengths)
+    starts, windows = _collect(iter_windows(rec, [0, 1, 2], 500, 5000, 5000, block_samples=999))
+    assert starts.tolist() == [0, 5000, 10000]  # common length: the shortest lead's, 31 s at 500 Hz
+    sine = np.sin(2 * np.pi * 7 * (starts[:, None] + np.arange(5000)) / 500)
+    away_from_ends = np.s_[:, :, 200:-200]  # the filter's edge effects at the record's start and end
+    np.testing.assert_allclose(windows[away_from_ends], np.broadcast_to(sine[:, None], windows.shape)[away_from_ends],
+                               atol=2e-3)
+
+
+def test_common_length_is_the_shortest_resampled_lead():
+    rates, lengths = (500, 125), (5000, 1600)  # 10 s and 12.8 s
+    rec = MultiRateRecord(REF, [np.ones(5000), np.ones(1600)], rates, lengths)
+    starts, _ = _collect(iter_windows(rec, [1, 0], 500, 1000, 1000))
+    assert starts.tolist() == [0, 1000, 2000, 3000, 4000]
+
+
+def test_missing_samples_counted_and_judged_at_each_leads_rate():
+    """The 125 Hz lead misses 450 samples: counted at 125 Hz, its share judged on the 500 it has in a 4 s window."""
+    rates, lengths = (500, 125), (20000, 5000)
+    slow = np.ones(5000, dtype=np.float32)
+    slow[250:700] = np.nan
+    fast = np.ones(20000, dtype=np.float32)
+    fast[10000:10100] = np.inf
+    rec = MultiRateRecord(REF, [fast, slow], rates, lengths)
+    stats = WindowStats()
+    starts, windows = _collect(iter_windows(rec, [0, 1], 500, 2000, 2000, max_nan=0.3, block_samples=1000,
+                                            stats=stats))
+    # window k covers 125 Hz samples [500 k, 500 k + 500): window 0 misses 250 (0.5) and window 1 200 (0.4), both
+    # skipped; window 5 of the 500 Hz lead misses 100 of 2000 (0.05): kept
+    assert starts.tolist() == list(range(4000, 20000, 2000))
+    assert stats == WindowStats(nan_filled=450 + 100, nan_skipped=2)
+    assert np.isfinite(windows).all()
+
+
+@pytest.mark.parametrize(
+    "rate, period",  # impulses every `period` source samples, i.e. every period / rate seconds
+    [(249.89, 24989), (62.4725, 24989), (360, 360), (257, 257), (1000, 1000)],
+)
+def test_no_drift_after_24_hours(rate, period):
+    """An impulse train over 24 h: in the last window, each impulse is where start / fs puts it."""
+    n_in = int(Fraction(repr(rate)) * 86400)
+    rec = MultiRateRecord(REF, [impulses(period)], [rate], [n_in])
+    up, down = resample_ratio(rate, 500)
+    n_out = resampled_length(n_in, up, down)
+    period_out = Fraction(period) / Fraction(repr(rate)) * 500  # output samples between impulses
+    assert period_out.denominator == 1
+    window = int(period_out) + 1000
+    starts, windows = _collect(iter_windows(rec, [0], 500, window, n_out - window, block_samples=1 << 16))
+    assert len(starts) == 2 and starts[-1] + window == n_out  # a window ending at 24 h
+    last = windows[-1, 0]
+    first_impulse = ceil_div(int(starts[-1]), int(period_out)) * int(period_out)
+    assert int(np.argmax(last)) + int(starts[-1]) == first_impulse
+    assert np.isclose(last.max(), windows[0, 0, int(period_out)], rtol=1e-4)  # the same peak as at the start

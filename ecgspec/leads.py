@@ -1,0 +1,68 @@
+"""Choosing a record's channels: all of them, by lead name (``--leads``) or by index (``--channels``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .records import RecordError
+
+__all__ = ["select_channels", "lead_key"]
+
+
+def lead_key(name: str) -> str:
+    """Lead names compare without case or spaces: ``aVR`` is ``avr``, ``ECG 1`` is ``ecg1``."""
+    return "".join(name.split()).casefold()
+
+
+def select_channels(
+    leads: Sequence[str],
+    wanted: Sequence[str] | None,
+    n_channels: int,
+    n_signals: int | None = None,
+    *,
+    channels: Sequence[int] | None = None,
+) -> list[int]:
+    """Indices (header order) of the record's channels to use, in output order.
+
+    ``wanted`` picks lead names (see :func:`lead_key`), ``channels`` picks 0-based indices;
+    with neither, the record must have exactly ``n_channels`` signals, used in file order.
+    ``n_signals`` is the record's signal count (``header.n_signals``); it defaults to
+    ``len(leads)``, so pass it for records without lead names (``leads == ()``, ``.npy``).
+    Raises ValueError for a config error (both given, or a count other than ``n_channels``)
+    and RecordError when the record does not have the leads or indices.
+    """
+    n_signals = len(leads) if n_signals is None else n_signals
+    picked = wanted if wanted is not None else channels
+    if wanted is not None and channels is not None:
+        raise ValueError("leads and channels: give one of them, not both")
+    if picked is None:
+        if n_signals != n_channels:
+            raise RecordError(
+                f"has {n_signals} signals, expected n_channels={n_channels}; use --leads or --channels to pick them"
+            )
+        return list(range(n_channels))
+    if len(picked) != n_channels:
+        what = "leads" if wanted is not None else "channels"
+        raise ValueError(f"{what}: {len(picked)} given {list(picked)} but n_channels={n_channels}")
+    if channels is not None:
+        return _by_index(channels, n_signals)
+    return _by_name(leads, wanted)
+
+
+def _by_index(channels: Sequence[int], n_signals: int) -> list[int]:
+    outside = [c for c in channels if not 0 <= c < n_signals]
+    if outside:
+        raise RecordError(f"has {n_signals} signals, so channel {outside[0]} is out of range (0..{n_signals - 1})")
+    return [int(c) for c in channels]
+
+
+def _by_name(leads: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    if not leads:
+        raise RecordError("has no lead names, so --leads cannot pick from it; use --channels")
+    keys = [lead_key(name) for name in leads]
+    picked = []
+    for name in wanted:
+        if lead_key(name) not in keys:
+            raise RecordError(f"has no lead {name} (leads: {', '.join(leads)})")
+        picked.append(keys.index(lead_key(name)))
+    return picked

@@ -1,0 +1,50 @@
+"""A record with signals at different rates, implementing the reader contract in memory (tests only).
+
+The readers of real multi-frequency formats (WFDB ``212x4``, EDF) live in ecgspec.records /
+ecgspec.readers; this stands in for them so windowing and the pipeline are tested on any rates.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ecgspec.records import Header, Record, RecordRef
+
+Signal = np.ndarray | Callable[[int, int], np.ndarray]  # samples, or (start, stop) -> samples
+
+
+class MultiRateRecord(Record):
+    """Signal ``i`` at ``rates[i]`` Hz: an array, or a function of (start, stop) generating it."""
+
+    def __init__(self, ref: RecordRef, signals: Sequence[Signal], rates: Sequence[float], lengths: Sequence[int],
+                 leads: Sequence[str] = (), fs: float | None = None) -> None:
+        fs = max(rates) if fs is None else fs
+        n = max(round(length * fs / rate) for length, rate in zip(lengths, rates))
+        header = Header(fs, n, tuple(leads), len(signals), tuple(float(r) for r in rates), tuple(lengths))
+        super().__init__(ref, header)
+        self.signals = list(signals)
+        self.reads: list[tuple[int, int, int]] = []  # (start, stop, rate) of every read, for memory checks
+
+    def read(self, start: int, stop: int, channels: Sequence[int]) -> np.ndarray:
+        channels = [int(c) for c in channels]
+        rates = {self.header.rate(c) for c in channels}
+        if len(rates) != 1:
+            raise ValueError(f"read: channels {channels} have different rates {sorted(rates)}")
+        length = min(self.header.length(c) for c in channels)
+        if not 0 <= start <= stop <= length:
+            raise ValueError(f"read({start}, {stop}): need 0 <= start <= stop <= {length}")
+        self.reads.append((start, stop, rates.pop()))
+        rows = [s[start:stop] if isinstance(s, np.ndarray) else s(start, stop) for s in map(self.signals.__getitem__, channels)]
+        return np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(channels), stop - start)
+
+
+def impulses(period: int) -> Callable[[int, int], np.ndarray]:
+    """Unit impulses at every multiple of ``period`` samples, generated for any range (a 24 h marker train)."""
+
+    def generate(start: int, stop: int) -> np.ndarray:
+        n = np.arange(start, stop)
+        return (n % period == 0).astype(np.float32)
+
+    return generate
