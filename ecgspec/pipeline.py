@@ -37,7 +37,8 @@ from .engine import SpectrogramInput
 from .layout import OutputError, RecordRow, lead_fs_text
 from .leads import select_channels
 from .records import Record, RecordError, RecordRef, find_records, open_record
-from .writer import SpectrogramWriter
+from .space import check_free_space, expected_run_bytes
+from .writer import SpectrogramWriter, resumable_names
 from .windowing import WindowStats, iter_windows
 
 __all__ = ["extract", "run_extract", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
@@ -350,15 +351,18 @@ def run_extract(
     progress: bool = False,
     stdin: Optional[TextIO] = None,
     log: Callable[[str], None] = stderr_log,
+    space_check: bool = True,
 ) -> ExtractResult:
     """Run the extraction with settings already checked (see :func:`extract` for the friendly form).
+
+    ``space_check``: stop before writing when the expected output exceeds the free space.
 
     SIGINT/SIGTERM are caught for the whole run (in the main thread): the run stops
     cleanly and raises :class:`Interrupted`, leaving what was written in ``OUTPUT.partial``.
     """
     with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
         return _run(inputs, output, config, options, stop, overwrite=overwrite, resume=resume,
-                    progress=progress, stdin=stdin, log=log)
+                    progress=progress, stdin=stdin, log=log, space_check=space_check)
 
 
 @contextlib.contextmanager
@@ -421,6 +425,7 @@ def _run(
     progress: bool,
     stdin: Optional[TextIO],
     log: Callable[[str], None],
+    space_check: bool = True,
 ) -> ExtractResult:
     """:func:`run_extract`'s body, with the signal flag already installed."""
     t0 = time.perf_counter()
@@ -441,10 +446,16 @@ def _run(
     batcher = _Batcher(engine, window_shape, options.batch_size, options.dtype)  # allocates before any file is made
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
+    expected = 0
+    if space_check:
+        done = resumable_names(output) if resume else frozenset()
+        expected = expected_run_bytes([r for r in refs if r.name not in done], config, options, window_shape)
+        check_free_space(Path(output), expected)
     store = SpectrogramWriter(
         output, window_shape=window_shape, dtype=options.dtype, frequencies=engine.frequencies,
         attrs=attrs, compression=options.compression, overwrite=overwrite, resume=resume,
     )
+    store.expected_bytes = expected  # for the disk-full message
     writer = _WriterThread(store, release=batcher.free.put)
     batcher.emit = writer.put
     try:
@@ -561,6 +572,7 @@ def extract(
     progress: bool = False,
     stdin: Optional[TextIO] = None,
     log: Callable[[str], None] = stderr_log,
+    space_check: bool = True,
     **options: Any,
 ) -> ExtractResult:
     """Extract spectrograms of every record under ``inputs`` into the HDF5 file ``output``.
@@ -583,6 +595,7 @@ def extract(
     engine_keys = {k: options.pop(k) for k in list(options) if k in ENGINE_KEYS}
     cfg, opts = build_settings(file_data, engine_keys, options)
     return run_extract(
-        list(inputs), output, cfg, opts, overwrite=overwrite, resume=resume, progress=progress, stdin=stdin, log=log
+        list(inputs), output, cfg, opts, overwrite=overwrite, resume=resume, progress=progress, stdin=stdin, log=log,
+        space_check=space_check,
     )
 

@@ -437,3 +437,49 @@ def test_running_output_is_readable_while_extract_writes(tmp_path: Path, cinc_di
         for names, values in views:  # each view was a prefix of the finished file: committed rows only
             assert names == final_names[: len(names)]
             assert np.array_equal(values, done.spectrograms[: len(values)])
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 24 MB tmpfs (mounting needs root): a disk that fills up part way through a run."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.fail(f"the full-disk test mounts a tmpfs and needs root: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_freed(
+    tmp_path: Path, corpus: Path, small_disk: Path
+) -> None:
+    options = ["--n-bins", "32", "--batch-size", "8"]  # 0.6 MB a record: 150 records need 89 MB
+    out = small_disk / "out.h5"
+    partial = small_disk / "out.h5.partial"
+    # before it starts: the expected output does not fit
+    res = cli(corpus, out, *options)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert str(small_disk) in res.stderr and "--no-space-check" in res.stderr
+    assert sorted(p.name for p in small_disk.iterdir()) == []
+    # started anyway: it stops at the full disk with one line, the partial valid to its last commit
+    run = Run(corpus, out, *options, "--no-space-check")
+    code, _, err = run.finish()
+    assert code == 2, err
+    last = err.splitlines()[-1]
+    assert last.startswith(f"ecgspec: error: no space left in {small_disk}: about ") and "more bytes" in last, err
+    assert "Traceback" not in err and "HDF5" not in err and not out.exists()
+    with ecgspec.open(partial, allow_partial=True) as ds:
+        kept = ds.records["name"].tolist()
+        assert 0 < len(kept) < N_RECORDS and kept == [good_name(i) for i in range(len(kept))]
+    # space freed: --resume continues from there and gives what one run gives
+    subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
+    run = Run(corpus, out, *options, "--resume", "--json")
+    code, stdout, err = run.finish()
+    assert code == 1, err
+    assert json.loads(stdout)["resumed"] == len(kept)
+    reference = tmp_path / "reference.h5"
+    assert cli(corpus, reference, *options, "--quiet").exit_code == 1
+    assert_same(out, reference)
