@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -294,12 +293,11 @@ def committed(
 # -- sizes -------------------------------------------------------------------------------------
 
 ROW_BYTES = 512  # a /records row and its /windows/errors share, strings included, generously
-FILE_OVERHEAD = 1 << 20  # the superblock, object headers, chunk indexes, /frequencies
+FILE_OVERHEAD = 4 << 20  # superblock, object headers, chunk indexes, the last (whole, 2 MB) chunk of /spectrograms
 
 
-def windows_in(n_samples: int, fs: float, config_fs: float, window: int, stride: int) -> int:
-    """Windows a record of ``n_samples`` at ``fs`` gives once resampled to ``config_fs`` (rounded up)."""
-    length = math.ceil(n_samples * config_fs / fs) if fs > 0 else 0
+def windows_in(length: int, window: int, stride: int) -> int:
+    """Windows of ``window`` samples, ``stride`` apart, in a signal of ``length`` samples (at the config fs)."""
     return 0 if length < window else (length - window) // stride + 1
 
 

@@ -14,6 +14,7 @@ from typing import Sequence
 from .config import ExtractOptions, InputConfig
 from .layout import OutputError, expected_output_bytes, windows_in
 from .records import RecordRef, open_record
+from .resample import check_drift, resample_ratio, resampled_length
 
 __all__ = ["check_free_space", "expected_run_bytes"]
 
@@ -27,15 +28,20 @@ def expected_run_bytes(
     for ref in refs:
         try:
             header = open_record(ref, input_fs=options.input_fs or config.sampling_rate).header
+            check_drift(header.fs, config.sampling_rate, header.n_samples)
+            up, down = resample_ratio(header.fs, config.sampling_rate)
         except Exception:  # noqa: BLE001 - a bad record is reported by the run; it writes no windows
             continue
-        n_windows += windows_in(header.n_samples, header.fs, config.sampling_rate, config.n_samples, stride)
+        n_windows += windows_in(resampled_length(header.n_samples, up, down), config.n_samples, stride)
     return expected_output_bytes(n_windows, window_shape, options.dtype, len(refs))
 
 
 def check_free_space(output: Path, needed: int) -> None:
-    """One-line OutputError when the folder of ``output`` has less than ``needed`` bytes free."""
+    """One-line OutputError when the folder of ``output`` has less than ``needed`` bytes free
+    (a missing folder is left to the writer to report)."""
     folder = output.parent
+    if not folder.is_dir():
+        return
     free = shutil.disk_usage(folder).free
     if needed > free:
         raise OutputError(

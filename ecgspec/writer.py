@@ -256,7 +256,9 @@ class SpectrogramWriter:
                 file[name].resize(kept.windows, axis=0)
             for group, columns, n in (("records", RECORD_COLUMNS, kept.records), ("errors", ERROR_COLUMNS, 0)):
                 for key in columns:
-                    file[group][key].resize(n, axis=0)
+                    if key in file[group]:
+                        file[group][key].resize(n, axis=0)
+            self._add_missing_columns(file, kept)
             file.attrs["complete"] = False
             file[COUNTER][:] = (kept.records, kept.windows, 0)
             file.swmr_mode = True
@@ -264,6 +266,17 @@ class SpectrogramWriter:
             file.close()
             raise
         return file
+
+    @staticmethod
+    def _add_missing_columns(file: h5py.File, kept: Kept) -> None:
+        """/records columns added to the layout since the file was written (e.g. lead_fs), filled for
+        the kept rows as :func:`~ecgspec.layout.committed` reads them back; SWMR allows none later."""
+        missing = [k for k in RECORD_COLUMNS if k not in file["records"]]
+        if missing:
+            records, _ = committed(file, (kept.records, kept.windows, 0))
+            for key in missing:
+                values = np.asarray(records[key][: kept.records], dtype=RECORD_COLUMNS[key])
+                file["records"].create_dataset(key, data=values, maxshape=(None,), chunks=(COLUMN_CHUNK,))
 
     def _create(self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]) -> h5py.File:
         """The new partial file with every dataset empty and the attributes set (complete=False), in SWMR mode."""
