@@ -38,7 +38,8 @@ from .layout import OutputError, RecordRow, lead_fs_text
 from .leads import select_channels
 from .records import Record, RecordError, RecordRef, find_records, open_record
 from .space import check_free_space, expected_run_bytes
-from .writer import SpectrogramWriter, resumable_names
+from .leftovers import resumable_names
+from .writer import SpectrogramWriter
 from .windowing import WindowStats, iter_windows
 
 __all__ = ["extract", "run_extract", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]

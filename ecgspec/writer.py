@@ -7,6 +7,7 @@ grows; ``--resume`` continues it in place (:mod:`ecgspec.swmr` clears what a dea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,16 +29,15 @@ from .layout import (
     RecordRow,
     committed,
     compression_filters,
-    config_difference,
     legacy_paths,
     lock_path,
     normalised_config,
-    open_for_reading,
     partial_path,
 )
-from .swmr import LockHeld, WriterLock, clear_status_flags, superblock_version
+from .leftovers import UNUSABLE, Kept, check_folder, inspect_kept, refuse_leftovers
+from .swmr import LockHeld, WriterLock, clear_status_flags
 
-__all__ = ["DiskFull", "Kept", "SpectrogramWriter", "inspect_kept", "resumable_names"]
+__all__ = ["DiskFull", "SpectrogramWriter"]
 
 HDF5_CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole windows)
 WRITE_CACHE_BYTES = 64 << 20  # keeps partly filled chunks of small windows in memory between appends
@@ -58,83 +58,22 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-@dataclasses.dataclass(frozen=True)
-class Kept:
-    """What an earlier run's file holds that ``--resume`` keeps: its committed records."""
+def _shrink(dataset: h5py.Dataset, n: int) -> None:
+    """Cut ``dataset`` to ``n`` rows; a string column's last chunk is rebuilt from its kept rows.
 
-    names: frozenset[str]
-    records: int
-    windows: int
-
-
-def _mismatch(file: h5py.File, config: dict[str, Any], window_shape: tuple[int, ...], dtype: np.dtype) -> str | None:
-    """Why ``file``'s values cannot be continued by a run with these settings, or None."""
-    difference = config_difference(json.loads(file.attrs["config"]), config)
-    if difference is not None:
-        return difference
-    spectrograms = file["spectrograms"]
-    if spectrograms.shape[1:] != window_shape:
-        return f"window shape was {spectrograms.shape[1:]}, now {window_shape}"
-    if spectrograms.dtype != dtype:
-        return f"stored dtype was {spectrograms.dtype}, now {dtype}"
-    return None
-
-
-def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np.dtype] | None = None) -> Kept:
-    """Read ``path`` (without changing it) for what a resume keeps; ``settings`` (config, window shape,
-    dtype) must match the file's, else OutputError. Any other exception means the file cannot be resumed:
-    not HDF5, written by ecgspec before 0.2 (no SWMR superblock, no /committed), or damaged.
+    A killed writer may leave string cells past the end whose global-heap objects never
+    reached the file (raw chunks are flushed before metadata); HDF5 frees the old object
+    of a cell it overwrites, and fails on those. Dropping the edge chunk and writing its
+    kept rows into a fresh one leaves no stale cells.
     """
-    version = superblock_version(path)
-    if version != 3:
-        raise ValueError("not an HDF5 file" if version is None else "written by an older ecgspec")
-    with open_for_reading(path) as file:
-        reason = _mismatch(file, *settings) if settings else None
-        if reason is None:
-            if COUNTER not in file:
-                raise KeyError("no /committed")
-            records, windows = committed(file)
-            rows = np.repeat(np.arange(len(records["name"])), records["n_windows"])
-            if not np.array_equal(windows["record"], rows):
-                raise ValueError("/windows/record does not follow /records/n_windows")
-    if reason is not None:
-        raise OutputError(f"{path} was written with a different config: {reason}")
-    return Kept(frozenset(records["name"].tolist()), len(records["name"]), len(rows))
-
-
-UNUSABLE = (OSError, KeyError, ValueError, TypeError, RuntimeError)  # what inspecting a damaged file raises
-
-
-def resumable_names(output: str | os.PathLike[str]) -> frozenset[str]:
-    """Names of the records ``--resume`` would keep (from ``OUTPUT.partial``, else OUTPUT); changes nothing."""
-    output = Path(output)
-    for path in (partial_path(output), output):
-        if path.exists():
-            try:
-                return inspect_kept(path).names
-            except UNUSABLE:
-                continue
-    return frozenset()
-
-
-def _refuse_leftovers(output: Path, leftovers: list[Path]) -> None:
-    """Without --overwrite or --resume, an existing output or partial file is an error."""
-    if output.exists():
-        raise OutputError(f"{output} exists; pass --overwrite to replace it or --resume to continue")
-    if leftovers:
-        raise OutputError(
-            f"{leftovers[0]} is left by an interrupted run; pass --resume to continue it or --overwrite to discard it"
-        )
-
-
-def _check_folder(output: Path) -> None:
-    folder = output.parent
-    if not folder.is_dir():
-        raise OutputError(f"{output}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{output}: folder {folder} is not writable")
-    if output.is_dir():
-        raise OutputError(f"{output} is a folder; give a file path for the output")
+    edge = n - n % dataset.chunks[0]
+    if not h5py.check_string_dtype(dataset.dtype) or edge == n:
+        dataset.resize(n, axis=0)
+        return
+    tail = dataset[edge:n]
+    dataset.resize(edge, axis=0)
+    dataset.resize(n, axis=0)
+    dataset[edge:n] = tail
 
 
 class SpectrogramWriter:
@@ -183,7 +122,7 @@ class SpectrogramWriter:
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
         filters = compression_filters(compression)
-        _check_folder(self.output)
+        check_folder(self.output)
         try:
             self._lock: WriterLock | None = WriterLock(lock_path(self.output))
         except LockHeld as exc:
@@ -220,11 +159,14 @@ class SpectrogramWriter:
         legacy = legacy_paths(self.output)
         if overwrite or not resume:
             if not overwrite:
-                _refuse_leftovers(self.output, [p for p in (self.partial, *legacy) if p.exists()])
+                refuse_leftovers(self.output, [p for p in (self.partial, *legacy) if p.exists()])
             for p in (self.partial, *legacy):
                 p.unlink(missing_ok=True)
             return None
         settings = (self._config, self.window_shape, self.dtype)
+        if self.partial.exists():  # its writer is dead (we hold the lock): what it left set goes
+            with contextlib.suppress(OSError, ValueError):  # (not HDF5 v2/v3: inspecting says why)
+                clear_status_flags(self.partial)  # a kill while reopening it left no SWMR flag to read by
         found: dict[Path, Kept] = {}
         for path in (self.partial, self.output):
             if path.exists() and not found:
@@ -257,7 +199,7 @@ class SpectrogramWriter:
             for group, columns, n in (("records", RECORD_COLUMNS, kept.records), ("errors", ERROR_COLUMNS, 0)):
                 for key in columns:
                     if key in file[group]:
-                        file[group][key].resize(n, axis=0)
+                        _shrink(file[group][key], n)
             self._add_missing_columns(file, kept)
             file.attrs["complete"] = False
             file[COUNTER][:] = (kept.records, kept.windows, 0)
