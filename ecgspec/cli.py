@@ -3,27 +3,36 @@
 Exit status: 0 every record written; 1 some records skipped (the output is still
 complete and lists them under /errors); 2 fatal error (bad config or options,
 output not writable or already there, no records found, ``--on-error fail`` met a
-bad record); 130 / 143 interrupted by SIGINT / SIGTERM (resume with ``--resume``).
+bad record, or a bug in ecgspec); 130 / 143 interrupted by SIGINT / SIGTERM (resume
+with ``--resume``).
+
+torch, h5py and the readers are imported inside the commands that use them, so that
+``--help`` and ``shape`` start at once.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
+import traceback
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 import click
 
 from . import __version__
 from .config import ENGINE_KEYS, ConfigError, build_settings, load_yaml
-from .engine import SpectrogramInput
-from .pipeline import ExtractError, Interrupted, run_extract, stderr_log
-from .layout import OutputError
-from .reader import describe
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
+REPORT_TO = "the ecgspec issue tracker"
+# OS errors that are the user's or the machine's, not ecgspec's: one line, no traceback.
+USER_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+    errno.EISDIR, errno.EEXIST, errno.EMFILE, errno.ENFILE, errno.ENAMETOOLONG, errno.EIO, errno.EFBIG,
+})
 
 EXIT_HELP = (
     "Exit status: 0 all records written; 1 some records skipped (output complete, see /errors); "
@@ -62,7 +71,7 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _settings(config_path: Optional[str], engine: Dict[str, Any], opts: Dict[str, Any]):
+def _settings(config_path: str | None, engine: Dict[str, Any], opts: Dict[str, Any]):
     file_data = load_yaml(config_path) if config_path else {}
     # click reads --fs 500 as 500.0: store it as the file would, 500, so the config attribute reads the same.
     engine = {k: int(v) if isinstance(v, float) and v.is_integer() and k in ("fs", "feature_fs") else v
@@ -70,24 +79,64 @@ def _settings(config_path: Optional[str], engine: Dict[str, Any], opts: Dict[str
     return build_settings(file_data, engine, opts)
 
 
+def _user_message(exc: BaseException) -> str | None:
+    """The one line for ecgspec's own errors and the OS errors it means; None for anything else (a bug).
+
+    Every exception class defined in the ``ecgspec`` package is an error meant for the user,
+    with a one-line message (ConfigError, OutputError, ExtractError, RecordError, ...);
+    matching them by module keeps ``--help`` and ``shape`` from importing the modules
+    (torch) that define them.
+    """
+    if any(cls.__module__.split(".")[0] == "ecgspec" for cls in type(exc).__mro__):
+        return str(exc)
+    torch = sys.modules.get("torch")  # CUDA out of memory is torch's, and torch is loaded if it was raised
+    out_of_memory = isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError))
+    if out_of_memory or (isinstance(exc, OSError) and exc.errno in USER_ERRNOS):
+        return f"{type(exc).__name__}: {_one_line(exc)}"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _debug() -> bool:
+    """``--debug`` on the command group, or ``ECGSPEC_DEBUG=1``: print tracebacks."""
+    ctx = click.get_current_context(silent=True)
+    flag = bool(ctx and ctx.find_root().params.get("debug"))
+    return flag or os.environ.get("ECGSPEC_DEBUG", "") not in ("", "0")
+
+
 def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn configuration errors into one line on stderr and exit status 2, never a traceback."""
+    """Turn the user's errors into one line on stderr and exit status 2; say so when it is a bug.
+
+    Any other exception is a bug in ecgspec: one line naming it and where to report it.
+    ``--debug`` (or ``ECGSPEC_DEBUG=1``) prints the traceback before the line, either way.
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, OutputError, ExtractError, ValueError) as exc:
-            _die(str(exc))
-        except (OSError, RuntimeError, MemoryError) as exc:  # disk full, out of memory, ...: one line too
-            _die(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: run() reports them
+        except Exception as exc:  # noqa: BLE001 - every error ends in one line (SystemExit is no Exception)
+            if _debug():
+                traceback.print_exc(file=sys.stderr)
+            message = _user_message(exc)
+            if message is None:
+                message = (f"internal error, a bug in ecgspec: {type(exc).__name__}: {_one_line(exc)};"
+                           f" please report it to {REPORT_TO} with the command and the traceback"
+                           " (rerun with --debug or ECGSPEC_DEBUG=1 to see it)")
+            _die(message)
 
     return wrapper
 
 
 @click.group(epilog=EXIT_HELP)
 @click.version_option(__version__, prog_name="ecgspec")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Print the traceback of an error (also ECGSPEC_DEBUG=1).")
+def main(debug: bool) -> None:
     """ECG records (WFDB, NumPy) in, torch_ecg-exact spectrograms out, in HDF5."""
 
 
@@ -112,14 +161,14 @@ def main() -> None:
 @_guard
 def extract(inputs, output, config_path, overwrite, resume, no_space_check, quiet, as_json, **kwargs) -> None:
     """Spectrograms of every record in INPUT... (records, folders, or - for paths on stdin) into OUTPUT.h5."""
+    from .pipeline import Interrupted, RunControl, run_extract, stderr_log
+
     engine = {k: kwargs.pop(k) for k in ENGINE_KEYS if k in kwargs}
     config, options = _settings(config_path, engine, kwargs)
+    control = RunControl(overwrite=overwrite, resume=resume, progress=not quiet and sys.stderr.isatty(),
+                         stdin=sys.stdin, log=_silent if quiet else stderr_log, space_check=not no_space_check)
     try:
-        result = run_extract(
-            list(inputs), output, config, options, overwrite=overwrite, resume=resume,
-            progress=not quiet and sys.stderr.isatty(), stdin=sys.stdin, log=_silent if quiet else stderr_log,
-            space_check=not no_space_check,
-        )
+        result = run_extract(list(inputs), output, config, options, control)
     except Interrupted as exc:
         _die(str(exc), 128 + exc.signum)
     if not quiet:
@@ -140,15 +189,15 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
     config, _ = _settings(config_path, engine, {**picked, "device": "cpu"})
     if batch_size < 1:
         raise ConfigError(f"batch_size: got {batch_size}, must be an integer >= 1")
-    e = SpectrogramInput(config)
-    out = e.compute_input_shape((batch_size, config.n_channels, config.n_samples))
+    out = (batch_size, *config.window_shape)  # as SpectrogramInput.compute_input_shape, without torch
     if not as_json:
         click.echo(str(out))
         return
     click.echo(json.dumps({
-        "shape": list(out), "window_shape": list(out[1:]), "n_fft": e.n_fft, "win_length": e.win_length,
-        "hop_length": e.hop_length, "n_frames": e.n_frames, "n_bins": e.n_bins, "fs": e.fs,
-        "feature_fs": e.feature_fs, "to1d": e.to1d, "n_channels": e.n_channels, "n_samples": e.n_samples,
+        "shape": list(out), "window_shape": list(out[1:]), "n_fft": config.n_fft, "win_length": config.win_length,
+        "hop_length": config.hop_length, "n_frames": config.n_frames, "n_bins": config.n_bins,
+        "fs": config.sampling_rate, "feature_fs": config.feature_fs, "to1d": config.to1d,
+        "n_channels": config.n_channels, "n_samples": config.n_samples,
     }))
 
 
@@ -158,6 +207,9 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
 @_guard
 def info(file: str, as_json: bool) -> None:
     """What an ecgspec HDF5 FILE holds: records, windows, shapes, config, size."""
+    from .layout import OutputError
+    from .reader import describe
+
     if not Path(file).exists():
         raise OutputError(f"{file}: no such file")
     desc = describe(file)

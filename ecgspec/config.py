@@ -12,19 +12,22 @@ import math
 import numbers
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Tuple
 
-import torch
 import yaml
 
+from . import frames
 from .layout import STORE_DTYPES
+
+if TYPE_CHECKING:  # torch is imported where a dtype or device is resolved: `shape` and `--help` never need it
+    import torch
 
 __all__ = ["ConfigError", "InputConfig", "ExtractOptions", "build_settings", "load_yaml", "effective_config"]
 
 DEFAULT_WINDOW_SIZE = 1 / 20
 DEFAULT_OVERLAP_SIZE = 1 / 40
 MAX_WINDOW_SIZE = 0.2
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+ENGINE_DTYPES = ("float32", "float64")
 
 
 class ConfigError(ValueError):
@@ -57,18 +60,30 @@ def check_positive_real(field: str, value: Any) -> float:
     return float(value)
 
 
+def dtype_name(value: Any) -> str:
+    """``"float32"`` for ``"float32"``, ``"torch.float32"`` or ``torch.float32`` (or float64); else raise."""
+    name = str(value).replace("torch.", "")
+    if name not in ENGINE_DTYPES:
+        raise _fail("dtype", value, f"must be one of {list(ENGINE_DTYPES)}")
+    return name
+
+
 def resolve_dtype(value: Any) -> torch.dtype:
     """Map ``"float32"``/``torch.float32`` (or float64) to a torch dtype."""
-    if isinstance(value, torch.dtype) and value in _DTYPES.values():
-        return value
-    name = str(value).replace("torch.", "")
-    if name in _DTYPES:
-        return _DTYPES[name]
-    raise _fail("dtype", value, f"must be one of {sorted(_DTYPES)}")
+    import torch
+
+    return getattr(torch, dtype_name(value))
+
+
+def _always_valid_device(value: Any) -> bool:
+    """None, "auto" and "cpu" are always valid: checking them needs no torch (resolving "auto" does)."""
+    return value is None or (isinstance(value, str) and value in ("auto", "cpu"))
 
 
 def resolve_device(value: Any) -> torch.device:
     """``None`` or ``"auto"`` picks CUDA when torch sees a GPU, as torch_ecg's default does."""
+    import torch
+
     if value is None or value == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -90,9 +105,8 @@ class InputConfig(dict):
     ``ensure_batch_dim=True``, ``dtype=torch.float32``, ``device`` (CUDA when available).
     Unknown keys such as ``name`` are kept untouched.
 
-    Window lengths in samples use Python's ``round`` (banker's rounding, as torch_ecg):
-    ``win_length = round(window_size * fs)``,
-    ``hop_length = win_length - round(overlap_size * fs)``, ``n_fft = 2 * (n_bins - 1)``.
+    ``win_length``, ``hop_length``, ``n_fft``, ``n_frames`` and ``window_shape`` are
+    worked out by :mod:`ecgspec.frames` (Python's banker's ``round``, as torch_ecg).
     """
 
     def __init__(self, *args: Mapping[str, Any], **kwargs: Any) -> None:
@@ -125,23 +139,51 @@ class InputConfig(dict):
     @property
     def win_length(self) -> int:
         """STFT window in samples: ``round(window_size * fs)`` (Python's round, as torch_ecg)."""
-        return round(self["window_size"] * self.sampling_rate)
+        return frames.win_length(self["window_size"], self.sampling_rate)
 
     @property
     def hop_length(self) -> int:
         """Samples between frames: ``win_length - round(overlap_size * fs)``."""
-        return self.win_length - round(self["overlap_size"] * self.sampling_rate)
+        return frames.hop_length(self["window_size"], self["overlap_size"], self.sampling_rate)
 
     @property
     def n_fft(self) -> int:
         """FFT size giving ``n_bins`` one-sided bins: ``2 * (n_bins - 1)``."""
-        return 2 * (self["n_bins"] - 1)
+        return frames.n_fft(self["n_bins"])
+
+    @property
+    def n_frames(self) -> int:
+        """Frames of one window's spectrogram: the centred frames, less those ``feature_fs`` drops."""
+        centred = frames.n_frames(self["n_samples"], self.hop_length)
+        return frames.n_kept_frames(centred, self.sampling_rate, self["feature_fs"])
+
+    @property
+    def window_shape(self) -> Tuple[int, ...]:
+        """One window's spectrogram: ``(n_channels, n_bins, n_frames)``, or 2-D with ``to1d``."""
+        return frames.spectrogram_shape(self["n_channels"], self["n_bins"], self.n_frames, self["to1d"])
 
     def _validate(self) -> None:
+        """Check every field, in an order where each check may rely on the ones before."""
+        self._check_input_type()
+        self._check_sizes()
+        self._check_window()
+        self._check_frames()
+        for flag in ("to1d", "ensure_batch_dim"):
+            if not isinstance(self[flag], bool):
+                raise _fail(flag, self[flag], "must be true or false")
+        if "dtype" in self:
+            dtype_name(self["dtype"])
+        if not _always_valid_device(self.get("device")):
+            resolve_device(self["device"])
+
+    def _check_input_type(self) -> None:
         input_type = str(self["input_type"]).lower()
         if input_type != "spectrogram":
             raise _fail("input_type", self["input_type"], "ecgspec implements only 'spectrogram'")
         self["input_type"] = input_type
+
+    def _check_sizes(self) -> None:
+        """The required integers and the sampling rate."""
         for field in ("n_channels", "n_samples", "n_bins"):
             if self.get(field) is None:
                 raise ConfigError(f"{field}: missing, it is required for spectrogram input")
@@ -150,11 +192,13 @@ class InputConfig(dict):
         check_positive_int("n_bins", self["n_bins"], minimum=2)
         if self.get("fs") is None and self.get("sample_rate") is None:
             raise ConfigError("fs: missing, give `fs` (or its alias `sample_rate`) in Hz")
-        fs = check_positive_real("fs" if self.get("fs") is not None else "sample_rate", self.sampling_rate)
-        window_size = self["window_size"]
+        check_positive_real("fs" if self.get("fs") is not None else "sample_rate", self.sampling_rate)
+
+    def _check_window(self) -> None:
+        """Window and overlap in seconds, then the window, hop and FFT sizes in samples they give."""
+        window_size, overlap_size, fs = self["window_size"], self["overlap_size"], self.sampling_rate
         if not _is_real(window_size) or not 0 < window_size < MAX_WINDOW_SIZE:
             raise _fail("window_size", window_size, f"must be in (0, {MAX_WINDOW_SIZE}) seconds")
-        overlap_size = self["overlap_size"]
         if not _is_real(overlap_size) or not 0 < overlap_size < window_size:
             raise _fail("overlap_size", overlap_size, f"must be in (0, window_size={window_size}) seconds")
         win_length, hop_length, n_fft = self.win_length, self.hop_length, self.n_fft
@@ -173,6 +217,10 @@ class InputConfig(dict):
                 f"gives a {win_length}-sample window at fs={fs:g}, longer than n_fft = 2 * (n_bins - 1) = {n_fft};"
                 f" use n_bins >= {(win_length + 1) // 2 + 1} or a shorter window",
             )
+
+    def _check_frames(self) -> None:
+        """Enough samples for the centred padding, and at least one frame left by ``feature_fs``."""
+        n_fft = self.n_fft
         if self["n_samples"] <= n_fft // 2:
             raise _fail(
                 "n_samples",
@@ -181,18 +229,12 @@ class InputConfig(dict):
             )
         if self["feature_fs"] is not None:
             feature_fs = check_positive_real("feature_fs", self["feature_fs"])
-            n_frames = self["n_samples"] // hop_length + 1
-            if math.floor(n_frames * (feature_fs / fs)) < 1:
+            if self.n_frames < 1:
+                centred = frames.n_frames(self["n_samples"], self.hop_length)
                 raise _fail(
-                    "feature_fs", feature_fs, f"keeps no frame of {n_frames} at fs={fs:g}; raise it or n_samples"
+                    "feature_fs", feature_fs, f"keeps no frame of {centred} at fs={self.sampling_rate:g};"
+                    " raise it or n_samples"
                 )
-        for flag in ("to1d", "ensure_batch_dim"):
-            if not isinstance(self[flag], bool):
-                raise _fail(flag, self[flag], "must be true or false")
-        if "dtype" in self:
-            resolve_dtype(self["dtype"])
-        if self.get("device") is not None:
-            resolve_device(self["device"])
 
 
 # ---------------------------------------------------------------------------
@@ -216,14 +258,14 @@ ON_ERROR = ("skip", "fail")
 class ExtractOptions:
     """The ``extract`` command's options beyond the engine config (YAML ``extract:`` mapping)."""
 
-    leads: Optional[Tuple[str, ...]] = None
-    channels: Optional[Tuple[int, ...]] = None
-    stride: Optional[int] = None
+    leads: Tuple[str, ...] | None = None
+    channels: Tuple[int, ...] | None = None
+    stride: int | None = None
     batch_size: int = 32
     device: str = "auto"
     dtype: str = "float32"
-    compression: Optional[str] = None
-    input_fs: Optional[float] = None
+    compression: str | None = None
+    input_fs: float | None = None
     max_nan: float = 0.1
     on_error: str = "skip"
     workers: int = 2
@@ -282,7 +324,7 @@ def _checked_channels(value: Any) -> Tuple[int, ...]:
     return tuple(int(x) for x in value)
 
 
-def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
+def load_yaml(path: str | Path) -> Dict[str, Any]:
     """Read a YAML config: engine keys at the top level, command options under ``extract:``."""
     try:
         with open(path, encoding="utf-8") as fh:

@@ -17,17 +17,18 @@ read from its source rather than its documentation page:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple
 
 import numpy as np
 import torch
 
 from . import functional as Fn
+from . import frames
 from .config import ConfigError, InputConfig, resolve_device, resolve_dtype
 
 __all__ = ["SpectrogramInput", "WaveformError"]
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
 
 class WaveformError(ValueError):
@@ -47,7 +48,7 @@ class SpectrogramInput:
 
     __name__ = "SpectrogramInput"
 
-    def __init__(self, config: InputConfig, method: Optional[str] = None) -> None:
+    def __init__(self, config: InputConfig, method: str | None = None) -> None:
         if not isinstance(config, InputConfig):
             config = InputConfig(config)
         self.config = config
@@ -60,13 +61,13 @@ class SpectrogramInput:
         self.n_samples = config.n_samples
         self.n_bins = config.n_bins
         self.win_length, self.hop_length, self.n_fft = config.win_length, config.hop_length, config.n_fft
-        centred_frames = Fn.frame_count(self.n_samples, self.hop_length)
-        self.n_frames = Fn.feature_frame_count(centred_frames, self.fs, self.feature_fs)
+        self.n_frames = config.n_frames
         if method not in (None, "matmul", "fft"):
             raise ConfigError(f"method: got {method!r}, must be 'matmul', 'fft' or None (choose by cost)")
         self.method = method or Fn.choose_method(self.n_bins, self.win_length)
+        centred_frames = frames.n_frames(self.n_samples, self.hop_length)
         self._frames = Fn.kept_frame_indices(centred_frames, self.fs, self.feature_fs, self.dtype, self.device)
-        self._scratch_buffer: Optional[torch.Tensor] = None
+        self._scratch_buffer: torch.Tensor | None = None
         if self.method == "matmul":
             self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)
         else:
@@ -87,16 +88,15 @@ class SpectrogramInput:
         """The shape :meth:`from_waveform` returns for input of ``waveform_shape``, computed from the config."""
         shape = tuple(int(n) for n in waveform_shape)
         self._check_shape(shape)
-        mid = (self.n_channels * self.n_bins,) if self.to1d else (self.n_channels, self.n_bins)
-        out = (*shape[:-2], *mid, self.n_frames)
+        out = (*shape[:-2], *self.config.window_shape)
         if len(shape) == 2 and self.config.ensure_batch_dim:
             out = (1, *out)
         return out
 
-    def __call__(self, waveform: ArrayLike, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def __call__(self, waveform: ArrayLike, out: torch.Tensor | None = None) -> torch.Tensor:
         return self.from_waveform(waveform, out)
 
-    def from_waveform(self, waveform: ArrayLike, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def from_waveform(self, waveform: ArrayLike, out: torch.Tensor | None = None) -> torch.Tensor:
         """Spectrograms of ``waveform`` ``(batch, n_channels, n_samples)`` or ``(n_channels, n_samples)``.
 
         Returns ``(batch, n_channels, n_bins, n_frames)`` (``(batch, n_channels * n_bins,

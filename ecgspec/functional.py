@@ -13,14 +13,14 @@ window actually reaches.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from . import frames as fr
+
 __all__ = [
-    "frame_count",
-    "feature_frame_count",
     "kept_frame_indices",
     "dft_basis",
     "power_spectrogram",
@@ -32,26 +32,15 @@ __all__ = [
 Method = Literal["matmul", "fft"]
 
 
-def frame_count(n_samples: int, hop_length: int) -> int:
-    """Frames of a centred STFT: ``n_samples // hop_length + 1`` (torch.stft, ``center=True``)."""
-    return n_samples // hop_length + 1
-
-
-def feature_frame_count(n_frames: int, fs: float, feature_fs: Optional[float]) -> int:
-    """Frames left after torch_ecg's nearest-neighbour rescale by ``feature_fs / fs``."""
-    if feature_fs is None:
-        return n_frames
-    return math.floor(float(n_frames) * (feature_fs / fs))
-
-
 def kept_frame_indices(
-    n_frames: int, fs: float, feature_fs: Optional[float], dtype: torch.dtype, device: torch.device
-) -> Optional[torch.Tensor]:
+    n_frames: int, fs: float, feature_fs: float | None, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor | None:
     """Source frame of each output frame under torch_ecg's ``F.interpolate`` (nearest), or None.
 
     The indices come from ``F.interpolate`` itself, applied to the frame numbers in
     the engine's dtype on its device: torch computes the source index in that
-    dtype's precision, so this follows torch's own arithmetic exactly.
+    dtype's precision, so this follows torch's own arithmetic exactly (the count is
+    :func:`ecgspec.frames.n_kept_frames`).
     """
     if feature_fs is None:
         return None
@@ -67,7 +56,7 @@ def dft_basis(n_bins: int, win_length: int, dtype: torch.dtype, device: torch.de
     widened, as torch_ecg does (its window buffer is created in float32 and then
     moved to the config dtype), so float64 configs agree with it too.
     """
-    n_fft = 2 * (n_bins - 1)
+    n_fft = fr.n_fft(n_bins)
     window = torch.hann_window(win_length, periodic=True, dtype=torch.float32).double()
     k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
     j = torch.arange(win_length, dtype=torch.float64).unsqueeze(0)
@@ -87,15 +76,15 @@ def _reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
 def frames_view(x: torch.Tensor, n_bins: int, win_length: int, hop_length: int) -> torch.Tensor:
     """The non-zero part of every centred STFT frame of ``x`` ``(rows, time)``: ``(rows, frames, win)``.
 
-    Frame t starts at ``t * hop - n_fft // 2`` in the signal, and its window at
-    ``(n_fft - win) // 2`` inside it; only the reflected samples it reaches are padded.
+    Frame t's window starts at :func:`ecgspec.frames.window_start` in the signal; only
+    the reflected samples the windows reach are padded.
     """
-    n_fft = 2 * (n_bins - 1)
+    n_fft = fr.n_fft(n_bins)
     n_samples = x.shape[-1]
-    n_frames = frame_count(n_samples, hop_length)
-    left = n_fft // 2 - (n_fft - win_length) // 2
-    last = (n_frames - 1) * hop_length - left + win_length  # one past the last sample used
-    padded = _reflect_pad(x, left, max(0, last - n_samples))
+    n_frames = fr.n_frames(n_samples, hop_length)
+    left = -fr.window_start(0, hop_length, n_fft, win_length)
+    stop = fr.window_start(n_frames - 1, hop_length, n_fft, win_length) + win_length  # one past the last sample used
+    padded = _reflect_pad(x, left, max(0, stop - n_samples))
     return padded.unfold(-1, win_length, hop_length)[:, :n_frames]
 
 
@@ -104,9 +93,9 @@ def power_spectrogram(
     basis: torch.Tensor,
     n_bins: int,
     hop_length: int,
-    frames: Optional[torch.Tensor] = None,
-    out: Optional[torch.Tensor] = None,
-    scratch: Optional[torch.Tensor] = None,
+    frames: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+    scratch: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``|STFT|^2`` of ``x`` ``(rows, time)`` as ``(rows, n_bins, n_frames)``, by one matrix product.
 
@@ -149,13 +138,12 @@ def stft_power_spectrogram(
     window: torch.Tensor,
     n_bins: int,
     hop_length: int,
-    frames: Optional[torch.Tensor] = None,
+    frames: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The same as :func:`power_spectrogram` through ``torch.stft`` (FFT): wins for long windows."""
-    n_fft = 2 * (n_bins - 1)
     spec = torch.stft(
         x,
-        n_fft=n_fft,
+        n_fft=fr.n_fft(n_bins),
         hop_length=hop_length,
         win_length=window.shape[-1],
         window=window,
@@ -178,7 +166,7 @@ def choose_method(n_bins: int, win_length: int) -> Method:
     faster by FFT, and then by 15%. Hence the factor of 40, on CUDA too, where it is an
     unmeasured guess (no GPU was at hand).
     """
-    n_fft = 2 * (n_bins - 1)
+    n_fft = fr.n_fft(n_bins)
     matmul_cost = 2 * n_bins * win_length
     fft_cost = FFT_COST_FACTOR * n_fft * math.log2(max(n_fft, 2))
     return "matmul" if matmul_cost <= fft_cost else "fft"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .records import RecordError
+from .readers import RecordError
 
 __all__ = ["select_channels", "lead_key"]
 

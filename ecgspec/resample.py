@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .records import RecordError
+from .readers import RecordError
 
 __all__ = [
     "MAX_FACTOR", "ceil_div", "resample_ratio", "resampled_length", "source_span", "resample_span", "check_drift",

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from .config import ExtractOptions, InputConfig
 from .layout import OutputError, expected_output_bytes, windows_in
-from .records import RecordRef, open_record
+from .readers import RecordRef, open_record
 from .resample import check_drift, resample_ratio, resampled_length
 
 __all__ = ["check_free_space", "expected_run_bytes"]

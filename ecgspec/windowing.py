@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .records import Header, Record, RecordError
+from .readers import Header, Record, RecordError
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
 __all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "rate_groups", "window_starts", "WINDOW_BATCH_BYTES"]

@@ -1,6 +1,6 @@
 """A record with signals at different rates, implementing the reader contract in memory (tests only).
 
-The readers of real multi-frequency formats (WFDB ``212x4``, EDF) live in ecgspec.records /
+The readers of real multi-frequency formats (WFDB ``212x4``, EDF) live in ecgspec.readers /
 ecgspec.readers; this stands in for them so windowing and the pipeline are tested on any rates.
 """
 
@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ecgspec.records import Header, Record, RecordRef
+from ecgspec.readers import Header, Record, RecordRef
 
 Signal = np.ndarray | Callable[[int, int], np.ndarray]  # samples, or (start, stop) -> samples
 

@@ -13,7 +13,7 @@ import torch
 
 import ecgspec
 from ecgspec import ConfigError, InputConfig, SpectrogramInput, WaveformError
-from ecgspec import engine, functional
+from ecgspec import engine, frames, functional
 
 SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "SpectrogramInput.txt"
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500)
@@ -38,7 +38,7 @@ def test_seed_page_example_runs_verbatim_and_prints_true():
 
 
 def test_module_doctests():
-    for module in (ecgspec, engine, functional):
+    for module in (ecgspec, engine, frames, functional):
         failures, tries = doctest.testmod(module)
         assert failures == 0
 

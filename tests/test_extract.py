@@ -266,4 +266,5 @@ def test_unallocatable_batch_is_one_line_and_leaves_no_partial(tmp_path: Path, c
     proc = subprocess.run([sys.executable, "-m", "ecgspec", "extract", str(cinc_dir / "E07500"), str(out),
                            "--batch-size", "10000000000"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("ecgspec: error: ") and proc.stderr.count("\n") == 1
+    assert "--batch-size" in proc.stderr and "bug" not in proc.stderr  # the user's setting, not ecgspec's fault
     assert list(tmp_path.iterdir()) == []

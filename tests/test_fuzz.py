@@ -27,7 +27,7 @@ import ecgspec
 from ecgspec import InputConfig, SpectrogramInput
 from ecgspec.config import ConfigError
 from ecgspec.pipeline import ExtractError
-from ecgspec.records import RecordError, RecordRef, open_record
+from ecgspec.readers import RecordError, RecordRef, open_record
 from ecgspec.layout import OutputError
 from ecgspec.windowing import WindowStats, iter_windows
 
@@ -218,6 +218,126 @@ def test_truncated_or_corrupted_wfdb_files_are_read_or_record_error(
                 content[min(int(where * len(content)), len(content) - 1)] = value
         target.write_bytes(bytes(content[: int(cut * len(content))] if cut < 1 else content))
         n = clean(read_all, folder / files[0], "wfdb", None)
+        event("record error" if n is None else "read")
+
+
+# ---------------------------------------------------------------- new header kinds: multi-frequency, multi-segment, EDF
+
+
+def read_every_signal(path: Path, kind: str, block: int = 1 << 14) -> int:
+    """Open a record and read all of every signal, rate group by rate group, in blocks; return the
+    samples read. Raises only RecordError; every block is float32 of the asked shape."""
+    record = open_record(RecordRef(path.stem, path, kind))
+    header = record.header
+    assert header.n_signals >= 1 and header.n_samples >= 1 and header.fs > 0
+    total = 0
+    for rate in sorted({header.rate(i) for i in range(header.n_signals)}):
+        assert math.isfinite(rate) and rate > 0
+        group = [i for i in range(header.n_signals) if header.rate(i) == rate]
+        n = header.length(group[0])
+        assert all(header.length(i) == n for i in group) and n >= 1
+        for start in range(0, min(n, 1 << 17), block):
+            stop = min(start + block, n)
+            data = record.read(start, stop, group)
+            assert data.dtype == np.float32 and data.shape == (len(group), stop - start)
+            total += data.size
+    return total
+
+
+MULTIRATE = ("t 4 500 3200\n"
+             "t.dat 16 100/mV 16 0 10 114 0 ECG 1\n"
+             "t.dat 16x2 100/mV 16 0 -8 941 0 ECG 2\n"
+             "t.dat 16 100/mV 16 0 -57 -119 0 ECG 3\n"
+             "t.dat 16 100/mV 16 0 -66 -401 0 ECG 4\n")
+spf_tokens = st.sampled_from(["16x2", "16x3", "16x0", "212x4", "80x2", "24x5", "32x1", "x2", "16x99999",
+                              "61x2", "160x3", "16x2:1", "16x2+7", "62.4725", "0.001"])
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_multifrequency_header_is_read_or_record_error(data: st.DataObject) -> None:
+    with scratch() as folder:
+        shutil.copy(DATA / "wfdb" / "test01_00s.dat", folder / "t.dat")
+        text = MULTIRATE
+        for _ in range(data.draw(st.integers(0, 2), label="spf edits")):
+            lines = text.splitlines()
+            i = data.draw(st.integers(1, len(lines) - 1), label="line")
+            parts = lines[i].split(" ")
+            parts[1] = data.draw(spf_tokens, label="spf")
+            lines[i] = " ".join(parts)
+            text = "\n".join(lines) + "\n"
+        (folder / "t.hea").write_text(text if data.draw(st.booleans(), label="spf edits only") else mutate(text, data))
+        n = clean(read_every_signal, folder / "t.hea", "wfdb")
+        event("record error" if n is None else "read")
+
+
+def _segments(folder: Path) -> None:
+    """A variable-layout record of two multi-frequency segments and a gap, written by wfdb."""
+    import wfdb
+
+    rng = np.random.default_rng(0)
+    (folder / "v_layout.hea").write_text("v_layout 2 125 0\n~ 0x2 100/mV 16 0 0 0 0 II\n~ 0 100/mV 16 0 0 0 0 V\n")
+    for name, names, spf, frames in [("v_1", ["II", "V"], [2, 1], 30), ("v_2", ["V"], [1], 20)]:
+        signals = [rng.integers(-900, 900, frames * k) / 100.0 for k in spf]
+        wfdb.wrsamp(name, 125, ["mV"] * len(names), names, e_p_signal=signals, samps_per_frame=spf,
+                    fmt=["16"] * len(names), adc_gain=[100.0] * len(names), baseline=[0] * len(names),
+                    write_dir=str(folder))
+    (folder / "v.hea").write_text("v/4 2 125 60\nv_layout 0\nv_1 30\n~ 10\nv_2 20\n")
+
+
+segment_tokens = st.sampled_from(["v_1", "v_2", "v_layout", "~", "0", "30", "20", "10", "v/4", "v/2", "v/0",
+                                  "60", "61", "x_9", "0x2", "16x3", "II", "V"])
+
+
+@FUZZ
+@given(which=st.sampled_from(["v.hea", "v_layout.hea", "v_1.hea", "v_2.hea"]), data=st.data())
+def test_mutated_multisegment_headers_are_read_or_record_error(which: str, data: st.DataObject) -> None:
+    with scratch() as folder:
+        _segments(folder)
+        target = folder / which
+        lines = [line.split(" ") for line in target.read_text().splitlines()]
+        for _ in range(data.draw(st.integers(0, 2), label="segment edits")):
+            i = data.draw(st.integers(0, len(lines) - 1), label="line")
+            j = data.draw(st.integers(0, len(lines[i]) - 1), label="token")
+            lines[i][j] = data.draw(segment_tokens, label="token")
+        text = "\n".join(" ".join(line) for line in lines) + "\n"
+        target.write_text(text if data.draw(st.booleans(), label="token edits only") else mutate(text, data))
+        n = clean(read_every_signal, folder / "v.hea", "wfdb")
+        event("record error" if n is None else "read")
+
+
+def _edf(folder: Path, bdf: bool) -> Path:
+    import edfio
+
+    kind, signal = (edfio.Bdf, edfio.BdfSignal) if bdf else (edfio.Edf, edfio.EdfSignal)
+    x = np.sin(np.arange(2000) / 9)
+    path = folder / ("r.bdf" if bdf else "r.edf")
+    kind([signal(x, 200, label="ECG I", physical_range=(-1, 1)), signal(x[:500], 50, label="RESP")],
+         annotations=[edfio.EdfAnnotation(1, None, "a")]).write(path)
+    return path
+
+
+# Where the EDF header's numbers sit: sizes, record count and duration, signal count, per-signal fields.
+EDF_FIELDS = [184, 236, 244, 252, 256, 256 + 16, 256 + 3 * 104, 256 + 3 * 120, 256 + 3 * 128, 256 + 3 * 136,
+              256 + 3 * 144, 256 + 3 * 152, 256 + 3 * 232]
+edf_tokens = st.sampled_from([b"0", b"-1", b"1", b"3", b"99", b"x", b"1e9", b"-32768", b"0.5", b"", b"\xb0",
+                              b"EDF Annotations", b"  ", b"2000", b"nan"])
+
+
+@FUZZ
+@given(bdf=st.booleans(), edits=st.lists(st.tuples(st.sampled_from(EDF_FIELDS), st.integers(0, 7), edf_tokens),
+                                         max_size=4),
+       cut=st.one_of(st.none(), st.floats(0, 1)))
+def test_mutated_edf_header_is_read_or_record_error(bdf: bool, edits: list, cut: float | None) -> None:
+    with scratch() as folder:
+        path = _edf(folder, bdf)
+        raw = bytearray(path.read_bytes())
+        for at, shift, token in edits:
+            raw[at + shift:at + shift + len(token)] = token.ljust(8)[: len(token)] if token else b" "
+        if cut is not None:
+            raw = raw[: int(cut * len(raw))]
+        path.write_bytes(bytes(raw))
+        n = clean(read_every_signal, path, "edf")
         event("record error" if n is None else "read")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ecgspec.leads import lead_key, select_channels
-from ecgspec.records import RecordError, RecordRef, find_records, open_record
+from ecgspec.readers import RecordError, RecordRef, find_records, open_record
 
 
 def _ref(path: Path) -> RecordRef:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from ecgspec.records import RecordError, RecordRef, find_records, open_record
+from ecgspec.readers import RecordError, RecordRef, find_records, open_record
 
 
 def _ref(path: Path) -> RecordRef:
@@ -243,7 +243,7 @@ BAD = {
     "length 0": (_bad_header("100 2 360 0\n" + SIGNALS), "0 samples"),
     "no length": (_bad_header("100 2 360\n" + SIGNALS), "no length"),
     "signal lines missing": (_bad_header("100 2 360 1000\n100.dat 16\n"), "header"),
-    "multi-segment": (_bad_header("100/2 2 360 100\n100_1 50\n100_2 50\n"), "multi-segment"),
+    "multi-segment": (_bad_header("100/2 2 360 100\n100_1 50\n100_2 50\n"), "segment 100_1: header 100_1.hea is missing"),
     "missing .dat": (_bad_signal("wfdb", "100", "100.dat", Path.unlink), "signal file 100.dat is missing"),
     "truncated .dat": (_bad_signal("wfdb", "100", "100.dat", _truncate), "signal file 100.dat is truncated"),
     "one byte short .dat": (

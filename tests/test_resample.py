@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from ecgspec.records import RecordError
+from ecgspec.readers import RecordError
 from ecgspec.resample import (
     MAX_FACTOR,
     ceil_div,

@@ -488,7 +488,7 @@ def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_free
 def test_expected_output_size_bounds_the_real_file_from_headers_alone(corpus: Path, reference: Path) -> None:
     from ecgspec.config import build_settings
     from ecgspec.layout import expected_output_bytes, windows_in
-    from ecgspec.records import find_records
+    from ecgspec.readers import find_records
     from ecgspec.space import expected_run_bytes
 
     assert windows_in(4999, 5000, 2500) == 0 and windows_in(5000, 5000, 2500) == 1 and windows_in(10000, 5000, 2500) == 3

@@ -1,4 +1,4 @@
-"""The fast WFDB path of records.py: our header parser and numpy decoders must give exactly what wfdb gives.
+"""The fast WFDB path of ecgspec.readers: our header parser and numpy decoders must give exactly what wfdb gives.
 
 Every real record, records written by ``wfdb.wrsamp`` in each format, hand-made headers over
 random bytes, and randomly mutated real headers are read both ways and compared bit for bit
@@ -8,6 +8,7 @@ random bytes, and randomly mutated real headers are read both ways and compared 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import wfdb
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ecgspec import records
-from ecgspec.records import RecordError, RecordRef, find_records, open_record
+from ecgspec.readers import Record, RecordError, RecordRef, find_records, open_record
+from ecgspec.readers.wfdb_header import MasterHeader, parse_header
+from ecgspec.readers.wfdb_record import FastWfdbRecord, WfdbRecord
+from ecgspec.readers.wfdb_signal import signal_bytes
 
 DATA = Path(os.environ.get("ECGSPEC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
 REAL = sorted(p.relative_to(DATA).with_suffix("").as_posix() for p in DATA.glob("*/*.hea"))
@@ -27,7 +30,7 @@ SIGNAL_FIELDS = ["file_name", "fmt", "samps_per_frame", "skew", "byte_offset", "
                  "adc_res", "adc_zero", "init_value", "checksum", "block_size", "sig_name"]
 
 
-def _open(header: Path) -> records.Record:
+def _open(header: Path) -> Record:
     return open_record(RecordRef(header.stem, header, "wfdb"))
 
 
@@ -39,13 +42,26 @@ def _wfdb(header: Path, start: int, stop: int, channels: list[int]) -> np.ndarra
     return signal.T.astype(np.float32)[[unique.index(c) for c in channels]]
 
 
-def assert_reads_like_wfdb(rec: records.Record, start: int, stop: int, channels: list[int]) -> None:
+def _wfdb_expanded(header: Path, start: int, stop: int, channels: list[int]) -> np.ndarray:
+    """What read(start, stop, channels) must give for channels of ``k`` samples per frame: the frames
+    holding samples start .. stop - 1 read by ``wfdb.rdrecord(..., smooth_frames=False)``, each signal
+    of its ``e_p_signal`` sliced to them, float32."""
+    k = wfdb.rdheader(str(header.with_suffix(""))).samps_per_frame[channels[0]]
+    f0, f1 = start // k, -(-stop // k)
+    unique = sorted(set(channels))
+    signals = wfdb.rdrecord(str(header.with_suffix("")), sampfrom=f0, sampto=f1, channels=unique,
+                            physical=True, smooth_frames=False).e_p_signal
+    lead = start - f0 * k
+    return np.stack([signals[unique.index(c)][lead:lead + stop - start] for c in channels]).astype(np.float32)
+
+
+def assert_reads_like_wfdb(rec: Record, start: int, stop: int, channels: list[int]) -> None:
     got = rec.read(start, stop, channels)
     assert got.dtype == np.float32 and got.flags.c_contiguous and got.shape == (len(channels), stop - start)
     assert np.array_equal(got, _wfdb(rec.ref.path, start, stop, channels), equal_nan=True), (start, stop, channels)
 
 
-def assert_header_like_wfdb(header: Path, rec: records.Record) -> None:
+def assert_header_like_wfdb(header: Path, rec: Record) -> None:
     h = wfdb.rdheader(str(header.with_suffix("")))
     assert rec.header.fs == h.fs and rec.header.n_samples == h.sig_len and rec.header.n_signals == h.n_sig
     assert rec.header.leads == tuple("" if s is None else s for s in h.sig_name)
@@ -77,7 +93,7 @@ def write(folder: Path, name: str, header: str, data: dict[str, bytes]) -> Path:
 def test_real_record_takes_the_fast_path_and_reads_like_wfdb(name: str) -> None:
     header = DATA / f"{name}.hea"
     rec = _open(header)
-    assert isinstance(rec, records._FastWfdbRecord)
+    assert isinstance(rec, FastWfdbRecord)
     assert_header_like_wfdb(header, rec)
     n, c = rec.header.n_samples, rec.header.n_signals
     for start, stop in slices(n):
@@ -121,13 +137,19 @@ def _wrsamp(folder: Path, name: str, fmt: str, n_signals: int, n: int, seed: int
     wfdb.wrsamp(name, 500, ["mV"] * n_signals, [f"lead {i}" for i in range(n_signals)], p_signal=physical,
                 fmt=[written] * n_signals, adc_gain=list(gain), baseline=[int(b) for b in baseline],
                 write_dir=str(folder))
+    return as_format(folder, name, fmt)
+
+
+def as_format(folder: Path, name: str, fmt: str) -> Path:
+    """Record ``name``'s header, its fmt-16 signal file first converted to format 61 or 160 (which wfdb
+    cannot write) when ``fmt`` says so: the same samples, big-endian or offset binary."""
     header = folder / f"{name}.hea"
-    if fmt != written:
+    if fmt in ("61", "160"):
         dat = folder / f"{name}.dat"
         samples = np.fromfile(dat, dtype="<i2")
         dat.write_bytes(samples.astype(">i2").tobytes() if fmt == "61" else
                         (samples.astype(np.int32) + 32768).astype("<u2").tobytes())
-        header.write_text(header.read_text().replace(".dat 16 ", f".dat {fmt} "))
+        header.write_text(re.sub(r"\.dat 16(?=[ x])", f".dat {fmt}", header.read_text()))
     return header
 
 
@@ -136,7 +158,7 @@ def _wrsamp(folder: Path, name: str, fmt: str, n_signals: int, n: int, seed: int
 def test_wrsamp_record_in_each_format(tmp_path: Path, fmt: str, n_signals: int, n: int) -> None:
     header = _wrsamp(tmp_path, "rec", fmt, n_signals, n, seed=n * 10 + n_signals)
     rec = _open(header)
-    assert isinstance(rec, records._FastWfdbRecord)
+    assert isinstance(rec, FastWfdbRecord)
     assert_header_like_wfdb(header, rec)
     whole = rec.read(0, n, list(range(n_signals)))
     assert np.isnan(whole[0, 0]) and np.isnan(whole[-1, -1])
@@ -165,7 +187,7 @@ def test_byte_offset_and_two_files_in_two_formats(tmp_path: Path, fmt: str) -> N
     assert "a.dat " + fmt + "+24 " in text
     header = write(tmp_path, "ab", text, {})
     rec = _open(header)
-    assert isinstance(rec, records._FastWfdbRecord) and len(rec._files) == 2
+    assert isinstance(rec, FastWfdbRecord) and len(rec._files) == 2
     for start, stop in [(0, 999), (1, 998), (500, 503)]:
         for channels in ([0, 1, 2, 3, 4], [4, 0], [3], [2, 3], [1]):
             assert_reads_like_wfdb(rec, start, stop, channels)
@@ -179,7 +201,7 @@ def test_random_bytes_in_each_format(tmp_path: Path, fmt: str) -> None:
     """Every bit pattern decodes as wfdb decodes it, invalid-sample markers included (the bytes are
     random, and runs of 0x00 and 0x80 plant the markers of each format)."""
     n, n_signals = 1001, 3
-    size = records._signal_bytes(fmt, n * n_signals)
+    size = signal_bytes(fmt, n * n_signals)
     raw = bytearray(np.random.default_rng(int(fmt)).integers(0, 256, size, dtype=np.uint8).tobytes())
     raw[30:60] = b"\x00" * 30
     raw[90:120] = b"\x80" * 30
@@ -187,7 +209,7 @@ def test_random_bytes_in_each_format(tmp_path: Path, fmt: str) -> None:
     lines = [f"r.dat {fmt} 123.5({b})/mV 12 0 0 0 0 s{b}" for b in (0, -7, 300)]
     header = write(tmp_path, "r", "r 3 250 1001\n" + "\n".join(lines) + "\n", {"r.dat": bytes(raw)})
     rec = _open(header)
-    assert isinstance(rec, records._FastWfdbRecord) == (fmt in FAST_FORMATS)
+    assert isinstance(rec, FastWfdbRecord) == (fmt in FAST_FORMATS)
     for start, stop in slices(n):
         assert_reads_like_wfdb(rec, start, stop, [0, 1, 2])
     for channels in channel_sets(n_signals):
@@ -195,7 +217,7 @@ def test_random_bytes_in_each_format(tmp_path: Path, fmt: str) -> None:
 
 
 FALLBACK = {
-    "two samples per frame": "r 2 250 500\nr.dat 16x2 100 16 0 0 0 0 a\nr.dat 16 100 16 0 0 0 0 b\n",
+    "two samples per frame in format 8": "r 2 250 500\nr.dat 8x2 100 16 0 0 0 0 a\nr.dat 8 100 16 0 0 0 0 b\n",
     "skew": "r 2 250 500\nr.dat 16:1 100 16 0 0 0 0 a\nr.dat 16 100 16 0 0 0 0 b\n",
     "two formats in one file": "r 2 250 500\nr.dat 16 100 16 0 0 0 0 a\nr.dat 212 100 16 0 0 0 0 b\n",
     "a file's signals split": "r 3 250 500\nr.dat 16 100\ns.dat 16 100\nr.dat 16 100\n",
@@ -208,9 +230,9 @@ def test_what_the_fast_path_does_not_cover_goes_through_wfdb(tmp_path: Path, cas
     raw = np.random.default_rng(5).integers(0, 256, 6000, dtype=np.uint8).tobytes()
     header = write(tmp_path, "r", FALLBACK[case], {"r.dat": raw, "s.dat": raw})
     rec = _open(header)
-    assert type(rec) is records._WfdbRecord
+    assert type(rec) is WfdbRecord
     try:
-        expected = _wfdb(header, 3, 400, [0])
+        expected = _wfdb_expanded(header, 3, 400, [0])
     except Exception:  # wfdb cannot read it either: a RecordError, as before
         with pytest.raises(RecordError):
             rec.read(3, 400, [0])
@@ -218,18 +240,15 @@ def test_what_the_fast_path_does_not_cover_goes_through_wfdb(tmp_path: Path, cas
     np.testing.assert_array_equal(rec.read(3, 400, [0]), expected)
 
 
-def test_flac_and_multi_segment_go_through_wfdb(tmp_path: Path) -> None:
+def test_flac_goes_through_wfdb(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     physical = rng.standard_normal((300, 2))
     physical[5, 1] = np.nan
     wfdb.wrsamp("f", 250, ["mV"] * 2, ["a", "b"], p_signal=physical, fmt=["516"] * 2, adc_gain=[100.0, 50.0],
                 baseline=[0, 3], write_dir=str(tmp_path))
     rec = _open(tmp_path / "f.hea")
-    assert type(rec) is records._WfdbRecord
+    assert type(rec) is WfdbRecord
     assert_reads_like_wfdb(rec, 1, 300, [1, 0])
-    header = write(tmp_path, "m", "m/2 2 360 100\nm_1 50\nm_2 50\n", {})
-    with pytest.raises(RecordError, match="multi-segment"):
-        _open(header)
 
 
 def test_header_oddities_read_like_wfdb(tmp_path: Path) -> None:
@@ -246,14 +265,14 @@ def test_header_oddities_read_like_wfdb(tmp_path: Path) -> None:
     header.write_bytes(text.encode("latin-1"))
     (tmp_path / "r.dat").write_bytes(raw)
     rec = _open(header)
-    assert isinstance(rec, records._FastWfdbRecord)
+    assert isinstance(rec, FastWfdbRecord)
     assert_header_like_wfdb(header, rec)
     assert rec.header.fs == 360 and rec.header.leads == ("lead one # two", "", "", "")
-    parsed = records._parse_header(header.read_bytes())
+    parsed = parse_header(header.read_bytes())
     assert parsed.adc_gain == [200.0, 100.0, 50.0, 200.0] and parsed.baseline == [5, -3, 7, 0]
     for start, stop in slices(700):
         assert_reads_like_wfdb(rec, start, stop, [3, 0, 1, 2])
-    assert records._parse_header(b"q 1\nr.dat 16\n").fs == 250 == wfdb.rdheader(str(write(tmp_path, "q", "q 1\n", {})
+    assert parse_header(b"q 1\nr.dat 16\n").fs == 250 == wfdb.rdheader(str(write(tmp_path, "q", "q 1\n", {})
                                                                                   .with_suffix(""))).fs
 
 
@@ -262,7 +281,7 @@ def test_start_time_overflow_fails_like_wfdb(tmp_path: Path) -> None:
     raw = np.zeros(2 * 100, dtype=np.uint8).tobytes()
     header = write(tmp_path, "r", "r 1 1 100 23:59:59 31/12/9999\nr.dat 16 100 16 0 0 0 0 a\n", {"r.dat": raw})
     rec = _open(header)
-    assert isinstance(rec, records._FastWfdbRecord)
+    assert isinstance(rec, FastWfdbRecord)
     assert_reads_like_wfdb(rec, 0, 100, [0])
     with pytest.raises(OverflowError):
         _wfdb(header, 5, 100, [0])
@@ -282,7 +301,7 @@ def test_file_cut_after_open_is_one_line_record_error(tmp_path: Path) -> None:
 def test_find_and_open_whole_data_folder_fast() -> None:
     refs, problems = find_records([DATA])
     assert problems == [] and len(refs) == 73
-    assert all(isinstance(open_record(ref), records._FastWfdbRecord) for ref in refs)
+    assert all(isinstance(open_record(ref), FastWfdbRecord) for ref in refs)
 
 
 # ---------------------------------------------------------------- mutated real headers
@@ -347,14 +366,14 @@ def test_mutated_header_parses_like_wfdb_or_is_record_error(case: tuple[str, byt
         except Exception:
             theirs = None
         try:
-            ours = records._parse_header(text)
+            ours = parse_header(text)
         except Exception:
             ours = "rejected"
         event("wfdb rejects the header" if theirs is None else "wfdb parses the header")
         if theirs is None:
-            assert ours in ("rejected", None), "we parse a header wfdb rejects"  # None: multi-segment, left to wfdb
+            assert ours == "rejected", "we parse a header wfdb rejects"
         elif isinstance(theirs, wfdb.MultiRecord):
-            assert ours is None
+            assert isinstance(ours, MasterHeader) and (ours.seg_name, ours.seg_len) == (theirs.seg_name, theirs.seg_len)
         else:
             assert ours != "rejected" and _fields(ours) == _fields(theirs)
         try:
@@ -363,16 +382,33 @@ def test_mutated_header_parses_like_wfdb_or_is_record_error(case: tuple[str, byt
             assert str(exc).strip() and "\n" not in str(exc)
             event("record error at open")
             return
-        event("fast" if isinstance(rec, records._FastWfdbRecord) else "wfdb")
-        n, c = rec.header.n_samples, rec.header.n_signals
-        for start, stop, channels in [(0, min(n, 1500), list(range(c))), (n // 2 | 1, min(n, n // 2 + 300), [c - 1])]:
+        event("fast" if isinstance(rec, FastWfdbRecord) else "wfdb")
+        h = rec.header
+        c = h.n_signals
+        same_rate = [i for i in range(c) if h.rate(i) == h.rate(0)]
+        for start, stop, channels in [(0, min(h.length(0), 1500), same_rate),
+                                      (h.length(c - 1) // 2 | 1, min(h.length(c - 1), h.length(c - 1) // 2 + 300), [c - 1])]:
             if start >= stop:
                 continue
             try:
-                expected = _wfdb(header, start, stop, channels)
+                expected = _wfdb_expanded(header, start, stop, channels)
             except Exception:
                 with pytest.raises(RecordError):
                     rec.read(start, stop, channels)
                 continue
             assert np.array_equal(rec.read(start, stop, channels), expected, equal_nan=True)
 
+
+
+def test_fast_path_imports_neither_wfdb_nor_pandas() -> None:
+    """Opening and reading every real record (all on the fast path) imports neither wfdb nor pandas (issue 10)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ecgspec.readers import find_records, open_record\n"
+            f"refs, _ = find_records([{str(DATA)!r}])\n"
+            "[open_record(r).read(0, 10, [0]) for r in refs]\n"
+            "print(sorted(m for m in ('wfdb', 'pandas', 'edfio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.stdout.strip() == "[]"

@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 
 from multirate import MultiRateRecord, impulses
 
-from ecgspec.records import RecordRef, find_records, open_record
+from ecgspec.readers import RecordRef, find_records, open_record
 from ecgspec.resample import ceil_div, resample_ratio, resampled_length
 from ecgspec.windowing import WindowStats, fill_missing, iter_windows, window_starts
 

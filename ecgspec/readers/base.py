@@ -1,0 +1,144 @@
+"""What every reader shares: the error type, where a record is, what its header says, and
+:class:`Record`, whose :meth:`Record.read` checks a request and turns whatever a format's reader
+raises into one :class:`RecordError` line."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+
+class RecordError(ValueError):
+    """A record that cannot be used; ``str(exc)`` is one line giving the reason, without the record name."""
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where a record is: ``name`` relative to its input folder (posix, no extension), the file to open, its kind."""
+
+    name: str
+    path: Path
+    kind: str
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a record's header says.
+
+    ``fs`` is the record's base rate (WFDB: the frame rate; EDF: its fastest signal's rate) and
+    ``n_samples`` its length at ``fs`` (WFDB: frames; multi-segment: the master header's length).
+    ``signal_fs``/``signal_samples`` give each signal's own rate and length where they differ from
+    ``fs``/``n_samples`` (``()`` means all signals run at ``fs`` for ``n_samples``); ask
+    :meth:`rate` and :meth:`length`. ``leads`` is ``()`` when the record has no lead names (``.npy``).
+    """
+
+    fs: float
+    n_samples: int
+    leads: tuple[str, ...]
+    n_signals: int
+    signal_fs: tuple[float, ...] = ()
+    signal_samples: tuple[int, ...] = ()
+
+    def rate(self, i: int) -> float:
+        """Signal ``i``'s sampling rate in Hz."""
+        return self.signal_fs[i] if self.signal_fs else self.fs
+
+    def length(self, i: int) -> int:
+        """Signal ``i``'s length in samples at its own rate."""
+        return self.signal_samples[i] if self.signal_samples else self.n_samples
+
+
+def scaled_rate(fs: float, factor: int) -> float:
+    """``fs * factor`` computed on the shortest decimal of ``fs``, so that ``repr`` of the result is
+    the exact decimal rate too (62.4725 x 4 is 249.89, not 249.88999999999999)."""
+    return float(Fraction(repr(float(fs))) * factor) if factor != 1 else float(fs)
+
+
+def framed(header: Header, spf: list[int]) -> Header:
+    """``header`` with each signal's own rate and length for signals of ``spf[i]`` samples a frame
+    (``header.fs`` frames a second, ``header.n_samples`` frames); unchanged when all are 1."""
+    if all(s == 1 for s in spf):
+        return header
+    return Header(header.fs, header.n_samples, header.leads, header.n_signals,
+                  tuple(scaled_rate(header.fs, s) for s in spf), tuple(header.n_samples * s for s in spf))
+
+
+def one_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when it has none."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def record_errors(what: str) -> Iterator[None]:
+    """Let RecordError through and turn any other exception raised inside into
+    ``RecordError(f"{what}: {first line}")``: the one place foreign errors become ours."""
+    try:
+        yield
+    except RecordError:
+        raise
+    except Exception as exc:
+        raise RecordError(f"{what}: {one_line(exc)}") from None
+
+
+def checked_header(fs: object, n_samples: int, leads: tuple[str, ...], n_signals: int,
+                   signal_fs: tuple[float, ...] = (), signal_samples: tuple[int, ...] = ()) -> Header:
+    """A Header, or a RecordError when the rate, length or signal count cannot be used."""
+    if n_signals < 1:
+        raise RecordError("has no signals")
+    try:
+        fs = float(fs)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RecordError(f"sampling rate {fs!r} is not a number") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise RecordError(f"sampling rate {fs} must be a finite number > 0")
+    if n_samples < 1:
+        raise RecordError(f"has {n_samples} samples")
+    return Header(fs, int(n_samples), leads, n_signals, tuple(signal_fs), tuple(signal_samples))
+
+
+class Record:
+    """An open record: its ref and header; :meth:`read` returns a slice of it."""
+
+    def __init__(self, ref: RecordRef, header: Header) -> None:
+        self.ref = ref
+        self.header = header
+
+    def read(self, start: int, stop: int, channels: Sequence[int]) -> np.ndarray:
+        """float32 C-contiguous ``(len(channels), stop - start)`` in physical units, NaN where a sample
+        is missing, channels in the order asked. ``channels`` must share one rate
+        (``header.rate``); ``start``/``stop`` count samples at that rate. Reads only that slice
+        from disk (``.npz``: the whole signal once, cached). Raises ValueError for a range or
+        channel outside the record or channels of different rates, RecordError when the file
+        cannot be read.
+        """
+        channels = [int(c) for c in channels]
+        h = self.header
+        if not channels or not all(0 <= c < h.n_signals for c in channels):
+            raise ValueError(f"read: channels {channels} must be non-empty, in 0..{h.n_signals - 1}")
+        if len({h.rate(c) for c in channels}) > 1:
+            raise ValueError(f"read: channels {channels} have different rates {[h.rate(c) for c in channels]}")
+        length = h.length(channels[0])
+        if not 0 <= start <= stop <= length:
+            raise ValueError(f"read({start}, {stop}): need 0 <= start <= stop <= {length}")
+        if start == stop:
+            return np.empty((len(channels), 0), dtype=np.float32)
+        unique = sorted(set(channels))
+        with record_errors(f"cannot read samples {start}..{stop}"):
+            data = self._read(start, stop, unique)
+        if data.shape != (len(unique), stop - start):
+            raise RecordError(f"read samples {start}..{stop} gave shape {data.shape}; the signal file is short")
+        order = [unique.index(c) for c in channels]
+        if order != list(range(len(unique))):
+            data = data[order]
+        return np.ascontiguousarray(data, dtype=np.float32)
+
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        """(len(channels), stop - start) for sorted unique channels of one rate; any dtype, exceptions allowed."""
+        raise NotImplementedError

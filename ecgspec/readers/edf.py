@@ -1,0 +1,173 @@
+"""EDF, EDF+ and BDF records through edfio (the optional extra ``ecgspec[edf]``).
+
+edfio parses the header, leniently: fields are decoded as Latin-1, so the non-ASCII physical
+dimensions devices write (``°C``) are accepted, where strict readers refuse the file. It gets
+the header bytes only (with the data-record count set to 0), so opening never touches the data.
+Samples are then read here, one slice of data records at a time, from the layout the header
+gives (each data record holds ``samples_per_data_record`` samples of each signal in turn, 16-bit
+for EDF, 24-bit for BDF), and calibrated with edfio's own formula, ``(digital + offset) * gain``.
+EDF+ annotation signals are not signals of the record. Each signal keeps its own rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .base import Header, Record, RecordError, RecordRef, checked_header, record_errors
+
+_ANNOTATIONS = ("EDF Annotations", "BDF Annotations")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the samples are: header size, data records, each record's size and each raw signal's
+    (offset, count) within a record, in samples; bytes a sample."""
+
+    header_bytes: int
+    n_records: int
+    record_samples: int
+    spans: tuple[tuple[int, int], ...]
+    width: int
+
+
+def _field(raw: bytes, start: int, length: int, what: str) -> str:
+    text = raw[start:start + length].decode("latin-1").strip()
+    if not text:
+        raise RecordError(f"header: {what} is empty")
+    return text
+
+
+def _layout(raw: bytes, file_size: int, width: int) -> _Layout:
+    """The data layout the fixed header fields give, checked against the file size:
+    RecordError for a broken header or a file that ends inside a data record."""
+    if len(raw) < 256:
+        raise RecordError(f"header: {len(raw)} bytes, an EDF header has at least 256")
+    with record_errors("header"):
+        header_bytes = int(_field(raw, 184, 8, "header size"))
+        declared = int(_field(raw, 236, 8, "number of data records"))
+        n_signals = int(_field(raw, 252, 4, "number of signals"))
+        if n_signals < 1 or header_bytes != 256 * (n_signals + 1) or len(raw) < header_bytes:
+            raise RecordError(f"header: says {n_signals} signals in {header_bytes} bytes")
+        at = 256 + 216 * n_signals
+        counts = [int(_field(raw, at + 8 * i, 8, "samples per data record")) for i in range(n_signals)]
+    if any(c < 0 for c in counts) or sum(counts) < 1:
+        raise RecordError(f"header: samples per data record {counts} are not positive")
+    record_samples = sum(counts)
+    data = file_size - header_bytes
+    n_records, partial = divmod(data, record_samples * width)
+    if partial:
+        raise RecordError(f"truncated: the file ends inside data record {n_records + 1}")
+    if declared not in (-1, n_records):
+        raise RecordError(f"truncated: the header says {declared} data records, the file holds {n_records}")
+    offsets = np.cumsum([0] + counts[:-1]).tolist()
+    return _Layout(header_bytes, n_records, record_samples, tuple(zip(offsets, counts)), width)
+
+
+def _edfio(path_suffix: str) -> Any:
+    try:
+        import edfio
+    except ImportError:
+        raise RecordError(f"reading {path_suffix} files needs edfio: pip install ecgspec[edf]") from None
+    return edfio
+
+
+class EdfRecord(Record):
+    """An EDF/BDF record: slices of data records read from disk, each signal at its own rate."""
+
+    def __init__(self, ref: RecordRef, header: Header, layout: _Layout, raw_index: list[int],
+                 gain_offset: list[tuple[float, float] | None]) -> None:
+        super().__init__(ref, header)
+        self._layout = layout
+        self._raw = raw_index
+        self._calibration = gain_offset
+
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        lay = self._layout
+        count = lay.spans[self._raw[channels[0]]][1]
+        r0, r1 = start // count, -(-stop // count)
+        records = _read_records(self.ref.path, lay, r0, r1)
+        out = np.empty((len(channels), stop - start), dtype=np.float64)
+        lead = start - r0 * count
+        for row, channel in enumerate(channels):
+            offset, n = lay.spans[self._raw[channel]]
+            digital = records[:, offset:offset + n].reshape(-1)[lead:lead + stop - start]
+            calibration = self._calibration[channel]
+            if calibration is None:
+                out[row] = digital
+            else:
+                gain, shift = calibration
+                out[row] = (digital + shift) * gain
+        return out
+
+
+def _read_records(path: Any, lay: _Layout, r0: int, r1: int) -> np.ndarray:
+    """Digital samples of data records ``r0 .. r1 - 1``: ``(r1 - r0, record_samples)`` integers."""
+    n = (r1 - r0) * lay.record_samples
+    offset = lay.header_bytes + r0 * lay.record_samples * lay.width
+    if lay.width == 2:
+        flat = np.fromfile(path, dtype="<i2", count=n, offset=offset)
+    else:
+        raw = np.fromfile(path, dtype=np.uint8, count=3 * n, offset=offset)
+        triples = raw[: raw.size - raw.size % 3].reshape(-1, 3).astype(np.int32)
+        flat = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+        flat -= (flat & 0x800000) << 1
+    if flat.size < n:
+        raise RecordError(f"{path.name} is short: ends inside data record {r0 + flat.size // lay.record_samples + 1}")
+    return flat.reshape(r1 - r0, lay.record_samples)
+
+
+def _calibration(signal: Any) -> tuple[float, float] | None:
+    """edfio's (gain, offset) for a signal, None where it returns digital values uncalibrated."""
+    try:
+        gain = (signal.physical_max - signal.physical_min) / (signal.digital_max - signal.digital_min)
+        return gain, signal.physical_max / gain - signal.digital_max
+    except (ZeroDivisionError, ValueError):
+        return None
+
+
+def _read_header_bytes(path: Any) -> bytes:
+    """The fixed header and the signal headers it announces (as many as are there)."""
+    with open(path, "rb") as fp:
+        raw = fp.read(256)
+        try:
+            n_signals = int(raw[252:256].decode("latin-1").strip())
+        except ValueError:
+            return raw  # _layout says why
+        return raw + fp.read(256 * max(0, n_signals))
+
+
+def open_edf(ref: RecordRef) -> Record:
+    """Open an EDF/EDF+/BDF file reading only its header; RecordError for a broken header, a file cut
+    inside a data record, or a file of no samples, and without edfio one naming the extra."""
+    edfio = _edfio(ref.path.suffix)
+    bdf = ref.path.suffix.lower() == ".bdf"
+    raw = _read_header_bytes(ref.path)
+    lay = _layout(raw, ref.path.stat().st_size, 3 if bdf else 2)
+    labels = [raw[256 + 16 * i:272 + 16 * i].decode("latin-1").strip() for i in range(len(lay.spans))]
+    raw_index = [i for i, label in enumerate(labels) if label not in _ANNOTATIONS]
+    if not raw_index:
+        raise RecordError("has no signals (only annotations)")
+    with record_errors("header"):
+        duration = Fraction(raw[244:252].decode("latin-1").strip())
+    if duration <= 0:
+        raise RecordError(f"header: data record duration {duration} must be > 0")
+    empty = raw[:236] + b"0".ljust(8) + raw[244:lay.header_bytes]  # no data records: edfio reads no data
+    with record_errors("header"):
+        read = edfio.read_bdf if bdf else edfio.read_edf
+        signals = list(read(empty, header_encoding="latin-1").signals)
+    if len(signals) != len(raw_index):
+        raise RecordError(f"header: {len(signals)} signals besides annotations, expected {len(raw_index)}")
+    counts = [lay.spans[i][1] for i in raw_index]
+    if min(counts) < 1:
+        raise RecordError("header: a signal has 0 samples per data record")
+    rates = [float(Fraction(c) / duration) for c in counts]
+    top = counts.index(max(counts))
+    header = checked_header(rates[top], lay.n_records * counts[top], tuple(s.label for s in signals), len(signals))
+    if len(set(counts)) > 1:
+        header = Header(header.fs, header.n_samples, header.leads, header.n_signals, tuple(rates),
+                        tuple(lay.n_records * c for c in counts))
+    return EdfRecord(ref, header, lay, raw_index, [_calibration(s) for s in signals])

@@ -1,0 +1,146 @@
+"""Opening and reading single-segment WFDB records, and the dispatch to multi-segment ones.
+
+Headers are parsed by :mod:`.wfdb_header` and the samples of the common uncompressed formats
+decoded by :mod:`.wfdb_signal` straight from the wanted byte range, every signal at its own rate
+(frame rate x samples per frame, never averaged). The result is identical to
+``wfdb.rdrecord(..., physical=True, smooth_frames=False).e_p_signal`` cast to float32. What the
+fast path does not cover (skew, formats 8, 310, 311 and FLAC, a file's signals split or in two
+formats, headers it cannot parse) is read through wfdb, imported only then.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import Header, Record, RecordError, RecordRef, checked_header, framed, record_errors
+from .wfdb_header import MasterHeader, WfdbHeader, parse_header
+from .wfdb_signal import INVALID_SAMPLE, SignalFile, check_signal_files, fast_layout, read_samples
+
+
+class WfdbRecord(Record):
+    """A WFDB record read through ``wfdb.rdrecord``: the fallback for what :class:`FastWfdbRecord` does not cover."""
+
+    def __init__(self, ref: RecordRef, header: Header, spf: list[int]) -> None:
+        super().__init__(ref, header)
+        self._spf = spf
+
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        import wfdb
+
+        spf = self._spf[channels[0]]
+        f0, f1 = start // spf, -(-stop // spf)
+        rec = wfdb.rdrecord(str(self.ref.path.with_suffix("")), sampfrom=f0, sampto=f1, channels=channels,
+                            physical=True, smooth_frames=False)
+        lead = start - f0 * spf
+        return np.stack([signal[lead:lead + stop - start] for signal in rec.e_p_signal])
+
+
+class FastWfdbRecord(Record):
+    """A single-segment WFDB record decoded with numpy (see :func:`.wfdb_signal.fast_layout` for which ones).
+
+    Gives exactly what ``wfdb.rdrecord(..., physical=True, smooth_frames=False).e_p_signal`` gives,
+    as float32: ``(digital - baseline) / gain`` in float64, NaN where the digital value is the
+    format's invalid-sample marker.
+    """
+
+    def __init__(self, ref: RecordRef, header: Header, h: WfdbHeader, files: list[SignalFile]) -> None:
+        super().__init__(ref, header)
+        self._wfdb = h
+        self._files = files
+        self._baseline = np.array(h.baseline, dtype=np.float64)[:, None]
+        self._gain = np.array(h.adc_gain, dtype=np.float64)[:, None]
+
+    def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
+        spf = self._wfdb.samps_per_frame[channels[0]]
+        _check_start_time(self._wfdb, start // spf)
+        out = np.empty((len(channels), stop - start), dtype=np.float32)
+        wanted = np.array(channels)
+        for file in self._files:
+            rows = np.flatnonzero((wanted >= file.first) & (wanted < file.first + len(file.spf)))
+            if rows.size:
+                digital = read_samples(file, wanted[rows], start, stop, spf)
+                out[rows] = self._physical(digital, wanted[rows], INVALID_SAMPLE[file.fmt])
+        return out
+
+    def _physical(self, digital: np.ndarray, channels: np.ndarray, invalid: int) -> np.ndarray:
+        """float64 ``(digital - baseline) / gain`` of ``channels``, NaN where ``digital == invalid``:
+        the same operations in the same order as wfdb's ``Record.dac``, hence the same bits."""
+        physical = np.empty(digital.shape, dtype=np.float64)
+        np.subtract(digital, self._baseline[channels], out=physical)
+        physical /= self._gain[channels]
+        missing = digital == invalid
+        if missing.any():
+            physical[missing] = np.nan
+        return physical
+
+
+def _check_start_time(h: WfdbHeader, frame: int) -> None:
+    """Raise where wfdb.rdrecord would when it moves the record's start time to ``frame``
+    (an OverflowError past year 9999), so the fast path fails exactly where wfdb does."""
+    if frame and h.base_time is not None:
+        day = h.base_date if h.base_date is not None else datetime.date.today()
+        datetime.datetime.combine(day, h.base_time) + datetime.timedelta(seconds=frame / h.fs)
+
+
+def wfdb_header_of(h: Any) -> Header:
+    """The Header of a parsed single-segment WFDB header (a WfdbHeader or wfdb's Record), or the
+    RecordError for a header that gives no length, no usable rate or length, or fewer signal lines
+    than signals. Signals of several samples a frame get their own rate and length."""
+    if h.sig_len is None:  # wfdb.rdrecord cannot read a slice of such a record without reading it all
+        raise RecordError("header gives no length (number of samples)")
+    leads = tuple("" if s is None else str(s) for s in h.sig_name or ())
+    header = checked_header(h.fs, h.sig_len, leads, h.n_sig or 0)
+    if any(len(field or ()) != h.n_sig for field in (h.file_name, h.fmt)) or None in h.fmt:
+        raise RecordError(f"header: says {h.n_sig} signals but does not describe them all")
+    return framed(header, [s or 1 for s in h.samps_per_frame])
+
+
+def _open_slow(ref: RecordRef) -> Record:
+    """Open through ``wfdb.rdheader``: the authority on headers the fast parser does not take."""
+    import wfdb
+
+    with record_errors("header"):
+        h = wfdb.rdheader(str(ref.path.with_suffix("")))
+    if not isinstance(h, wfdb.Record):
+        raise RecordError("header: a multi-segment header wfdb reads but ecgspec cannot parse")
+    header = wfdb_header_of(h)
+    check_signal_files(ref.path.parent, h)
+    return WfdbRecord(ref, header, [s or 1 for s in h.samps_per_frame])
+
+
+def open_single(ref: RecordRef, h: WfdbHeader) -> Record:
+    """Open a parsed single-segment header: the fast reader where it covers the record, else wfdb."""
+    header = wfdb_header_of(h)
+    check_signal_files(ref.path.parent, h)
+    files = fast_layout(ref.path.parent, h)
+    if files is None:
+        return WfdbRecord(ref, header, [s or 1 for s in h.samps_per_frame])
+    return FastWfdbRecord(ref, header, h, files)
+
+
+def read_header(path: Path) -> WfdbHeader | MasterHeader | None:
+    """The parsed header at ``path``, None when the parser rejects it (wfdb then gives the reason);
+    RecordError for an empty file."""
+    content = path.read_bytes()
+    if not content:
+        raise RecordError("header file is empty")
+    try:
+        return parse_header(content)
+    except Exception:  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
+        return None
+
+
+def open_wfdb(ref: RecordRef) -> Record:
+    """Open a WFDB record: single-segment (fast or through wfdb) or multi-segment."""
+    h = read_header(ref.path)
+    if h is None:
+        return _open_slow(ref)
+    if isinstance(h, MasterHeader):
+        from .wfdb_segments import open_multi_segment
+
+        return open_multi_segment(ref, h)
+    return open_single(ref, h)

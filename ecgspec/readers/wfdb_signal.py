@@ -1,0 +1,179 @@
+"""Decoding WFDB signal files with numpy: which files a header names, whether they hold what it
+says, and the digital samples of a frame range, for the common uncompressed formats (16, 61, 160,
+32, 80, 24, 212), any number of samples per frame, several signals interleaved per frame."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .base import RecordError
+from .wfdb_header import WfdbHeader
+
+# Bytes per sample of the WFDB signal formats whose file size follows from the sample count;
+# 212 and 310/311 pack samples into words (see signal_bytes), FLAC (508/516/524) cannot be sized.
+_BYTES_PER_SAMPLE = {"8": 1, "80": 1, "16": 2, "61": 2, "160": 2, "24": 3, "32": 4}
+# Formats decoded here: numpy dtype of the stored unit (212 and 24: bytes, unpacked below).
+FAST_DTYPES = {"16": "<i2", "61": ">i2", "32": "<i4", "80": "u1", "160": "<u2", "24": "u1", "212": "u1"}
+# The digital value that marks a sample missing, per format, as wfdb's _signal.INVALID_SAMPLE_VALUE.
+INVALID_SAMPLE = {"16": -(2**15), "61": -(2**15), "160": -(2**15), "32": -(2**31), "80": -(2**7),
+                  "24": -(2**23), "212": -(2**11)}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class SignalFile:
+    """One signal file: its signals are header lines ``first .. first + len(spf) - 1``, signal ``i``
+    stored as ``spf[i]`` consecutive samples in each frame, from byte ``offset`` on in format ``fmt``."""
+
+    path: Path
+    fmt: str
+    offset: int
+    first: int
+    spf: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        """Samples per frame, all signals of the file together."""
+        return sum(self.spf)
+
+    def columns(self, signal: int) -> range:
+        """Where header signal ``signal``'s samples sit within a frame of this file."""
+        i = signal - self.first
+        at = sum(self.spf[:i])
+        return range(at, at + self.spf[i])
+
+
+def fast_layout(folder: Path, h: WfdbHeader) -> list[SignalFile] | None:
+    """The signal files of a record decoded here exactly as wfdb decodes them, or None to leave it to
+    wfdb: no skew, a format in FAST_DTYPES, each file's signals on consecutive header lines with one
+    format, and baselines that fit int64 (as wfdb's arrays need)."""
+    if any(f not in FAST_DTYPES for f in h.fmt) or any(spf < 1 for spf in h.samps_per_frame):
+        return None
+    if any(skew not in (None, 0) for skew in h.skew) or any(not _INT64[0] <= b <= _INT64[1] for b in h.baseline):
+        return None
+    files: list[SignalFile] = []
+    for index, name in enumerate(h.file_name):
+        spf = h.samps_per_frame[index]
+        if files and files[-1].path.name == name and files[-1].fmt == h.fmt[index]:
+            last = files[-1]
+            files[-1] = SignalFile(last.path, last.fmt, last.offset, last.first, last.spf + (spf,))
+        elif any(f.path.name == name for f in files) or name.startswith("~"):
+            return None  # a file's signals split by another file's, or a format change within a file
+        else:
+            files.append(SignalFile(folder / name, h.fmt[index], h.byte_offset[index] or 0, index, (spf,)))
+    return files
+
+
+def read_samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, spf: int) -> np.ndarray:
+    """Digital samples ``start .. stop - 1`` (counted at the signals' own rate, ``spf`` a frame) of
+    header signals ``signals`` of ``file``: ``(len(signals), stop - start)`` integers."""
+    f0, f1 = start // spf, -(-stop // spf)
+    frames = read_frames(file, f0, f1)  # (f1 - f0, width)
+    if spf == 1:
+        cols = [file.columns(s).start for s in signals]
+        digital = frames if cols == list(range(file.width)) else frames[:, cols]
+        return np.ascontiguousarray(digital.T)
+    cols = [c for s in signals for c in file.columns(s)]
+    every = cols == list(range(file.width))  # all the file's signals, in order: no gather needed
+    picked = (frames if every else frames[:, cols]).reshape(f1 - f0, len(signals), spf).transpose(1, 0, 2)
+    lead = start - f0 * spf
+    return picked.reshape(len(signals), (f1 - f0) * spf)[:, lead:lead + stop - start]
+
+
+def read_frames(file: SignalFile, start: int, stop: int) -> np.ndarray:
+    """Digital samples of frames ``start .. stop - 1`` of a signal file, ``(stop - start, width)``
+    integers, read from just that byte range."""
+    first, last = start * file.width, stop * file.width  # flat sample numbers
+    if file.fmt == "212":  # pairs of 12-bit samples in 3 bytes: start at the pair holding `first`
+        lead = first % 2
+        n = last - first + lead
+        raw = _read_units(file, (first - lead) * 3 // 2, (3 * n + 1) // 2)
+        flat = _unpack_212(raw, n)[lead:]
+    elif file.fmt == "24":
+        flat = _unpack_24(_read_units(file, 3 * first, 3 * (last - first)))
+    else:
+        flat = _read_units(file, np.dtype(FAST_DTYPES[file.fmt]).itemsize * first, last - first)
+        if file.fmt == "80":  # offset binary
+            flat = flat.astype(np.int16) - 128
+        elif file.fmt == "160":
+            flat = flat.astype(np.int32) - 32768
+    return flat.reshape(stop - start, file.width)
+
+
+def _read_units(file: SignalFile, byte: int, count: int) -> np.ndarray:
+    """``count`` stored units (samples, or bytes for 212/24) from ``byte`` past the file's offset;
+    RecordError when the file ends before them (cut after the record was opened)."""
+    data = np.fromfile(file.path, dtype=FAST_DTYPES[file.fmt], count=count, offset=file.offset + byte)
+    if data.size < count:
+        raise RecordError(f"signal file {file.path.name} is short: ends {count - data.size} units early")
+    return data
+
+
+def _unpack_212(raw: np.ndarray, n: int) -> np.ndarray:
+    """``n`` int16 samples from format-212 bytes. Each 3-byte group holds two 12-bit two's-complement
+    samples: the first is byte 0 plus the low nibble of byte 1 as bits 8-11, the second byte 2 plus
+    the high nibble of byte 1. Read as two unaligned little-endian uint16 views of the bytes."""
+    if raw.size % 3:
+        raw = np.concatenate([raw, np.zeros(3 - raw.size % 3, dtype=np.uint8)])
+    groups = raw.size // 3
+    low = np.ndarray((groups,), "<u2", raw, 0, (3,))  # byte 0 | byte 1 << 8
+    high = np.ndarray((groups,), "<u2", raw, 1, (3,))  # byte 1 | byte 2 << 8
+    pairs = np.empty((groups, 2), dtype=np.int16)
+    np.bitwise_and(low, 0x0FFF, out=pairs[:, 0], casting="unsafe")
+    np.bitwise_or(high >> 8, (high & 0xF0) << 4, out=pairs[:, 1], casting="unsafe")
+    flat = pairs.reshape(-1)[:n]
+    flat <<= 4  # sign-extend the 12-bit values
+    flat >>= 4
+    return flat
+
+
+def _unpack_24(raw: np.ndarray) -> np.ndarray:
+    """int32 samples from format-24 bytes: 24-bit little-endian two's complement."""
+    triples = raw.reshape(-1, 3).astype(np.int32)
+    value = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+    return value - ((value & 0x800000) << 1)
+
+
+def signal_bytes(fmt: str, n: int) -> int | None:
+    """Bytes a WFDB signal file of format ``fmt`` needs for ``n`` samples; None if not computable."""
+    if fmt == "212":  # two 12-bit samples in 3 bytes
+        return math.ceil(n * 1.5)
+    if fmt in ("310", "311"):  # three 10-bit samples in 4 bytes; 310 needs the whole word for two
+        return 4 * (n // 3) + (0, 2, 4 if fmt == "310" else 3)[n % 3]
+    if fmt in _BYTES_PER_SAMPLE:
+        return n * _BYTES_PER_SAMPLE[fmt]
+    return None
+
+
+def _signal_files(h: WfdbHeader) -> dict[str, tuple[str, int, int]]:
+    """file name -> (format, byte offset, samples per frame) of each signal file; the format and
+    offset are those of the file's first signal, as WFDB reads them."""
+    files: dict[str, tuple[str, int, int]] = {}
+    for name, fmt, offset, spf in zip(h.file_name, h.fmt, h.byte_offset, h.samps_per_frame):
+        if name in files:
+            fmt, offset, total = files[name]
+            files[name] = (fmt, offset, total + (spf or 1))
+        else:
+            files[name] = (fmt, offset or 0, spf or 1)
+    return files
+
+
+def check_signal_files(folder: Path, h: WfdbHeader) -> None:
+    """Check the signal files a header names exist and hold its length (where the format can be sized)."""
+    for name, (fmt, offset, per_frame) in _signal_files(h).items():
+        file = folder / name
+        if not file.is_file():
+            raise RecordError(f"signal file {name} is missing")
+        size = file.stat().st_size
+        if size == 0:
+            raise RecordError(f"signal file {name} is empty")
+        needed = signal_bytes(fmt, h.sig_len * per_frame)
+        if needed is not None and size < offset + needed:
+            raise RecordError(
+                f"signal file {name} is truncated: {size} bytes, format {fmt} needs {offset + needed}"
+                f" for {h.sig_len} frames x {per_frame} samples"
+            )
