@@ -824,7 +824,7 @@ def kill_when_half_done(inputs: Path, output: Path, config: Dict[str, Any], opti
     finally:
         proc.wait()
     if not partial.exists():  # extract commits every 2 s: a shorter run has no half-way commit to kill at
-        raise RuntimeError(f"the run finished before half of it was committed: use more --records (2000)")
+        raise RuntimeError("the run finished before half of it was committed: use more --records (2000)")
     with h5py.File(partial, "r", swmr=True) as f:
         return int(f["committed"][0])
 
