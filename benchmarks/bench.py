@@ -28,6 +28,9 @@ resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
          whole signal; the first call's filter design is timed apart.
+resume   a fresh run, then --resume after a SIGKILL at half way and --resume adding 5% new records
+         to a finished file, as ratios to the fresh run (each in a fresh subprocess); and the cost
+         of a commit point (extract's flush every 2 s) with and without fsync.
 
 Everything is built and written in a ``tempfile.TemporaryDirectory`` (``--tmp`` picks its
 parent); the data folder is only read. This is a benchmark, not a test: it exits 0 whatever
@@ -57,7 +60,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume")
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500, window_size=1 / 20, overlap_size=1 / 40)
 BATCH = 32
 LONG_CONFIG = {"feature_fs": 100}  # the long record's config: a 24-h record gives 8640 windows, plain would be 20 GB
@@ -68,6 +71,8 @@ TARGETS = {
     "stages": 0.80,
     "memory_growth_mb": 100.0,
     "memory_long_gb": 1.5,
+    "resume_after_kill": 0.7,
+    "add_new_records": 0.2,
     "multirate_read": 2.0,
     "qc_throughput": 0.95,  # end to end with the quality flags, as a share of without them
 }
@@ -320,11 +325,12 @@ def child_main(argv: List[str]) -> int:
 
     cpu0 = os.times()
 
-    if kind == "extract":
+    if kind in ("extract", "resume"):
         from ecgspec import extract  # ecgspec's names load on first use: load the pipeline before the clock
 
+        flags = {"resume": True} if kind == "resume" else {"overwrite": True}
         t0 = time.perf_counter()
-        result = extract(inputs, output, config, overwrite=True, log=lambda m: None, **options)
+        result = extract(inputs, output, config, log=lambda m: None, **flags, **options)
         seconds = time.perf_counter() - t0
         out = {"records": result.records, "windows": result.windows, "errors": len(result.errors)}
     elif kind == "naive":
@@ -391,10 +397,16 @@ def naive_script(folder: Path, output: Path, config: Dict[str, Any]) -> Dict[str
 _child_runs: Dict[tuple, List[Dict[str, Any]]] = {}
 
 
-def run_child(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
-    """Run one contender once in a fresh subprocess and return what it printed (plus the output size)."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, str(inputs), str(output),
-           json.dumps(config), json.dumps(options)]
+def child_command(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any]) -> List[str]:
+    return [sys.executable, os.path.abspath(__file__), "--child", kind, str(inputs), str(output),
+            json.dumps(config), json.dumps(options)]
+
+
+def run_child(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any],
+              keep: bool = False) -> Dict[str, Any]:
+    """Run one contender once in a fresh subprocess and return what it printed (plus the output size);
+    the output is deleted after unless ``keep``."""
+    cmd = child_command(kind, inputs, output, config, options)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
@@ -403,7 +415,8 @@ def run_child(kind: str, inputs: Path, output: Path, config: Dict[str, Any], opt
     result = json.loads(lines[-1][len("BENCH-RESULT "):])
     with contextlib.suppress(OSError):
         result["output_bytes"] = output.stat().st_size
-    drop_output(output)
+    if not keep:
+        drop_output(output)
     return result
 
 
@@ -831,12 +844,102 @@ def section_storage(args: argparse.Namespace, table: Table, ctx: Dict[str, Any])
     drop_output(out)
 
 
+def kill_when_half_done(inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any],
+                        n_records: int) -> int:
+    """Start extract in a subprocess and SIGKILL it once half the records are committed (read from
+    the running output, as any reader can); return the records its partial file keeps."""
+    import signal
+
+    import h5py
+
+    partial = output.with_name(output.name + ".partial")
+    proc = subprocess.Popen(child_command("extract", inputs, output, config, options),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None:
+            time.sleep(0.05)
+            with contextlib.suppress(OSError, KeyError):
+                with h5py.File(partial, "r", swmr=True) as f:
+                    if int(f["committed"][0]) >= n_records // 2:
+                        break
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    if not partial.exists():  # extract commits every 2 s: a shorter run has no half-way commit to kill at
+        raise RuntimeError("the run finished before half of it was committed: use more --records (2000)")
+    with h5py.File(partial, "r", swmr=True) as f:
+        return int(f["committed"][0])
+
+
+def commit_cost(args: argparse.Namespace, ctx: Dict[str, Any], window_shape: tuple, records_per_s: float) -> Dict[str, float]:
+    """ms per commit point with and without fsync, each commit holding FLUSH_SECONDS of records
+    (at the fresh run's pace) of one window each, as extract commits every FLUSH_SECONDS."""
+    import numpy as np
+
+    from ecgspec.layout import RecordRow
+    from ecgspec.pipeline import FLUSH_SECONDS
+    from ecgspec.writer import SpectrogramWriter
+
+    per_commit = max(1, int(records_per_s * FLUSH_SECONDS))
+    values = np.ones((1, *window_shape), dtype=np.float32)
+    out = {}
+    for durable in (False, True):
+        path = ctx["tmp"] / f"commit_{durable}.h5"
+        drop_output(path)
+        w = SpectrogramWriter(path, window_shape=window_shape, frequencies=np.zeros(window_shape[-2]),
+                              attrs={"config": {}}, overwrite=True, durable=durable)
+        seconds = []
+        for k in range(5):
+            for i in range(per_commit):
+                w.write_windows([w.next_record_row], [0], values)
+                w.commit_record(RecordRow(f"r{k}_{i}", "src", 500.0, 5000, "I", 1, 0, "500.0"))
+            t0 = time.perf_counter()
+            w.flush()
+            seconds.append(time.perf_counter() - t0)
+        w.close()
+        drop_output(path)
+        out[durable] = 1000 * statistics.median(seconds)
+    return {"plain_ms": out[False], "fsync_ms": out[True], "records_per_commit": per_commit}
+
+
+def section_resume(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
+    """Resume after a SIGKILL at 50%, and adding 5% new records to a finished file, as ratios to a fresh run."""
+    corpus: Corpus = ctx["corpus"]
+    n = args.records
+    folder = corpus.subset(n)
+    cfg, options = e2e_config(args), extract_options(args)
+    out = ctx["tmp"] / "resume.h5"
+    fresh = run_child("extract", folder, out, cfg, options)
+    table.add("resume", f"fresh run, {n} records", f"{fresh['seconds']:.1f} s", "", None, "", None, **fresh)
+    kept = kill_when_half_done(folder, out, cfg, options, n)
+    resumed = run_child("resume", folder, out, cfg, options)
+    ratio = resumed["seconds"] / fresh["seconds"]
+    table.add("resume", f"--resume after SIGKILL at {kept / n:.0%} ({kept} kept)", f"{resumed['seconds']:.1f} s",
+              f"fresh {fresh['seconds']:.1f} s", ratio, f"<= {TARGETS['resume_after_kill']}x",
+              ratio <= TARGETS["resume_after_kill"], **resumed)
+    base = corpus.subset(n - n // 20)
+    run_child("extract", base, out, cfg, options, keep=True)
+    added = run_child("resume", folder, out, cfg, options)
+    ratio = added["seconds"] / fresh["seconds"]
+    table.add("resume", f"--resume adding {n // 20} new records (5%) to a finished file", f"{added['seconds']:.1f} s",
+              f"fresh {fresh['seconds']:.1f} s", ratio, f"<= {TARGETS['add_new_records']}x",
+              ratio <= TARGETS["add_new_records"], **added)
+    import ecgspec
+
+    shape = tuple(ecgspec.SpectrogramInput(ecgspec.InputConfig(**cfg)).compute_input_shape((1, 12, cfg["n_samples"]))[1:])
+    cost = commit_cost(args, ctx, shape, fresh["records"] / fresh["seconds"])
+    table.add("resume", f"commit point ({cost['records_per_commit']} records), with fsync vs without",
+              f"{cost['fsync_ms']:.1f} ms", f"{cost['plain_ms']:.1f} ms", cost["fsync_ms"] / max(cost["plain_ms"], 1e-6),
+              "", None, **cost)
+
+
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
     "e2e": section_e2e,
     "stages": section_stages,
     "memory": section_memory,
     "storage": section_storage,
+    "resume": section_resume,
     "resample": section_resample,
     "qc": section_qc,
 }

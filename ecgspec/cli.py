@@ -155,17 +155,18 @@ def main(debug: bool) -> None:
 @click.option("--workers", type=int, help="Reader threads [2].")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
+@click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")
 @click.option("--quiet", is_flag=True, help="No progress bar, per-record messages or summary on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print a summary object on stdout.")
 @_guard
-def extract(inputs, output, config_path, overwrite, resume, quiet, as_json, **kwargs) -> None:
+def extract(inputs, output, config_path, overwrite, resume, no_space_check, quiet, as_json, **kwargs) -> None:
     """Spectrograms of every record in INPUT... (records, folders, or - for paths on stdin) into OUTPUT.h5."""
     from .pipeline import Interrupted, RunControl, run_extract, stderr_log
 
     engine = {k: kwargs.pop(k) for k in ENGINE_KEYS if k in kwargs}
     config, options = _settings(config_path, engine, kwargs)
     control = RunControl(overwrite=overwrite, resume=resume, progress=not quiet and sys.stderr.isatty(),
-                         stdin=sys.stdin, log=_silent if quiet else stderr_log)
+                         stdin=sys.stdin, log=_silent if quiet else stderr_log, space_check=not no_space_check)
     try:
         result = run_extract(list(inputs), output, config, options, control)
     except Interrupted as exc:

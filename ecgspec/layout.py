@@ -12,20 +12,23 @@ Layout (a contract with the pipeline and the readers)::
     /frames/time, /frames/edge (n_frames,)     each output frame's centre (s), whether padding shapes it
     attrs: config (JSON), window_shape, n_fft, win_length, hop_length, ecgspec_version, complete
 
-Crash safety: a run writes ``OUTPUT.partial`` and only the writer's ``finish`` renames it
-over OUTPUT, so OUTPUT is always absent, the old file or the finished new one. A record's
-windows are written before its ``/records`` row, so the committed records of an interrupted
-file are the first ``n`` rows (``n`` = shortest ``/records`` column) and their windows the
-first ``sum(n_windows[:n])`` (:func:`committed`).
+    /committed           (3,) int64            records, windows and errors written and flushed so far
+
+Crash safety: a run writes ``OUTPUT.partial`` in HDF5's SWMR mode and only the writer's
+``finish`` renames it over OUTPUT, so OUTPUT is always absent, the old file or the finished
+new one. A record's windows are written before its ``/records`` row; at each commit point
+the writer flushes everything, then writes ``/committed``. The committed records of an
+unfinished file are the first ``/committed[0]`` rows and their windows the first
+``/committed[1]`` (:func:`committed`); what follows them is dropped by ``--resume``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -43,6 +46,7 @@ __all__ = [
     "OutputError",
     "RecordRow",
     "clip_to_stored",
+    "expected_output_bytes",
     "committed",
     "compression_filters",
     "compression_name",
@@ -50,12 +54,16 @@ __all__ = [
     "normalised_config",
     "open_for_reading",
     "partial_path",
+    "windows_in",
 ]
 
 STORE_DTYPES = ("float32", "float16")  # what /spectrograms may hold
 COMPRESSIONS = ("none", "lzf", "gzip", "zstd", "blosc2")
 PARTIAL = ".partial"
-PREVIOUS = ".partial.prev"
+LOCK = ".partial.lock"
+LEGACY = ".partial.prev"  # partial files set aside by --resume before version 0.2 (no longer written)
+COUNTER = "committed"  # /committed: records, windows, errors flushed at the last commit point
+LOCK_WAIT = 5.0  # seconds a reader waits for a writer's HDF5 file lock
 READ_CACHE_BYTES = 16 << 20  # holds several chunks, so random access does not re-read them
 STR = h5py.string_dtype("utf-8")
 
@@ -105,21 +113,20 @@ def partial_path(output: str | os.PathLike[str]) -> Path:
     return output.with_name(output.name + PARTIAL)
 
 
-def previous_paths(output: Path) -> list[Path]:
-    """Partial files of earlier interrupted runs, renamed aside by ``--resume`` (``OUTPUT.partial.prev*``)."""
-    prefix = output.name + PREVIOUS
+def lock_path(output: Path) -> Path:
+    """``OUTPUT.partial.lock``: the writer's lock file (:class:`ecgspec.swmr.WriterLock`)."""
+    return output.with_name(output.name + LOCK)
+
+
+def legacy_paths(output: Path) -> list[Path]:
+    """``OUTPUT.partial.prev*`` files left by ``--resume`` of ecgspec before 0.2."""
+    prefix = output.name + LEGACY
     return sorted(p for p in output.parent.iterdir() if p.name.startswith(prefix))
 
 
-def free_previous_path(output: Path) -> Path:
-    """The first unused name of ``OUTPUT.partial.prev``, ``.prev2``, ... (a resumed run may be killed too)."""
-    names = (f"{output.name}{PREVIOUS}{k if k > 1 else ''}" for k in itertools.count(1))
-    return next(output.with_name(n) for n in names if not output.with_name(n).exists())
-
-
 def is_partial_name(path: Path) -> bool:
-    """Whether ``path`` is named as an unfinished output (``.partial`` or ``.partial.prev*``)."""
-    return path.name.endswith(PARTIAL) or PREVIOUS in path.name
+    """Whether ``path`` is named as an unfinished output (``.partial``, or an old ``.partial.prev*``)."""
+    return path.name.endswith(PARTIAL) or LEGACY in path.name
 
 
 # -- compression -------------------------------------------------------------------------------
@@ -215,9 +222,27 @@ def clip_to_stored(values: Any, dtype: Any) -> Any:
 
 
 def open_for_reading(path: Path) -> h5py.File:
-    """``path`` read-only, with plugin codecs available and a chunk cache fit for random access."""
+    """``path`` read-only, with plugin codecs available and a chunk cache fit for random access.
+
+    A file a writer has open (or one whose writer was killed) only opens in SWMR read mode;
+    that handle's datasets must be refreshed to see the writer's progress (:func:`committed`).
+    While a writer lays a file out or marks it complete it holds HDF5's file lock for a few
+    milliseconds: opening waits for that, up to ``LOCK_WAIT`` seconds.
+    """
     register_plugins()
-    return h5py.File(path, "r", rdcc_nbytes=READ_CACHE_BYTES)
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            try:
+                return h5py.File(path, "r", rdcc_nbytes=READ_CACHE_BYTES)
+            except OSError as exc:
+                if "already open for write" not in str(exc):
+                    raise
+            return h5py.File(path, "r", swmr=True, rdcc_nbytes=READ_CACHE_BYTES)
+        except OSError as exc:
+            if "unable to lock file" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def read_column(dataset: h5py.Dataset, n: int) -> np.ndarray:
@@ -227,14 +252,45 @@ def read_column(dataset: h5py.Dataset, n: int) -> np.ndarray:
     return dataset[:n]
 
 
-def committed(file: h5py.File) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _refreshed(file: h5py.File, name: str) -> h5py.Dataset:
+    dataset = file[name]
+    if file.swmr_mode:
+        dataset.refresh()
+    return dataset
+
+
+def committed_counts(file: h5py.File) -> tuple[int, int, int]:
+    """(records, windows, errors) flushed at the writer's last commit point; rows beyond may be torn.
+
+    Files without ``/committed`` (ecgspec before 0.2) count their columns' shortest length.
+    """
+    if COUNTER in file:
+        records, windows, errors = (int(v) for v in _refreshed(file, COUNTER)[:3])
+        return records, windows, errors
+    records = min(file["records"][k].shape[0] for k in RECORD_COLUMNS if k in file["records"])
+    windows = min(file["windows"][k].shape[0] for k in WINDOW_COLUMNS)
+    errors = min(file["errors"][k].shape[0] for k in ERROR_COLUMNS)
+    return records, windows, errors
+
+
+def committed(
+    file: h5py.File, counts: tuple[int, int, int] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The complete records of ``file`` (``/records`` columns) and their windows (``/windows`` columns).
 
-    An interrupted record's tail is ignored. Raises ValueError when the file holds fewer
-    windows than its records claim (a damaged file).
+    The records counted by ``/committed``, cut further to the longest prefix whose windows
+    every dataset holds: a reader of a running output may see the datasets grow in any
+    order, so a shorter dataset means "not yet", never an error. ``counts``: the
+    :func:`committed_counts` read before (through another handle; see the reader).
     """
+    n, _, _ = counts or committed_counts(file)
     stored = [k for k in RECORD_COLUMNS if k in file["records"]]
-    n = min(file["records"][k].shape[0] for k in stored)
+    n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in stored])
+    stored_windows = [k for k in WINDOW_COLUMNS if k in file["windows"]]
+    lengths = [_refreshed(file, f"windows/{k}").shape[0] for k in stored_windows]
+    held = min(lengths + [_refreshed(file, "spectrograms").shape[0]])
+    per_record = file["records"]["n_windows"][:n]
+    n = int(np.searchsorted(np.cumsum(per_record), held, side="right")) if n else 0
     records = {k: read_column(file["records"][k], n) for k in stored}
     if "lead_fs" not in records:  # a file from before /records/lead_fs: every lead was read at /records/fs
         n_leads = json.loads(file.attrs["config"])["n_channels"]
@@ -243,10 +299,24 @@ def committed(file: h5py.File) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
         if key not in records:
             records[key] = np.full(n, value, dtype=object if isinstance(value, str) else np.float64)
     n_windows = int(records["n_windows"].sum())
-    stored = [k for k in WINDOW_COLUMNS if k in file["windows"]]
-    lengths = [file["windows"][k].shape[0] for k in stored] + [file["spectrograms"].shape[0]]
-    if min(lengths) < n_windows:
-        raise ValueError(f"its records claim {n_windows} windows but it holds {min(lengths)}")
-    windows = {k: file["windows"][k][:n_windows] if k in stored else np.zeros(n_windows, dtype=WINDOW_COLUMNS[k])
+    windows = {k: file["windows"][k][:n_windows] if k in stored_windows else np.zeros(n_windows, WINDOW_COLUMNS[k])
                for k in WINDOW_COLUMNS}  # /windows/qc of a file from before it: 0 (not checked)
     return records, windows
+
+
+# -- sizes -------------------------------------------------------------------------------------
+
+ROW_BYTES = 512  # a /records row and its /windows/errors share, strings included, generously
+FILE_OVERHEAD = 4 << 20  # superblock, object headers, chunk indexes, the last (whole, 2 MB) chunk of /spectrograms
+
+
+def windows_in(length: int, window: int, stride: int) -> int:
+    """Windows of ``window`` samples, ``stride`` apart, in a signal of ``length`` samples (at the config fs)."""
+    return 0 if length < window else (length - window) // stride + 1
+
+
+def expected_output_bytes(n_windows: int, window_shape: tuple[int, ...], dtype: Any, n_records: int) -> int:
+    """Bytes an uncompressed output of ``n_windows`` windows from ``n_records`` records takes, at most."""
+    window_bytes = int(np.prod(window_shape)) * np.dtype(dtype).itemsize
+    per_window = window_bytes + sum(np.dtype(d).itemsize for d in WINDOW_COLUMNS.values())
+    return n_windows * per_window + n_records * ROW_BYTES + FILE_OVERHEAD

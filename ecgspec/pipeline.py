@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Sequence, TextIO, Tuple
+from typing import AbstractSet, Any, Callable, Dict, Iterator, List, Mapping, Sequence, TextIO, Tuple
 
 import torch
 from tqdm import tqdm
@@ -35,9 +35,11 @@ from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, ef
 from .engine import SpectrogramInput
 from .readers import RecordRef, find_records
 from .stages import (
-    QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, CopyRecord, ExtractError, ReadFailed, RecordRead,
-    RecordSkipped, WriterThread, prefetch, read_record,
+    QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, ExtractError, ReadFailed, RecordRead,
+    RecordSkipped, WriterThread, prefetch, read_record, write_failed,
 )
+from .leftovers import resumable_names
+from .space import check_free_space, expected_run_bytes
 from .writer import SpectrogramWriter
 
 __all__ = ["extract", "run_extract", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
@@ -66,7 +68,7 @@ class ExtractResult:
     windows: int = 0
     empty: List[str] = field(default_factory=list)
     errors: List[Tuple[str, str]] = field(default_factory=list)
-    resumed: int = 0  # records copied from a previous run's file (--resume), not in `records`
+    resumed: int = 0  # records kept in the output from a previous run (--resume), not in `records`
     nan_skipped: int = 0  # windows skipped for too many missing samples
     seconds: float = 0.0
     window_shape: Tuple[int, ...] = ()
@@ -170,6 +172,7 @@ class RunControl:
     progress: bool = False  # a tqdm bar on stderr
     stdin: TextIO | None = None  # where the input "-" reads record paths
     log: Callable[[str], None] = stderr_log  # per-record messages and warnings
+    space_check: bool = True  # stop before writing when the expected output exceeds the free space
 
 
 def run_extract(
@@ -210,11 +213,17 @@ def _run(
         "hop_length": engine.hop_length,
         "ecgspec_version": __version__,
     }
+    expected = 0
+    if control.space_check:
+        done = resumable_names(output) if control.resume else frozenset()
+        expected = expected_run_bytes([r for r in refs if r.name not in done], config, options, window_shape)
+        check_free_space(Path(output), expected)
     store = SpectrogramWriter(
         output, window_shape=window_shape, dtype=options.dtype, frequencies=engine.frequencies, attrs=attrs,
         compression=options.compression, overwrite=control.overwrite, resume=control.resume,
         frames={"time": config.frame_times, "edge": config.edge_frames},
     )
+    store.expected_bytes = expected  # for the disk-full message
     writer = WriterThread(store, release=buffers.free.put)
     result = ExtractResult(output=str(output), window_shape=window_shape)
     try:
@@ -224,10 +233,10 @@ def _run(
         with tqdm(total=len(refs) + len(problems), unit="rec", disable=not control.progress, file=sys.stderr,
                   dynamic_ncols=True) as bar:
             run = _Run(config, options, Batcher(engine, buffers, emit=writer.put), result, stop, bar, control.log)
-            run.feed(refs, problems, store.done_names)
+            run.feed(refs, problems, store.done_names, store.next_record_row)
         writer.close()
         if writer.error is not None:
-            raise ExtractError(f"writing {output} failed: {writer.error}") from writer.error
+            raise write_failed(output, writer.error) from writer.error
         if stop.signum is not None:
             store.close()
             raise _interrupted(stop, output, store.next_record_row)
@@ -254,8 +263,11 @@ class _Run:
         self.config, self.options, self.batcher, self.result = config, options, batcher, result
         self.stop, self.bar, self.log = stop, bar, log
 
-    def feed(self, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], done: set) -> None:
-        """Report ``problems``, then compute every ref in order; those in ``done`` (a resume source) are copied."""
+    def feed(
+        self, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], done: AbstractSet[str], row: int
+    ) -> None:
+        """Report ``problems``, then compute every ref in order, its windows in /records rows from ``row`` on;
+        those in ``done`` (kept in the output by an earlier run, --resume) are skipped."""
         workers = self.options.workers
         with ThreadPoolExecutor(workers, thread_name_prefix="ecgspec-read") as pool:
 
@@ -268,11 +280,13 @@ class _Run:
                 for name, message in problems:
                     self.fail(name, message)
                     self.bar.update(1)
-                row = 0
                 for ref, q in prefetch(refs, lambda r: r.name in done, start, depth=2 * workers):
                     if self.stop.signum is not None:
                         return
-                    row += self.copy(ref) if q is None else self.consume(ref, q, row)
+                    if q is None:  # kept in the output by an earlier run
+                        self.result.resumed += 1
+                    else:
+                        row += self.consume(ref, q, row)
                     self.bar.update(1)
                     self.bar.set_postfix(windows=self.batcher.windows, refresh=False)
                 if self.stop.signum is None:
@@ -288,13 +302,6 @@ class _Run:
         self.batcher.event(RecordSkipped(name, message, written))
         if self.options.on_error == "fail":
             raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
-
-    def copy(self, ref: RecordRef) -> int:
-        """Copy a record complete in the resume source; it takes a row in /records."""
-        self.batcher.flush()  # copied rows must follow every window computed so far
-        self.batcher.emit(CopyRecord(ref.name))
-        self.result.resumed += 1
-        return 1
 
     def consume(self, ref: RecordRef, q: "queue.Queue[Any]", row: int) -> int:
         """Move one record's windows into batches; return 1 if it takes a row in /records, else 0."""
@@ -336,6 +343,7 @@ def extract(
     progress: bool = False,
     stdin: TextIO | None = None,
     log: Callable[[str], None] = stderr_log,
+    space_check: bool = True,
     **options: Any,
 ) -> ExtractResult:
     """Extract spectrograms of every record under ``inputs`` into the HDF5 file ``output``.
@@ -345,7 +353,7 @@ def extract(
     ``extract:`` mapping of options. ``options`` are the command's options by name
     (``leads``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
     ``input_fs``, ``max_nan``, ``on_error``, ``workers``) and override the config.
-    ``overwrite`` ... ``log``: see :class:`RunControl`.
+    ``overwrite`` ... ``space_check``: see :class:`RunControl`.
 
     >>> result = extract("../shared/data/cinc2021", "out.h5", {"n_bins": 64})  # doctest: +SKIP
     """
@@ -358,5 +366,6 @@ def extract(
         file_data = dict(config)
     engine_keys = {k: options.pop(k) for k in list(options) if k in ENGINE_KEYS}
     cfg, opts = build_settings(file_data, engine_keys, options)
-    control = RunControl(overwrite=overwrite, resume=resume, progress=progress, stdin=stdin, log=log)
+    control = RunControl(overwrite=overwrite, resume=resume, progress=progress, stdin=stdin, log=log,
+                         space_check=space_check)
     return run_extract(list(inputs), output, cfg, opts, control)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -17,13 +18,24 @@ import h5py
 import numpy as np
 
 from . import frames as fr
-from .layout import REQUIRED, OutputError, committed, compression_name, is_partial_name, open_for_reading, read_column
+from .layout import (
+    REQUIRED,
+    OutputError,
+    committed,
+    committed_counts,
+    compression_name,
+    is_partial_name,
+    open_for_reading,
+    read_column,
+)
 from .quality import flag_counts, flag_mask
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["SpectrogramFile", "open", "describe"]
+
+SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
 
 class _Attribute:
     """A read-only property for the root attribute of the same name, converted by ``convert``."""
@@ -53,6 +65,15 @@ class SpectrogramFile:
     file's summary needs no torch. Safe with ``DataLoader(num_workers > 0)``: it pickles as
     its path alone and each process opens its own HDF5 handle on first use (h5py handles must
     not cross a fork). Spectrograms keep the stored dtype (float32 or float16).
+
+    Rows are in the order records were added: a file made by one run is sorted by record
+    name; records added later by ``--resume`` follow, in their own sorted order. Each window
+    names its record (``/windows/record``), so going by names gives what one run over all
+    the inputs would.
+
+    ``allow_partial=True`` also reads an unfinished output, even while ``extract`` is still
+    writing it (HDF5 SWMR): it shows the records committed when it was opened or last
+    :meth:`refresh`-ed, a consistent view that only grows.
 
     ``exclude`` leaves out the windows carrying any of the given quality flags (names such as
     ``("flat", "clipped")`` or a bitmask, see :mod:`ecgspec.quality`): ``len``, indices and
@@ -119,17 +140,37 @@ class SpectrogramFile:
         return self._h5()["spectrograms"]
 
     @cached_property
-    def _tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-        """The records, the kept windows' columns, and each kept window's row in /spectrograms."""
-        records, windows = committed(self._h5())
+    def _tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int, np.ndarray]:
+        """The committed /records columns, the kept windows' columns, the number of committed /errors
+        rows, and each kept window's row in /spectrograms."""
+        records, windows, n_errors = self._committed_tables()
         kept = np.flatnonzero((windows["qc"] & self.exclude) == 0)
         if len(kept) < len(windows["qc"]):
             windows = {k: v[kept] for k, v in windows.items()}
-        return records, windows, kept
+        return records, windows, n_errors, kept
 
     @property
     def _kept(self) -> np.ndarray:
-        return self._tables[2]
+        return self._tables[3]
+
+    def _committed_tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+        """The committed /records and /windows columns, and the number of committed /errors rows."""
+        if not self._h5().swmr_mode:
+            return (*committed(self._h5()), committed_counts(self._h5())[2])
+        # A file being written. An SWMR handle cannot read what was allocated after it opened
+        # ("address past end of allocation"): count the committed rows, then reopen, so the
+        # handle that reads them (and the spectrograms) sees all of them.
+        for attempt in range(SWMR_RETRIES):
+            try:
+                counts = committed_counts(self._h5())
+                self.close()
+                return (*committed(self._h5(), counts), counts[2])
+            except OSError:
+                self.close()
+                if attempt == SWMR_RETRIES - 1:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
 
     @property
     def records(self) -> dict[str, np.ndarray]:
@@ -168,8 +209,9 @@ class SpectrogramFile:
     @cached_property
     def errors(self) -> list[tuple[str, str]]:
         """``(name, message)`` of each skipped record."""
+        n_errors = self._tables[2]  # first: it may reopen the handle
         group = self._h5()["errors"]
-        n = min(group["name"].shape[0], group["message"].shape[0])
+        n = min(n_errors, group["name"].shape[0], group["message"].shape[0])
         return list(zip(read_column(group["name"], n).tolist(), read_column(group["message"], n).tolist()))
 
     @cached_property
@@ -187,6 +229,12 @@ class SpectrogramFile:
     win_length = _Attribute(int, "STFT window length in samples at the config fs.")
     hop_length = _Attribute(int, "STFT hop in samples at the config fs.")
     ecgspec_version = _Attribute(str, "Version of ecgspec that wrote the file.")
+
+    def refresh(self) -> None:
+        """Take in what a running ``extract`` committed since this file was opened (or last refreshed)."""
+        for name in ("_tables", "errors"):
+            self.__dict__.pop(name, None)
+        self.close()
 
     @property
     def complete(self) -> bool:
@@ -211,21 +259,28 @@ class SpectrogramFile:
 def open(  # noqa: A001
     path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0
 ) -> SpectrogramFile:
-    """Open a finished output (an unfinished one only with ``allow_partial=True``), leaving out the
-    windows flagged ``exclude`` (e.g. ``("flat", "clipped")``)."""
+    """Open a finished output (an unfinished one, even one being written, only with ``allow_partial=True``),
+    leaving out the windows flagged ``exclude`` (e.g. ``("flat", "clipped")``).
+
+    Rows are in the order records were added: one run's file is sorted by record name, and
+    records added later with ``--resume`` follow in their own sorted order. Every window sits
+    beside its ``/windows`` and ``/records`` rows, so a reader going by names sees what one
+    run over all the inputs would give.
+    """
     return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude)
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A summary of an output (finished or not) for ``ecgspec info``."""
     with SpectrogramFile(path, allow_partial=True) as file:
-        spectrograms = file.spectrograms
+        records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
+        spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file
         return {
             "path": str(file.path),
             "complete": file.complete,
-            "records": len(file.records["name"]),
-            "windows": len(file),
-            "errors": len(file.errors),
+            "records": records,
+            "windows": windows,
+            "errors": errors,
             "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
             "window_shape": list(file.window_shape),
             "dtype": str(spectrograms.dtype),

@@ -25,7 +25,7 @@ import torch
 
 from .config import ExtractOptions, InputConfig
 from .engine import SpectrogramInput
-from .layout import RecordRow, clip_to_stored, lead_fs_text
+from .layout import OutputError, RecordRow, clip_to_stored, lead_fs_text
 from .leads import select_channels
 from .readers import Record, RecordError, RecordRef, open_record
 from . import quality
@@ -57,6 +57,13 @@ class ReadFailed:
     """A record that cannot be used, and why (one line)."""
 
     message: str
+
+
+def write_failed(output: Any, error: BaseException) -> ExtractError:
+    """The one-line error for a failed write: the store's own message (a full disk, ...) as it is."""
+    if isinstance(error, OutputError):
+        return ExtractError(str(error))
+    return ExtractError(f"writing {output} failed: {error}")
 
 
 def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
@@ -154,16 +161,6 @@ class CommitRecord:
 
 
 @dataclass
-class CopyRecord:
-    """A record complete in the resume source, copied rather than computed."""
-
-    name: str
-
-    def apply(self, store: SpectrogramWriter) -> None:
-        store.copy_record(self.name)
-
-
-@dataclass
 class RecordSkipped:
     """A record that failed: its ``/errors`` row; ``written`` of its windows already written are discarded."""
 
@@ -177,7 +174,7 @@ class RecordSkipped:
         store.add_error(self.name, self.message)
 
 
-WriterEvent = WindowsBatch | CommitRecord | CopyRecord | RecordSkipped
+WriterEvent = WindowsBatch | CommitRecord | RecordSkipped
 
 
 # --- stage 2: batching and the engine ---------------------------------------------------------
@@ -325,7 +322,7 @@ class WriterThread(threading.Thread):
     def put(self, item: WriterEvent) -> None:
         """Queue an event; raises ExtractError once writing has failed."""
         if self.error is not None:
-            raise ExtractError(f"writing the output failed: {self.error}")
+            raise write_failed(self.store.output, self.error) from self.error
         self.events.put(item)
 
     def close(self) -> None:

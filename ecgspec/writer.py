@@ -1,23 +1,26 @@
 """HDF5 output, writing side: :class:`SpectrogramWriter` appends windows and records; no torch here.
 
-The layout and the crash-safety rules are in :mod:`ecgspec.layout`. ``--resume`` reads the
-results of earlier runs through :class:`_Source` and copies their complete records instead
-of recomputing them.
+The layout and the crash-safety rules are in :mod:`ecgspec.layout`. The file is written in
+HDF5's SWMR mode, so that it stays valid however the process dies and can be read while it
+grows; ``--resume`` continues it in place (:mod:`ecgspec.swmr` clears what a dead writer left).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import shutil
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import h5py
 import numpy as np
 
 from .layout import (
+    COUNTER,
     ERROR_COLUMNS,
     FRAME_COLUMNS,
     RECORD_COLUMNS,
@@ -27,111 +30,68 @@ from .layout import (
     RecordRow,
     committed,
     compression_filters,
-    config_difference,
-    free_previous_path,
+    legacy_paths,
+    lock_path,
     normalised_config,
-    open_for_reading,
     partial_path,
-    previous_paths,
 )
 from .quality import BITS_ATTR
+from .leftovers import UNUSABLE, Kept, check_folder, inspect_kept, refuse_leftovers
+from .swmr import LockHeld, WriterLock, clear_status_flags
 
-__all__ = ["SpectrogramWriter"]
+__all__ = ["DiskFull", "SpectrogramWriter"]
 
 HDF5_CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole windows)
-COPY_BYTES = 64 << 20  # most spectrogram bytes one copy_record step holds in memory
 WRITE_CACHE_BYTES = 64 << 20  # keeps partly filled chunks of small windows in memory between appends
 COLUMN_CHUNK = 4096  # rows per chunk of the one-dimensional columns
+LIBVER = ("v110", "v110")  # SWMR needs the 1.10 file format; capping it there keeps HDF5 1.10 readers able
+SPACE_RESERVE = 8 << 20  # free bytes kept for the metadata a flush and close still write
 
 
-class _Source:
-    """A previous output, read-only, whose complete records ``--resume`` copies instead of recomputing."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file = open_for_reading(path)
-        try:
-            self.config = json.loads(self.file.attrs["config"])
-            self.records, self.windows = committed(self.file)
-            self.spectrograms = self.file["spectrograms"]
-        except Exception:
-            self.file.close()
-            raise
-        self.offsets = np.concatenate(([0], np.cumsum(self.records["n_windows"])))
-        self.rows = {name: i for i, name in enumerate(self.records["name"])}
-
-    def mismatch(self, config: dict[str, Any], window_shape: tuple[int, ...], dtype: np.dtype) -> str | None:
-        """Why this source's values cannot be reused by a run with these settings, or None."""
-        difference = config_difference(self.config, config)
-        if difference is not None:
-            return difference
-        if self.spectrograms.shape[1:] != window_shape:
-            return f"window shape was {self.spectrograms.shape[1:]}, now {window_shape}"
-        if self.spectrograms.dtype != dtype:
-            return f"stored dtype was {self.spectrograms.dtype}, now {dtype}"
-        return None
-
-    def row(self, index: int) -> RecordRow:
-        values = {k: self.records[k][index] for k in RECORD_COLUMNS}
-        return RecordRow(**{k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()})
+class DiskFull(OutputError):
+    """The output's folder has too little free space to go on; the file is valid up to its last commit."""
 
 
-def _close_all(sources: Iterable[_Source]) -> None:
-    for source in sources:
-        source.file.close()
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def _open_sources(
-    paths: Iterable[Path], config: dict[str, Any], window_shape: tuple[int, ...], dtype: np.dtype, warnings: list[str]
-) -> list[_Source]:
-    """Open each existing path as a source (unreadable ones skipped, with a warning); refuse another config."""
-    sources = []
-    for path in paths:
-        if not path.exists():
-            continue
-        try:
-            sources.append(_Source(path))
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            warnings.append(f"ignoring {path}: unreadable ({exc}); its records are computed again")
-    for source in sources:
-        reason = source.mismatch(config, window_shape, dtype)
-        if reason is not None:
-            _close_all(sources)
-            raise OutputError(f"{source.path} was written with a different config: {reason}")
-    return sources
+def _shrink(dataset: h5py.Dataset, n: int) -> None:
+    """Cut ``dataset`` to ``n`` rows; a string column's last chunk is rebuilt from its kept rows.
 
-
-def _refuse_leftovers(output: Path, leftovers: list[Path]) -> None:
-    """Without --overwrite or --resume, an existing output or partial file is an error."""
-    if output.exists():
-        raise OutputError(f"{output} exists; pass --overwrite to replace it or --resume to continue")
-    if leftovers:
-        raise OutputError(
-            f"{leftovers[0]} is left by an interrupted run; pass --resume to continue it or --overwrite to discard it"
-        )
-
-
-def _check_folder(output: Path) -> None:
-    folder = output.parent
-    if not folder.is_dir():
-        raise OutputError(f"{output}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{output}: folder {folder} is not writable")
-    if output.is_dir():
-        raise OutputError(f"{output} is a folder; give a file path for the output")
+    A killed writer may leave string cells past the end whose global-heap objects never
+    reached the file (raw chunks are flushed before metadata); HDF5 frees the old object
+    of a cell it overwrites, and fails on those. Dropping the edge chunk and writing its
+    kept rows into a fresh one leaves no stale cells.
+    """
+    edge = n - n % dataset.chunks[0]
+    if not h5py.check_string_dtype(dataset.dtype) or edge == n:
+        dataset.resize(n, axis=0)
+        return
+    tail = dataset[edge:n]
+    dataset.resize(edge, axis=0)
+    dataset.resize(n, axis=0)
+    dataset[edge:n] = tail
 
 
 class SpectrogramWriter:
     """Writes one output file: windows, then the record they belong to, from one thread, in order.
 
     Everything goes to ``OUTPUT.partial``; :meth:`finish` renames it over OUTPUT. With
-    ``resume=True`` the results of an interrupted run (``OUTPUT.partial``) and of a finished
-    one (OUTPUT) become read-only sources: :attr:`done_names` says which records they hold
-    complete and :meth:`copy_record` appends one as if it had been computed again.
-    ``overwrite=True`` discards any leftovers of earlier runs; OUTPUT itself is replaced by finish().
+    ``resume=True`` an earlier run's file is continued in place: ``OUTPUT.partial`` (an
+    interrupted run) or else OUTPUT (a finished one, renamed to ``OUTPUT.partial`` until
+    finish). Its committed records are kept (:attr:`done_names`, :attr:`next_record_row`),
+    whatever followed them and its ``/errors`` are dropped. ``overwrite=True`` discards any
+    leftovers of earlier runs; OUTPUT itself is replaced by finish(). A live writer of the
+    same OUTPUT (its lock held) is refused.
 
     Spectrograms must come in the stored dtype (:func:`ecgspec.layout.clip_to_stored` makes
-    them so): the writer never casts.
+    them so): the writer never casts. ``durable=True`` fsyncs at each commit point (:meth:`flush`)
+    and around the final rename, so a machine crash loses at most what followed the last one.
 
     As a context manager, leaving the block closes the writer (keeping the partial file for
     ``--resume``) unless :meth:`finish` was called: finishing is never automatic.
@@ -148,6 +108,7 @@ class SpectrogramWriter:
         compression: str | None = None,
         overwrite: bool = False,
         resume: bool = False,
+        durable: bool = True,
         frames: dict[str, Any] | None = None,
     ) -> None:
         self.output = Path(path)
@@ -160,57 +121,125 @@ class SpectrogramWriter:
         if overwrite and resume:
             raise OutputError("pass either --overwrite or --resume, not both")
         self.dtype = np.dtype(str(dtype))
+        self.durable = durable
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
+        self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
         filters = compression_filters(compression)
-        _check_folder(self.output)
-        self._sources = self._take_over_leftovers(overwrite, resume)
+        check_folder(self.output)
         try:
-            self._file = self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters, frames or {})
+            self._lock: WriterLock | None = WriterLock(lock_path(self.output))
+        except LockHeld as exc:
+            raise OutputError(f"{self.partial}: another run is writing it: {exc}") from None
+        try:
+            kept = self._take_over_leftovers(overwrite, resume)
+            if kept is None:
+                self._file = self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters)
+                kept = Kept(frozenset(), 0, 0)
+            else:
+                self._file = self._continue(kept)
         except BaseException:
-            _close_all(self._sources)
+            self._lock.release()
             raise
-        self._n_windows = 0
-        self._n_committed_windows = 0
-        self._n_records = 0
+        self.done_names = kept.names  # records kept from the earlier run (resume)
+        self._fd = os.open(self.partial, os.O_RDONLY)  # for fsync; the same inode after the rename
+        self._counter = self._file[COUNTER]
+        self._n_windows = self._n_committed_windows = kept.windows
+        self._n_records = kept.records
+        self._n_errors = 0
         self._tail_rows = np.empty(0, dtype=np.int64)  # /windows/record of the uncommitted windows
         self._queued: dict[str, list[dict[str, Any]]] = {}  # rows not yet appended (see _append)
+        self._unflushed = 0  # bytes given to HDF5 since the last flush (may sit in its chunk cache)
+        self.expected_bytes = 0  # what the caller expects the run to write, for the disk-full message
+        self._written = 0
 
     # -- setting up --------------------------------------------------------------------------
 
-    def _take_over_leftovers(self, overwrite: bool, resume: bool) -> list[_Source]:
-        """Refuse, discard or adopt what earlier runs left, per the flags; return the resume sources."""
-        leftovers = [p for p in (self.partial, *previous_paths(self.output)) if p.exists()]
-        if overwrite:
-            for p in leftovers:
-                p.unlink()
-            return []
-        if not resume:
-            _refuse_leftovers(self.output, leftovers)
-            return []
-        # check every source's config before moving anything, so a refused resume changes no file
-        paths = [*previous_paths(self.output), self.partial, self.output]
-        sources = _open_sources(paths, self._config, self.window_shape, self.dtype, self.warnings)
-        if self.partial.exists():
-            aside = free_previous_path(self.output)
-            self.partial.rename(aside)  # an open source keeps reading the renamed file
-            for source in sources:
-                if source.path == self.partial:
-                    source.path = aside
-        return sources
+    def _take_over_leftovers(self, overwrite: bool, resume: bool) -> Kept | None:
+        """Refuse, discard or adopt what earlier runs left, per the flags; what a resume keeps, or None.
 
-    def _create(
-        self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any], frames: dict[str, Any]
-    ) -> h5py.File:
-        """The new partial file with every dataset empty and the attributes set (complete=False)."""
+        A resume inspects its candidates read-only first, so a refused one changes no file.
+        """
+        legacy = legacy_paths(self.output)
+        if overwrite or not resume:
+            if not overwrite:
+                refuse_leftovers(self.output, [p for p in (self.partial, *legacy) if p.exists()])
+            for p in (self.partial, *legacy):
+                p.unlink(missing_ok=True)
+            return None
+        settings = (self._config, self.window_shape, self.dtype)
+        if self.partial.exists():  # its writer is dead (we hold the lock): what it left set goes
+            with contextlib.suppress(OSError, ValueError):  # (not HDF5 v2/v3: inspecting says why)
+                clear_status_flags(self.partial)  # a kill while reopening it left no SWMR flag to read by
+        found: dict[Path, Kept] = {}
+        for path in (self.partial, self.output):
+            if path.exists() and not found:
+                try:
+                    found[path] = inspect_kept(path, settings)
+                except UNUSABLE as exc:
+                    what = " ".join(str(exc).split()) or type(exc).__name__
+                    self.warnings.append(f"ignoring {path}: unreadable ({what}); its records are computed again")
+        for p in legacy:
+            self.warnings.append(f"ignoring {p}: left by an older ecgspec; its records are computed again")
+            p.unlink()
+        if self.partial not in found:
+            self.partial.unlink(missing_ok=True)
+        if not found:
+            return None
+        if self.output in found:
+            os.replace(self.output, self.partial)  # OUTPUT is complete or absent, never in between
+            if self.durable:
+                _fsync_folder(self.output.parent)
+        return next(iter(found.values()))
+
+    def _continue(self, kept: Kept) -> h5py.File:
+        """Open the partial file for writing: status flags of a dead writer cleared, the tail after
+        the kept records dropped, ``/errors`` emptied (the run lists its errors again), SWMR on."""
+        clear_status_flags(self.partial)  # safe: we hold the lock, so no live writer has it open
+        file = h5py.File(self.partial, "a", libver=LIBVER, rdcc_nbytes=WRITE_CACHE_BYTES)
         try:
-            file = h5py.File(self.partial, "w-", rdcc_nbytes=WRITE_CACHE_BYTES)
+            self._add_missing_columns(file, kept)
+            for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
+                file[name].resize(kept.windows, axis=0)
+            for group, columns, n in (("records", RECORD_COLUMNS, kept.records), ("errors", ERROR_COLUMNS, 0)):
+                for key in columns:
+                    if key in file[group]:
+                        _shrink(file[group][key], n)
+            file.attrs["complete"] = False
+            file[COUNTER][:] = (kept.records, kept.windows, 0)
+            file.swmr_mode = True
+        except BaseException:
+            file.close()
+            raise
+        return file
+
+    def _add_missing_columns(self, file: h5py.File, kept: Kept) -> None:
+        """Datasets added to the layout since the file was written (``/records/lead_fs``, the quality
+        columns, ``/windows/qc``, ``/frames``), filled for the kept rows as
+        :func:`~ecgspec.layout.committed` reads them back; SWMR allows none later."""
+        columns = [("records", k) for k in RECORD_COLUMNS if k not in file["records"]]
+        columns += [("windows", k) for k in WINDOW_COLUMNS if k not in file["windows"]]
+        if columns:
+            tables = dict(zip(("records", "windows"), committed(file, (kept.records, kept.windows, 0))))
+            for group, key in columns:
+                dtype = (RECORD_COLUMNS if group == "records" else WINDOW_COLUMNS)[key]
+                values = np.asarray(tables[group][key], dtype=dtype)
+                file[group].create_dataset(key, data=values, maxshape=(None,), chunks=(COLUMN_CHUNK,))
+        if "bits" not in file["windows/qc"].attrs:
+            file["windows/qc"].attrs["bits"] = BITS_ATTR
+        for name, values in self._frames.items():
+            if f"frames/{name}" not in file:
+                file.create_dataset(f"frames/{name}", data=values)
+
+    def _create(self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]) -> h5py.File:
+        """The new partial file with every dataset empty and the attributes set (complete=False), in SWMR mode."""
+        try:
+            file = h5py.File(self.partial, "w-", libver=LIBVER, rdcc_nbytes=WRITE_CACHE_BYTES)
         except OSError as exc:
             raise OutputError(f"cannot create {self.partial}: {exc}") from exc
         try:
             self._lay_out(file, frequencies, attrs, filters)
-            for name, values in frames.items():  # /frames/time, /frames/edge: one value per output frame
-                file.create_dataset(f"frames/{name}", data=np.asarray(values, dtype=FRAME_COLUMNS[name]))
+            file.swmr_mode = True  # every dataset and attribute exists before: SWMR allows no new ones
         except BaseException:
             file.close()
             self.partial.unlink()
@@ -234,6 +263,8 @@ class SpectrogramWriter:
                 path = f"{group}/{name}"
                 file.create_dataset(path, shape=(0,), maxshape=(None,), chunks=(COLUMN_CHUNK,), dtype=dtype)
         file["windows/qc"].attrs["bits"] = BITS_ATTR
+        for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
+            file.create_dataset(f"frames/{name}", data=values)
         file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),))
         for key, value in attrs.items():
             file.attrs[key] = value if key != "config" else json.dumps(self._config, sort_keys=True)
@@ -241,6 +272,7 @@ class SpectrogramWriter:
         if "ecgspec_version" not in attrs:
             file.attrs["ecgspec_version"] = metadata.version("ecgspec")
         file.attrs["complete"] = False
+        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64))
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -279,6 +311,7 @@ class SpectrogramWriter:
             )
         if n and records.min() < self._n_records:
             raise ValueError(f"write_windows: record row {records.min()} is already committed")
+        self._reserve(values.nbytes + 16 * n)
         end = self._n_windows + n
         for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
                            ("windows/qc", qc)):
@@ -336,51 +369,60 @@ class SpectrogramWriter:
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
                 dataset[n:] = np.array([row[key] for row in rows], dtype=dataset.dtype)
+            if group == "errors":
+                self._n_errors += len(rows)
             rows.clear()
 
+    def _reserve(self, nbytes: int) -> None:
+        """Raise DiskFull, before HDF5 writes anything, when ``nbytes`` more would not fit.
+
+        HDF5 does not survive a failed write (a full disk crashed the process, leaving a torn
+        file); stopping while there is still room for what its cache holds and the metadata of a
+        last flush keeps the file valid up to its last commit point.
+        """
+        self._unflushed += nbytes
+        self._written += nbytes
+        usage = shutil.disk_usage(self.partial.parent)
+        short = self._unflushed + SPACE_RESERVE - usage.free
+        if short > 0:
+            self._unflushed -= nbytes
+            needed = max(short, self.expected_bytes - self._written + nbytes + SPACE_RESERVE - usage.free)
+            raise DiskFull(
+                f"no space left in {self.partial.parent}: about {needed} more bytes are needed"
+                f" ({usage.free} free); free some and rerun with --resume to continue"
+            )
+
     def flush(self) -> None:
-        """Push everything written so far to disk, so a SIGKILL afterwards loses only what follows."""
+        """A commit point: push everything written so far to the file (and with ``durable``, to the disk),
+        then count it in ``/committed``; a process or machine dying afterwards loses only what follows."""
         self._write_rows()
         self._file.flush()
-
-    # -- resuming ----------------------------------------------------------------------------
-
-    @property
-    def done_names(self) -> set[str]:
-        """Records complete in some resume source: :meth:`copy_record` can take them over."""
-        return {name for source in self._sources for name in source.rows}
-
-    def copy_record(self, name: str) -> int:
-        """Append record ``name`` (windows, then row) from a resume source, values unchanged; return its row."""
-        source = next((s for s in self._sources if name in s.rows), None)
-        if source is None:
-            raise KeyError(f"copy_record: {name!r} is in no resume source")
-        if self._n_windows != self._n_committed_windows:
-            raise ValueError(f"copy_record {name!r}: commit the record whose windows were written first")
-        row = source.rows[name]
-        first, last = int(source.offsets[row]), int(source.offsets[row + 1])
-        step = max(1, COPY_BYTES // self._window_bytes)
-        for lo in range(first, last, step):
-            hi = min(lo + step, last)
-            records = np.full(hi - lo, self._n_records, dtype=np.int64)
-            self.write_windows(records, source.windows["start"][lo:hi], source.spectrograms[lo:hi],
-                               source.windows["qc"][lo:hi])
-        return self.commit_record(source.row(row))
+        if self.durable:
+            os.fsync(self._fd)
+        self._counter[:] = (self._n_records, self._n_committed_windows, self._n_errors)
+        self._counter.flush()
+        self._unflushed = 0
 
     # -- ending ------------------------------------------------------------------------------
 
     def finish(self) -> Path:
-        """Mark the file complete, move it over OUTPUT, delete the partial files resumed from; return OUTPUT."""
+        """Mark the file complete and move it over OUTPUT (fsynced before and after); return OUTPUT."""
         pending = self._n_windows - self._n_committed_windows
         if pending:
             raise ValueError(f"finish: {pending} windows written but their record never committed")
-        self._write_rows()
-        self._file.attrs["complete"] = True
+        self.flush()
         self._file.close()
-        _close_all(self._sources)
+        self._file = None
+        # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
+        # and would fail while a reader has the file open
+        with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
+            file.attrs["complete"] = True
+        if self.durable:
+            os.fsync(self._fd)
         os.replace(self.partial, self.output)
-        for path in previous_paths(self.output):
-            path.unlink()
+        if self.durable:
+            _fsync_folder(self.output.parent)
+        self._release()
         return self.output
 
     def close(self) -> None:
@@ -391,10 +433,20 @@ class SpectrogramWriter:
         finally:
             if self._file:
                 self._file.close()
-            _close_all(self._sources)
+                self._file = None
+            self._release()
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> SpectrogramWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+

@@ -27,7 +27,9 @@ from click.testing import CliRunner, Result
 
 import ecgspec
 from ecgspec.cli import main
+from ecgspec.layout import OutputError
 from ecgspec.pipeline import Interrupted
+from same_records import assert_same_by_name
 
 N_RECORDS = 150
 BAD_EVERY = 15  # a bad record after every 15th good one: its "skipped" line on stderr shows how far a run got
@@ -258,12 +260,19 @@ def test_resume_adds_new_records_to_a_finished_output(tmp_path: Path, cinc_dir: 
     assert (summary["resumed"], summary["records"]) == (9, 3)
     fresh = tmp_path / "fresh.h5"
     assert cli(folder, fresh, *OPTIONS, "--quiet").exit_code == 1
-    assert_same(out, fresh)
+    assert_same_by_name(out, fresh)
     assert leftovers(out.parent) == ["out.h5"]
+    now = datasets(out)
+    names = [good_name(i) for i in range(12)]
+    added = [good_name(i) for i in (3, 7, 11)]
+    assert now["records/name"].astype(str).tolist() == [n for n in names if n not in added] + added
+    n_first = len(first["spectrograms"])
+    for key in ("spectrograms", "windows/record", "windows/start"):  # the first run's rows, unchanged
+        assert np.array_equal(now[key][:n_first], first[key]), key
     # a resume with nothing new gives the same file again
     assert cli(folder, out, *OPTIONS, "--resume", "--quiet").exit_code == 1
-    assert_same(out, fresh)
-    assert not np.array_equal(first["records/name"], datasets(out)["records/name"])
+    again = datasets(out)
+    assert sorted(again) == sorted(now) and all(np.array_equal(again[k], now[k]) for k in now)
 
 
 def test_resume_with_another_config_is_refused_and_changes_nothing(tmp_path: Path, cinc_dir: Path) -> None:
@@ -326,7 +335,9 @@ def test_overwrite_discards_leftovers_and_keeps_output_until_done(tmp_path: Path
         assert ds.records["name"].tolist() == [good_name(i) for i in range(3)] and ds.complete
 
 
-def test_interrupted_resume_of_a_finished_output_leaves_it_untouched(tmp_path: Path, cinc_dir: Path) -> None:
+def test_interrupted_append_to_a_finished_output_never_leaves_a_half_file_at_output(
+    tmp_path: Path, cinc_dir: Path
+) -> None:
     folder = make_corpus(tmp_path / "records", cinc_dir, n=40)
     aside = tmp_path / "aside"
     aside.mkdir()
@@ -337,7 +348,7 @@ def test_interrupted_resume_of_a_finished_output_leaves_it_untouched(tmp_path: P
     out.parent.mkdir()
     options = dict(n_bins=32, feature_fs=50.0, batch_size=8)
     ecgspec.extract(folder, out, log=lambda m: None, **options)
-    before = out.read_bytes()
+    first = datasets(out)
     for f in later:
         (aside / f.name).rename(folder / f.name)
 
@@ -348,14 +359,22 @@ def test_interrupted_resume_of_a_finished_output_leaves_it_untouched(tmp_path: P
     with pytest.raises(Interrupted) as err:
         ecgspec.extract(folder, out, log=log, resume=True, **options)
     assert err.value.signum == signal.SIGTERM
-    assert out.read_bytes() == before  # the finished file is never touched by an unfinished run
-    assert leftovers(out.parent) == ["out.h5", "out.h5.partial"]
+    assert leftovers(out.parent) == ["out.h5.partial"]  # OUTPUT is complete or absent, never half
+    # SIGKILL while appending, from a real subprocess: at the first record it adds
+    run = Run(folder, out, "--n-bins", "32", "--feature-fs", "50", "--batch-size", "8", "--resume")
+    run.wait_for_line(rf"skipped {bad_name(30)}: ")
+    assert run.stop(signal.SIGKILL)[0] == -signal.SIGKILL and not out.exists()
     result = ecgspec.extract(folder, out, log=lambda m: None, resume=True, **options)
     assert result.resumed >= 20 and result.resumed + result.records == 40
+    now = datasets(out)
+    n_first = len(first["spectrograms"])
+    for key in ("spectrograms", "windows/start", "records/name"):  # the first run's rows come first, unchanged
+        assert np.array_equal(now[key][: len(first[key])], first[key]), key
+    assert now["records/name"].astype(str).tolist() == [good_name(i) for i in range(40)]  # sorted: added in order
     fresh = tmp_path / "fresh.h5"
     ecgspec.extract(folder, fresh, log=lambda m: None, **options)
-    assert_same(out, fresh)
-    assert leftovers(out.parent) == ["out.h5"]
+    assert_same(out, fresh, same_command=False)
+    assert n_first < len(now["spectrograms"]) and leftovers(out.parent) == ["out.h5"]
 
 
 def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_dir: Path,
@@ -378,3 +397,108 @@ def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_
     assert err.value.signum == signal.SIGTERM and "--resume" in str(err.value)
     assert leftovers(out.parent) == []
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_running_output_is_readable_while_extract_writes(tmp_path: Path, cinc_dir: Path) -> None:
+    n_records = 600  # long enough (several commit points) for the reads to land part way
+    corpus = make_corpus(tmp_path / "records", cinc_dir, n=n_records)
+    out = tmp_path / "out.h5"
+    partial = tmp_path / "out.h5.partial"
+    run = Run(corpus, out, "--n-bins", "32", "--n-samples", "500", "--stride", "50", "--feature-fs", "50",
+              "--batch-size", "8", "--workers", "1")  # about 10 s of work, 46 windows a record
+    run.wait_for_file(partial)
+    views: list[tuple[list[str], np.ndarray]] = []
+    info_seen: list[int] = []
+    with ecgspec.open(partial, allow_partial=True) as live:  # one handle kept open, refreshed
+        while run.proc.poll() is None:
+            try:
+                live.refresh()
+                names = live.records["name"].tolist()
+                values = live.spectrograms[: len(live)]
+                assert live.windows["record"].tolist() == list(np.repeat(range(len(names)), live.records["n_windows"]))
+            except OutputError as exc:
+                assert not partial.exists(), exc  # finished and renamed meanwhile
+                break
+            assert not views or len(names) >= len(views[-1][0])
+            views.append((names, values))
+            if names and not info_seen:  # `ecgspec info` in another process, part way
+                info = subprocess.run([sys.executable, "-m", "ecgspec", "info", str(partial), "--json"], cwd=ROOT,
+                                      capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                if run.proc.poll() is None:  # (not renamed over OUTPUT meanwhile)
+                    assert info.returncode == 0, info.stderr
+                    info_seen.append(json.loads(info.stdout)["records"])
+                    assert info_seen[0] >= len(names)
+            time.sleep(0.2)
+    assert run.finish()[0] == 1
+    assert any(0 < len(names) < n_records for names, _ in views), [len(v[0]) for v in views]
+    assert info_seen and 0 < info_seen[0] <= n_records
+    with ecgspec.open(out) as done:
+        final_names = done.records["name"].tolist()
+        for names, values in views:  # each view was a prefix of the finished file: committed rows only
+            assert names == final_names[: len(names)]
+            assert np.array_equal(values, done.spectrograms[: len(values)])
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 24 MB tmpfs (mounting needs root): a disk that fills up part way through a run."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.fail(f"the full-disk test mounts a tmpfs and needs root: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_freed(
+    tmp_path: Path, corpus: Path, small_disk: Path
+) -> None:
+    options = ["--n-bins", "32", "--batch-size", "8"]  # 0.6 MB a record: 150 records need 89 MB
+    out = small_disk / "out.h5"
+    partial = small_disk / "out.h5.partial"
+    # before it starts: the expected output does not fit
+    res = cli(corpus, out, *options)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert str(small_disk) in res.stderr and "--no-space-check" in res.stderr
+    assert sorted(p.name for p in small_disk.iterdir()) == []
+    # started anyway: it stops at the full disk with one line, the partial valid to its last commit
+    run = Run(corpus, out, *options, "--no-space-check")
+    code, _, err = run.finish()
+    assert code == 2, err
+    last = err.splitlines()[-1]
+    assert last.startswith(f"ecgspec: error: no space left in {small_disk}: about ") and "more bytes" in last, err
+    assert "Traceback" not in err and "HDF5" not in err and not out.exists()
+    with ecgspec.open(partial, allow_partial=True) as ds:
+        kept = ds.records["name"].tolist()
+        assert 0 < len(kept) < N_RECORDS and kept == [good_name(i) for i in range(len(kept))]
+    # space freed: --resume continues from there and gives what one run gives
+    subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
+    run = Run(corpus, out, *options, "--resume", "--json")
+    code, stdout, err = run.finish()
+    assert code == 1, err
+    assert json.loads(stdout)["resumed"] == len(kept)
+    reference = tmp_path / "reference.h5"
+    assert cli(corpus, reference, *options, "--quiet").exit_code == 1
+    assert_same(out, reference)
+
+
+def test_expected_output_size_bounds_the_real_file_from_headers_alone(corpus: Path, reference: Path) -> None:
+    from ecgspec.config import build_settings
+    from ecgspec.layout import expected_output_bytes, windows_in
+    from ecgspec.readers import find_records
+    from ecgspec.space import expected_run_bytes
+
+    assert windows_in(4999, 5000, 2500) == 0 and windows_in(5000, 5000, 2500) == 1 and windows_in(10000, 5000, 2500) == 3
+    assert expected_output_bytes(0, (2, 3), "float16", 0) > 0
+    assert expected_output_bytes(10, (2, 3), "float32", 1) - expected_output_bytes(0, (2, 3), "float32", 1) == 10 * (24 + 8 + 8 + 1)
+    config, options = build_settings({}, {"n_bins": 32, "feature_fs": 50}, {"batch_size": 8})
+    refs, _ = find_records([corpus])
+    with ecgspec.open(reference) as ds:
+        shape, n_windows = ds.window_shape, len(ds)
+    expected = expected_run_bytes(refs, config, options, shape)
+    actual = reference.stat().st_size
+    assert actual <= expected <= 1.5 * actual  # an upper bound, and not a loose one
+    assert expected >= n_windows * int(np.prod(shape)) * 4

@@ -19,9 +19,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from ecgspec import layout, reader
-from ecgspec import writer as writer_module
 from ecgspec.layout import OutputError, RecordRow, clip_to_stored
 from ecgspec.writer import SpectrogramWriter
+from same_records import assert_same_by_name
 
 SMALL = (2, 5, 7)
 ECG = (12, 128, 385)
@@ -63,12 +63,10 @@ def compute(w: SpectrogramWriter, record: Fake) -> int:
 
 
 def run(w: SpectrogramWriter, records: list[Fake], errors: dict[str, str] | None = None) -> Path:
-    """The pipeline's loop: sorted names, done ones copied, the rest computed; then finish."""
+    """The pipeline's loop: sorted names, those the file keeps skipped, the rest computed; then finish."""
     done = w.done_names
     for record in sorted(records, key=lambda r: r.row.name):
-        if record.row.name in done:
-            w.copy_record(record.row.name)
-        else:
+        if record.row.name not in done:
             compute(w, record)
     for name, message in (errors or {}).items():
         w.add_error(name, message)
@@ -280,7 +278,7 @@ def test_resume_from_partial_with_uncommitted_tail_equals_fresh_run(out: Path, t
     w.close()
     resumed = writer(out, resume=True)
     assert resumed.done_names == {"a", "b"} and resumed.warnings == []
-    assert out.with_name("out.h5.partial.prev").exists()
+    assert resumed.next_record_row == 2
     run(resumed, records)
     assert_same_file(out, fresh(tmp_path, records))
     assert sorted(p.name for p in out.parent.iterdir()) == ["fresh", "out.h5"]
@@ -292,12 +290,11 @@ def test_resume_of_a_killed_resume_equals_fresh_run(out: Path, tmp_path: Path) -
         compute(w, records[0])
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt), writer(out, resume=True) as w:
-        w.copy_record("a")
+        assert w.done_names == {"a"}
         compute(w, records[1])
         raise KeyboardInterrupt
     w = writer(out, resume=True)
     assert w.done_names == {"a", "b"}
-    assert out.with_name("out.h5.partial.prev2").exists()
     run(w, records)
     assert_same_file(out, fresh(tmp_path, records))
     assert sorted(p.name for p in out.parent.iterdir()) == ["fresh", "out.h5"]
@@ -326,16 +323,23 @@ def test_resume_after_sigkill_equals_fresh_run(out: Path, tmp_path: Path) -> Non
     assert_same_file(out, fresh(tmp_path, records, shape=shape))
 
 
-def test_resume_from_finished_output_with_new_record_in_the_middle(
-    out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(writer_module, "COPY_BYTES", 1)  # copy one window at a time, as a long record would
+def test_resume_from_finished_output_appends_only_the_new_records(out: Path, tmp_path: Path) -> None:
     records = fake_records(["a", "b", "c", "empty"])
     run(writer(out), [records[0], records[2]], errors={"z": "old error"})
+    with h5py.File(out, "r") as f:
+        before = {k: f[k][()] for k in ("spectrograms", "windows/start")}
     w = writer(out, resume=True)
-    assert w.done_names == {"a", "c"}
-    run(w, records)
-    assert_same_file(out, fresh(tmp_path, records))
+    assert w.done_names == {"a", "c"} and not out.exists()  # OUTPUT is the partial file until finish
+    run(w, records, errors={"y": "new error"})
+    with reader.open(out) as ds:
+        assert ds.records["name"].tolist() == ["a", "c", "b", "empty"]  # added later, in their own order
+        assert ds.errors == [("y", "new error")]  # the errors of the last run's inputs
+        n = len(before["windows/start"])
+        assert np.array_equal(ds.spectrograms[:n], before["spectrograms"])  # kept rows never rewritten
+        for i, (_, name, start) in enumerate(ds):
+            assert ds.records["name"][ds.windows["record"][i]] == name
+    expected = run(writer(tmp_path / "fresh" / "out.h5"), records, errors={"y": "new error"})
+    assert_same_by_name(out, expected)
 
 
 def test_resume_with_another_config_is_refused_naming_the_field(out: Path) -> None:
@@ -394,8 +398,6 @@ def test_misuse_is_refused(out: Path) -> None:
     w.write_windows([2], [0], zeros)
     with pytest.raises(ValueError, match="do not all carry record row 1"):
         w.commit_record(RecordRow("b", "b", 1.0, 1, "I", 1, 0, "1.0"))
-    with pytest.raises(KeyError):
-        w.copy_record("a")
     w.close()
 
 
