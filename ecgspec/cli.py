@@ -177,12 +177,12 @@ def extract(inputs, output, config_path, overwrite, resume, quiet, as_json, dry_
     """Spectrograms of every record in INPUT... (records, folders, or - for paths on stdin) into OUTPUT.h5."""
     engine = {k: kwargs.pop(k) for k in ENGINE_KEYS if k in kwargs}
     config, options = _settings(config_path, engine, kwargs)
+    if log_every < 0:
+        raise ConfigError(f"log_every: got {log_every}, must be a number of seconds >= 0")
     if dry_run:
         _dry_run(list(inputs), output, config, options, quiet, as_json)
     from .pipeline import Interrupted, RunControl, run_extract, stderr_log
 
-    if log_every < 0:
-        raise ConfigError(f"log_every: got {log_every}, must be a number of seconds >= 0")
     terminal = sys.stderr.isatty()
     control = RunControl(overwrite=overwrite, resume=resume, progress=not quiet and terminal,
                          log_every=0 if quiet else log_every, stdin=sys.stdin, log=_silent if quiet else stderr_log)
