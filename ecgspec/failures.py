@@ -83,10 +83,10 @@ class Failures:
     fail_fast: int = FAIL_FAST_RECORDS
     shown: int = SHOWN_PER_REASON
     prefix: str = "ecgspec: skipped"
-    reasons: dict[str, _Reason] = field(default_factory=dict)
-    total: int = 0
-    _held: list[str] | None = field(default_factory=list)  # None once a record succeeded or reasons differ
-    _closed: bool = False
+    reasons: dict[str, _Reason] = field(default_factory=dict, init=False)
+    total: int = field(default=0, init=False)
+    _held: list[str] | None = field(default_factory=list, init=False)  # None once a record succeeded or reasons differ
+    _closed: bool = field(default=False, init=False)
 
     def succeeded(self) -> None:
         """A record was read in full (or kept from a previous run): no fail-fast from now on."""
