@@ -11,24 +11,32 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DATA   ?= ../shared/data
 
-.PHONY: install demo test bench clean
+.PHONY: install install-test demo test bench clean
 
+# `install`: what running ecgspec needs (the demo, the command). `install-test`: that plus the
+# test extra (pytest, hypothesis, torch-ecg for the parity tests, edfio), for `make test` and `make bench`.
 $(BIN)/ecgspec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-extra: $(BIN)/ecgspec
 	$(BIN)/pip install -q -e ".[test]"
 	@touch $@
 
 install: $(BIN)/ecgspec
 
+install-test: $(VENV)/.test-extra
+
 demo: install
 	$(BIN)/python examples/demo.py --data $(DATA)
 
-test: install
+test: install-test
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install-test
 	$(BIN)/python benchmarks/bench.py --data $(DATA)
 
 clean:

@@ -24,6 +24,12 @@ storage  MB per record and records/s for float32/float16 uncompressed, lzf, gzip
 qc       the quality flags' cost: extract end to end with and without them (internal switch
          ``ecgspec.quality.ENABLED``, set in the child process), interleaved fresh-process runs,
          best of each; and the read stage alone (reading, windowing, flags) on the same corpus.
+startup  the wall time of ``python -m ecgspec --help``, ``--version``, ``shape --json`` and of
+         ``python -c "import torch"`` (and of ``python -c pass``), run alternately in fresh
+         processes: --help and shape should take at most 0.35x torch's import.
+process  whole processes, start-up included: ``python -m ecgspec extract`` vs the naive script
+         (``bench.py --child naive``: its imports of torch, torch_ecg and wfdb included) on 500
+         and 2000 records, wall time measured around each subprocess, alternately.
 resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360, 1000,
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
@@ -60,7 +66,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume", "startup", "process")
+ROOT = Path(__file__).resolve().parents[1]  # the repository: `python -m ecgspec` runs its code
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500, window_size=1 / 20, overlap_size=1 / 40)
 BATCH = 32
 LONG_CONFIG = {"feature_fs": 100}  # the long record's config: a 24-h record gives 8640 windows, plain would be 20 GB
@@ -75,6 +82,8 @@ TARGETS = {
     "add_new_records": 0.2,
     "multirate_read": 2.0,
     "qc_throughput": 0.95,  # end to end with the quality flags, as a share of without them
+    "startup": 0.35,  # --help and shape, as a share of `import torch`
+    "process": 3.0,  # whole-process ratio at 500 records
 }
 
 
@@ -932,6 +941,78 @@ def section_resume(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
               f"{cost['fsync_ms']:.1f} ms", f"{cost['plain_ms']:.1f} ms", cost["fsync_ms"] / max(cost["plain_ms"], 1e-6),
               "", None, **cost)
 
+def wall_seconds(cmd: List[str]) -> float:
+    """Wall time of one fresh process running ``cmd`` in the repository (its output discarded)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(cmd[:6])} ... failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return seconds
+
+
+def alternate(commands: Dict[str, List[str]], reps: int, outputs: Sequence[Path] = ()) -> Dict[str, List[float]]:
+    """``reps`` wall times of each command, run in turn (A B C, C B A, ...) so drift hits all alike;
+    ``outputs`` are deleted (and flushed) after each run, untimed."""
+    times: Dict[str, List[float]] = {k: [] for k in commands}
+    for rep in range(reps):
+        for key in (list(commands) if rep % 2 == 0 else list(reversed(commands))):
+            times[key].append(wall_seconds(commands[key]))
+            for path in outputs:
+                drop_output(path)
+    return times
+
+
+def section_startup(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
+    py = sys.executable
+    commands = {
+        "import torch": [py, "-c", "import torch"],
+        "python -c pass": [py, "-c", "pass"],
+        "ecgspec --help": [py, "-m", "ecgspec", "--help"],
+        "ecgspec --version": [py, "-m", "ecgspec", "--version"],
+        "ecgspec shape --json": [py, "-m", "ecgspec", "shape", "--json"],
+    }
+    reps = 3 if args.quick else args.reps
+    times = alternate(commands, reps)
+    torch_s = statistics.median(times["import torch"])
+    table.add("startup", f"python -c 'import torch', median of {reps}", f"{torch_s * 1000:.0f} ms", "", None, "", None)
+    table.add("startup", "python -c pass", f"{statistics.median(times['python -c pass']) * 1000:.0f} ms", "", None, "",
+              None)
+    for key in ("ecgspec --help", "ecgspec --version", "ecgspec shape --json"):
+        ours = statistics.median(times[key])
+        share = ours / torch_s
+        target = key != "ecgspec --version"
+        table.add("startup", f"{key} (share of import torch)", f"{ours * 1000:.0f} ms", f"{torch_s * 1000:.0f} ms", share,
+                  f"<= {TARGETS['startup']:g}x" if target else "", share <= TARGETS["startup"] if target else None,
+                  all_seconds=times[key], torch_seconds=times["import torch"])
+
+
+def section_process(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
+    corpus: Corpus = ctx["corpus"]
+    config = e2e_config(args)
+    options = extract_options(args)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in {**config, **options}.items()]
+    reps = max(1, args.e2e_reps)
+    for n in sorted({min(500, args.records), args.records}):
+        folder = corpus.subset(n)
+        out, naive_out = ctx["tmp"] / "process.h5", ctx["tmp"] / "process_naive.h5"
+        commands = {
+            "ecgspec": [sys.executable, "-m", "ecgspec", "extract", str(folder), str(out), "--overwrite", "--quiet",
+                        *flags],
+            "naive": [sys.executable, os.path.abspath(__file__), "--child", "naive", str(folder), str(naive_out),
+                      json.dumps(config), "{}"],
+        }
+        times = alternate(commands, reps, outputs=(out, naive_out))
+        ours, naive = min(times["ecgspec"]), min(times["naive"])
+        ratio = naive / ours
+        target = n == min(500, args.records)
+        table.add("process", f"{n} records, whole process wall s (naive/ecgspec), best of {reps}",
+                  f"{ours:.1f} s ({n / ours:.0f} rec/s)", f"{naive:.1f} s ({n / naive:.0f} rec/s)", ratio,
+                  f">= {TARGETS['process']:g}x" if target else "", ratio >= TARGETS["process"] if target else None,
+                  ours_all=times["ecgspec"], naive_all=times["naive"])
+
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -942,6 +1023,8 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "resume": section_resume,
     "resample": section_resample,
     "qc": section_qc,
+    "startup": section_startup,
+    "process": section_process,
 }
 
 

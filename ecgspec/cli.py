@@ -36,9 +36,15 @@ USER_ERRNOS = frozenset({
 
 EXIT_HELP = (
     "Exit status: 0 all records written; 1 some records skipped (output complete, see /errors); "
-    "2 fatal error (bad config, output exists or not writable, no records); 130/143 interrupted "
+    "2 fatal error (bad config, output exists or not writable, no records, the first 20 records all "
+    "failed alike, more than --max-errors failed); 130/143 interrupted "
     "(SIGINT/SIGTERM): rerun the same command with --resume."
 )
+
+
+def _epilog(*examples: str) -> str:
+    """The exit-status text, then the examples that end each command's --help (kept as written)."""
+    return EXIT_HELP + "\n\n\b\nExamples:\n" + "\n".join(f"  {line}" for line in examples)
 
 
 def _silent(message: str) -> None:
@@ -133,14 +139,18 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(epilog=EXIT_HELP)
+@click.group(epilog=_epilog("ecgspec extract records/ out.h5 --leads I,II,V1", "ecgspec shape --n-bins 64 --json",
+                             "ecgspec info out.h5"))
 @click.version_option(__version__, prog_name="ecgspec")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error (also ECGSPEC_DEBUG=1).")
 def main(debug: bool) -> None:
     """ECG records (WFDB, NumPy) in, torch_ecg-exact spectrograms out, in HDF5."""
 
 
-@main.command(epilog=EXIT_HELP)
+@main.command(epilog=_epilog(
+    "ecgspec extract records/ out.h5 --dry-run      # what it would write",
+    "find data -name '*.hea' | ecgspec extract - out.h5 2> run.log",
+    "ecgspec extract records/ out.h5 --resume --max-errors 100"))
 @click.argument("inputs", nargs=-1, required=True)
 @click.argument("output", type=click.Path(dir_okay=False))
 @config_options
@@ -153,20 +163,32 @@ def main(debug: bool) -> None:
 @click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), help="Bad record: skip it, or stop [skip].")
 @click.option("--workers", type=int, help="Reader threads [2].")
+@click.option("--max-errors", type=int, help="Stop (exit 2, resumable) once more than N records failed [no limit].")
+@click.option("--dry-run", is_flag=True, help="Read the headers only and report records, windows and output bytes;"
+              " write nothing.")
+@click.option("--log-every", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="Without a terminal, a progress line on stderr every SECONDS (0: none).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")
 @click.option("--quiet", is_flag=True, help="No progress bar, per-record messages or summary on stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print a summary object on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print a summary object (with --dry-run: the plan) on stdout.")
 @_guard
-def extract(inputs, output, config_path, overwrite, resume, no_space_check, quiet, as_json, **kwargs) -> None:
+def extract(inputs, output, config_path, overwrite, resume, no_space_check, quiet, as_json, dry_run, log_every,
+            **kwargs) -> None:
     """Spectrograms of every record in INPUT... (records, folders, or - for paths on stdin) into OUTPUT.h5."""
-    from .pipeline import Interrupted, RunControl, run_extract, stderr_log
-
     engine = {k: kwargs.pop(k) for k in ENGINE_KEYS if k in kwargs}
     config, options = _settings(config_path, engine, kwargs)
-    control = RunControl(overwrite=overwrite, resume=resume, progress=not quiet and sys.stderr.isatty(),
-                         stdin=sys.stdin, log=_silent if quiet else stderr_log, space_check=not no_space_check)
+    if log_every < 0:
+        raise ConfigError(f"log_every: got {log_every}, must be a number of seconds >= 0")
+    if dry_run:
+        _dry_run(list(inputs), output, config, options, quiet, as_json)
+    from .pipeline import Interrupted, RunControl, run_extract, stderr_log
+
+    terminal = sys.stderr.isatty()
+    control = RunControl(overwrite=overwrite, resume=resume, progress=not quiet and terminal,
+                         log_every=0 if quiet else log_every, stdin=sys.stdin, log=_silent if quiet else stderr_log,
+                         space_check=not no_space_check)
     try:
         result = run_extract(list(inputs), output, config, options, control)
     except Interrupted as exc:
@@ -178,7 +200,20 @@ def extract(inputs, output, config_path, overwrite, resume, no_space_check, quie
     sys.exit(EXIT_SKIPPED if result.errors else EXIT_OK)
 
 
-@main.command(epilog=EXIT_HELP)
+def _dry_run(inputs: list, output: str, config: Any, options: Any, quiet: bool, as_json: bool) -> None:
+    """``extract --dry-run``: plan the run, print the plan (stdout), exit 1 if records would be skipped."""
+    from .plan import dry_run
+
+    plan = dry_run(inputs, output, config, options, stdin=sys.stdin, log=_silent if quiet or as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(plan.to_dict()))
+    elif not quiet:
+        for line in plan.summary_lines():
+            click.echo(line)
+    sys.exit(EXIT_SKIPPED if plan.skipped else EXIT_OK)
+
+
+@main.command(epilog=_epilog("ecgspec shape --feature-fs 100 --to1d", "ecgspec shape --config cfg.yaml --batch-size 32 --json"))
 @config_options
 @click.option("--batch-size", type=int, default=1, show_default=True, help="Windows in the batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print an object with the shape and frame parameters.")
@@ -202,7 +237,7 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
     }))
 
 
-@main.command(epilog=EXIT_HELP)
+@main.command(epilog=_epilog("ecgspec info out.h5", "ecgspec info out.h5 --json | python -m json.tool"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the description as a JSON object.")
 @_guard
@@ -226,7 +261,8 @@ def info(file: str, as_json: bool) -> None:
         click.echo(f"{key:>16}: {value}")
 
 
-@main.command(epilog=EXIT_HELP)
+@main.command(epilog=_epilog("ecgspec plot out.h5 --record E07500 -o E07500.png",
+                             "ecgspec plot out.h5 --record sub/100 --window 3 --leads MLII -o w3.png"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--record", "record", required=True, help="Name of the record (as in /records/name).")
 @click.option("--window", "index", type=int, default=0, show_default=True, help="Which of its windows, from 0.")
@@ -244,7 +280,7 @@ def plot(file: str, record: str, index: int, leads: str | None, output: str) -> 
 def run() -> None:
     """Console entry point: click's own usage errors also become one line and exit status 2."""
     try:
-        status = main.main(standalone_mode=False)
+        status = main.main(prog_name="ecgspec", standalone_mode=False)  # also names the completion variable
     except click.exceptions.Abort:
         _die("aborted", 130)
     except click.ClickException as exc:

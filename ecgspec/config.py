@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Tuple
 import yaml
 
 from . import frames
-from .layout import STORE_DTYPES
+from .dtypes import STORE_DTYPES
 
 if TYPE_CHECKING:  # torch is imported where a dtype or device is resolved: `shape` and `--help` never need it
     import torch
@@ -286,6 +286,7 @@ class ExtractOptions:
     max_nan: float = 0.1
     on_error: str = "skip"
     workers: int = 2
+    max_errors: int | None = None  # stop (resumable) once more records failed; None: no limit
 
     def __post_init__(self) -> None:
         if self.leads is not None:
@@ -298,6 +299,8 @@ class ExtractOptions:
             check_positive_int("stride", self.stride)
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("workers", self.workers)
+        if self.max_errors is not None:
+            check_positive_int("max_errors", self.max_errors, minimum=0)
         if self.dtype not in STORE_DTYPES:
             raise _fail("dtype", self.dtype, f"must be one of {list(STORE_DTYPES)}")
         if self.input_fs is not None:

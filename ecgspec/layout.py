@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ from typing import Any, Iterable
 
 import h5py
 import numpy as np
+
+from .dtypes import STORE_DTYPES  # what /spectrograms may hold (re-exported here)
 
 __all__ = [
     "COMPRESSIONS",
@@ -54,10 +57,8 @@ __all__ = [
     "normalised_config",
     "open_for_reading",
     "partial_path",
-    "windows_in",
 ]
 
-STORE_DTYPES = ("float32", "float16")  # what /spectrograms may hold
 COMPRESSIONS = ("none", "lzf", "gzip", "zstd", "blosc2")
 PARTIAL = ".partial"
 LOCK = ".partial.lock"
@@ -168,6 +169,46 @@ def compression_name(dataset: h5py.Dataset) -> str | None:
     codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
     names = [_CODEC_NAMES.get(code, f"filter {code}") for code in codes if code not in _NOT_CODECS]
     return ",".join(names) or None
+
+
+# -- size -------------------------------------------------------------------------------------
+
+# HDF5's own structures beyond the datasets' chunks, fitted on real outputs (h5py 3, libver
+# earliest): superblock, object headers and attributes; the global heap holding the strings
+# (its first collections once any record is written, then each record's strings); each chunk's
+# entry in its dataset's B-tree.
+FILE_OVERHEAD_BYTES = 20 << 10
+RECORDS_HEAP_BYTES = 24 << 10
+RECORD_HEAP_BYTES = 200
+ERROR_HEAP_BYTES = 100
+CHUNK_INDEX_BYTES = 72
+VLEN_BYTES = 16  # a variable-length string's slot in its dataset (length + heap id)
+
+
+def _chunked_bytes(n: int, per_chunk: int, item_bytes: int) -> int:
+    """Bytes an uncompressed chunked dataset of ``n`` items takes: whole chunks only."""
+    return -(-n // per_chunk) * per_chunk * item_bytes
+
+
+def expected_output_bytes(
+    n_windows: int, window_shape: tuple[int, ...], dtype: str, n_records: int, n_errors: int = 0
+) -> int:
+    """The size of an uncompressed output holding these windows, records and errors: every
+    dataset's allocated chunks exactly (HDF5 allocates whole chunks), plus the file's own
+    structures (within a few KB on real outputs). The one estimate of an output's size,
+    for ``extract --dry-run`` and the free-space check."""
+    from .writer import COLUMN_CHUNK, HDF5_CHUNK_BYTES  # the writer's chunking (imported late: it imports us)
+
+    window_bytes = math.prod(window_shape) * np.dtype(dtype).itemsize
+    per_chunk = max(1, HDF5_CHUNK_BYTES // window_bytes)
+    n_chunks = -(-n_windows // per_chunk)
+    total = _chunked_bytes(n_windows, per_chunk, window_bytes) + n_chunks * CHUNK_INDEX_BYTES
+    for n, columns in ((n_windows, WINDOW_COLUMNS), (n_records, RECORD_COLUMNS), (n_errors, ERROR_COLUMNS)):
+        for column_dtype in columns.values():
+            item = VLEN_BYTES if h5py.check_string_dtype(np.dtype(column_dtype)) else np.dtype(column_dtype).itemsize
+            total += _chunked_bytes(n, COLUMN_CHUNK, item)
+    heap = (RECORDS_HEAP_BYTES if n_records else 0) + n_records * RECORD_HEAP_BYTES + n_errors * ERROR_HEAP_BYTES
+    return total + FILE_OVERHEAD_BYTES + heap
 
 
 # -- the config attribute ----------------------------------------------------------------------
@@ -302,21 +343,3 @@ def committed(
     windows = {k: file["windows"][k][:n_windows] if k in stored_windows else np.zeros(n_windows, WINDOW_COLUMNS[k])
                for k in WINDOW_COLUMNS}  # /windows/qc of a file from before it: 0 (not checked)
     return records, windows
-
-
-# -- sizes -------------------------------------------------------------------------------------
-
-ROW_BYTES = 512  # a /records row and its /windows/errors share, strings included, generously
-FILE_OVERHEAD = 4 << 20  # superblock, object headers, chunk indexes, the last (whole, 2 MB) chunk of /spectrograms
-
-
-def windows_in(length: int, window: int, stride: int) -> int:
-    """Windows of ``window`` samples, ``stride`` apart, in a signal of ``length`` samples (at the config fs)."""
-    return 0 if length < window else (length - window) // stride + 1
-
-
-def expected_output_bytes(n_windows: int, window_shape: tuple[int, ...], dtype: Any, n_records: int) -> int:
-    """Bytes an uncompressed output of ``n_windows`` windows from ``n_records`` records takes, at most."""
-    window_bytes = int(np.prod(window_shape)) * np.dtype(dtype).itemsize
-    per_window = window_bytes + sum(np.dtype(d).itemsize for d in WINDOW_COLUMNS.values())
-    return n_windows * per_window + n_records * ROW_BYTES + FILE_OVERHEAD

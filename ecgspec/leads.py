@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .readers import RecordError
+from .readers import Record, RecordError, RecordRef, open_record
 
-__all__ = ["select_channels", "lead_key"]
+if TYPE_CHECKING:
+    from .config import ExtractOptions, InputConfig
+
+__all__ = ["open_selected", "select_channels", "lead_key"]
 
 
 def lead_key(name: str) -> str:
@@ -66,3 +69,13 @@ def _by_name(leads: Sequence[str], wanted: Sequence[str]) -> list[int]:
             raise RecordError(f"has no lead {name} (leads: {', '.join(leads)})")
         picked.append(keys.index(lead_key(name)))
     return picked
+
+
+def open_selected(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[Record, list[int]]:
+    """Open a record (its header; see :func:`ecgspec.readers.open_record`) and choose its channels
+    as the settings say: what a run and a dry run (``extract --dry-run``) both start with."""
+    record = open_record(ref, input_fs=options.input_fs or config.sampling_rate)
+    header = record.header
+    channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals,
+                               channels=options.channels)
+    return record, channels

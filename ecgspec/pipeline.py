@@ -33,6 +33,8 @@ from tqdm import tqdm
 from . import __version__
 from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
 from .engine import SpectrogramInput
+from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
+from .progress import progress_bar
 from .readers import RecordRef, find_records
 from .stages import (
     QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, ExtractError, ReadFailed, RecordRead,
@@ -170,6 +172,7 @@ class RunControl:
     overwrite: bool = False  # replace OUTPUT (and any partial file)
     resume: bool = False  # continue OUTPUT.partial, or add new records to OUTPUT
     progress: bool = False  # a tqdm bar on stderr
+    log_every: float = 0.0  # without the bar: a progress line on stderr every this many seconds (0: none)
     stdin: TextIO | None = None  # where the input "-" reads record paths
     log: Callable[[str], None] = stderr_log  # per-record messages and warnings
     space_check: bool = True  # stop before writing when the expected output exceeds the free space
@@ -226,14 +229,16 @@ def _run(
     store.expected_bytes = expected  # for the disk-full message
     writer = WriterThread(store, release=buffers.free.put)
     result = ExtractResult(output=str(output), window_shape=window_shape)
+    failures = Failures(control.log, max_errors=options.max_errors,
+                        fail_fast=FAIL_FAST_RECORDS if options.on_error == "skip" else 0)
     try:
         for warning in store.warnings:
             control.log(f"ecgspec: warning: {warning}")
         writer.start()
-        with tqdm(total=len(refs) + len(problems), unit="rec", disable=not control.progress, file=sys.stderr,
-                  dynamic_ncols=True) as bar:
-            run = _Run(config, options, Batcher(engine, buffers, emit=writer.put), result, stop, bar, control.log)
+        with progress_bar(len(refs) + len(problems), control.progress, control.log_every) as bar:
+            run = _Run(config, options, Batcher(engine, buffers, emit=writer.put), result, stop, bar, failures)
             run.feed(refs, problems, store.done_names, store.next_record_row)
+        failures.close()
         writer.close()
         if writer.error is not None:
             raise write_failed(output, writer.error) from writer.error
@@ -241,10 +246,12 @@ def _run(
             store.close()
             raise _interrupted(stop, output, store.next_record_row)
         store.finish()
-    except BaseException:
+    except BaseException as exc:
         writer.close()
         with contextlib.suppress(Exception):  # the first error is the one to report
             store.close()
+        if isinstance(exc, StoppedEarly):
+            raise stopped_early(exc, output, store.next_record_row, keep=control.resume) from None
         raise
     return result
 
@@ -253,15 +260,15 @@ class _Run:
     """Stages 1-3 of one run: read records in order (a few ahead, in threads), batch and compute them.
 
     Holds what the feeding loop shares: the settings, the batcher, the result it tallies,
-    the stop flag, the progress bar and the log.
+    the stop flag, the progress bar and the failures (which log them and may stop the run).
     """
 
     def __init__(
         self, config: InputConfig, options: ExtractOptions, batcher: Batcher, result: ExtractResult,
-        stop: _StopFlag, bar: tqdm, log: Callable[[str], None],
+        stop: _StopFlag, bar: Any, failures: Failures,
     ) -> None:
         self.config, self.options, self.batcher, self.result = config, options, batcher, result
-        self.stop, self.bar, self.log = stop, bar, log
+        self.stop, self.bar, self.failures = stop, bar, failures
 
     def feed(
         self, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], done: AbstractSet[str], row: int
@@ -285,6 +292,7 @@ class _Run:
                         return
                     if q is None:  # kept in the output by an earlier run
                         self.result.resumed += 1
+                        self.failures.succeeded()
                     else:
                         row += self.consume(ref, q, row)
                     self.bar.update(1)
@@ -298,10 +306,15 @@ class _Run:
     def fail(self, name: str, message: str, written: int = 0) -> None:
         """Report a record that cannot be used; ``written`` of its windows already went to the writer."""
         self.result.errors.append((name, message))
-        self.log(f"ecgspec: skipped {name}: {message}")
         self.batcher.event(RecordSkipped(name, message, written))
         if self.options.on_error == "fail":
+            self.failures.log(f"ecgspec: skipped {name}: {message}")
             raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
+        try:
+            self.failures.failed(name, message)
+        except TooManyErrors:
+            self.batcher.flush()  # the records read so far are written: --resume goes on after them
+            raise
 
     def consume(self, ref: RecordRef, q: "queue.Queue[Any]", row: int) -> int:
         """Move one record's windows into batches; return 1 if it takes a row in /records, else 0."""
@@ -329,6 +342,7 @@ class _Run:
         self.result.records += 1
         self.result.windows += read.row.n_windows
         self.result.nan_skipped += read.nan_skipped
+        self.failures.succeeded()
         if read.row.n_windows == 0:
             self.result.empty.append(read.row.name)
 
@@ -341,6 +355,7 @@ def extract(
     overwrite: bool = False,
     resume: bool = False,
     progress: bool = False,
+    log_every: float = 0.0,
     stdin: TextIO | None = None,
     log: Callable[[str], None] = stderr_log,
     space_check: bool = True,
@@ -366,6 +381,6 @@ def extract(
         file_data = dict(config)
     engine_keys = {k: options.pop(k) for k in list(options) if k in ENGINE_KEYS}
     cfg, opts = build_settings(file_data, engine_keys, options)
-    control = RunControl(overwrite=overwrite, resume=resume, progress=progress, stdin=stdin, log=log,
-                         space_check=space_check)
+    control = RunControl(overwrite=overwrite, resume=resume, progress=progress, log_every=log_every, stdin=stdin,
+                         log=log, space_check=space_check)
     return run_extract(list(inputs), output, cfg, opts, control)

@@ -25,9 +25,10 @@ import torch
 
 from .config import ExtractOptions, InputConfig
 from .engine import SpectrogramInput
+from .errors import ExtractError  # re-exported: defined apart so torch-free modules raise it too
 from .layout import OutputError, RecordRow, clip_to_stored, lead_fs_text
-from .leads import select_channels
-from .readers import Record, RecordError, RecordRef, open_record
+from .leads import open_selected
+from .readers import Record, RecordError, RecordRef
 from . import quality
 from .windowing import WindowStats, iter_flagged_windows
 from .writer import SpectrogramWriter
@@ -35,10 +36,6 @@ from .writer import SpectrogramWriter
 BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
 QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
 FLUSH_SECONDS = 2.0
-
-
-class ExtractError(Exception):
-    """A fatal problem: nothing to read, or the run could not go on. One-line message."""
 
 
 # --- stage 1: reading ----------------------------------------------------------------------
@@ -82,10 +79,7 @@ def read_record(
 ) -> None:
     """Worker: stream one record's windows into ``out`` as ``(starts, windows, qc)``, then a RecordRead or ReadFailed."""
     try:
-        record = open_record(ref, input_fs=options.input_fs or config.sampling_rate)
-        header = record.header
-        channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals,
-                                   channels=options.channels)
+        record, channels = open_selected(ref, config, options)
         stats = WindowStats()
         stride = options.stride or config.n_samples
         n_windows = 0

@@ -20,8 +20,8 @@ from .quality import Limits, count_clipped, window_flags
 from .readers import Header, Record, RecordError
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
-__all__ = ["RateGroup", "WindowStats", "fill_missing", "iter_windows", "iter_flagged_windows", "rate_groups", "read_window",
-           "window_starts", "WINDOW_BATCH_BYTES"]
+__all__ = ["RateGroup", "WindowStats", "count_windows", "fill_missing", "iter_windows", "iter_flagged_windows",
+           "rate_groups", "read_window", "window_starts", "WINDOW_BATCH_BYTES"]
 
 MAX_ABS_VALUE = 1e15  # beyond this, |STFT|^2 of a window can overflow float32
 WINDOW_BATCH_BYTES = 32 << 20  # at most this much of windows yielded at once
@@ -105,6 +105,19 @@ def rate_groups(header: Header, channels: Sequence[int], fs: float) -> list[Rate
     return groups
 
 
+def common_length(groups: Sequence[RateGroup]) -> int:
+    """Samples at the config's rate that every group covers: where windows may start."""
+    return min(g.n_out for g in groups)
+
+
+def count_windows(header: Header, channels: Sequence[int], fs: float, window: int, stride: int) -> int:
+    """How many windows :func:`iter_windows` cuts from a record with this header, before any is
+    skipped for missing samples; RecordError where :func:`rate_groups` refuses the record.
+    From the header alone (``extract --dry-run``)."""
+    n = common_length(rate_groups(header, channels, fs))
+    return len(range(0, max(n - window + 1, 0), stride))  # = len(window_starts(n, window, stride))
+
+
 def _chunks(starts: np.ndarray, window: int, stride: int, block_out: int, max_windows: int) -> Iterator[np.ndarray]:
     """Consecutive groups of window starts spanning about ``block_out`` output samples, at most
     ``max_windows`` of them (a small stride would otherwise copy each sample many times over)."""
@@ -162,7 +175,7 @@ def iter_flagged_windows(
     ``quality=False`` the flags are all 0 and nothing is computed.
     """
     groups = rate_groups(record.header, channels, fs)
-    starts = window_starts(min(g.n_out for g in groups), window, stride)
+    starts = window_starts(common_length(groups), window, stride)
     stats = stats if stats is not None else WindowStats()
     block_out = min(block_samples * g.up // g.down for g in groups)
     max_windows = WINDOW_BATCH_BYTES // (4 * len(channels) * window)

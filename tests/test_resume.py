@@ -487,18 +487,14 @@ def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_free
 
 def test_expected_output_size_bounds_the_real_file_from_headers_alone(corpus: Path, reference: Path) -> None:
     from ecgspec.config import build_settings
-    from ecgspec.layout import expected_output_bytes, windows_in
     from ecgspec.readers import find_records
     from ecgspec.space import expected_run_bytes
 
-    assert windows_in(4999, 5000, 2500) == 0 and windows_in(5000, 5000, 2500) == 1 and windows_in(10000, 5000, 2500) == 3
-    assert expected_output_bytes(0, (2, 3), "float16", 0) > 0
-    assert expected_output_bytes(10, (2, 3), "float32", 1) - expected_output_bytes(0, (2, 3), "float32", 1) == 10 * (24 + 8 + 8 + 1)
     config, options = build_settings({}, {"n_bins": 32, "feature_fs": 50}, {"batch_size": 8})
     refs, _ = find_records([corpus])
     with ecgspec.open(reference) as ds:
         shape, n_windows = ds.window_shape, len(ds)
     expected = expected_run_bytes(refs, config, options, shape)
     actual = reference.stat().st_size
-    assert actual <= expected <= 1.5 * actual  # an upper bound, and not a loose one
+    assert 0.95 * actual <= expected <= 1.05 * actual  # the dry run's estimate, within a few per cent
     assert expected >= n_windows * int(np.prod(shape)) * 4

@@ -1,0 +1,84 @@
+"""An ``extract`` run's progress on stderr: tqdm's bar on a terminal; in a log file (stderr not a
+terminal) one plain line every ``--log-every`` seconds, with no carriage returns::
+
+    ecgspec: 1200/5000 records (24%), 13200 windows, 80.1 records/s, 881 windows/s, elapsed 0:00:15, ETA 0:00:47
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+__all__ = ["LogProgress", "clock_text", "progress_bar", "progress_line"]
+
+
+def clock_text(seconds: float) -> str:
+    """``H:MM:SS``, rounded down to the second."""
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def progress_line(done: int, total: int, windows: int, elapsed: float) -> str:
+    """One progress line: records done/total, windows, rates, elapsed time and the time left
+    at the rate so far (``?`` before the first record is done)."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = clock_text((total - done) / rate) if rate > 0 else "?"
+    share = f" ({100 * done // total}%)" if total else ""
+    window_rate = windows / elapsed if elapsed > 0 else 0.0
+    return (f"ecgspec: {done}/{total} records{share}, {windows} windows, {rate:.1f} records/s,"
+            f" {window_rate:.0f} windows/s, elapsed {clock_text(elapsed)}, ETA {eta}")
+
+
+class LogProgress:
+    """tqdm's interface as the run uses it (``update``, ``set_postfix``, a context manager); a
+    thread writes :func:`progress_line` every ``every`` seconds while the block runs, so a long
+    record still gets its lines."""
+
+    def __init__(self, total: int, every: float, write: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.every, self.clock = total, every, clock
+        self.write = write or _stderr_line
+        self.done = 0
+        self.windows = 0
+        self.start = clock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ecgspec-progress", daemon=True)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+
+    def set_postfix(self, windows: int | None = None, refresh: bool = True, **_: Any) -> None:
+        if windows is not None:
+            self.windows = windows
+
+    def line(self) -> str:
+        return progress_line(self.done, self.total, self.windows, self.clock() - self.start)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.write(self.line())
+
+    def __enter__(self) -> LogProgress:
+        self.start = self.clock()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def progress_bar(total: int, terminal: bool, log_every: float) -> Any:
+    """tqdm's bar where stderr is a terminal (``terminal``); else :class:`LogProgress` every
+    ``log_every`` seconds; else (0) a disabled bar."""
+    if not terminal and log_every > 0:
+        return LogProgress(total, log_every)
+    return tqdm(total=total, unit="rec", disable=not terminal, file=sys.stderr, dynamic_ncols=True)
