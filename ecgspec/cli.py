@@ -25,6 +25,7 @@ import click
 
 from . import __version__
 from .config import ENGINE_KEYS, ConfigError, build_settings, load_yaml
+from .hazards import file_locking_hint
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
 REPORT_TO = "the ecgspec issue tracker"
@@ -87,6 +88,9 @@ def _user_message(exc: BaseException) -> str | None:
     matching them by module keeps ``--help`` and ``shape`` from importing the modules
     (torch) that define them.
     """
+    hint = file_locking_hint(exc)  # NFS and other filesystems without locks: say what to do
+    if hint is not None:
+        return hint
     if any(cls.__module__.split(".")[0] == "ecgspec" for cls in type(exc).__mro__):
         return str(exc)
     torch = sys.modules.get("torch")  # CUDA out of memory is torch's, and torch is loaded if it was raised
@@ -153,6 +157,10 @@ def main(debug: bool) -> None:
 @click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), help="Bad record: skip it, or stop [skip].")
 @click.option("--workers", type=int, help="Reader threads [2].")
+@click.option("--shard", help="Only part K of N (K/N, 0 <= K < N) of the sorted records, balanced by size; merge"
+              " the parts with 'ecgspec merge'.")
+@click.option("--cluster", help="Run on Dask: local:N worker processes, tcp://HOST:PORT or a scheduler file;"
+              " needs pip install ecgspec[cluster].")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--quiet", is_flag=True, help="No progress bar, per-record messages or summary on stderr.")
@@ -219,6 +227,23 @@ def info(file: str, as_json: bool) -> None:
         if key == "config":
             value = json.dumps(value, sort_keys=True)
         click.echo(f"{key:>16}: {value}")
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("parts", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--virtual", is_flag=True, help="/spectrograms as an HDF5 virtual dataset over the parts (paths"
+              " relative to OUTPUT); nothing copied.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No summary on stderr.")
+@_guard
+def merge(parts, output, virtual, overwrite, quiet) -> None:
+    """One file from the parts of a --shard run (PART... in any order), equal to a single run; into OUTPUT."""
+    from .merge import merge_parts
+
+    summary = merge_parts(parts, output, virtual=virtual, overwrite=overwrite)
+    if not quiet:
+        click.echo(summary.line(), err=True)
 
 
 def run() -> None:

@@ -33,14 +33,16 @@ from tqdm import tqdm
 from . import __version__
 from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
 from .engine import SpectrogramInput
+from .layout import normalised_config
 from .readers import RecordRef, find_records
+from .shard import select as select_part
 from .stages import (
     QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, CopyRecord, ExtractError, ReadFailed, RecordRead,
     RecordSkipped, WriterThread, prefetch, read_record,
 )
 from .writer import SpectrogramWriter
 
-__all__ = ["extract", "run_extract", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
+__all__ = ["extract", "run_extract", "run_records", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 
 SWITCH_INTERVAL = 5e-4  # seconds; see _switch_interval
 
@@ -182,20 +184,38 @@ def run_extract(
     cleanly and raises :class:`Interrupted`, leaving what was written in ``OUTPUT.partial``.
     """
     control = control or RunControl()
-    with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
-        t0 = time.perf_counter()
-        refs, problems = find_records(inputs, stdin=control.stdin)
-        if not refs:
-            detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-            raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
-        result = _run(refs, problems, output, config, options, control, stop)
+    if options.cluster is not None:  # the client of a Dask cluster: parts on the workers, then merge
+        from .cluster import run_on_cluster
+
+        return run_on_cluster(inputs, output, config, options, control)
+    t0 = time.perf_counter()
+    refs, problems = find_records(inputs, stdin=control.stdin)
+    if not refs:
+        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    stored_config = normalised_config(effective_config(config, options))
+    refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
+    result = run_records(refs, problems, output, config, options, control, part_attrs)
     result.seconds = time.perf_counter() - t0
     return result
 
 
+def run_records(
+    refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
+    options: ExtractOptions, control: RunControl | None = None, attrs: Mapping[str, Any] | None = None,
+) -> ExtractResult:
+    """Extract the records ``refs`` (found already, sorted) into ``output``; ``attrs``: extra root attributes.
+
+    What :func:`run_extract` runs once it has the records, and what a cluster task runs for its part.
+    """
+    control = control or RunControl()
+    with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
+        return _run(refs, problems, output, config, options, control, stop, attrs or {})
+
+
 def _run(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
-    options: ExtractOptions, control: RunControl, stop: _StopFlag,
+    options: ExtractOptions, control: RunControl, stop: _StopFlag, part_attrs: Mapping[str, Any],
 ) -> ExtractResult:
     """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file."""
     engine = SpectrogramInput(config)
@@ -209,6 +229,7 @@ def _run(
         "win_length": engine.win_length,
         "hop_length": engine.hop_length,
         "ecgspec_version": __version__,
+        **part_attrs,
     }
     store = SpectrogramWriter(
         output, window_shape=window_shape, dtype=options.dtype, frequencies=engine.frequencies, attrs=attrs,
