@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from .layout import REQUIRED, OutputError, committed, compression_name, is_partial_name, open_for_reading, read_column
+from .merge import missing_sources
 
 if TYPE_CHECKING:
     import torch
@@ -75,6 +76,11 @@ class SpectrogramFile:
             if missing is not None or "config" not in file.attrs:
                 file.close()
                 raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
+            lost = missing_sources(file["spectrograms"], self.path.parent)  # a virtual file's parts (merge --virtual)
+            if lost:
+                file.close()
+                raise OutputError(f"{self.path}: the part files its virtual /spectrograms reads are missing: "
+                                  f"{', '.join(lost)} (relative to {self.path.parent}); move the folder as a whole")
             self._file, self._pid = file, os.getpid()
         return self._file
 

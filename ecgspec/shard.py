@@ -125,11 +125,22 @@ def split(weights: Sequence[int], n: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def _numbers(value: Any) -> Any:
+    """Integral floats as ints, so that ``fs: 500`` and ``fs: 500.0`` (YAML, API, CLI) name the same run."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numbers(v) for v in value]
+    return value
+
+
 def run_digest(records: Sequence[tuple[str, str]], problems: Sequence[tuple[str, str]],
                config: Mapping[str, Any]) -> str:
     """SHA-256 (hex) naming a whole run: its sorted (name, source) list, discovery problems and effective config."""
     text = json.dumps({"records": [list(r) for r in records], "problems": [list(p) for p in problems],
-                       "config": config}, sort_keys=True, default=str)
+                       "config": _numbers(dict(config))}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
