@@ -21,6 +21,10 @@ memory   peak RSS (VmHWM) of extract in a fresh subprocess for a small and a lar
          for one 24-hour 12-lead 500 Hz fmt-16 WFDB record (~1 GB) built in the temp folder.
 storage  MB per record and records/s for float32/float16 uncompressed, lzf, gzip and,
          when ``hdf5plugin`` imports (``pip install 'hdf5plugin>=4.1'``), zstd and blosc2.
+cluster  (bench_cluster.py) ``--cluster local:2`` vs one process on the e2e records, start-up and
+         merge included; ``merge`` copy of 4 shards vs the disk's sequential write rate (fsync
+         included, measured alternately in the same run); ``merge --virtual`` of 100 parts; and
+         the MIMIC-IV-ECG cost sheet extrapolated from the measured rates.
 resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360, 1000,
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
@@ -54,7 +58,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "cluster")
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500, window_size=1 / 20, overlap_size=1 / 40)
 BATCH = 32
 LONG_CONFIG = {"feature_fs": 100}  # the long record's config: a 24-h record gives 8640 windows, plain would be 20 GB
@@ -315,9 +319,11 @@ def child_main(argv: List[str]) -> int:
         from ecgspec import extract  # ecgspec's names load on first use: load the pipeline before the clock
 
         t0 = time.perf_counter()
-        result = extract(inputs, output, config, overwrite=True, log=lambda m: None, **options)
+        lines: List[str] = []
+        result = extract(inputs, output, config, overwrite=True, log=lines.append, **options)
         seconds = time.perf_counter() - t0
-        out = {"records": result.records, "windows": result.windows, "errors": len(result.errors)}
+        out = {"records": result.records, "windows": result.windows, "errors": len(result.errors),
+               "log": [line for line in lines if "cluster:" in line]}
     elif kind == "naive":
         t0 = time.perf_counter()
         out = naive_script(Path(inputs), Path(output), config)
@@ -789,6 +795,21 @@ def section_storage(args: argparse.Namespace, table: Table, ctx: Dict[str, Any])
     drop_output(out)
 
 
+def section_cluster(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
+    from bench_cluster import section_cluster as run  # benchmarks/ is on sys.path when bench.py runs
+
+    run(args, table, ctx, sys.modules[__name__])
+
+
+def run_child_keep(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any]) -> None:
+    """Run one contender in a fresh subprocess and keep its output (for a later step)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, str(inputs), str(output),
+           json.dumps(config), json.dumps(options)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
     "e2e": section_e2e,
@@ -796,6 +817,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "memory": section_memory,
     "storage": section_storage,
     "resample": section_resample,
+    "cluster": section_cluster,
 }
 
 

@@ -227,11 +227,16 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
     records = [(ref.name, ref.path) for ref in refs]
     digest = plan(records, problems, 1, stored)[0].attrs["run_digest"]
     with _connect(options.cluster, quiet=not control.progress) as (client, own):
-        count = _existing_count(folder, digest) or part_count(len(refs), _workers(client, options.cluster))
+        t_up = time.perf_counter()
+        workers = _workers(client, options.cluster)
+        count = _existing_count(folder, digest) or part_count(len(refs), workers)
         parts = plan(records, problems, count, stored)
         results = _run_parts(client, own, parts, refs, folder, config, options, control)
-    merge_parts([folder / part_name(p.index, p.count) for p in parts], output, overwrite=True)
+        t_parts = time.perf_counter()
+    merged = merge_parts([folder / part_name(p.index, p.count) for p in parts], output, overwrite=True)
     shutil.rmtree(folder, ignore_errors=True)
+    control.log(f"ecgspec: cluster: {workers} workers up in {t_up - t0:.1f} s, {count} parts in"
+                f" {t_parts - t_up:.1f} s, merged in {merged.seconds:.1f} s")
     result = _combine(results, output, config)
     result.seconds = time.perf_counter() - t0
     return result

@@ -171,16 +171,26 @@ def _create_like(out: h5py.File, name: str, source: h5py.Dataset, rows: int) -> 
 
 
 def _concatenate(out: h5py.File, name: str, parts: list[PartFile], kind: str) -> int:
-    """Write ``name`` as the parts' rows one after another; return the bytes copied."""
-    total = sum(p.file[name].shape[0] for p in parts)
-    target = _create_like(out, name, parts[0].file[name], total)
-    offset, record_offset, copied = 0, 0, 0
-    for part in parts:
-        source = part.file[name]
-        shift = (lambda a, k=record_offset: a + k) if name == "windows/record" else None
+    """Write ``name`` as the parts' rows one after another; return the bytes copied.
+
+    A small dataset (the tables) is gathered in memory and written at once; a large one
+    (``/spectrograms``) streamed part by part with :func:`copy_rows`.
+    """
+    sources = [p.file[name] for p in parts]
+    total = sum(s.shape[0] for s in sources)
+    target = _create_like(out, name, sources[0], total)
+    offsets = np.cumsum([0] + [p.n_records for p in parts])  # /windows/record of part k counts from offsets[k]
+    shifts = [(lambda a, k=int(k): a + k) if name == "windows/record" else None for k in offsets[:-1]]
+    nbytes = sum(s.size * s.dtype.itemsize for s in sources)
+    if nbytes <= COPY_BYTES or h5py.check_string_dtype(target.dtype):
+        if total:
+            values = [s[()] if shift is None else shift(s[()]) for s, shift in zip(sources, shifts)]
+            target[...] = np.concatenate(values)
+        return nbytes
+    offset, copied = 0, 0
+    for source, shift in zip(sources, shifts):
         copied += copy_rows(source, target, offset, shift)
         offset += source.shape[0]
-        record_offset += part.n_records
     return copied
 
 

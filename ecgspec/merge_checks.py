@@ -34,8 +34,12 @@ class PartFile:
     file: h5py.File
     datasets: list[str] = field(default_factory=list)
 
+    counts: dict[str, int] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self.file.visititems(lambda name, obj: self.datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
+        self.counts = {"windows": int(self.file["spectrograms"].shape[0]),
+                       **{t: int(self.file[f"{t}/name"].shape[0]) for t in ("records", "errors")}}
 
     @property
     def index(self) -> int:
@@ -51,9 +55,7 @@ class PartFile:
 
     def rows(self, table: str) -> int:
         """Rows of /windows, /records or /errors."""
-        if table == "windows":
-            return int(self.file["spectrograms"].shape[0])
-        return int(self.file[f"{table}/name"].shape[0])
+        return self.counts[table]
 
     @property
     def n_windows(self) -> int:
@@ -81,7 +83,7 @@ def open_parts(paths: list[Path], stack: contextlib.ExitStack) -> list[PartFile]
             file = stack.enter_context(open_for_reading(path))
         except OSError as exc:
             raise MergeError(f"{path}: cannot read it as HDF5: {' '.join(str(exc).split())}") from exc
-        if "config" not in file.attrs or "spectrograms" not in file or "records/name" not in file:
+        if "config" not in file.attrs or any(n not in file for n in ("spectrograms", "records/name", "errors/name")):
             raise MergeError(f"{path}: not an ecgspec output")
         if is_partial_name(path) or not bool(file.attrs.get("complete", False)):
             raise MergeError(f"{path} is an incomplete part (an interrupted run?); finish it with the same"
