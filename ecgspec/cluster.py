@@ -227,8 +227,8 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
     records = [(ref.name, ref.path) for ref in refs]
     digest = plan(records, problems, 1, stored)[0].attrs["run_digest"]
     with _connect(options.cluster, quiet=not control.progress) as (client, own):
-        t_up = time.perf_counter()
         workers = _workers(client, options.cluster)
+        t_up = time.perf_counter()
         count = _existing_count(folder, digest) or part_count(len(refs), workers)
         parts = plan(records, problems, count, stored)
         results = _run_parts(client, own, parts, refs, folder, config, options, control)
