@@ -388,12 +388,17 @@ def naive_script(folder: Path, output: Path, config: Dict[str, Any]) -> Dict[str
 _child_runs: Dict[tuple, List[Dict[str, Any]]] = {}
 
 
-def run_child(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
-    """Run one contender once in a fresh subprocess and return what it printed (plus the output size)."""
+def run_child_keep(kind: str, inputs: Path, output: Path, config: Dict[str, Any],
+                   options: Dict[str, Any]) -> "subprocess.CompletedProcess[str]":
+    """Run one contender in a fresh subprocess, keeping its output file; return the finished process."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, str(inputs), str(output),
            json.dumps(config), json.dumps(options)]
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
+def run_child(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
+    """Run one contender once in a fresh subprocess and return what it printed (plus the output size)."""
+    proc = run_child_keep(kind, inputs, output, config, options)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -799,15 +804,6 @@ def section_cluster(args: argparse.Namespace, table: Table, ctx: Dict[str, Any])
     from bench_cluster import section_cluster as run  # benchmarks/ is on sys.path when bench.py runs
 
     run(args, table, ctx, sys.modules[__name__])
-
-
-def run_child_keep(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any]) -> None:
-    """Run one contender in a fresh subprocess and keep its output (for a later step)."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, str(inputs), str(output),
-           json.dumps(config), json.dumps(options)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {

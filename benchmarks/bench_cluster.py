@@ -70,8 +70,10 @@ def _merge_copy_row(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleTyp
     parts_dir.mkdir(exist_ok=True)
     parts = [parts_dir / f"p{k}.h5" for k in range(MERGE_PARTS)]
     for k, part in enumerate(parts):
-        bench.run_child_keep("extract", folder, part, bench.e2e_config(args),
-                             bench.extract_options(args, shard=f"{k}/{MERGE_PARTS}"))
+        proc = bench.run_child_keep("extract", folder, part, bench.e2e_config(args),
+                                    bench.extract_options(args, shard=f"{k}/{MERGE_PARTS}"))
+        if proc.returncode != 0:
+            raise RuntimeError(f"shard {k} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     size = sum(p.stat().st_size for p in parts)
     out = ctx["tmp"] / "merged.h5"
     rates = []

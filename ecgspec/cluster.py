@@ -32,8 +32,8 @@ from tqdm import tqdm
 from .config import ExtractOptions, InputConfig, effective_config
 from .layout import OutputError, normalised_config, open_for_reading, partial_path
 from .merge import merge_parts
-from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, _StopFlag, run_records
-from .readers import RecordRef, find_records
+from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, _StopFlag, find_some_records, run_records
+from .readers import RecordRef
 from .shard import Part, part_name, plan
 
 __all__ = ["run_on_cluster", "assign_device", "worker_index", "parts_folder", "part_count"]
@@ -218,10 +218,7 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
     _import_distributed()
     t0 = time.perf_counter()
     output = Path(output)
-    refs, problems = find_records(inputs, stdin=control.stdin)
-    if not refs:
-        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    refs, problems = find_some_records(inputs, control.stdin)
     folder = _prepare(output, control)
     stored = normalised_config(effective_config(config, options))
     records = [(ref.name, ref.path) for ref in refs]

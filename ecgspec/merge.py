@@ -127,13 +127,15 @@ def _write(parts: list[PartFile], partial: Path, output: Path, virtual: bool) ->
             kind = _kind(name, parts)
             if name == "spectrograms" and virtual:
                 _virtual(out, parts, output)
-            elif kind == "once":
-                _create_like(out, name, parts[0].file[name], parts[0].file[name].shape[0])[...] = parts[0].file[name][()]
-            elif kind == "sum":
-                _create_like(out, name, parts[0].file[name], parts[0].file[name].shape[0])[...] = sum(
-                    p.file[name][()] for p in parts)
+            elif kind in ("once", "sum"):
+                first = parts[0].file[name]
+                values = first[()] if kind == "once" else sum(p.file[name][()] for p in parts)
+                if first.ndim == 0:
+                    out.create_dataset(name, data=values, dtype=first.dtype)
+                else:
+                    _create_like(out, name, first, first.shape[0])[...] = values
             else:
-                copied += _concatenate(out, name, parts, kind)
+                copied += _concatenate(out, name, parts)
         _copy_attributes(parts[0].file, out)
         out.attrs["complete"] = True
     return copied
@@ -163,14 +165,16 @@ def _create_like(out: h5py.File, name: str, source: h5py.Dataset, rows: int) -> 
     """A dataset like ``source`` (type, chunks, filters, fill value, resizable axes) with ``rows`` rows."""
     parent = out.require_group(name.rsplit("/", 1)[0]) if "/" in name else out
     shape = (rows, *source.shape[1:])
-    maxshape = tuple(h5py.h5s.UNLIMITED if m is None else m for m in (source.maxshape or shape))
+    grows = source.maxshape is not None and source.maxshape[0] is None
+    maxshape = (h5py.h5s.UNLIMITED if grows else rows, *(h5py.h5s.UNLIMITED if m is None else m
+                                                          for m in (source.maxshape or shape)[1:]))
     space = h5py.h5s.create_simple(shape, maxshape)
     dsid = h5py.h5d.create(parent.id, name.rsplit("/", 1)[-1].encode(), source.id.get_type(), space,
                            dcpl=source.id.get_create_plist())
     return h5py.Dataset(dsid)
 
 
-def _concatenate(out: h5py.File, name: str, parts: list[PartFile], kind: str) -> int:
+def _concatenate(out: h5py.File, name: str, parts: list[PartFile]) -> int:
     """Write ``name`` as the parts' rows one after another; return the bytes copied.
 
     A small dataset (the tables) is gathered in memory and written at once; a large one

@@ -189,15 +189,23 @@ def run_extract(
 
         return run_on_cluster(inputs, output, config, options, control)
     t0 = time.perf_counter()
-    refs, problems = find_records(inputs, stdin=control.stdin)
-    if not refs:
-        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    refs, problems = find_some_records(inputs, control.stdin)
     stored_config = normalised_config(effective_config(config, options))
     refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
     result = run_records(refs, problems, output, config, options, control, part_attrs)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def find_some_records(
+    inputs: Sequence[str | Path], stdin: TextIO | None
+) -> Tuple[List[RecordRef], List[Tuple[str, str]]]:
+    """:func:`find_records`, or an ExtractError when it finds none (naming the first problem)."""
+    refs, problems = find_records(inputs, stdin=stdin)
+    if not refs:
+        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    return refs, problems
 
 
 def run_records(

@@ -164,6 +164,57 @@ def test_shard_from_yaml_and_the_api(run, tmp_path):
     assert_equal_files(out, run["single"])
 
 
+def test_streamed_copy_with_stored_chunks(run, tmp_path, monkeypatch):
+    """Large-dataset path: slices ending on chunk boundaries, and gzip chunks copied as stored bytes."""
+    import ecgspec.merge as merge
+    import ecgspec.writer as writer
+
+    monkeypatch.setattr(writer, "HDF5_CHUNK_BYTES", 4 * 12 * 32 * 38 * 4)  # 4 windows a chunk
+    monkeypatch.setattr(merge, "COPY_BYTES", 10 * 12 * 32 * 38 * 4)  # stream in steps of 8 windows
+    settings = dict(config={"n_bins": 32, "feature_fs": 50}, batch_size=8, compression="gzip", log=lambda m: None)
+    single = tmp_path / "single.h5"
+    ecgspec.extract(run["inputs"], single, **settings)
+    parts = [tmp_path / f"p{k}.h5" for k in range(N_PARTS)]
+    for k, part in enumerate(parts):
+        ecgspec.extract(run["inputs"], part, shard=(k, N_PARTS), **settings)
+    whole_chunks = []
+    original = merge._copy_chunks
+    monkeypatch.setattr(merge, "_copy_chunks", lambda *a: whole_chunks.append(original(*a)) or whole_chunks[-1])
+    merge_parts(parts, tmp_path / "merged.h5")
+    assert whole_chunks[0] >= 8  # part 0's whole chunks went as stored bytes
+    assert_equal_files(tmp_path / "merged.h5", single)
+    with h5py.File(tmp_path / "merged.h5") as f:
+        assert f["spectrograms"].compression == "gzip" and f["spectrograms"].chunks[0] == 4
+
+
+def test_merge_walks_datasets_added_to_the_layout(run, tmp_path):
+    """Columns other helpers add (per-window flags, per-frame constants, the writer's counters) merge too."""
+    parts = [shutil.copy(p, tmp_path / p.name) for p in run["parts"]]
+    single = shutil.copy(run["single"], tmp_path / "single.h5")
+    flags, counts = [], np.zeros(3, dtype=np.int64)
+    for k, part in enumerate(parts):
+        with h5py.File(part, "a") as f:
+            n = (f["records/name"].shape[0], f["spectrograms"].shape[0], f["errors/name"].shape[0])
+            flags.append(np.arange(n[1], dtype=np.uint8) + 10 * k)
+            f["windows/qc"] = np.stack([flags[-1], flags[-1]], axis=1)
+            f["records/quality"] = np.full(n[0], k, dtype=np.float32)
+            f["frames/time"] = np.linspace(0, 1, 7)
+            f["committed"] = np.array(n, dtype=np.int64)
+            f["scale"] = 2.5
+            counts += n
+    with h5py.File(single, "a") as f:
+        f["windows/qc"] = np.stack([np.concatenate(flags)] * 2, axis=1)
+        f["records/quality"] = np.concatenate([np.full(h5py.File(p)["records/name"].shape[0], k, dtype=np.float32)
+                                               for k, p in enumerate(parts)])
+        f["frames/time"] = np.linspace(0, 1, 7)
+        f["committed"] = counts
+        f["scale"] = 2.5
+    for virtual in (False, True):
+        out = tmp_path / f"merged-{virtual}.h5"
+        merge_parts(parts, out, virtual=virtual)
+        assert_equal_files(out, single)
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 
