@@ -168,10 +168,12 @@ def _prepare(output: Path, control: RunControl) -> Path:
         raise OutputError("pass either --overwrite or --resume, not both")
     if control.overwrite:
         shutil.rmtree(folder, ignore_errors=True)
-    elif control.resume:
-        if output.exists() and not folder.exists():
-            raise OutputError(f"{output} is finished; --resume with --cluster continues an interrupted cluster run"
-                              f" (its {folder.name} folder); pass --overwrite to run again")
+    elif control.resume and not folder.exists():
+        for path in (output, partial_path(output)):
+            if path.exists():
+                raise OutputError(f"{path} is not a cluster run's; --resume with --cluster continues an interrupted"
+                                  f" cluster run (its {folder.name} folder): resume it without --cluster, or pass"
+                                  " --overwrite to run again")
     else:
         for path in (output, partial_path(output), folder):
             if path.exists():

@@ -188,11 +188,12 @@ def run_extract(
         from .cluster import run_on_cluster
 
         return run_on_cluster(inputs, output, config, options, control)
-    t0 = time.perf_counter()
-    refs, problems = find_some_records(inputs, control.stdin)
-    stored_config = normalised_config(effective_config(config, options))
-    refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
-    result = run_records(refs, problems, output, config, options, control, part_attrs)
+    with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
+        t0 = time.perf_counter()
+        refs, problems = find_some_records(inputs, control.stdin)
+        stored_config = normalised_config(effective_config(config, options))
+        refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
+        result = _run(refs, problems, output, config, options, control, stop, part_attrs)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -214,7 +215,7 @@ def run_records(
 ) -> ExtractResult:
     """Extract the records ``refs`` (found already, sorted) into ``output``; ``attrs``: extra root attributes.
 
-    What :func:`run_extract` runs once it has the records, and what a cluster task runs for its part.
+    What a cluster task runs for its part (:mod:`ecgspec.cluster`).
     """
     control = control or RunControl()
     with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
@@ -372,7 +373,9 @@ def extract(
     ``fs``, ``n_samples``, ...; defaults are the seed config), optionally with an
     ``extract:`` mapping of options. ``options`` are the command's options by name
     (``leads``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
-    ``input_fs``, ``max_nan``, ``on_error``, ``workers``) and override the config.
+    ``input_fs``, ``max_nan``, ``on_error``, ``workers``, ``shard=(K, N)``, ``cluster="local:4"``)
+    and override the config. With ``cluster="local:N"`` worker processes are spawned: call it under
+    ``if __name__ == "__main__":`` in a script.
     ``overwrite`` ... ``log``: see :class:`RunControl`.
 
     >>> result = extract("../shared/data/cinc2021", "out.h5", {"n_bins": 64})  # doctest: +SKIP

@@ -131,3 +131,20 @@ def test_without_dask_cluster_is_one_line(corpus, tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "ecgspec: error: --cluster needs Dask's distributed scheduler: pip install ecgspec[cluster]"]
+
+
+def test_cluster_refusals_are_one_line(corpus, tmp_path):
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"finished")
+    cases = [
+        ([], "out.h5 exists; pass --overwrite"),
+        (["--resume"], "out.h5 is not a cluster run's; --resume with --cluster continues"),
+        (["--shard", "0/2"], "shard, cluster: got both"),
+    ]
+    for extra, message in cases:
+        result = invoke("extract", corpus["records"], out, "--cluster", "local:2", *extra)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
+    result = invoke("extract", corpus["records"], out, "--cluster", "somewhere:1")
+    assert result.exit_code == 2 and "cluster: got 'somewhere:1', must be local:N" in result.output
+    assert out.read_bytes() == b"finished" and not parts_folder(out).exists()
