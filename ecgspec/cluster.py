@@ -168,9 +168,9 @@ def _prepare(output: Path, control: RunControl) -> Path:
         raise OutputError("pass either --overwrite or --resume, not both")
     if control.overwrite:
         shutil.rmtree(folder, ignore_errors=True)
-    elif control.resume and not folder.exists():
+    elif control.resume:
         for path in (output, partial_path(output)):
-            if path.exists():
+            if path.exists() and not folder.exists():
                 raise OutputError(f"{path} is not a cluster run's; --resume with --cluster continues an interrupted"
                                   f" cluster run (its {folder.name} folder): resume it without --cluster, or pass"
                                   " --overwrite to run again")
