@@ -196,17 +196,17 @@ def test_merge_walks_datasets_added_to_the_layout(run, tmp_path):
         with h5py.File(part, "a") as f:
             n = (f["records/name"].shape[0], f["spectrograms"].shape[0], f["errors/name"].shape[0])
             flags.append(np.arange(n[1], dtype=np.uint8) + 10 * k)
-            f["windows/qc"] = np.stack([flags[-1], flags[-1]], axis=1)
-            f["records/quality"] = np.full(n[0], k, dtype=np.float32)
-            f["frames/time"] = np.linspace(0, 1, 7)
+            f["windows/test_flags"] = np.stack([flags[-1], flags[-1]], axis=1)
+            f["records/test_quality"] = np.full(n[0], k, dtype=np.float32)
+            f["test_frames/time"] = np.linspace(0, 1, 7)
             f["committed"] = np.array(n, dtype=np.int64)
             f["scale"] = 2.5
             counts += n
     with h5py.File(single, "a") as f:
-        f["windows/qc"] = np.stack([np.concatenate(flags)] * 2, axis=1)
-        f["records/quality"] = np.concatenate([np.full(h5py.File(p)["records/name"].shape[0], k, dtype=np.float32)
+        f["windows/test_flags"] = np.stack([np.concatenate(flags)] * 2, axis=1)
+        f["records/test_quality"] = np.concatenate([np.full(h5py.File(p)["records/name"].shape[0], k, dtype=np.float32)
                                                for k, p in enumerate(parts)])
-        f["frames/time"] = np.linspace(0, 1, 7)
+        f["test_frames/time"] = np.linspace(0, 1, 7)
         f["committed"] = counts
         f["scale"] = 2.5
     for virtual in (False, True):
