@@ -30,6 +30,10 @@ startup  the wall time of ``python -m ecgspec --help``, ``--version``, ``shape -
 process  whole processes, start-up included: ``python -m ecgspec extract`` vs the naive script
          (``bench.py --child naive``: its imports of torch, torch_ecg and wfdb included) on 500
          and 2000 records, wall time measured around each subprocess, alternately.
+cluster  (bench_cluster.py) ``--cluster local:2`` vs one process on the e2e records, start-up and
+         merge included; ``merge`` copy of 4 shards vs the disk's sequential write rate (fsync
+         included, measured alternately in the same run); ``merge --virtual`` of 100 parts; and
+         the MIMIC-IV-ECG cost sheet extrapolated from the measured rates.
 resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360, 1000,
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
@@ -66,7 +70,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume", "startup", "process")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume", "startup", "process",
+            "cluster")
 ROOT = Path(__file__).resolve().parents[1]  # the repository: `python -m ecgspec` runs its code
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500, window_size=1 / 20, overlap_size=1 / 40)
 BATCH = 32
@@ -339,9 +344,11 @@ def child_main(argv: List[str]) -> int:
 
         flags = {"resume": True} if kind == "resume" else {"overwrite": True}
         t0 = time.perf_counter()
-        result = extract(inputs, output, config, log=lambda m: None, **flags, **options)
+        lines: List[str] = []
+        result = extract(inputs, output, config, log=lines.append, **flags, **options)
         seconds = time.perf_counter() - t0
-        out = {"records": result.records, "windows": result.windows, "errors": len(result.errors)}
+        out = {"records": result.records, "windows": result.windows, "errors": len(result.errors),
+               "log": [line for line in lines if "cluster:" in line]}
     elif kind == "naive":
         t0 = time.perf_counter()
         out = naive_script(Path(inputs), Path(output), config)
@@ -411,13 +418,18 @@ def child_command(kind: str, inputs: Path, output: Path, config: Dict[str, Any],
             json.dumps(config), json.dumps(options)]
 
 
+def run_child_keep(kind: str, inputs: Path, output: Path, config: Dict[str, Any],
+                   options: Dict[str, Any]) -> "subprocess.CompletedProcess[str]":
+    """Run one contender in a fresh subprocess, keeping its output file; return the finished process."""
+    cmd = child_command(kind, inputs, output, config, options)
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
 def run_child(kind: str, inputs: Path, output: Path, config: Dict[str, Any], options: Dict[str, Any],
               keep: bool = False) -> Dict[str, Any]:
     """Run one contender once in a fresh subprocess and return what it printed (plus the output size);
     the output is deleted after unless ``keep``."""
-    cmd = child_command(kind, inputs, output, config, options)
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = run_child_keep(kind, inputs, output, config, options)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -1014,6 +1026,12 @@ def section_process(args: argparse.Namespace, table: Table, ctx: Dict[str, Any])
                   ours_all=times["ecgspec"], naive_all=times["naive"])
 
 
+def section_cluster(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
+    from bench_cluster import section_cluster as run  # benchmarks/ is on sys.path when bench.py runs
+
+    run(args, table, ctx, sys.modules[__name__])
+
+
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
     "e2e": section_e2e,
@@ -1025,6 +1043,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "qc": section_qc,
     "startup": section_startup,
     "process": section_process,
+    "cluster": section_cluster,
 }
 
 

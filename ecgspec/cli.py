@@ -25,6 +25,7 @@ import click
 
 from . import __version__
 from .config import ENGINE_KEYS, ConfigError, build_settings, load_yaml
+from .hazards import file_locking_hint
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
 REPORT_TO = "the ecgspec issue tracker"
@@ -93,6 +94,9 @@ def _user_message(exc: BaseException) -> str | None:
     matching them by module keeps ``--help`` and ``shape`` from importing the modules
     (torch) that define them.
     """
+    hint = file_locking_hint(exc)  # NFS and other filesystems without locks: say what to do
+    if hint is not None:
+        return hint
     if any(cls.__module__.split(".")[0] == "ecgspec" for cls in type(exc).__mro__):
         return str(exc)
     torch = sys.modules.get("torch")  # CUDA out of memory is torch's, and torch is loaded if it was raised
@@ -168,6 +172,10 @@ def main(debug: bool) -> None:
               " write nothing.")
 @click.option("--log-every", type=float, default=30.0, show_default=True, metavar="SECONDS",
               help="Without a terminal, a progress line on stderr every SECONDS (0: none).")
+@click.option("--shard", help="Only part K of N (K/N, 0 <= K < N) of the sorted records, balanced by size; merge"
+              " the parts with 'ecgspec merge'.")
+@click.option("--cluster", help="Run on Dask: local:N worker processes, tcp://HOST:PORT or a scheduler file;"
+              " needs pip install ecgspec[cluster].")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")
@@ -275,6 +283,23 @@ def plot(file: str, record: str, index: int, leads: str | None, output: str) -> 
 
     wanted = [name.strip() for name in leads.split(",") if name.strip()] if leads else None
     click.echo(str(plot_window(file, output, record, index, wanted)), err=True)
+
+
+@main.command(epilog=_epilog("ecgspec merge out.h5.parts/part-*.h5 out.h5", "ecgspec merge parts/*.h5 out.h5 --virtual"))
+@click.argument("parts", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--virtual", is_flag=True, help="/spectrograms as an HDF5 virtual dataset over the parts (paths"
+              " relative to OUTPUT); nothing copied.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No summary on stderr.")
+@_guard
+def merge(parts, output, virtual, overwrite, quiet) -> None:
+    """One file from the parts of a --shard run (PART... in any order), equal to a single run; into OUTPUT."""
+    from .merge import merge_parts
+
+    summary = merge_parts(parts, output, virtual=virtual, overwrite=overwrite)
+    if not quiet:
+        click.echo(summary.line(), err=True)
 
 
 def run() -> None:

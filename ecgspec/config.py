@@ -18,6 +18,7 @@ import yaml
 
 from . import frames
 from .dtypes import STORE_DTYPES
+from .shard import check_cluster_device, parse_cluster, parse_shard
 
 if TYPE_CHECKING:  # torch is imported where a dtype or device is resolved: `shape` and `--help` never need it
     import torch
@@ -287,8 +288,17 @@ class ExtractOptions:
     on_error: str = "skip"
     workers: int = 2
     max_errors: int | None = None  # stop (resumable) once more records failed; None: no limit
+    shard: Tuple[int, int] | None = None  # (K, N): only the K-th of N parts of the records (ecgspec.shard)
+    cluster: str | None = None  # local:N, tcp://HOST:PORT or a scheduler file (ecgspec.cluster)
 
     def __post_init__(self) -> None:
+        if self.shard is not None:
+            self.shard = parse_shard(self.shard)
+        if self.cluster is not None:
+            self.cluster = parse_cluster(self.cluster)
+            check_cluster_device(self.device)
+            if self.shard is not None:
+                raise ConfigError("shard, cluster: got both; --cluster splits the run into parts itself")
         if self.leads is not None:
             self.leads = _checked_leads(self.leads)
         if self.channels is not None:
@@ -386,7 +396,8 @@ def build_settings(
             f"{what}: got {len(picked)} {what} ({','.join(map(str, picked))}) but n_channels={engine['n_channels']};"
             " they must agree"
         )
-    engine["device"] = opts.device
+    # on a cluster each worker resolves the device (cluster.assign_device): the client never touches CUDA
+    engine["device"] = opts.device if opts.cluster is None else "auto"
     return InputConfig(engine), opts
 
 

@@ -35,7 +35,9 @@ from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, ef
 from .engine import SpectrogramInput
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
 from .progress import progress_bar
+from .layout import normalised_config
 from .readers import RecordRef, find_records
+from .shard import select as select_part
 from .stages import (
     QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, ExtractError, ReadFailed, RecordRead,
     RecordSkipped, WriterThread, prefetch, read_record, write_failed,
@@ -44,7 +46,7 @@ from .leftovers import resumable_names
 from .space import check_free_space, expected_run_bytes
 from .writer import SpectrogramWriter
 
-__all__ = ["extract", "run_extract", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
+__all__ = ["extract", "run_extract", "run_records", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 
 SWITCH_INTERVAL = 5e-4  # seconds; see _switch_interval
 
@@ -188,20 +190,47 @@ def run_extract(
     cleanly and raises :class:`Interrupted`, leaving what was written in ``OUTPUT.partial``.
     """
     control = control or RunControl()
+    if options.cluster is not None:  # the client of a Dask cluster: parts on the workers, then merge
+        from .cluster import run_on_cluster
+
+        return run_on_cluster(inputs, output, config, options, control)
     with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
         t0 = time.perf_counter()
-        refs, problems = find_records(inputs, stdin=control.stdin)
-        if not refs:
-            detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-            raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
-        result = _run(refs, problems, output, config, options, control, stop)
+        refs, problems = find_some_records(inputs, control.stdin)
+        stored_config = normalised_config(effective_config(config, options))
+        refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
+        result = _run(refs, problems, output, config, options, control, stop, part_attrs)
     result.seconds = time.perf_counter() - t0
     return result
 
 
+def find_some_records(
+    inputs: Sequence[str | Path], stdin: TextIO | None
+) -> Tuple[List[RecordRef], List[Tuple[str, str]]]:
+    """:func:`find_records`, or an ExtractError when it finds none (naming the first problem)."""
+    refs, problems = find_records(inputs, stdin=stdin)
+    if not refs:
+        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    return refs, problems
+
+
+def run_records(
+    refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
+    options: ExtractOptions, control: RunControl | None = None, attrs: Mapping[str, Any] | None = None,
+) -> ExtractResult:
+    """Extract the records ``refs`` (found already, sorted) into ``output``; ``attrs``: extra root attributes.
+
+    What a cluster task runs for its part (:mod:`ecgspec.cluster`).
+    """
+    control = control or RunControl()
+    with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
+        return _run(refs, problems, output, config, options, control, stop, attrs or {})
+
+
 def _run(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
-    options: ExtractOptions, control: RunControl, stop: _StopFlag,
+    options: ExtractOptions, control: RunControl, stop: _StopFlag, part_attrs: Mapping[str, Any],
 ) -> ExtractResult:
     """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file."""
     engine = SpectrogramInput(config)
@@ -215,6 +244,7 @@ def _run(
         "win_length": engine.win_length,
         "hop_length": engine.hop_length,
         "ecgspec_version": __version__,
+        **part_attrs,
     }
     expected = 0
     if control.space_check:
@@ -367,7 +397,9 @@ def extract(
     ``fs``, ``n_samples``, ...; defaults are the seed config), optionally with an
     ``extract:`` mapping of options. ``options`` are the command's options by name
     (``leads``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
-    ``input_fs``, ``max_nan``, ``on_error``, ``workers``) and override the config.
+    ``input_fs``, ``max_nan``, ``on_error``, ``workers``, ``max_errors``, ``shard=(K, N)``,
+    ``cluster="local:4"``) and override the config. With ``cluster="local:N"`` worker processes are
+    spawned: call it under ``if __name__ == "__main__":`` in a script.
     ``overwrite`` ... ``space_check``: see :class:`RunControl`.
 
     >>> result = extract("../shared/data/cinc2021", "out.h5", {"n_bins": 64})  # doctest: +SKIP

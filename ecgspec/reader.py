@@ -29,6 +29,7 @@ from .layout import (
     read_column,
 )
 from .quality import flag_counts, flag_mask
+from .merge import missing_sources
 
 if TYPE_CHECKING:
     import torch
@@ -107,6 +108,11 @@ class SpectrogramFile:
             if missing is not None or "config" not in file.attrs:
                 file.close()
                 raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
+            lost = missing_sources(file["spectrograms"], self.path.parent)  # a virtual file's parts (merge --virtual)
+            if lost:
+                file.close()
+                raise OutputError(f"{self.path}: the part files its virtual /spectrograms reads are missing: "
+                                  f"{', '.join(lost)} (relative to {self.path.parent}); move the folder as a whole")
             self._file, self._pid = file, os.getpid()
         return self._file
 
