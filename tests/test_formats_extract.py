@@ -282,3 +282,44 @@ def test_edf_and_bdf_with_annotations_through_cli_and_api(tmp_path: Path, bdf: b
     with h5py.File(cli_out) as a, h5py.File(api_out) as b:
         assert assert_record(a, 0, e) == 6
         assert np.array_equal(a["spectrograms"][:], b["spectrograms"][:])
+
+
+# ---------------------------------------------------------------- bounded reads of a many-segment record
+
+
+def test_windowing_a_many_segment_record_reads_block_by_block_only_overlapping_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """120 segments of 500 frames (fmt 16, written with numpy): iter_windows at 500 Hz in blocks of
+    2000 raw samples reads each block from only the segments it overlaps, each segment once or twice
+    (block margins), never the whole record."""
+    from ecgspec.readers import RecordRef, open_record
+    from ecgspec.windowing import iter_windows
+
+    rng = np.random.default_rng(1)
+    for i in range(120):
+        rng.integers(-900, 900, (500, 2), dtype=np.int16).tofile(tmp_path / f"m_{i}.dat")
+        lines = [f"m_{i} 2 {SEG_FS} 500"] + [f"m_{i}.dat 16 200/mV 16 0 0 0 0 {lead}" for lead in ("II", "V")]
+        (tmp_path / f"m_{i}.hea").write_text("\n".join(lines) + "\n")
+    header = master(tmp_path, "m", 2, [(f"m_{i}", 500) for i in range(120)])
+    record = open_record(RecordRef("m", header, "wfdb"))
+    blocks: list[tuple[int, int]] = []
+    touched: list[list[int]] = []
+    real_read = type(record).read
+
+    def read(self, start: int, stop: int, channels):
+        blocks.append((start, stop))
+        touched.append([])
+        return real_read(self, start, stop, channels)
+
+    for i, seg in enumerate(record._segments):
+        seg_read = seg.record.read
+        seg.record.read = lambda a, b, c, _i=i, _r=seg_read: touched[-1].append(_i) or _r(a, b, c)
+    monkeypatch.setattr(type(record), "read", read)
+    n = sum(len(s) for s, _ in iter_windows(record, [0, 1], 500, N, N, block_samples=2000))
+    assert n == 120 * 500 * 4 // N and len(blocks) > 25
+    for (start, stop), segs in zip(blocks, touched):
+        assert stop - start <= 2000 + 2 * 10  # a block and the filter's margins (10 raw samples a side)
+        assert segs == list(range(start // 500, (stop - 1) // 500 + 1))
+    counts = np.bincount(sum(touched, []), minlength=120)
+    assert counts.min() >= 1 and counts.max() <= 3
