@@ -31,8 +31,9 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
+from .config import InputConfig, resolve_device
 from .engine import SpectrogramInput
+from .options import ENGINE_KEYS, ExtractOptions, build_settings, effective_config, load_yaml
 from .readers import RecordRef, find_records
 from .stages import (
     QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, CopyRecord, ExtractError, ReadFailed, RecordRead,

@@ -23,10 +23,11 @@ from typing import Any, Callable, Deque, Iterator, Sequence
 import numpy as np
 import torch
 
-from .config import ExtractOptions, InputConfig
+from .config import InputConfig
 from .engine import SpectrogramInput
 from .layout import RecordRow, clip_to_stored, lead_fs_text
 from .leads import select_channels
+from .options import ExtractOptions
 from .readers import Record, RecordError, RecordRef, open_record
 from .windowing import WindowStats, iter_windows
 from .writer import SpectrogramWriter
