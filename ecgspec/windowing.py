@@ -135,7 +135,7 @@ def iter_windows(
     for chunk in _chunks(starts, window, stride, block_out, max_windows):
         span = (int(chunk[0]), int(chunk[-1]) + window)  # the outputs [m0, m1) this chunk covers
         blocks = [_read_group(record, g, chunk, window, span, max_nan, stats) for g in groups]
-        keep = np.logical_and.reduce([k for _, _, k in blocks])
+        keep = blocks[0][2] if len(blocks) == 1 else np.logical_and.reduce([k for _, _, k in blocks])
         stats.nan_skipped += int((~keep).sum())
         if keep.any():
             signal = _resampled(groups, blocks, span, len(channels))
