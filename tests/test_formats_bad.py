@@ -132,3 +132,34 @@ def test_resume_of_an_interrupted_multisegment_run_equals_an_uninterrupted_one(t
     result = ecgspec.extract(folder, out, log=lambda m: None, resume=True, **options)
     assert result.resumed > 0 and result.resumed + result.records == 6
     assert_same(out, fresh)
+
+
+def _as_discontinuous(path: Path, gap_at: int | None = None) -> None:
+    """Mark an edfio-written EDF+ file EDF+D; with ``gap_at``, that data record's time-keeping
+    annotation says it starts 2 s later than the one before it ends (a gap of 1 s)."""
+    raw = bytearray(path.read_bytes())
+    raw[192:197] = b"EDF+D"
+    if gap_at is not None:
+        at = raw.index(f"+{gap_at}\x14\x14".encode())
+        raw[at:at + len(str(gap_at)) + 1] = f"+{gap_at + 1}".encode().ljust(len(str(gap_at)) + 1)
+    path.write_bytes(bytes(raw))
+
+
+def test_edf_plus_d_reads_when_contiguous_and_is_one_line_when_it_has_gaps(tmp_path: Path) -> None:
+    """EDF+D data records may leave gaps between them: read as one signal only when they leave none,
+    never with the samples after a gap silently moved up."""
+    folder = tmp_path / "in"
+    for name, gap in (("c", None), ("d", None), ("g", 7)):
+        (folder / name).mkdir(parents=True)
+        path, _ = write_edf(folder / name, "rec", [500, 250], seconds=12)
+        if name != "c":
+            _as_discontinuous(path, gap)
+    out = tmp_path / "o.h5"
+    res = cli(folder, out, *CLI_CFG, "--channels", "1,0")
+    assert res.exit_code == 1, res.output
+    assert skipped_lines(res.stderr) == {
+        "g/rec": "EDF+D: data record 8 starts at 8 s, not 7 s after the first; recordings with gaps are not supported"}
+    with h5py.File(out) as f:
+        assert column(f, "name") == ["c/rec", "d/rec"]
+        rows = f["windows/record"][:]
+        assert np.array_equal(f["spectrograms"][rows == 0], f["spectrograms"][rows == 1])
