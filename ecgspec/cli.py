@@ -24,7 +24,8 @@ from typing import Any, Callable, Dict
 import click
 
 from . import __version__
-from .config import ENGINE_KEYS, ConfigError, build_settings, load_yaml
+from .config import ConfigError
+from .options import ENGINE_KEYS, build_settings, load_yaml
 from .hazards import file_locking_hint
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2

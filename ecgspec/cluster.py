@@ -29,7 +29,8 @@ from typing import Any, Iterator, Sequence
 
 from tqdm import tqdm
 
-from .config import ExtractOptions, InputConfig, effective_config
+from .config import InputConfig
+from .options import ExtractOptions, effective_config
 from .layout import OutputError, normalised_config, open_for_reading, partial_path
 from .merge import merge_parts
 from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, _StopFlag, find_some_records, run_records

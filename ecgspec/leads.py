@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Sequence
 from .readers import Record, RecordError, RecordRef, open_record
 
 if TYPE_CHECKING:
-    from .config import ExtractOptions, InputConfig
+    from .config import InputConfig
+    from .options import ExtractOptions
 
 __all__ = ["open_selected", "select_channels", "lead_key"]
 

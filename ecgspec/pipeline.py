@@ -31,11 +31,12 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .config import ENGINE_KEYS, ExtractOptions, InputConfig, build_settings, effective_config, load_yaml, resolve_device
+from .config import InputConfig, resolve_device
 from .engine import SpectrogramInput
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
 from .progress import progress_bar
 from .layout import normalised_config
+from .options import ENGINE_KEYS, ExtractOptions, build_settings, effective_config, load_yaml
 from .readers import RecordRef, find_records
 from .shard import select as select_part
 from .stages import (

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from .config import ExtractOptions, InputConfig
+from .config import InputConfig
+from .options import ExtractOptions
 from .errors import ExtractError
 from .failures import Failures
 from .layout import compression_filters, expected_output_bytes

@@ -50,28 +50,35 @@ def _closest(ratio: Fraction, limit: int) -> Fraction:
     return 1 / inverse if inverse else Fraction(0)  # 0: beyond 1:limit
 
 
-def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
-    """(up, down), coprime, with ``up / down`` the exact ratio ``fs_out / fs_in`` of the two
-    rates as decimals, or the closest one with terms <= :data:`MAX_FACTOR` (see :func:`check_drift`).
-    RecordError when no such ratio exists (a rate absurdly far from ``fs_out``)."""
+@lru_cache(maxsize=256)
+def _ratio(fs_in: float, fs_out: float) -> tuple[int, int, Fraction]:
+    """:func:`resample_ratio`'s (up, down) and how far it is from the exact ratio, per input sample.
+    Cached: every record of a run asks about the same few rates, and the fractions cost ~20 us a record."""
     exact = _exact(fs_out) / _exact(fs_in)
     ratio = exact if max(exact.numerator, exact.denominator) <= MAX_FACTOR else _closest(exact, MAX_FACTOR)
     if ratio == 0 or max(ratio.numerator, ratio.denominator) > MAX_FACTOR:
         raise RecordError(
             f"cannot resample {fs_in:g} Hz to {fs_out:g} Hz: the ratio is beyond 1:{MAX_FACTOR} either way"
         )
-    return ratio.numerator, ratio.denominator
+    return ratio.numerator, ratio.denominator, abs(ratio - exact)
+
+
+def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
+    """(up, down), coprime, with ``up / down`` the exact ratio ``fs_out / fs_in`` of the two
+    rates as decimals, or the closest one with terms <= :data:`MAX_FACTOR` (see :func:`check_drift`).
+    RecordError when no such ratio exists (a rate absurdly far from ``fs_out``)."""
+    up, down, _ = _ratio(float(fs_in), float(fs_out))
+    return up, down
 
 
 def check_drift(fs_in: float, fs_out: float, n_in: int) -> None:
     """RecordError when :func:`resample_ratio`'s ratio, if inexact, would put the end of ``n_in``
     samples half an output sample or more away from where the exact ratio puts it."""
-    up, down = resample_ratio(fs_in, fs_out)
-    error = abs(Fraction(up, down) - _exact(fs_out) / _exact(fs_in)) * n_in
-    if error >= Fraction(1, 2):
+    per_sample = _ratio(float(fs_in), float(fs_out))[2]
+    if per_sample and per_sample * n_in >= Fraction(1, 2):
         raise RecordError(
             f"cannot resample {fs_in!r} Hz to {fs_out!r} Hz: the closest ratio with terms <= {MAX_FACTOR}"
-            f" drifts {float(error):.3g} samples over the record"
+            f" drifts {float(per_sample * n_in):.3g} samples over the record"
         )
 
 

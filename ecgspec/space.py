@@ -12,7 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from .config import ExtractOptions, InputConfig
+from .config import InputConfig
+from .options import ExtractOptions
 from .layout import OutputError, expected_output_bytes
 from .plan import planned_windows
 from .readers import RecordRef

@@ -23,7 +23,7 @@ from typing import Any, Callable, Deque, Iterator, Sequence
 import numpy as np
 import torch
 
-from .config import ExtractOptions, InputConfig
+from .config import InputConfig
 from .engine import SpectrogramInput
 from .errors import ExtractError  # re-exported: defined apart so torch-free modules raise it too
 from .layout import OutputError, RecordRow, clip_to_stored, lead_fs_text
@@ -31,6 +31,7 @@ from .leads import open_selected
 from .readers import Record, RecordError, RecordRef
 from . import quality
 from .windowing import WindowStats, iter_flagged_windows
+from .options import ExtractOptions
 from .writer import SpectrogramWriter
 
 BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record

@@ -182,7 +182,7 @@ def iter_flagged_windows(
     for chunk in _chunks(starts, window, stride, block_out, max_windows):
         span = (int(chunk[0]), int(chunk[-1]) + window)  # the outputs [m0, m1) this chunk covers
         blocks = [_read_group(record, g, chunk, window, span, max_nan, stats, quality) for g in groups]
-        keep = np.logical_and.reduce([b.keep for b in blocks])
+        keep = blocks[0].keep if len(blocks) == 1 else np.logical_and.reduce([b.keep for b in blocks])
         stats.nan_skipped += int((~keep).sum())
         if keep.any():
             flags = np.bitwise_or.reduce([b.flags for b in blocks])[keep]

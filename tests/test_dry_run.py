@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ecgspec.cli import main
-from ecgspec.config import build_settings
+from ecgspec.options import build_settings
 from ecgspec.plan import planned_windows
 from ecgspec.readers import find_records
 

@@ -486,7 +486,7 @@ def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_free
 
 
 def test_expected_output_size_bounds_the_real_file_from_headers_alone(corpus: Path, reference: Path) -> None:
-    from ecgspec.config import build_settings
+    from ecgspec.options import build_settings
     from ecgspec.readers import find_records
     from ecgspec.space import expected_run_bytes
 

@@ -135,7 +135,7 @@ class Record:
         h = self.header
         if not channels or not all(0 <= c < h.n_signals for c in channels):
             raise ValueError(f"read: channels {channels} must be non-empty, in 0..{h.n_signals - 1}")
-        if len({h.rate(c) for c in channels}) > 1:
+        if h.signal_fs and len({h.signal_fs[c] for c in channels}) > 1:
             raise ValueError(f"read: channels {channels} have different rates {[h.rate(c) for c in channels]}")
         length = h.length(channels[0])
         if not 0 <= start <= stop <= length:

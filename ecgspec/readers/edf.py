@@ -6,7 +6,8 @@ the header bytes only (with the data-record count set to 0), so opening never to
 Samples are then read here, one slice of data records at a time, from the layout the header
 gives (each data record holds ``samples_per_data_record`` samples of each signal in turn, 16-bit
 for EDF, 24-bit for BDF), and calibrated with edfio's own formula, ``(digital + offset) * gain``.
-EDF+ annotation signals are not signals of the record. Each signal keeps its own rate.
+EDF+ annotation signals are not signals of the record. Each signal keeps its own rate. An EDF+D
+("discontinuous") file is read only when its data records' time-keeping annotations leave no gaps.
 """
 
 from __future__ import annotations
@@ -130,6 +131,27 @@ def _calibration(signal: Any) -> tuple[float, float] | None:
         return None
 
 
+def _check_contiguous(path: Any, lay: _Layout, notes: list[int], duration: Fraction, top_rate: float) -> None:
+    """RecordError unless the data records of an EDF+D ("discontinuous") file follow each other
+    without gaps, by their time-keeping annotations (each record's first TAL): read as one signal,
+    the samples after a gap would silently be moved up. Reads the annotation signal of every record."""
+    if not notes:
+        raise RecordError("EDF+D without an annotation signal: its data records' start times are unknown")
+    if lay.n_records == 0:
+        return
+    offset, count = lay.spans[notes[0]]
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=lay.header_bytes,
+                     shape=(lay.n_records, lay.record_samples * lay.width))
+    first = None
+    for r, row in enumerate(data[:, offset * lay.width:(offset + count) * lay.width]):
+        with record_errors(f"EDF+D: data record {r + 1} has no time-keeping annotation"):
+            onset = Fraction(bytes(row).split(b"\x14", 1)[0].decode("latin-1"))
+        first = onset if first is None else first
+        if abs(onset - first - r * duration) * Fraction(repr(top_rate)) >= Fraction(1, 2):
+            raise RecordError(f"EDF+D: data record {r + 1} starts at {float(onset - first):g} s, not"
+                              f" {float(r * duration):g} s after the first; recordings with gaps are not supported")
+
+
 def _read_header_bytes(path: Any) -> bytes:
     """The fixed header and the signal headers it announces (as many as are there)."""
     with open(path, "rb") as fp:
@@ -167,6 +189,9 @@ def open_edf(ref: RecordRef) -> Record:
         raise RecordError("header: a signal has 0 samples per data record")
     rates = [float(Fraction(c) / duration) for c in counts]
     top = counts.index(max(counts))
+    if raw[192:197] in (b"EDF+D", b"BDF+D"):
+        notes = [i for i, label in enumerate(labels) if label in _ANNOTATIONS]
+        _check_contiguous(ref.path, lay, notes, duration, rates[top])
     header = checked_header(rates[top], lay.n_records * counts[top], tuple(s.label for s in signals), len(signals))
     if len(set(counts)) > 1:
         header = dataclasses.replace(header, signal_fs=tuple(rates), signal_samples=tuple(lay.n_records * c for c in counts))

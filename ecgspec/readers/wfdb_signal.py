@@ -93,7 +93,8 @@ def read_samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, s
     f0, f1 = start // spf, -(-stop // spf)
     frames = read_frames(file, f0, f1)  # (f1 - f0, width)
     if spf == 1:
-        cols = [file.columns(s).start for s in signals]
+        one_each = file.width == len(file.spf)  # every signal of the file one sample a frame
+        cols = (signals - file.first).tolist() if one_each else [file.columns(s).start for s in signals]
         digital = frames if cols == list(range(file.width)) else frames[:, cols]
         return np.ascontiguousarray(digital.T)
     cols = [c for s in signals for c in file.columns(s)]
