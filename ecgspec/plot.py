@@ -169,6 +169,8 @@ def render(w: Window, times: np.ndarray, freqs: np.ndarray, edge: np.ndarray, ou
     for ax, lead, values in zip(axes[1:], w.leads, db):
         mesh = _draw_spectrogram(ax, values, times, freqs, edge, lead, float(db.max()))
     fig.colorbar(mesh, ax=list(axes[1:]), label="power (dB)", fraction=0.03, pad=0.01)
+    t_edges = _edges(times)
+    axes[-1].set_xlim(t_edges[0], t_edges[-1])  # the frames' span, without the waveform's autoscale margin
     axes[-1].set_xlabel("time in window (s); hatched: frames shaped by the edge padding")
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=100)

@@ -104,3 +104,19 @@ def test_plot_errors_are_one_line(outputs, tmp_path, monkeypatch):
     res = CliRunner().invoke(cli.main, ["plot", str(files[True]), "--record", "E07500", "-o", out])
     assert res.exit_code == 2 and res.stderr == "ecgspec: error: plot needs matplotlib: pip install ecgspec[plot]\n"
     assert not Path(out).exists()
+
+
+def test_the_time_axis_spans_the_frames_without_a_margin(outputs, tmp_path, monkeypatch):
+    """The spectrogram fills its panel: the time axis runs from the first frame's cell edge to the
+    last one's, not to the waveform's autoscale margin (a blank band at the right)."""
+    import matplotlib.pyplot as plt
+
+    _, files = outputs
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    assert _plot(str(files[False]), "--record", "E07500", "-o", str(tmp_path / "c.png")).exit_code == 0
+    with ecgspec.open(files[False]) as ds:
+        times = np.asarray(ds.frame_times)
+    step = times[1] - times[0]
+    for ax in figures[0].axes[:-1]:  # the waveform and every lead (the last axes is the colour bar)
+        assert ax.get_xlim() == pytest.approx((times[0] - step / 2, times[-1] + step / 2))
