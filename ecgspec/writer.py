@@ -2,12 +2,12 @@
 
 The layout and the crash-safety rules are in :mod:`ecgspec.layout`. The file is written in
 HDF5's SWMR mode, so that it stays valid however the process dies and can be read while it
-grows; ``--resume`` continues it in place (:mod:`ecgspec.swmr` clears what a dead writer left).
+grows; ``--resume`` continues it in place (:mod:`ecgspec.resume` takes over and reopens what
+earlier runs left, :mod:`ecgspec.swmr` clears what a dead writer left set).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -28,54 +28,25 @@ from .layout import (
     WINDOW_COLUMNS,
     OutputError,
     RecordRow,
-    committed,
     compression_filters,
-    legacy_paths,
     lock_path,
     normalised_config,
     partial_path,
 )
 from .quality import BITS_ATTR
-from .leftovers import UNUSABLE, Kept, check_folder, inspect_kept, refuse_leftovers
-from .swmr import LockHeld, WriterLock, clear_status_flags
+from .leftovers import Kept, check_folder
+from .resume import COLUMN_CHUNK, LIBVER, fsync_folder, open_for_writing, reopen, take_over_leftovers
+from .swmr import LockHeld, WriterLock
 
 __all__ = ["DiskFull", "SpectrogramWriter"]
 
 HDF5_CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole windows)
-WRITE_CACHE_BYTES = 64 << 20  # keeps partly filled chunks of small windows in memory between appends
-COLUMN_CHUNK = 4096  # rows per chunk of the one-dimensional columns
-LIBVER = ("v110", "v110")  # SWMR needs the 1.10 file format; capping it there keeps HDF5 1.10 readers able
 SPACE_RESERVE = 8 << 20  # free bytes kept for the metadata a flush and close still write
+# COLUMN_CHUNK and LIBVER are ecgspec.resume's (reopening adds columns too); layout imports COLUMN_CHUNK from here
 
 
 class DiskFull(OutputError):
     """The output's folder has too little free space to go on; the file is valid up to its last commit."""
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _shrink(dataset: h5py.Dataset, n: int) -> None:
-    """Cut ``dataset`` to ``n`` rows; a string column's last chunk is rebuilt from its kept rows.
-
-    A killed writer may leave string cells past the end whose global-heap objects never
-    reached the file (raw chunks are flushed before metadata); HDF5 frees the old object
-    of a cell it overwrites, and fails on those. Dropping the edge chunk and writing its
-    kept rows into a fresh one leaves no stale cells.
-    """
-    edge = n - n % dataset.chunks[0]
-    if not h5py.check_string_dtype(dataset.dtype) or edge == n:
-        dataset.resize(n, axis=0)
-        return
-    tail = dataset[edge:n]
-    dataset.resize(edge, axis=0)
-    dataset.resize(n, axis=0)
-    dataset[edge:n] = tail
 
 
 class SpectrogramWriter:
@@ -110,39 +81,54 @@ class SpectrogramWriter:
         resume: bool = False,
         durable: bool = True,
         frames: dict[str, Any] | None = None,
+        expected_bytes: int = 0,
     ) -> None:
         self.output = Path(path)
         self.partial = partial_path(self.output)
-        self.window_shape = tuple(int(n) for n in window_shape)
-        if not self.window_shape or min(self.window_shape) < 1:
-            raise ValueError(f"window_shape: got {window_shape!r}, must be non-empty with sizes >= 1")
-        if str(dtype) not in STORE_DTYPES:
-            raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORE_DTYPES)}")
+        self.window_shape = _checked_shape(window_shape)
+        self.dtype = _checked_dtype(dtype)
         if overwrite and resume:
             raise OutputError("pass either --overwrite or --resume, not both")
-        self.dtype = np.dtype(str(dtype))
         self.durable = durable
+        self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
         self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
         filters = compression_filters(compression)
         check_folder(self.output)
-        try:
-            self._lock: WriterLock | None = WriterLock(lock_path(self.output))
-        except LockHeld as exc:
-            raise OutputError(f"{self.partial}: another run is writing it: {exc}") from None
-        try:
-            kept = self._take_over_leftovers(overwrite, resume)
-            if kept is None:
-                self._file = self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters)
-                kept = Kept(frozenset(), 0, 0)
-            else:
-                self._file = self._continue(kept)
-        except BaseException:
-            self._lock.release()
-            raise
+        self._lock: WriterLock | None = self._take_lock()
+        self._file, kept = self._open(overwrite, resume, frequencies, attrs, filters)
         self.done_names = kept.names  # records kept from the earlier run (resume)
         self._fd = os.open(self.partial, os.O_RDONLY)  # for fsync; the same inode after the rename
+        self._start_counts(kept)
+
+    # -- setting up --------------------------------------------------------------------------
+
+    def _take_lock(self) -> WriterLock:
+        """The writer lock of OUTPUT; a live writer holding it is an OutputError naming it."""
+        try:
+            return WriterLock(lock_path(self.output))
+        except LockHeld as exc:
+            raise OutputError(f"{self.partial}: another run is writing it: {exc}") from None
+
+    def _open(
+        self, overwrite: bool, resume: bool, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]
+    ) -> tuple[h5py.File, Kept]:
+        """Take over what earlier runs left (:mod:`ecgspec.resume`) and open the partial file, continued or
+        new; return it with what it keeps. The lock is released when this fails."""
+        try:
+            kept = take_over_leftovers(self.output, overwrite=overwrite, resume=resume, durable=self.durable,
+                                       settings=(self._config, self.window_shape, self.dtype),
+                                       warn=self.warnings.append)
+            if kept is None:
+                return self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters), Kept(frozenset(), 0, 0)
+            return reopen(self.partial, kept, self._frames), kept
+        except BaseException:
+            self._lock.release()  # type: ignore[union-attr]  # taken just before, in __init__
+            raise
+
+    def _start_counts(self, kept: Kept) -> None:
+        """The append path's counts and queues, starting from what the file keeps."""
         self._counter = self._file[COUNTER]
         self._n_windows = self._n_committed_windows = kept.windows
         self._n_records = kept.records
@@ -150,91 +136,12 @@ class SpectrogramWriter:
         self._tail_rows = np.empty(0, dtype=np.int64)  # /windows/record of the uncommitted windows
         self._queued: dict[str, list[dict[str, Any]]] = {}  # rows not yet appended (see _append)
         self._unflushed = 0  # bytes given to HDF5 since the last flush (may sit in its chunk cache)
-        self.expected_bytes = 0  # what the caller expects the run to write, for the disk-full message
         self._written = 0
-
-    # -- setting up --------------------------------------------------------------------------
-
-    def _take_over_leftovers(self, overwrite: bool, resume: bool) -> Kept | None:
-        """Refuse, discard or adopt what earlier runs left, per the flags; what a resume keeps, or None.
-
-        A resume inspects its candidates read-only first, so a refused one changes no file.
-        """
-        legacy = legacy_paths(self.output)
-        if overwrite or not resume:
-            if not overwrite:
-                refuse_leftovers(self.output, [p for p in (self.partial, *legacy) if p.exists()])
-            for p in (self.partial, *legacy):
-                p.unlink(missing_ok=True)
-            return None
-        settings = (self._config, self.window_shape, self.dtype)
-        if self.partial.exists():  # its writer is dead (we hold the lock): what it left set goes
-            with contextlib.suppress(OSError, ValueError):  # (not HDF5 v2/v3: inspecting says why)
-                clear_status_flags(self.partial)  # a kill while reopening it left no SWMR flag to read by
-        found: dict[Path, Kept] = {}
-        for path in (self.partial, self.output):
-            if path.exists() and not found:
-                try:
-                    found[path] = inspect_kept(path, settings)
-                except UNUSABLE as exc:
-                    what = " ".join(str(exc).split()) or type(exc).__name__
-                    self.warnings.append(f"ignoring {path}: unreadable ({what}); its records are computed again")
-        for p in legacy:
-            self.warnings.append(f"ignoring {p}: left by an older ecgspec; its records are computed again")
-            p.unlink()
-        if self.partial not in found:
-            self.partial.unlink(missing_ok=True)
-        if not found:
-            return None
-        if self.output in found:
-            os.replace(self.output, self.partial)  # OUTPUT is complete or absent, never in between
-            if self.durable:
-                _fsync_folder(self.output.parent)
-        return next(iter(found.values()))
-
-    def _continue(self, kept: Kept) -> h5py.File:
-        """Open the partial file for writing: status flags of a dead writer cleared, the tail after
-        the kept records dropped, ``/errors`` emptied (the run lists its errors again), SWMR on."""
-        clear_status_flags(self.partial)  # safe: we hold the lock, so no live writer has it open
-        file = h5py.File(self.partial, "a", libver=LIBVER, rdcc_nbytes=WRITE_CACHE_BYTES)
-        try:
-            self._add_missing_columns(file, kept)
-            for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
-                file[name].resize(kept.windows, axis=0)
-            for group, columns, n in (("records", RECORD_COLUMNS, kept.records), ("errors", ERROR_COLUMNS, 0)):
-                for key in columns:
-                    if key in file[group]:
-                        _shrink(file[group][key], n)
-            file.attrs["complete"] = False
-            file[COUNTER][:] = (kept.records, kept.windows, 0)
-            file.swmr_mode = True
-        except BaseException:
-            file.close()
-            raise
-        return file
-
-    def _add_missing_columns(self, file: h5py.File, kept: Kept) -> None:
-        """Datasets added to the layout since the file was written (``/records/lead_fs``, the quality
-        columns, ``/windows/qc``, ``/frames``), filled for the kept rows as
-        :func:`~ecgspec.layout.committed` reads them back; SWMR allows none later."""
-        columns = [("records", k) for k in RECORD_COLUMNS if k not in file["records"]]
-        columns += [("windows", k) for k in WINDOW_COLUMNS if k not in file["windows"]]
-        if columns:
-            tables = dict(zip(("records", "windows"), committed(file, (kept.records, kept.windows, 0))))
-            for group, key in columns:
-                dtype = (RECORD_COLUMNS if group == "records" else WINDOW_COLUMNS)[key]
-                values = np.asarray(tables[group][key], dtype=dtype)
-                file[group].create_dataset(key, data=values, maxshape=(None,), chunks=(COLUMN_CHUNK,))
-        if "bits" not in file["windows/qc"].attrs:
-            file["windows/qc"].attrs["bits"] = BITS_ATTR
-        for name, values in self._frames.items():
-            if f"frames/{name}" not in file:
-                file.create_dataset(f"frames/{name}", data=values)
 
     def _create(self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]) -> h5py.File:
         """The new partial file with every dataset empty and the attributes set (complete=False), in SWMR mode."""
         try:
-            file = h5py.File(self.partial, "w-", libver=LIBVER, rdcc_nbytes=WRITE_CACHE_BYTES)
+            file = open_for_writing(self.partial, "w-")
         except OSError as exc:
             raise OutputError(f"cannot create {self.partial}: {exc}") from exc
         try:
@@ -421,7 +328,7 @@ class SpectrogramWriter:
             os.fsync(self._fd)
         os.replace(self.partial, self.output)
         if self.durable:
-            _fsync_folder(self.output.parent)
+            fsync_folder(self.output.parent)
         self._release()
         return self.output
 
@@ -449,4 +356,19 @@ class SpectrogramWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``window_shape`` as ints; ValueError unless it is non-empty with sizes >= 1."""
+    shape = tuple(int(n) for n in window_shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"window_shape: got {window_shape!r}, must be non-empty with sizes >= 1")
+    return shape
+
+
+def _checked_dtype(dtype: str) -> np.dtype:
+    """The stored dtype named ``dtype``; OutputError unless it is one of STORE_DTYPES."""
+    if str(dtype) not in STORE_DTYPES:
+        raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORE_DTYPES)}")
+    return np.dtype(str(dtype))
 
