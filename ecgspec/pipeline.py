@@ -16,22 +16,19 @@ cannot be used is reported and listed under ``/errors``; it never costs the othe
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import signal
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import AbstractSet, Any, Callable, Dict, Iterator, List, Mapping, Sequence, TextIO, Tuple
 
-import torch
 from tqdm import tqdm
 
 from . import __version__
-from .config import InputConfig, resolve_device
+from .config import InputConfig
 from .engine import SpectrogramInput
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
 from .progress import progress_bar
@@ -39,17 +36,18 @@ from .layout import normalised_config
 from .options import ENGINE_KEYS, ExtractOptions, build_settings, effective_config, load_yaml
 from .readers import RecordRef, find_records
 from .shard import select as select_part
-from .stages import (
-    QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, ExtractError, ReadFailed, RecordRead,
+from .stages import (  # FLUSH_SECONDS re-exported: benchmarks/bench.py imports it from here
+    FLUSH_SECONDS, QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, ExtractError, ReadFailed, RecordRead,
     RecordSkipped, WriterThread, prefetch, read_record, write_failed,
 )
 from .leftovers import resumable_names
+from .runtime import StopFlag, run_scope
 from .space import check_free_space, expected_run_bytes
 from .writer import SpectrogramWriter
 
 __all__ = ["extract", "run_extract", "run_records", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 
-SWITCH_INTERVAL = 5e-4  # seconds; see _switch_interval
+_StopFlag = StopFlag  # the name ecgspec.cluster imports it by
 
 
 class RecordFailed(ExtractError):
@@ -102,70 +100,12 @@ def stderr_log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag the main loop checks; handlers restored afterwards."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.event = threading.Event()
-        self._old: Dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-        self.event.set()
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-
-@contextlib.contextmanager
-def _switch_interval(seconds: float) -> Iterator[None]:
-    """Hand the GIL over more often during the run, restoring Python's setting after.
-
-    The engine thread releases the GIL for each torch operation and must get it back
-    from reader threads; at Python's default 5 ms interval a busy reader stalls it for
-    most of that time (measured: 2-4x slower engine batches beside one busy thread).
-    """
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
-@contextlib.contextmanager
-def _engine_threads(config: InputConfig) -> Iterator[None]:
-    """On CPU, leave one core to the reader and writer threads for the run.
-
-    The writer's copy into the page cache needs a core of its own; torch's threads
-    spinning beside it cost more than they gave (2 cores: 1 engine thread ran the
-    2,000-record bench 15-25% faster than 2, on a third less CPU time).
-    """
-    old = torch.get_num_threads()
-    if resolve_device(config.get("device")).type == "cpu":
-        torch.set_num_threads(max(1, min(old, (os.cpu_count() or 2) - 1)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _interrupted(stop: _StopFlag, output: str | Path, kept: int) -> Interrupted:
+def _interrupted(stop: StopFlag, output: str | Path, kept: int) -> Interrupted:
     """The Interrupted error for a stopped run, saying what was kept and how to go on."""
     where = (f"{kept} records written so far are kept in {output}.partial;"
              if kept >= 0 else "nothing was written;")
     return Interrupted(f"interrupted: {where} run the same command with --resume to continue",
                        stop.signum or signal.SIGINT)
-
 
 
 @dataclass
@@ -195,7 +135,7 @@ def run_extract(
         from .cluster import run_on_cluster
 
         return run_on_cluster(inputs, output, config, options, control)
-    with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
+    with run_scope(config) as stop:
         t0 = time.perf_counter()
         refs, problems = find_some_records(inputs, control.stdin)
         stored_config = normalised_config(effective_config(config, options))
@@ -225,41 +165,22 @@ def run_records(
     What a cluster task runs for its part (:mod:`ecgspec.cluster`).
     """
     control = control or RunControl()
-    with _StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
+    with run_scope(config) as stop:
         return _run(refs, problems, output, config, options, control, stop, attrs or {})
 
 
 def _run(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
-    options: ExtractOptions, control: RunControl, stop: _StopFlag, part_attrs: Mapping[str, Any],
+    options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any],
 ) -> ExtractResult:
     """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file."""
     engine = SpectrogramInput(config)
-    window_shape = config.window_shape
-    buffers = BatchBuffers(engine, window_shape, options.batch_size, options.dtype)  # before any file is made
+    buffers = BatchBuffers(engine, config.window_shape, options.batch_size, options.dtype)  # before any file is made
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
-    attrs = {
-        "config": effective_config(config, options),
-        "n_fft": engine.n_fft,
-        "win_length": engine.win_length,
-        "hop_length": engine.hop_length,
-        "ecgspec_version": __version__,
-        **part_attrs,
-    }
-    expected = 0
-    if control.space_check:
-        done = resumable_names(output) if control.resume else frozenset()
-        expected = expected_run_bytes([r for r in refs if r.name not in done], config, options, window_shape)
-        check_free_space(Path(output), expected)
-    store = SpectrogramWriter(
-        output, window_shape=window_shape, dtype=options.dtype, frequencies=engine.frequencies, attrs=attrs,
-        compression=options.compression, overwrite=control.overwrite, resume=control.resume,
-        frames={"time": config.frame_times, "edge": config.edge_frames},
-    )
-    store.expected_bytes = expected  # for the disk-full message
+    store = _open_store(refs, output, config, options, control, engine, part_attrs)
     writer = WriterThread(store, release=buffers.free.put)
-    result = ExtractResult(output=str(output), window_shape=window_shape)
+    result = ExtractResult(output=str(output), window_shape=config.window_shape)
     failures = Failures(control.log, max_errors=options.max_errors,
                         fail_fast=FAIL_FAST_RECORDS if options.on_error == "skip" else 0)
     try:
@@ -270,13 +191,7 @@ def _run(
             run = _Run(config, options, Batcher(engine, buffers, emit=writer.put), result, stop, bar, failures)
             run.feed(refs, problems, store.done_names, store.next_record_row)
         failures.close()
-        writer.close()
-        if writer.error is not None:
-            raise write_failed(output, writer.error) from writer.error
-        if stop.signum is not None:
-            store.close()
-            raise _interrupted(stop, output, store.next_record_row)
-        store.finish()
+        _finish(store, writer, output, stop)
     except BaseException as exc:
         writer.close()
         with contextlib.suppress(Exception):  # the first error is the one to report
@@ -285,6 +200,49 @@ def _run(
             raise stopped_early(exc, output, store.next_record_row, keep=control.resume) from None
         raise
     return result
+
+
+def _root_attrs(
+    engine: SpectrogramInput, config: InputConfig, options: ExtractOptions, part_attrs: Mapping[str, Any]
+) -> Dict[str, Any]:
+    """The output's root attributes: the effective config, the STFT's sizes, the version, a part's own."""
+    return {
+        "config": effective_config(config, options),
+        "n_fft": engine.n_fft,
+        "win_length": engine.win_length,
+        "hop_length": engine.hop_length,
+        "ecgspec_version": __version__,
+        **part_attrs,
+    }
+
+
+def _open_store(
+    refs: Sequence[RecordRef], output: str | Path, config: InputConfig, options: ExtractOptions,
+    control: RunControl, engine: SpectrogramInput, part_attrs: Mapping[str, Any],
+) -> SpectrogramWriter:
+    """The writer of ``output``, once the free space fits what the records a resume does not keep will take."""
+    attrs = _root_attrs(engine, config, options, part_attrs)
+    expected = 0
+    if control.space_check:
+        done = resumable_names(output) if control.resume else frozenset()
+        expected = expected_run_bytes([r for r in refs if r.name not in done], config, options, config.window_shape)
+        check_free_space(Path(output), expected)
+    return SpectrogramWriter(
+        output, window_shape=config.window_shape, dtype=options.dtype, frequencies=engine.frequencies, attrs=attrs,
+        compression=options.compression, overwrite=control.overwrite, resume=control.resume,
+        frames={"time": config.frame_times, "edge": config.edge_frames}, expected_bytes=expected,
+    )
+
+
+def _finish(store: SpectrogramWriter, writer: WriterThread, output: str | Path, stop: StopFlag) -> None:
+    """Drain the writer thread, then finish the file; a stopped run keeps it partial and raises Interrupted."""
+    writer.close()
+    if writer.error is not None:
+        raise write_failed(output, writer.error) from writer.error
+    if stop.signum is not None:
+        store.close()
+        raise _interrupted(stop, output, store.next_record_row)
+    store.finish()
 
 
 class _Run:
@@ -296,7 +254,7 @@ class _Run:
 
     def __init__(
         self, config: InputConfig, options: ExtractOptions, batcher: Batcher, result: ExtractResult,
-        stop: _StopFlag, bar: Any, failures: Failures,
+        stop: StopFlag, bar: Any, failures: Failures,
     ) -> None:
         self.config, self.options, self.batcher, self.result = config, options, batcher, result
         self.stop, self.bar, self.failures = stop, bar, failures
