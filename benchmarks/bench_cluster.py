@@ -1,7 +1,7 @@
 """The ``cluster`` section of bench.py: ``--cluster local:2`` against one process, merge copy against
 the disk's sequential write rate, ``merge --virtual`` of 100 parts, and the cost sheet for MIMIC-IV-ECG.
 
-Run through bench.py (``--only cluster``), which passes itself as ``bench`` for its helpers.
+Run through bench.py (``--only cluster``); its helpers come from bench_common and bench_child.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import os
 import re
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Dict
+
+from bench_child import measure, run_child_keep
+from bench_common import Table, drop_output, e2e_config, extract_options
 
 TARGETS = {"cluster_overhead": 0.25, "merge_vs_disk": 0.50, "virtual_100_s": 1.0}
 MIMIC_RECORDS = 800_035  # MIMIC-IV-ECG: 10 s, 12 leads, 500 Hz: one seed-config window each
@@ -36,12 +38,12 @@ def disk_write_rate(folder: Path, size: int) -> float:
     return size / seconds
 
 
-def _cluster_rows(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleType) -> Dict[str, float]:
+def _cluster_rows(args: Any, table: Table, ctx: Dict[str, Any]) -> Dict[str, float]:
+    """``--cluster local:2`` vs one process on the e2e records; returns the per-core rate and bytes per record."""
     folder = ctx["corpus"].subset(args.records)
-    cfg = bench.e2e_config(args)
-    single = bench.measure("extract", folder, ctx["tmp"] / "e2e.h5", cfg, bench.extract_options(args))
-    cluster = bench.measure("extract", folder, ctx["tmp"] / "cluster.h5", cfg,
-                            bench.extract_options(args, cluster="local:2"))
+    cfg = e2e_config(args)
+    single = measure("extract", folder, ctx["tmp"] / "e2e.h5", cfg, extract_options(args))
+    cluster = measure("extract", folder, ctx["tmp"] / "cluster.h5", cfg, extract_options(args, cluster="local:2"))
     overhead = cluster["seconds"] / single["seconds"] - 1
     table.add("cluster", f"{args.records} records, --cluster local:2 vs one process (start, merge included)",
               f"{cluster['seconds']:.1f} s", f"{single['seconds']:.1f} s", cluster["seconds"] / single["seconds"],
@@ -61,7 +63,8 @@ def _cluster_rows(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleType)
     return {"per_core": per_core, "bytes_per_record": single.get("output_bytes", 0) / args.records}
 
 
-def _merge_copy_row(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleType) -> None:
+def _merge_copy_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
+    """merge's copy of MERGE_PARTS shards vs the disk's sequential write rate, alternately, best of 2."""
     from ecgspec.merge import merge_parts
 
     n = min(args.records, 500)
@@ -70,8 +73,8 @@ def _merge_copy_row(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleTyp
     parts_dir.mkdir(exist_ok=True)
     parts = [parts_dir / f"p{k}.h5" for k in range(MERGE_PARTS)]
     for k, part in enumerate(parts):
-        proc = bench.run_child_keep("extract", folder, part, bench.e2e_config(args),
-                                    bench.extract_options(args, shard=f"{k}/{MERGE_PARTS}"))
+        proc = run_child_keep("extract", folder, part, e2e_config(args),
+                              extract_options(args, shard=f"{k}/{MERGE_PARTS}"))
         if proc.returncode != 0:
             raise RuntimeError(f"shard {k} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     size = sum(p.stat().st_size for p in parts)
@@ -79,7 +82,7 @@ def _merge_copy_row(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleTyp
     rates = []
     for _ in range(2):  # disk, merge, disk, merge: drift in the machine's load hits both
         disk = disk_write_rate(ctx["tmp"], size)
-        bench.drop_output(out)
+        drop_output(out)
         summary = merge_parts(parts, out, overwrite=True)
         rates.append((summary.bytes_copied / summary.seconds, disk))
     merge_rate, disk = max(rates)
@@ -89,10 +92,11 @@ def _merge_copy_row(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleTyp
               all_rates=rates)
     for p in parts:
         p.unlink()
-    bench.drop_output(out)
+    drop_output(out)
 
 
-def _virtual_row(args: Any, table: Any, ctx: Dict[str, Any]) -> None:
+def _virtual_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
+    """``merge --virtual`` of VIRTUAL_PARTS small parts."""
     import ecgspec
     from ecgspec.merge import merge_parts
 
@@ -109,7 +113,7 @@ def _virtual_row(args: Any, table: Any, ctx: Dict[str, Any]) -> None:
               f"<= {TARGETS['virtual_100_s']:g} s", summary.seconds <= TARGETS["virtual_100_s"])
 
 
-def _cost_rows(table: Any, figures: Dict[str, float]) -> None:
+def _cost_rows(table: Table, figures: Dict[str, float]) -> None:
     """MIMIC-IV-ECG extrapolated from the measured per-core rate and bytes per record (seed config)."""
     per_core, per_record = figures["per_core"], figures["bytes_per_record"]
     core_hours = MIMIC_RECORDS / per_core / 3600
@@ -124,8 +128,9 @@ def _cost_rows(table: Any, figures: Dict[str, float]) -> None:
               f"{MIMIC_RECORDS * per_record / 2e12:.2f} TB", None, "", None)
 
 
-def section_cluster(args: Any, table: Any, ctx: Dict[str, Any], bench: ModuleType) -> None:
-    figures = _cluster_rows(args, table, ctx, bench)
-    _merge_copy_row(args, table, ctx, bench)
+def section_cluster(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
+    """The cluster section's rows, in order."""
+    figures = _cluster_rows(args, table, ctx)
+    _merge_copy_row(args, table, ctx)
     _virtual_row(args, table, ctx)
     _cost_rows(table, figures)
