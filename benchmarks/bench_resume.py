@@ -49,7 +49,7 @@ def commit_cost(args: argparse.Namespace, ctx: Dict[str, Any], window_shape: tup
     import numpy as np
 
     from ecgspec.layout import RecordRow
-    from ecgspec.pipeline import FLUSH_SECONDS
+    from ecgspec.stages import FLUSH_SECONDS
     from ecgspec.writer import SpectrogramWriter
 
     per_commit = max(1, int(records_per_s * FLUSH_SECONDS))

@@ -36,8 +36,8 @@ from .layout import normalised_config
 from .options import ENGINE_KEYS, ExtractOptions, build_settings, effective_config, load_yaml
 from .readers import RecordRef, find_records
 from .shard import select as select_part
-from .stages import (  # FLUSH_SECONDS re-exported: benchmarks/bench.py imports it from here
-    FLUSH_SECONDS, QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, ExtractError, ReadFailed, RecordRead,
+from .stages import (
+    QUEUE_BLOCKS, Batcher, BatchBuffers, CommitRecord, ExtractError, ReadFailed, RecordRead,
     RecordSkipped, WriterThread, prefetch, read_record, write_failed,
 )
 from .leftovers import resumable_names
