@@ -149,7 +149,7 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(__version__, prog_name="ecgspec")
 @click.option("--debug", is_flag=True, help="Print the traceback of an error (also ECGSPEC_DEBUG=1).")
 def main(debug: bool) -> None:
-    """ECG records (WFDB, NumPy) in, torch_ecg-exact spectrograms out, in HDF5."""
+    """ECG records (WFDB, EDF/BDF, NumPy) in, SpectrogramInput spectrograms out, in HDF5."""
 
 
 @main.command(epilog=_epilog(

@@ -33,8 +33,9 @@ from .config import InputConfig
 from .options import ExtractOptions, effective_config
 from .layout import OutputError, normalised_config, open_for_reading, partial_path
 from .merge import merge_parts
-from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, _StopFlag, find_some_records, run_records
+from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, find_some_records, run_records
 from .readers import RecordRef
+from .runtime import StopFlag
 from .shard import Part, part_name, plan
 
 __all__ = ["run_on_cluster", "assign_device", "worker_index", "parts_folder", "part_count"]
@@ -257,7 +258,7 @@ def _run_parts(client: Any, own: bool, parts: list[Part], refs: Sequence[RecordR
                                options, part.attrs, own, pure=False)
         pending[future] = part
     total = len(refs) + len(parts[0].problems)
-    with _StopFlag() as stop, tqdm(total=total, unit="rec", disable=not control.progress, file=sys.stderr,
+    with StopFlag() as stop, tqdm(total=total, unit="rec", disable=not control.progress, file=sys.stderr,
                                    dynamic_ncols=True) as bar:
         bar.update(sum(r.resumed + len(r.errors) for r in results.values()))
         try:

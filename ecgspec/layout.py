@@ -197,7 +197,8 @@ def expected_output_bytes(
     dataset's allocated chunks exactly (HDF5 allocates whole chunks), plus the file's own
     structures (within a few KB on real outputs). The one estimate of an output's size,
     for ``extract --dry-run`` and the free-space check."""
-    from .writer import COLUMN_CHUNK, HDF5_CHUNK_BYTES  # the writer's chunking (imported late: it imports us)
+    from .resume import COLUMN_CHUNK  # the writer's chunking (imported late: both import us)
+    from .writer import HDF5_CHUNK_BYTES
 
     window_bytes = math.prod(window_shape) * np.dtype(dtype).itemsize
     per_chunk = max(1, HDF5_CHUNK_BYTES // window_bytes)

@@ -34,11 +34,11 @@ import numpy as np
 
 from .layout import OutputError, partial_path
 from .merge_checks import MergeError, PartFile, check_parts, open_parts
+from .resume import LIBVER, fsync_folder  # the writer's LIBVER: virtual datasets need the 1.10 format, and it keeps files resumable
 from .shard import PART_ATTRS
 
 __all__ = ["merge_parts", "MergeError", "MergeSummary", "missing_sources"]
 
-LIBVER = ("v110", "v110")  # as the SWMR writer: virtual datasets need the 1.10 format, and it keeps files resumable
 COPY_BYTES = 64 << 20  # spectrogram bytes one copy step holds in memory
 SUMMED = ("committed",)  # counters of rows: the merged file's are the parts' sums
 ROW_GROUPS = {"windows": "windows", "records": "records", "errors": "errors"}
@@ -105,11 +105,7 @@ def _publish(partial: Path, output: Path) -> None:
         os.fsync(fh.fileno())
     os.replace(partial, output)
     with contextlib.suppress(OSError):  # not every filesystem lets a folder be fsynced
-        fd = os.open(output.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_folder(output.parent)
 
 
 # -- writing -----------------------------------------------------------------------------------

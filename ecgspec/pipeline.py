@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import AbstractSet, Any, Callable, Dict, Iterator, List, Mapping, Sequence, TextIO, Tuple
+from typing import AbstractSet, Any, Callable, Dict, List, Mapping, Sequence, TextIO, Tuple
 
 from tqdm import tqdm
 
@@ -46,9 +46,6 @@ from .space import check_free_space, expected_run_bytes
 from .writer import SpectrogramWriter
 
 __all__ = ["extract", "run_extract", "run_records", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
-
-_StopFlag = StopFlag  # the name ecgspec.cluster imports it by
-
 
 class RecordFailed(ExtractError):
     """``on_error="fail"`` met a bad record."""

@@ -42,7 +42,6 @@ __all__ = ["DiskFull", "SpectrogramWriter"]
 
 HDF5_CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole windows)
 SPACE_RESERVE = 8 << 20  # free bytes kept for the metadata a flush and close still write
-# COLUMN_CHUNK and LIBVER are ecgspec.resume's (reopening adds columns too); layout imports COLUMN_CHUNK from here
 
 
 class DiskFull(OutputError):

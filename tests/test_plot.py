@@ -14,7 +14,7 @@ from matplotlib import image
 import ecgspec
 from ecgspec import cli
 from ecgspec.plot import load_window
-from ecgspec.readers import RecordRef, open_record
+from ecgspec.readers import RecordRef
 from ecgspec.windowing import iter_windows, read_window
 from multirate import MultiRateRecord
 

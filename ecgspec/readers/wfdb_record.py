@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import math
 from pathlib import Path
 from typing import Any
 
