@@ -11,12 +11,13 @@ of different rates line up sample for sample.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from .quality import Limits, count_clipped, window_flags
+from .quality import CLIPPED, Limits, count_clipped, window_flags
 from .readers import Header, Record, RecordError
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
@@ -183,15 +184,26 @@ def iter_flagged_windows(
         span = (int(chunk[0]), int(chunk[-1]) + window)  # the outputs [m0, m1) this chunk covers
         blocks = [_read_group(record, g, chunk, window, span, max_nan, stats, quality) for g in groups]
         keep = blocks[0].keep if len(blocks) == 1 else np.logical_and.reduce([b.keep for b in blocks])
-        stats.nan_skipped += int((~keep).sum())
-        if keep.any():
-            flags = np.bitwise_or.reduce([b.flags for b in blocks])[keep]
+        kept = int(np.count_nonzero(keep))
+        stats.nan_skipped += len(keep) - kept
+        if kept:
+            flags = blocks[0].flags if len(blocks) == 1 else np.bitwise_or.reduce([b.flags for b in blocks])
             for group, block in zip(groups, blocks):
-                if block.flat is not None:
+                if block.flat is not None and block.flat.any():
                     stats.flat_rows.update(group.rows[i] for i in np.flatnonzero(block.flat[:, keep].any(axis=1)))
             signal = _resampled(groups, blocks, span, len(channels))
-            views = np.lib.stride_tricks.sliding_window_view(signal, window, axis=-1).transpose(1, 0, 2)
-            yield chunk[keep], np.ascontiguousarray(views[chunk[keep] - span[0]]), flags
+            picked = chunk if kept == len(keep) else chunk[keep]
+            yield picked, _cut(signal, picked - span[0], window), flags if kept == len(keep) else flags[keep]
+
+
+def _cut(signal: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
+    """float32 C-contiguous (k, C, window): the windows of ``signal`` (C, T) starting at ``offsets``.
+    One window spanning the whole signal (a record of one window) is the signal itself, uncopied."""
+    if len(offsets) == 1:
+        start = int(offsets[0])
+        return np.ascontiguousarray(signal[None, :, start : start + window])
+    views = np.lib.stride_tricks.sliding_window_view(signal, window, axis=-1).transpose(1, 0, 2)
+    return np.ascontiguousarray(views[offsets])
 
 
 def read_window(record: Record, channels: Sequence[int], fs: float, window: int, start: int) -> np.ndarray:
@@ -215,6 +227,7 @@ class _Block:
     keep: np.ndarray  # bool (k,): the window passes max_nan
     flags: np.ndarray  # uint8 (k,) quality flags (0 when not computed)
     flat: np.ndarray | None  # bool (C, k) channels flat over each window, None when not computed
+    peak: float | None = None  # max |raw| when nothing was missing (so raw is as read), else None
 
 
 def _read_group(
@@ -228,21 +241,24 @@ def _read_group(
     first_raw = chunk * down // up  # the raw samples [first_raw, last_raw) each window covers
     last_raw = np.minimum(ceil_div((chunk + window) * down, up), group.n_in)
     raw = record.read(a, b, group.channels)
-    missing = ~np.isfinite(raw)
     counted = (max(group.counted_to, int(first_raw[0])) - a, int(last_raw[-1]) - a)  # not counted before
-    stats.nan_filled += int(missing[:, counted[0] : counted[1]].sum())
     stats.counted += len(group.channels) * max(0, counted[1] - counted[0])
     group.counted_to = int(last_raw[-1])
-    any_missing = bool(missing.any())
-    if any_missing:
+    low, high = (float(raw.min()), float(raw.max())) if raw.size else (0.0, 0.0)  # NaN or inf if any is
+    missing = None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        missing = ~np.isfinite(raw)
+        stats.nan_filled += int(missing[:, counted[0] : counted[1]].sum())
         fill_missing(raw)
     keep = _nan_ok(missing, first_raw - a, last_raw - a, max_nan)
+    peak = None if missing is not None else max(high, -low)
     if not quality:
-        return _Block(a, raw, keep, np.zeros(len(chunk), dtype=np.uint8), None)
-    flags, flat = window_flags(raw, missing if any_missing else None, first_raw - a, last_raw - a, group.limits)
-    if group.limits.clips and counted[1] > counted[0]:
+        return _Block(a, raw, keep, np.zeros(len(chunk), dtype=np.uint8), None, peak)
+    flags, flat = window_flags(raw, missing, first_raw - a, last_raw - a, group.limits)
+    covered = bool(np.all(first_raw[1:] <= last_raw[:-1]))  # the windows leave no raw sample out
+    if group.limits.clips and counted[1] > counted[0] and (not covered or (flags & CLIPPED).any()):
         stats.clipped += count_clipped(raw[:, counted[0] : counted[1]], group.limits)
-    return _Block(a, raw, keep, flags, flat)
+    return _Block(a, raw, keep, flags, flat, peak)
 
 
 def _resampled(
@@ -263,16 +279,20 @@ def _resampled(
         signal = np.empty((n_channels, span[1] - span[0]), dtype=np.float32)
         for group, part in zip(groups, parts):
             signal[group.rows] = part
-    peak = max(float(signal.max()), -float(signal.min())) if signal.size else 0.0
+    known = [b.peak for g, b in zip(groups, blocks) if g.up == g.down]  # unresampled: raw is the span
+    if len(known) == len(groups) and None not in known:
+        peak = max(known)  # type: ignore[type-var]
+    else:
+        peak = max(float(signal.max()), -float(signal.min())) if signal.size else 0.0
     if not peak <= MAX_ABS_VALUE:
         raise RecordError(f"values too large: they reach {peak:.3g}, beyond {MAX_ABS_VALUE:g} (float32 power overflows)")
     return signal
 
 
-def _nan_ok(missing: np.ndarray, lo: np.ndarray, hi: np.ndarray, max_nan: float) -> np.ndarray:
-    """Bool (k,): whether no channel of ``missing`` (C, T) misses more than ``max_nan`` of
-    the samples in ``[lo, hi)``, for each of the k windows' raw ranges."""
-    if not missing.any():
+def _nan_ok(missing: np.ndarray | None, lo: np.ndarray, hi: np.ndarray, max_nan: float) -> np.ndarray:
+    """Bool (k,): whether no channel of ``missing`` (C, T; None: nothing missing) misses more than
+    ``max_nan`` of the samples in ``[lo, hi)``, for each of the k windows' raw ranges."""
+    if missing is None or not missing.any():
         return np.ones(len(lo), dtype=bool)
     counts = np.zeros((missing.shape[0], missing.shape[1] + 1), dtype=np.int64)
     np.cumsum(missing, axis=1, out=counts[:, 1:])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ecgspec.readers import Record, RecordError, RecordRef, find_records, open_record
 from ecgspec.readers.wfdb_header import MasterHeader, parse_header
-from ecgspec.readers.wfdb_record import FastWfdbRecord, WfdbRecord
+from ecgspec.readers.wfdb_record import FastWfdbRecord, WfdbRecord, float32_exact
 from ecgspec.readers.wfdb_signal import signal_bytes
 
 DATA = Path(os.environ.get("ECGSPEC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
@@ -214,6 +214,42 @@ def test_random_bytes_in_each_format(tmp_path: Path, fmt: str) -> None:
         assert_reads_like_wfdb(rec, start, stop, [0, 1, 2])
     for channels in channel_sets(n_signals):
         assert_reads_like_wfdb(rec, 37, 540, channels)
+
+
+@pytest.mark.parametrize("gain, baseline, float32", [
+    (123.5, -7, True), (200.0, 0, True), (0.125, 1000, True),  # gains that are float32 values
+    (182.3, 5, False), (1 / 3, 0, False), (0.001, 1000, False),  # gains that are not: float64 arithmetic
+    (1000.0, 2**24, False), (1e13, 0, False),  # a baseline too far for float32 integers; a huge gain
+])
+def test_float32_arithmetic_only_where_it_gives_wfdbs_bits(tmp_path: Path, gain: float, baseline: int,
+                                                           float32: bool) -> None:
+    """Every 16-bit digital value, through either arithmetic, reads as wfdb reads it."""
+    samples = np.arange(-(2**15), 2**15, dtype="<i2")  # every value, the invalid-sample marker included
+    line = f"r.dat 16 {gain!r}({baseline})/mV 16 0 0 0 0 s"
+    header = write(tmp_path, "r", f"r 1 250 {samples.size}\n{line}\n", {"r.dat": samples.tobytes()})
+    rec = _open(header)
+    assert isinstance(rec, FastWfdbRecord) and float32_exact(rec._wfdb) == float32
+    assert_reads_like_wfdb(rec, 0, samples.size, [0])
+    expected = ((samples.astype(np.float64) - baseline) / gain).astype(np.float32)
+    expected[0] = np.nan
+    assert np.array_equal(rec.read(0, samples.size, [0])[0], expected, equal_nan=True)
+
+
+def test_float32_exact_follows_each_signals_format() -> None:
+    """A 32-bit or 24-bit signal with a wide baseline, or any signal that fails the test, sends the
+    whole record to float64."""
+    fields = dict(fmt=["16", "212"], baseline=[0, 0], adc_gain=[200.0, 200.0])
+    assert float32_exact(_header(**fields))
+    assert not float32_exact(_header(**dict(fields, fmt=["16", "32"])))
+    assert float32_exact(_header(**dict(fields, fmt=["24", "16"])))
+    assert not float32_exact(_header(**dict(fields, fmt=["24", "16"], baseline=[2**23 + 1, 0])))
+    assert not float32_exact(_header(**dict(fields, adc_gain=[200.0, 0.1])))
+
+
+def _header(**fields: list) -> object:
+    text = "r 2 250 10\n" + "".join(f"r.dat {fmt} {gain!r}({base})/mV\n" for fmt, gain, base in
+                                     zip(fields["fmt"], fields["adc_gain"], fields["baseline"]))
+    return parse_header(text.encode())
 
 
 FALLBACK = {

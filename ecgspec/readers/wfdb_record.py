@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from .base import Header, Record, RecordError, RecordRef, checked_header, framed, record_errors
 from .wfdb_header import MasterHeader, WfdbHeader, parse_header
-from .wfdb_signal import INVALID_SAMPLE, SignalFile, check_signal_files, digital_limits, fast_layout, read_samples
+from .wfdb_signal import AMPLITUDE_BITS, INVALID_SAMPLE, SignalFile, check_signal_files, digital_limits, fast_layout, read_samples
 
 
 class WfdbRecord(Record):
@@ -45,15 +46,17 @@ class FastWfdbRecord(Record):
 
     Gives exactly what ``wfdb.rdrecord(..., physical=True, smooth_frames=False).e_p_signal`` gives,
     as float32: ``(digital - baseline) / gain`` in float64, NaN where the digital value is the
-    format's invalid-sample marker.
+    format's invalid-sample marker. Where :func:`float32_exact` allows it (most records) the same
+    bits come from float32 arithmetic, in a third of the time.
     """
 
     def __init__(self, ref: RecordRef, header: Header, h: WfdbHeader, files: list[SignalFile]) -> None:
         super().__init__(ref, header)
         self._wfdb = h
         self._files = files
-        self._baseline = np.array(h.baseline, dtype=np.float64)[:, None]
-        self._gain = np.array(h.adc_gain, dtype=np.float64)[:, None]
+        dtype = np.float32 if float32_exact(h) else np.float64
+        self._baseline = np.array(h.baseline, dtype=dtype)[:, None]
+        self._gain = np.array(h.adc_gain, dtype=dtype)[:, None]
 
     def _read(self, start: int, stop: int, channels: list[int]) -> np.ndarray:
         spf = self._wfdb.samps_per_frame[channels[0]]
@@ -64,19 +67,52 @@ class FastWfdbRecord(Record):
             rows = np.flatnonzero((wanted >= file.first) & (wanted < file.first + len(file.spf)))
             if rows.size:
                 digital = read_samples(file, wanted[rows], start, stop, spf)
-                out[rows] = self._physical(digital, wanted[rows], INVALID_SAMPLE[file.fmt])
+                whole = rows.size == len(channels)  # one file holds them all: write straight into out
+                part = out if whole else np.empty((rows.size, stop - start), dtype=np.float32)
+                self._physical(digital, wanted[rows], INVALID_SAMPLE[file.fmt], part)
+                if not whole:
+                    out[rows] = part
         return out
 
-    def _physical(self, digital: np.ndarray, channels: np.ndarray, invalid: int) -> np.ndarray:
-        """float64 ``(digital - baseline) / gain`` of ``channels``, NaN where ``digital == invalid``:
+    def _physical(self, digital: np.ndarray, channels: np.ndarray, invalid: int, out: np.ndarray) -> None:
+        """``out[:] = (digital - baseline) / gain`` of ``channels``, NaN where ``digital == invalid``:
         the same operations in the same order as wfdb's ``Record.dac``, hence the same bits."""
-        physical = np.empty(digital.shape, dtype=np.float64)
-        np.subtract(digital, self._baseline[channels], out=physical)
-        physical /= self._gain[channels]
-        missing = digital == invalid
-        if missing.any():
-            physical[missing] = np.nan
-        return physical
+        if self._gain.dtype == np.float32:
+            np.copyto(out, digital, casting="unsafe")  # integers below 2**24: exact
+            out -= self._baseline[channels]
+            out /= self._gain[channels]
+        else:
+            physical = digital.astype(np.float64, order="C")
+            physical -= self._baseline[channels]
+            physical /= self._gain[channels]
+            out[...] = physical
+        if digital.size and digital.min() == invalid:  # the marker is each format's lowest value
+            out[digital == invalid] = np.nan
+
+
+def float32_exact(h: WfdbHeader) -> bool:
+    """Whether float32 ``(d - baseline) / gain`` gives, for every digital value ``d`` of every signal,
+    the bits of float64 ``(d - baseline) / gain`` cast to float32 (what wfdb and so ecgspec give).
+
+    It does when ``d - baseline`` is an integer below 2**24 (exact in float32) and the gain is a
+    float32 value (most are: 200, 1000, 123.5): IEEE division is correctly rounded, and rounding
+    a float64 quotient to float32 equals rounding the exact one, as 53 >= 2 * 24 + 2 (double
+    rounding is innocuous; Figueroa 1995). Gains are kept to 1e-6..1e12 so no quotient is
+    subnormal or overflows. tests/test_wfdb_fast.py checks it on every 16-bit value.
+    """
+    return _float32_exact(tuple(zip(h.fmt, h.baseline, h.adc_gain)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _float32_exact(signals: tuple[tuple[str, int, float], ...]) -> bool:
+    """:func:`float32_exact` of the signals' (fmt, baseline, gain); cached, as :func:`_adc_limits`."""
+    for fmt, baseline, gain in signals:
+        bits = AMPLITUDE_BITS.get(fmt)
+        if bits is None or bits > 24 or not 1e-6 <= abs(gain) <= 1e12 or float(np.float32(gain)) != gain:
+            return False
+        if abs(baseline) + 2 ** (bits - 1) > 2**24:
+            return False
+    return True
 
 
 def _check_start_time(h: WfdbHeader, frame: int) -> None:
@@ -109,21 +145,30 @@ def physical32(digital: np.ndarray, baseline: np.ndarray, gain: np.ndarray) -> n
 
 def with_adc_limits(header: Header, h: Any) -> Header:
     """``header`` with the ADC step and the clipping limits (physical, per signal) of parsed header ``h``;
-    unchanged where the header's fields cannot give them (QC then knows nothing of its ADC).
-
-    All signals at once in NumPy: opening a 12-lead record is on the read stage's hot path."""
+    unchanged where the header's fields cannot give them (QC then knows nothing of its ADC)."""
     try:
-        fields = list(zip(h.fmt, h.adc_gain, h.baseline, h.adc_res, h.adc_zero, strict=True))
-        limits = np.array([digital_limits(str(fmt), res, zero) for fmt, _, _, res, zero in fields], dtype=np.float64)
-        gain = np.array([float(g or 200.0) for _, g, _, _, _ in fields])  # wfdb's default for a missing or zero gain
-        baseline = np.array([float(b or 0) for _, _, b, _, _ in fields])
-    except (TypeError, ValueError, OverflowError):
+        fields = tuple(zip(h.fmt, h.adc_gain, h.baseline, h.adc_res, h.adc_zero, strict=True))
+        limits = _adc_limits(fields)
+    except (TypeError, ValueError, OverflowError):  # unhashable or unusable fields
         return header
+    if limits is None:
+        return header
+    step, low, high = limits
+    return dataclasses.replace(header, adc_step=step, clip_low=low, clip_high=high)
+
+
+@functools.lru_cache(maxsize=1024)
+def _adc_limits(fields: tuple[tuple[Any, ...], ...]) -> tuple[tuple[float, ...], ...] | None:
+    """(ADC steps, low clips, high clips) of the signals' (fmt, gain, baseline, adc_res, adc_zero), or
+    None for no signal. Cached: the records of a collection share a few sets of signal fields, and
+    opening a record is on the read stage's hot path."""
     if not fields:
-        return header
+        return None
+    limits = np.array([digital_limits(str(fmt), res, zero) for fmt, _, _, res, zero in fields], dtype=np.float64)
+    gain = np.array([float(g or 200.0) for _, g, _, _, _ in fields])  # wfdb's default for a missing or zero gain
+    baseline = np.array([float(b or 0) for _, _, b, _, _ in fields])
     ends = physical32(limits.reshape(-1, 2), baseline[:, None], gain[:, None])
-    return dataclasses.replace(header, adc_step=tuple((1.0 / np.abs(gain)).tolist()),
-                               clip_low=tuple(ends.min(axis=1).tolist()), clip_high=tuple(ends.max(axis=1).tolist()))
+    return (tuple((1.0 / np.abs(gain)).tolist()), tuple(ends.min(axis=1).tolist()), tuple(ends.max(axis=1).tolist()))
 
 
 def _open_slow(ref: RecordRef) -> Record:

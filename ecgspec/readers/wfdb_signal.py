@@ -70,33 +70,32 @@ def fast_layout(folder: Path, h: WfdbHeader) -> list[SignalFile] | None:
     """The signal files of a record decoded here exactly as wfdb decodes them, or None to leave it to
     wfdb: no skew, a format in FAST_DTYPES, each file's signals on consecutive header lines with one
     format, and baselines that fit int64 (as wfdb's arrays need)."""
-    if any(f not in FAST_DTYPES for f in h.fmt) or any(spf < 1 for spf in h.samps_per_frame):
+    if not h.fmt or not set(h.fmt) <= FAST_DTYPES.keys() or min(h.samps_per_frame) < 1:
         return None
-    if any(skew not in (None, 0) for skew in h.skew) or any(not _INT64[0] <= b <= _INT64[1] for b in h.baseline):
+    if not set(h.skew) <= {None, 0} or not _INT64[0] <= min(h.baseline) <= max(h.baseline) <= _INT64[1]:
         return None
-    files: list[SignalFile] = []
-    for index, name in enumerate(h.file_name):
-        spf = h.samps_per_frame[index]
-        if files and files[-1].path.name == name and files[-1].fmt == h.fmt[index]:
-            last = files[-1]
-            files[-1] = SignalFile(last.path, last.fmt, last.offset, last.first, last.spf + (spf,))
-        elif any(f.path.name == name for f in files) or name.startswith("~"):
+    runs: list[tuple[str, str, int, int, list[int]]] = []  # (name, fmt, offset, first signal, spf)
+    for index, (name, fmt, spf) in enumerate(zip(h.file_name, h.fmt, h.samps_per_frame)):
+        if runs and runs[-1][:2] == (name, fmt):
+            runs[-1][4].append(spf)
+        elif name.startswith("~") or any(run[0] == name for run in runs):
             return None  # a file's signals split by another file's, or a format change within a file
         else:
-            files.append(SignalFile(folder / name, h.fmt[index], h.byte_offset[index] or 0, index, (spf,)))
-    return files
+            runs.append((name, fmt, h.byte_offset[index] or 0, index, [spf]))
+    return [SignalFile(folder / name, fmt, offset, first, tuple(spf)) for name, fmt, offset, first, spf in runs]
 
 
 def read_samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, spf: int) -> np.ndarray:
     """Digital samples ``start .. stop - 1`` (counted at the signals' own rate, ``spf`` a frame) of
-    header signals ``signals`` of ``file``: ``(len(signals), stop - start)`` integers."""
+    header signals ``signals`` of ``file``: ``(len(signals), stop - start)`` integers, possibly a strided
+    view of the frames (the caller's conversion to float copies it anyway)."""
     f0, f1 = start // spf, -(-stop // spf)
     frames = read_frames(file, f0, f1)  # (f1 - f0, width)
     if spf == 1:
         one_each = file.width == len(file.spf)  # every signal of the file one sample a frame
         cols = (signals - file.first).tolist() if one_each else [file.columns(s).start for s in signals]
         digital = frames if cols == list(range(file.width)) else frames[:, cols]
-        return np.ascontiguousarray(digital.T)
+        return digital.T
     cols = [c for s in signals for c in file.columns(s)]
     every = cols == list(range(file.width))  # all the file's signals, in order: no gather needed
     picked = (frames if every else frames[:, cols]).reshape(f1 - f0, len(signals), spf).transpose(1, 0, 2)
