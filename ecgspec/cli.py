@@ -177,6 +177,9 @@ def main(debug: bool) -> None:
               " the parts with 'ecgspec merge'.")
 @click.option("--cluster", help="Run on Dask: local:N worker processes, tcp://HOST:PORT or a scheduler file;"
               " needs pip install ecgspec[cluster].")
+@click.option("--merge", type=click.Choice(["copy", "virtual"]), help="With --cluster: copy each part into"
+              " OUTPUT as it finishes, or make OUTPUT a virtual dataset over OUTPUT.parts/ (instant; keep that"
+              " folder beside OUTPUT) [copy].")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")

@@ -1,12 +1,17 @@
-"""``extract --cluster``: the run's parts as tasks on Dask's distributed scheduler, then one merge.
+"""``extract --cluster``: the run's parts as tasks on Dask's distributed scheduler, merged as they finish.
 
 The client (this process) finds the records, splits them into parts (:mod:`ecgspec.shard`; a
 few per worker, for balance and so that a lost worker costs little), and submits one task per
 part. Each task runs :func:`ecgspec.pipeline.run_records` on a worker into
 ``OUTPUT.parts/part-K-of-N.h5`` (a shared filesystem on a real cluster) with ``resume=True``:
 a task Dask reruns after its worker died continues the part its first attempt left. The client
-then merges the parts into OUTPUT (:mod:`ecgspec.merge`, a copy) and removes ``OUTPUT.parts``
-only after the merge succeeded. ``--resume`` keeps the finished parts of an interrupted run.
+copies each part into OUTPUT.partial as soon as it and every part before it are done
+(:class:`ecgspec.merge.InOrderMerge`), while the later parts still run, so the merge costs
+little more than copying the last part; it publishes OUTPUT at the end and removes
+``OUTPUT.parts`` only then. With ``merge="virtual"`` (``--merge virtual``) OUTPUT's
+``/spectrograms`` is instead an HDF5 virtual dataset over the parts, which stay: nothing is
+copied, the run ends when its last part does (what a run of terabytes wants; move OUTPUT and
+``OUTPUT.parts`` together). ``--resume`` keeps the finished parts of an interrupted run.
 
 CUDA: the client never touches CUDA (it resolves no device: ``build_settings`` leaves that to
 the workers). ``local:N`` starts its worker processes with the ``spawn`` method, never ``fork``,
@@ -32,7 +37,7 @@ from tqdm import tqdm
 from .config import InputConfig
 from .options import ExtractOptions, effective_config
 from .layout import OutputError, normalised_config, open_for_reading, partial_path
-from .merge import merge_parts
+from .merge import InOrderMerge, merge_parts
 from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, find_some_records, run_records
 from .readers import RecordRef
 from .runtime import StopFlag
@@ -43,6 +48,13 @@ __all__ = ["run_on_cluster", "assign_device", "worker_index", "parts_folder", "p
 PARTS_PER_WORKER = 4  # parts per worker: balance across workers, and little lost with a worker
 CONNECT_SECONDS = 60  # waiting for a scheduler, and for its first worker
 POLL_SECONDS = 0.1
+# How local:N starts its workers. Dask's default sets MALLOC_TRIM_THRESHOLD_ in each worker, which
+# turns off glibc's adaptive mmap threshold: every buffer over 128 KiB (a window is 2 MiB) is then
+# mapped and faulted in anew, and each part ran 1.5x slower than the same records in a plain process
+# (make bench); None unsets it (Dask's own convention). Dask's statistical profiler, which walks every
+# thread's stack 100 times a second, is off. Workers of other clusters: see the README.
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                 "distributed.worker.profile.enabled": False}
 _PART_FILE = re.compile(r"^part-(\d+)-of-(\d+)\.h5(\.partial)?$")
 
 
@@ -108,7 +120,7 @@ def run_part(refs: Sequence[RecordRef], problems: Sequence[tuple[str, str]], pat
     launcher = not own_cluster and "CUDA_VISIBLE_DEVICES" in os.environ
     device = assign_device(options.device, worker_index(get_worker().name), _device_count(options.device), launcher)
     config = InputConfig({**config, "device": device})
-    options = dataclasses.replace(options, device=device, cluster=None, shard=None)
+    options = dataclasses.replace(options, device=device, cluster=None, shard=None, merge="copy")
     t0 = time.perf_counter()
     result = run_records(refs, problems, path, config, options, RunControl(resume=True, log=_quiet), attrs)
     result.seconds = time.perf_counter() - t0
@@ -136,7 +148,7 @@ def _connect(spec: str, quiet: bool) -> Iterator[tuple[Any, bool]]:
     try:
         if local:
             # spawn, not fork: no worker inherits this process's state (CUDA above all)
-            with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+            with dask.config.set({"distributed.worker.multiprocessing-method": "spawn", **WORKER_CONFIG}):
                 cluster = LocalCluster(n_workers=int(local.group(1)), processes=True, threads_per_worker=1,
                                        dashboard_address=None,
                                        silence_logs=logging.CRITICAL if quiet else logging.WARNING)
@@ -150,9 +162,27 @@ def _connect(spec: str, quiet: bool) -> Iterator[tuple[Any, bool]]:
     try:
         yield client, cluster is not None
     finally:
+        if cluster is not None:  # our own workers: their work is over, so let them end at once
+            with contextlib.suppress(Exception):
+                client.register_plugin(_end_at_once())
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _end_at_once() -> Any:
+    """A Dask worker plugin, registered on local:N's own workers only when the run is over: a closing
+    worker process ends at once instead of finalising its interpreter (torch's teardown took 0.8 s
+    of each run, measured). Its parts are finished and closed by then; nothing is left to flush."""
+    from distributed import WorkerPlugin
+
+    class EndAtOnce(WorkerPlugin):  # defined here, where distributed is imported: Dask pickles it by value
+        name = "ecgspec-end-at-once"
+
+        def teardown(self, worker: Any) -> None:
+            os._exit(0)
+
+    return EndAtOnce()
 
 
 def _workers(client: Any, spec: str) -> int:
@@ -227,25 +257,38 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
     stored = normalised_config(effective_config(config, options))
     records = [(ref.name, ref.path) for ref in refs]
     digest = plan(records, problems, 1, stored)[0].attrs["run_digest"]
-    with _connect(options.cluster, quiet=not control.progress) as (client, own):
-        workers = _workers(client, options.cluster)
-        t_up = time.perf_counter()
-        count = _existing_count(folder, digest) or part_count(len(refs), workers)
-        parts = plan(records, problems, count, stored)
-        results = _run_parts(client, own, parts, refs, folder, config, options, control)
-        t_parts = time.perf_counter()
-    merged = merge_parts([folder / part_name(p.index, p.count) for p in parts], output, overwrite=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    merge = InOrderMerge(output) if options.merge == "copy" else None
+    try:
+        with _connect(options.cluster, quiet=not control.progress) as (client, own):
+            workers = _workers(client, options.cluster)
+            t_up = time.perf_counter()
+            count = _existing_count(folder, digest) or part_count(len(refs), workers)
+            parts = plan(records, problems, count, stored)
+            results = _run_parts(client, own, parts, refs, folder, config, options, control, merge)
+            t_parts = time.perf_counter()
+        if merge is not None:
+            merge.finish()
+        else:  # OUTPUT's /spectrograms reads the parts' own: the folder stays
+            merge_parts([folder / part_name(p.index, p.count) for p in parts], output, virtual=True, overwrite=True)
+    except BaseException:
+        if merge is not None:
+            merge.abort()
+        raise
+    if merge is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+    how = "each copied as it finished" if merge is not None else f"OUTPUT a virtual dataset over {folder.name}"
     control.log(f"ecgspec: cluster: {workers} workers up in {t_up - t0:.1f} s, {count} parts in"
-                f" {t_parts - t_up:.1f} s, merged in {merged.seconds:.1f} s")
+                f" {t_parts - t_up:.1f} s ({how}), closed and published in {time.perf_counter() - t_parts:.1f} s")
     result = _combine(results, output, config)
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def _run_parts(client: Any, own: bool, parts: list[Part], refs: Sequence[RecordRef], folder: Path,
-               config: InputConfig, options: ExtractOptions, control: RunControl) -> list[ExtractResult]:
-    """Submit the unfinished parts, wait for them (progress, skipped lines), return every part's result in order."""
+               config: InputConfig, options: ExtractOptions, control: RunControl,
+               merge: InOrderMerge | None) -> list[ExtractResult]:
+    """Submit the unfinished parts, wait for them (progress, skipped lines), and ``merge`` (a copy) each
+    as soon as it and every part before it are done; return every part's result in order."""
     results: dict[int, ExtractResult] = {}
     pending = {}
     for part in parts:
@@ -262,7 +305,7 @@ def _run_parts(client: Any, own: bool, parts: list[Part], refs: Sequence[RecordR
                                    dynamic_ncols=True) as bar:
         bar.update(sum(r.resumed + len(r.errors) for r in results.values()))
         try:
-            while pending:
+            while pending or (merge is not None and merge.merged < len(parts)):
                 if stop.signum is not None:
                     raise Interrupted(f"interrupted: finished parts are kept in {folder}; run the same command"
                                       " with --resume to continue", stop.signum)
@@ -272,7 +315,10 @@ def _run_parts(client: Any, own: bool, parts: list[Part], refs: Sequence[RecordR
                     for name, message in results[part.index].errors:
                         control.log(f"ecgspec: skipped {name}: {message}")
                     bar.update(part.stop - part.start + len(part.problems))
-                time.sleep(POLL_SECONDS)
+                while merge is not None and merge.merged < len(parts) and merge.merged in results:
+                    merge.add(folder / part_name(merge.merged, len(parts)))
+                if pending:
+                    time.sleep(POLL_SECONDS)
         finally:
             client.cancel(list(pending))
     return [results[k] for k in range(len(parts))]

@@ -33,11 +33,11 @@ import h5py
 import numpy as np
 
 from .layout import OutputError, partial_path
-from .merge_checks import MergeError, PartFile, check_parts, open_parts
+from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
 from .resume import LIBVER, fsync_folder  # the writer's LIBVER: virtual datasets need the 1.10 format, and it keeps files resumable
 from .shard import PART_ATTRS
 
-__all__ = ["merge_parts", "MergeError", "MergeSummary", "missing_sources"]
+__all__ = ["merge_parts", "InOrderMerge", "MergeError", "MergeSummary", "missing_sources"]
 
 COPY_BYTES = 64 << 20  # spectrogram bytes one copy step holds in memory
 SUMMED = ("committed",)  # counters of rows: the merged file's are the parts' sums
@@ -73,18 +73,63 @@ def merge_parts(parts: Sequence[str | os.PathLike[str]], output: str | os.PathLi
     with contextlib.ExitStack() as stack:
         files = open_parts([Path(p) for p in parts], stack)
         ordered = check_parts(files)
+        kinds = {name: _kind(name, ordered) for name in ordered[0].datasets}
+        totals = {table: sum(p.rows(table) for p in ordered) for table in ROW_GROUPS.values()}
+        writer = MergeWriter(output, ordered[0], kinds, virtual, totals)
         try:
-            copied = _write(ordered, partial, output, virtual)
+            for part in ordered:
+                writer.append(part)
+            summary = writer.finish()
         except BaseException:
-            with contextlib.suppress(OSError):
-                partial.unlink()
+            writer.abort()
             raise
-        summary = MergeSummary(str(output), len(ordered), sum(p.n_records for p in ordered),
-                               sum(p.n_windows for p in ordered), sum(p.n_errors for p in ordered), virtual,
-                               0.0, copied)
     _publish(partial, output)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+class InOrderMerge:
+    """A copy merge fed one finished part at a time, in part order: how ``extract --cluster`` merges
+    each part as soon as it and every part before it are done, while the later ones still run.
+    Each part is checked against the first (:func:`check_next`); :meth:`finish` publishes OUTPUT."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.t0 = time.perf_counter()
+        self._stack = contextlib.ExitStack()  # holds the first part open: the others are checked against it
+        self._writer: MergeWriter | None = None
+        partial_path(output).unlink(missing_ok=True)
+
+    @property
+    def merged(self) -> int:
+        """Parts appended so far."""
+        return len(self._writer.sources) if self._writer else 0
+
+    def add(self, path: Path) -> None:
+        """Check and append the part at ``path``, part :attr:`merged` of the run."""
+        with contextlib.ExitStack() as stack:  # the first part stays open in self._stack
+            part = open_parts([path], self._stack if self._writer is None else stack)[0]
+            if self._writer is None:
+                self._writer = MergeWriter(self.output, part, {name: _kind(name, [part]) for name in part.datasets},
+                                           False)
+            self._writer.check(part, self.merged)
+            self._writer.append(part)
+
+    def finish(self) -> MergeSummary:
+        """Complete OUTPUT.partial and move it over OUTPUT (fsynced); the summary of the whole merge."""
+        if self._writer is None:
+            raise MergeError(f"{self.output}: no part to merge")
+        with self._stack:
+            summary = self._writer.finish()
+        _publish(self._writer.partial, self.output)
+        summary.seconds = time.perf_counter() - self.t0
+        return summary
+
+    def abort(self) -> None:
+        """Drop OUTPUT.partial (the parts are kept)."""
+        with self._stack:
+            if self._writer is not None:
+                self._writer.abort()
 
 
 def _check_output(output: Path, partial: Path, parts: list[Path], overwrite: bool) -> None:
@@ -111,30 +156,105 @@ def _publish(partial: Path, output: Path) -> None:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def _write(parts: list[PartFile], partial: Path, output: Path, virtual: bool) -> int:
-    """Write the merged file; return the spectrogram bytes copied."""
-    copied = 0
-    with h5py.File(partial, "w-", libver=LIBVER) as out:
-        for key, value in parts[0].file.attrs.items():
+class MergeWriter:
+    """OUTPUT.partial built from the parts of one run: each part appended in part order, then
+    finished. ``kinds`` says how each dataset merges (:func:`_kind`); rows grow part by part,
+    "once" datasets come from the first part (the others must hold the same), "sum" ones are summed.
+    ``virtual`` makes ``/spectrograms`` a virtual dataset over the parts instead of a copy.
+    ``totals`` (rows of each table once all parts are in) is for a merge that knows all its parts,
+    whose ``kinds`` were decided over all of them (:func:`_kind`: "once" ones are equal): the
+    datasets are made that long at once. Without, they grow part by part (which needs them
+    chunked, as ecgspec writes them), and each part's "once" datasets are compared with the first's."""
+
+    def __init__(self, output: Path, first: PartFile, kinds: dict[str, str], virtual: bool,
+                 totals: dict[str, int] | None = None) -> None:
+        self.output, self.first, self.kinds, self.virtual, self.totals = output, first, kinds, virtual, totals
+        self.rows = dict.fromkeys(ROW_GROUPS.values(), 0)  # rows of /windows, /records, /errors so far
+        self.sums: dict[str, np.ndarray] = {}
+        self.tables: dict[str, list[np.ndarray]] = {}  # small row datasets, gathered and written at the end
+        self.sources: list[tuple[Path, int]] = []  # (path, windows) of each part appended
+        self.copied = 0
+        self.partial = partial_path(output)
+        self.out = h5py.File(self.partial, "w-", libver=LIBVER)
+        try:
+            self._lay_out()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _lay_out(self) -> None:
+        """The root attributes and every dataset but the sums, as the first part has them (rows empty)."""
+        first = self.first
+        for key, value in first.file.attrs.items():
             if key not in PART_ATTRS:
-                out.attrs[key] = value
-        out.attrs["complete"] = False
-        for name in parts[0].datasets:
-            kind = _kind(name, parts)
-            if name == "spectrograms" and virtual:
-                _virtual(out, parts, output)
-            elif kind in ("once", "sum"):
-                first = parts[0].file[name]
-                values = first[()] if kind == "once" else sum(p.file[name][()] for p in parts)
-                if first.ndim == 0:
-                    out.create_dataset(name, data=values, dtype=first.dtype)
+                self.out.attrs[key] = value
+        self.out.attrs["complete"] = False
+        for name, kind in self.kinds.items():
+            source = first.file[name]
+            if kind == "once":
+                if source.ndim == 0:
+                    self.out.create_dataset(name, data=source[()], dtype=source.dtype)
                 else:
-                    _create_like(out, name, first, first.shape[0])[...] = values
+                    _create_like(self.out, name, source, source.shape[0])[...] = source[()]
+            elif kind != "sum" and not (name == "spectrograms" and self.virtual):
+                _create_like(self.out, name, source, self.totals[kind] if self.totals else 0, grow=not self.totals)
+                if name != "spectrograms" and source.size * source.dtype.itemsize <= COPY_BYTES:
+                    self.tables[name] = []  # a table column: one write for all parts (100 parts: 100x fewer)
+        _copy_attributes(first.file, self.out)
+
+    def check(self, part: PartFile, index: int) -> None:
+        """Refuse a part that is not part ``index`` of the first part's run (merged one by one)."""
+        check_next(self.first, part, index)
+
+    def append(self, part: PartFile) -> None:
+        """The part's rows after those appended so far; its "once" datasets checked, its sums added."""
+        shift = self.rows["records"]
+        for name, kind in self.kinds.items():
+            if (kind == "once" and self.totals is not None) or (name == "spectrograms" and self.virtual):
+                continue  # equal to the first's, as _kind found; or read through the virtual dataset
+            source = part.file[name]
+            if kind == "once":
+                if not np.array_equal(source[()], self.first.file[name][()]):
+                    raise MergeError(f"cannot merge /{name}: it differs between {self.first.path} and {part.path}")
+            elif kind == "sum":
+                self.sums[name] = self.sums.get(name, 0) + source[()]
             else:
-                copied += _concatenate(out, name, parts)
-        _copy_attributes(parts[0].file, out)
-        out.attrs["complete"] = True
-    return copied
+                transform = (lambda a: a + shift) if name == "windows/record" else None
+                if name in self.tables:
+                    values = source[()]
+                    self.tables[name].append(values if transform is None else transform(values))
+                else:
+                    self.copied += _append_rows(source, self.out[name], self.rows[kind], transform)
+        for table in self.rows:
+            self.rows[table] += part.rows(table)
+        self.sources.append((part.path, part.n_windows))
+
+    def finish(self) -> MergeSummary:
+        """Write the sums (and the virtual dataset), mark the file complete, close it; the summary."""
+        first = self.first.file
+        for name, values in self.tables.items():
+            column = np.concatenate(values) if values else np.empty(0, dtype=first[name].dtype)
+            target = self.out[name]
+            if target.shape[0] < len(column):
+                target.resize(len(column), axis=0)
+            if len(column):
+                target[: len(column)] = column
+            self.copied += column.size * column.dtype.itemsize
+        for name, total in self.sums.items():
+            self.out.create_dataset(name, data=total, dtype=first[name].dtype)
+        if self.virtual:
+            _virtual(self.out, first["spectrograms"], self.sources, self.output)
+        self.out.attrs["complete"] = True
+        self.out.close()
+        return MergeSummary(str(self.output), len(self.sources), self.rows["records"], self.rows["windows"],
+                            self.rows["errors"], self.virtual, 0.0, self.copied)
+
+    def abort(self) -> None:
+        """Close and remove OUTPUT.partial."""
+        with contextlib.suppress(Exception):
+            self.out.close()
+        with contextlib.suppress(OSError):
+            self.partial.unlink()
 
 
 def _kind(name: str, parts: list[PartFile]) -> str:
@@ -157,11 +277,14 @@ def _kind(name: str, parts: list[PartFile]) -> str:
                      " and is not one row per window or record")
 
 
-def _create_like(out: h5py.File, name: str, source: h5py.Dataset, rows: int) -> h5py.Dataset:
-    """A dataset like ``source`` (type, chunks, filters, fill value, resizable axes) with ``rows`` rows."""
+def _create_like(out: h5py.File, name: str, source: h5py.Dataset, rows: int, grow: bool = False) -> h5py.Dataset:
+    """A dataset like ``source`` (type, chunks, filters, fill value, resizable axes) with ``rows`` rows;
+    ``grow``: resizable along rows whatever ``source`` is (a merge appends to it part by part)."""
     parent = out.require_group(name.rsplit("/", 1)[0]) if "/" in name else out
     shape = (rows, *source.shape[1:])
-    grows = source.maxshape is not None and source.maxshape[0] is None
+    grows = grow or (source.maxshape is not None and source.maxshape[0] is None)
+    if grows and source.chunks is None:
+        raise MergeError(f"cannot merge /{name}: it is not chunked, so it cannot grow part by part")
     maxshape = (h5py.h5s.UNLIMITED if grows else rows, *(h5py.h5s.UNLIMITED if m is None else m
                                                           for m in (source.maxshape or shape)[1:]))
     space = h5py.h5s.create_simple(shape, maxshape)
@@ -170,28 +293,20 @@ def _create_like(out: h5py.File, name: str, source: h5py.Dataset, rows: int) -> 
     return h5py.Dataset(dsid)
 
 
-def _concatenate(out: h5py.File, name: str, parts: list[PartFile]) -> int:
-    """Write ``name`` as the parts' rows one after another; return the bytes copied.
-
-    A small dataset (the tables) is gathered in memory and written at once; a large one
-    (``/spectrograms``) streamed part by part with :func:`copy_rows`.
-    """
-    sources = [p.file[name] for p in parts]
-    total = sum(s.shape[0] for s in sources)
-    target = _create_like(out, name, sources[0], total)
-    offsets = np.cumsum([0] + [p.n_records for p in parts])  # /windows/record of part k counts from offsets[k]
-    shifts = [(lambda a, k=int(k): a + k) if name == "windows/record" else None for k in offsets[:-1]]
-    nbytes = sum(s.size * s.dtype.itemsize for s in sources)
-    if nbytes <= COPY_BYTES or h5py.check_string_dtype(target.dtype):
-        if total:
-            values = [s[()] if shift is None else shift(s[()]) for s, shift in zip(sources, shifts)]
-            target[...] = np.concatenate(values)
+def _append_rows(source: h5py.Dataset, target: h5py.Dataset, offset: int,
+                 transform: Callable[[np.ndarray], np.ndarray] | None) -> int:
+    """Grow ``target`` to hold ``source``'s rows from ``offset`` on and copy them; return the bytes copied.
+    A small dataset (a table column) is read and written at once, a large one (``/spectrograms``)
+    streamed with :func:`copy_rows`."""
+    n = source.shape[0]
+    if target.shape[0] < offset + n:
+        target.resize(offset + n, axis=0)
+    nbytes = source.size * source.dtype.itemsize
+    if n and (nbytes <= COPY_BYTES or h5py.check_string_dtype(target.dtype)):
+        values = source[()]
+        target[offset : offset + n] = values if transform is None else transform(values)
         return nbytes
-    offset, copied = 0, 0
-    for source, shift in zip(sources, shifts):
-        copied += copy_rows(source, target, offset, shift)
-        offset += source.shape[0]
-    return copied
+    return copy_rows(source, target, offset, transform)
 
 
 def copy_rows(source: h5py.Dataset, target: h5py.Dataset, offset: int,
@@ -234,22 +349,25 @@ def _copy_chunks(source: h5py.Dataset, target: h5py.Dataset, offset: int) -> int
     n = source.shape[0]
     whole = n // chunk * chunk  # the last, partial chunk goes by value: the next part fills its rest
     zeros = (0,) * (source.ndim - 1)
+    buffer = None  # one buffer for every chunk: a fresh one each (MiBs) costs the kernel more than the copy
     for start in range(0, whole, chunk):
-        mask, data = source.id.read_direct_chunk((start, *zeros))
-        target.id.write_direct_chunk((offset + start, *zeros), data, mask)
+        size = source.id.get_chunk_info_by_coord((start, *zeros)).size
+        if buffer is None or len(buffer) < size:
+            buffer = np.empty(size, dtype=np.uint8)
+        mask, data = source.id.read_direct_chunk((start, *zeros), out=buffer)
+        target.id.write_direct_chunk((offset + start, *zeros), data[:size], mask)
     return whole
 
 
-def _virtual(out: h5py.File, parts: list[PartFile], output: Path) -> None:
-    """``/spectrograms`` as a virtual dataset over the parts' own, by paths relative to OUTPUT's folder."""
-    first = parts[0].file["spectrograms"]
-    total = sum(p.n_windows for p in parts)
+def _virtual(out: h5py.File, first: h5py.Dataset, sources: list[tuple[Path, int]], output: Path) -> None:
+    """``/spectrograms`` as a virtual dataset over the parts' own (``sources``: path and windows of each),
+    by paths relative to OUTPUT's folder."""
+    total = sum(n for _, n in sources)
     layout = h5py.VirtualLayout(shape=(total, *first.shape[1:]), dtype=first.dtype)
     offset = 0
-    for part in parts:
-        n = part.n_windows
+    for path, n in sources:
         if n:
-            relative = os.path.relpath(part.path.resolve(), output.parent.resolve())
+            relative = os.path.relpath(path.resolve(), output.parent.resolve())
             layout[offset : offset + n] = h5py.VirtualSource(relative, "spectrograms", shape=(n, *first.shape[1:]))
         offset += n
     out.create_virtual_dataset("spectrograms", layout, fillvalue=np.nan)

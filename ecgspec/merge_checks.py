@@ -18,7 +18,7 @@ import numpy as np
 
 from .layout import config_difference, is_partial_name, open_for_reading
 
-__all__ = ["MergeError", "PartFile", "open_parts", "check_parts"]
+__all__ = ["MergeError", "PartFile", "open_parts", "check_parts", "check_next"]
 
 
 class MergeError(Exception):
@@ -36,7 +36,11 @@ class PartFile:
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.file.visititems(lambda name, obj: self.datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
+        def found(name: bytes, info: h5py.h5o.ObjInfo) -> None:  # low level: no object made per item (100 parts)
+            if info.type == h5py.h5o.TYPE_DATASET:
+                self.datasets.append(name.decode())
+
+        h5py.h5o.visit(self.file.id, found, info=True)
         self.counts = {"windows": int(self.file["spectrograms"].shape[0]),
                        **{t: int(self.file[f"{t}/name"].shape[0]) for t in ("records", "errors")}}
 
@@ -116,6 +120,17 @@ def check_parts(parts: list[PartFile]) -> list[PartFile]:
         raise MergeError(f"missing parts of the {first.count}-part run of {first.path}:"
                          f" {', '.join(map(str, missing))} (have {', '.join(map(str, sorted(by_index)))})")
     return [by_index[k] for k in range(first.count)]
+
+
+def check_next(first: PartFile, part: PartFile, index: int) -> None:
+    """Refuse ``part`` unless it is part ``index`` of ``first``'s run: the check of a merge that takes
+    the parts one at a time, in order (so none can be missing, given twice or overlap another)."""
+    _check_same(first, part)
+    if part.digest != first.digest or part.count != first.count:
+        raise MergeError(f"{first.path} and {part.path} are parts of different runs or splits (run digests"
+                         f" {first.digest[:12]} and {part.digest[:12]}, {first.count} and {part.count} parts)")
+    if part.index != index:
+        raise MergeError(f"{part.path} is part {part.index} of {part.count}, expected part {index}")
 
 
 def _check_same(first: PartFile, part: PartFile) -> None:

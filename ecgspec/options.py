@@ -32,6 +32,7 @@ ENGINE_DEFAULTS = {
 }
 DEFAULT_N_CHANNELS = 12
 ON_ERROR = ("skip", "fail")
+MERGES = ("copy", "virtual")  # how --cluster merges its parts into OUTPUT (ecgspec.cluster)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class ExtractOptions:
     max_errors: int | None = None  # stop (resumable) once more records failed; None: no limit
     shard: Tuple[int, int] | None = None  # (K, N): only the K-th of N parts of the records (ecgspec.shard)
     cluster: str | None = None  # local:N, tcp://HOST:PORT or a scheduler file (ecgspec.cluster)
+    merge: str = "copy"  # with cluster: copy the parts into OUTPUT, or a virtual dataset over them
 
     def __post_init__(self) -> None:
         if self.shard is not None:
@@ -61,6 +63,11 @@ class ExtractOptions:
             check_cluster_device(self.device)
             if self.shard is not None:
                 raise ConfigError("shard, cluster: got both; --cluster splits the run into parts itself")
+        if self.merge not in MERGES:
+            raise fail("merge", self.merge, f"must be one of {list(MERGES)}")
+        if self.merge != "copy" and self.cluster is None:
+            raise ConfigError(f"merge: got {self.merge!r} without cluster; it says how --cluster merges its parts"
+                              " (merge --shard parts with 'ecgspec merge --virtual')")
         if self.leads is not None:
             self.leads = _checked_leads(self.leads)
         if self.channels is not None:

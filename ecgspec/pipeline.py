@@ -354,7 +354,7 @@ def extract(
     ``extract:`` mapping of options. ``options`` are the command's options by name
     (``leads``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
     ``input_fs``, ``max_nan``, ``on_error``, ``workers``, ``max_errors``, ``shard=(K, N)``,
-    ``cluster="local:4"``) and override the config. With ``cluster="local:N"`` worker processes are
+    ``cluster="local:4"``, ``merge="virtual"``) and override the config. With ``cluster="local:N"`` worker processes are
     spawned: call it under ``if __name__ == "__main__":`` in a script.
     ``overwrite`` ... ``space_check``: see :class:`RunControl`.
 

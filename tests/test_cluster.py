@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 
 import dask
+import h5py
 import pytest
 from distributed import Client, LocalCluster
 from test_resume import OPTIONS, make_corpus
 from test_shard import assert_equal_files, invoke
 
-from ecgspec.cluster import assign_device, part_count, parts_folder, worker_index
+import ecgspec
+from ecgspec.cluster import _connect, assign_device, part_count, parts_folder, worker_index
 from ecgspec.pipeline import ExtractError
 
 N_RECORDS = 60
@@ -67,6 +69,40 @@ def test_cluster_run_equals_a_single_process(corpus, tmp_path):
     assert summary["records"] == N_RECORDS and len(summary["errors"]) == 4
     assert_equal_files(out, corpus["single"])
     assert not parts_folder(out).exists()
+
+
+def test_virtual_merge_equals_a_single_process_and_keeps_the_parts(corpus, tmp_path, dask_cluster):
+    _, client = dask_cluster
+    out = tmp_path / "out.h5"
+    result = invoke("extract", corpus["records"], out, *OPTIONS, "--cluster", client.scheduler.address,
+                    "--merge", "virtual", "--quiet")
+    assert result.exit_code == 1, result.output
+    assert_equal_files(out, corpus["single"])
+    with h5py.File(out) as f:
+        assert f["spectrograms"].is_virtual
+        sources = {s.file_name for s in f["spectrograms"].virtual_sources()}
+    assert sources == {f"out.h5.parts/{p.name}" for p in parts_folder(out).glob("part-*.h5")} and len(sources) > 1
+    with ecgspec.open(out) as ds:  # the reader's check of the sources passes
+        assert len(ds) == h5py.File(corpus["single"])["spectrograms"].shape[0]
+    again = invoke("extract", corpus["records"], out, *OPTIONS, "--cluster", client.scheduler.address, "--overwrite",
+                   "--quiet")  # a copy this time: the parts go
+    assert again.exit_code == 1, again.output
+    assert_equal_files(out, corpus["single"])
+    assert not parts_folder(out).exists() and not h5py.File(out)["spectrograms"].is_virtual
+
+
+def _worker_settings() -> tuple:
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
+
+
+def test_local_workers_keep_glibcs_adaptive_malloc_and_no_profiler(monkeypatch):
+    """Dask's MALLOC_TRIM_THRESHOLD_ made each part 1.5x slower; local:N workers start without it."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a default LocalCluster in this process set it
+    with _connect("local:1", quiet=True) as (client, own):
+        assert own and client.submit(_worker_settings, pure=False).result() == (None, False)
+    assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"] == 65536  # restored
 
 
 def _die_after_commits(marker: str, commits: int) -> None:
@@ -145,6 +181,8 @@ def test_cluster_refusals_are_one_line(corpus, tmp_path):
         result = invoke("extract", corpus["records"], out, "--cluster", "local:2", *extra)
         lines = result.output.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
+    result = invoke("extract", corpus["records"], tmp_path / "y.h5", "--merge", "virtual")
+    assert result.exit_code == 2 and "merge: got 'virtual' without cluster" in result.output
     result = invoke("extract", corpus["records"], out, "--cluster", "somewhere:1")
     assert result.exit_code == 2 and "cluster: got 'somewhere:1', must be local:N" in result.output
     assert out.read_bytes() == b"finished" and not parts_folder(out).exists()

@@ -20,7 +20,8 @@ from test_resume import OPTIONS, datasets, make_corpus
 
 import ecgspec
 from ecgspec.cli import main
-from ecgspec.merge import merge_parts
+from ecgspec.layout import partial_path
+from ecgspec.merge import InOrderMerge, MergeError, merge_parts
 from ecgspec.shard import PART_ATTRS, ShardError, parse_cluster, parse_shard, record_weights, split
 
 N_RECORDS = 40
@@ -122,6 +123,28 @@ def test_merge_copy_equals_a_single_run(run):
     assert not Path(f"{out}.partial").exists()
     with ecgspec.open(out) as ds:
         assert ds.errors[0][0] == "absent"  # discovery problems first, as a single run has them
+
+
+def test_in_order_merge_part_by_part_equals_a_single_run(run, tmp_path):
+    """What --cluster does as its parts finish: each appended in turn; a part out of turn is refused."""
+    out = tmp_path / "streamed.h5"
+    merge = InOrderMerge(out)
+    merge.add(run["parts"][0])
+    with pytest.raises(MergeError, match="is part 2 of 3, expected part 1"):
+        merge.add(run["parts"][2])
+    assert partial_path(out).is_file() and not out.exists()  # not published until finished
+    merge.add(run["parts"][1])
+    merge.add(run["parts"][2])
+    summary = merge.finish()
+    with h5py.File(run["single"]) as single:
+        expected = (N_PARTS, single["records/name"].shape[0], single["errors/name"].shape[0])
+    assert (summary.parts, summary.records, summary.errors) == expected
+    assert_equal_files(out, run["single"])
+    assert not partial_path(out).exists()
+    aborted = InOrderMerge(tmp_path / "aborted.h5")
+    aborted.add(run["parts"][0])
+    aborted.abort()
+    assert not partial_path(tmp_path / "aborted.h5").exists()
 
 
 def test_merge_virtual_equals_a_single_run_and_moves_with_its_folder(run, tmp_path):
