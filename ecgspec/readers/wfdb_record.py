@@ -66,28 +66,33 @@ class FastWfdbRecord(Record):
         for file in self._files:
             rows = np.flatnonzero((wanted >= file.first) & (wanted < file.first + len(file.spf)))
             if rows.size:
-                digital = read_samples(file, wanted[rows], start, stop, spf)
                 whole = rows.size == len(channels)  # one file holds them all: write straight into out
                 part = out if whole else np.empty((rows.size, stop - start), dtype=np.float32)
-                self._physical(digital, wanted[rows], INVALID_SAMPLE[file.fmt], part)
+                self._physical(file, wanted[rows], start, stop, spf, part)
                 if not whole:
                     out[rows] = part
         return out
 
-    def _physical(self, digital: np.ndarray, channels: np.ndarray, invalid: int, out: np.ndarray) -> None:
-        """``out[:] = (digital - baseline) / gain`` of ``channels``, NaN where ``digital == invalid``:
-        the same operations in the same order as wfdb's ``Record.dac``, hence the same bits."""
+    def _physical(self, file: SignalFile, channels: np.ndarray, start: int, stop: int, spf: int,
+                  out: np.ndarray) -> None:
+        """``out[:] = (digital - baseline) / gain`` of ``channels`` of ``file``, NaN where ``digital`` is the
+        format's invalid-sample marker (its lowest value): the same operations in the same order as
+        wfdb's ``Record.dac``, hence the same bits."""
+        invalid = INVALID_SAMPLE[file.fmt]
         if self._gain.dtype == np.float32:
-            np.copyto(out, digital, casting="unsafe")  # integers below 2**24: exact
+            read_samples(file, channels, start, stop, spf, out=out)  # integers below 2**24: exact
+            missing = out == invalid if out.size and out.min() == invalid else None
             out -= self._baseline[channels]
             out /= self._gain[channels]
         else:
+            digital = read_samples(file, channels, start, stop, spf)
+            missing = digital == invalid if digital.size and digital.min() == invalid else None
             physical = digital.astype(np.float64, order="C")
             physical -= self._baseline[channels]
             physical /= self._gain[channels]
             out[...] = physical
-        if digital.size and digital.min() == invalid:  # the marker is each format's lowest value
-            out[digital == invalid] = np.nan
+        if missing is not None:
+            out[missing] = np.nan
 
 
 def float32_exact(h: WfdbHeader) -> bool:

@@ -85,22 +85,45 @@ def fast_layout(folder: Path, h: WfdbHeader) -> list[SignalFile] | None:
     return [SignalFile(folder / name, fmt, offset, first, tuple(spf)) for name, fmt, offset, first, spf in runs]
 
 
-def read_samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, spf: int) -> np.ndarray:
+def read_samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, spf: int,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """Digital samples ``start .. stop - 1`` (counted at the signals' own rate, ``spf`` a frame) of
     header signals ``signals`` of ``file``: ``(len(signals), stop - start)`` integers, possibly a strided
-    view of the frames (the caller's conversion to float copies it anyway)."""
+    view of the frames; or, given ``out`` (float32, that shape), the same values written into it in
+    one pass (exact below 2**24), and ``out`` returned."""
     f0, f1 = start // spf, -(-stop // spf)
     frames = read_frames(file, f0, f1)  # (f1 - f0, width)
     if spf == 1:
         one_each = file.width == len(file.spf)  # every signal of the file one sample a frame
         cols = (signals - file.first).tolist() if one_each else [file.columns(s).start for s in signals]
-        digital = frames if cols == list(range(file.width)) else frames[:, cols]
-        return digital.T
+        digital = (frames if cols == list(range(file.width)) else frames[:, cols]).T
+        if out is None:
+            return digital
+        np.copyto(out, digital, casting="unsafe")
+        return out
     cols = [c for s in signals for c in file.columns(s)]
     every = cols == list(range(file.width))  # all the file's signals, in order: no gather needed
+    lead, n = start - f0 * spf, stop - start
+    unit = spf * frames.itemsize  # bytes of one signal's samples in a frame
+    if every and unit in (2, 4, 8) and len(set(file.spf)) == 1 and frames.flags.c_contiguous:
+        # each signal's run of samples in a frame as one integer: a plain 2-D transpose, then the
+        # runs end to end are the signal (2-3x faster than moving samples in runs of spf)
+        runs = np.ascontiguousarray(frames.view(f"u{unit}").T)  # (signals, frames)
+        digital = runs.view(frames.dtype)[:, lead:lead + n]
+        if out is None:
+            return digital
+        np.copyto(out, digital, casting="unsafe")
+        return out
     picked = (frames if every else frames[:, cols]).reshape(f1 - f0, len(signals), spf).transpose(1, 0, 2)
-    lead = start - f0 * spf
-    return picked.reshape(len(signals), (f1 - f0) * spf)[:, lead:lead + stop - start]
+    if out is None:
+        return picked.reshape(len(signals), (f1 - f0) * spf)[:, lead:lead + n]
+    if lead == 0 and n == (f1 - f0) * spf:  # whole frames: cast straight into out
+        np.copyto(out.reshape(picked.shape), picked, casting="unsafe")
+    else:
+        whole = np.empty(picked.shape, dtype=out.dtype)
+        np.copyto(whole, picked, casting="unsafe")
+        out[...] = whole.reshape(len(signals), -1)[:, lead:lead + n]
+    return out
 
 
 def read_frames(file: SignalFile, start: int, stop: int) -> np.ndarray:
