@@ -39,14 +39,14 @@ def disk_write_rate(folder: Path, size: int) -> float:
 
 
 def _cluster_rows(args: Any, table: Table, ctx: Dict[str, Any]) -> Dict[str, float]:
-    """``--cluster local:2`` (virtual and copy merge) vs one process on the e2e records, alternately, best of
-    ``--e2e-reps``; returns the per-core rate and bytes per record."""
+    """``--cluster local:2`` (virtual merge) vs one process on the e2e records, alternately, best of 3, and the
+    copy merge once; returns the per-core rate and bytes per record."""
     folder = ctx["corpus"].subset(args.records)
     cfg = e2e_config(args)
     one = ("extract", folder, ctx["tmp"] / "e2e.h5", cfg, extract_options(args))
     virtual = ("extract", folder, ctx["tmp"] / "cluster.h5", cfg,
                extract_options(args, cluster="local:2", merge="virtual"))
-    single, cluster = measure_alternately(one, virtual, max(2, args.e2e_reps))
+    single, cluster = measure_alternately(one, virtual, max(3, args.e2e_reps))  # noisy: best of 3 each
     overhead = cluster["seconds"] / single["seconds"] - 1
     table.add("cluster", f"{args.records} records, --cluster local:2 --merge virtual vs one process (start included)",
               f"{cluster['seconds']:.1f} s", f"{single['seconds']:.1f} s", cluster["seconds"] / single["seconds"],
@@ -110,7 +110,7 @@ def _merge_copy_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
 
 
 def _virtual_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
-    """``merge --virtual`` of VIRTUAL_PARTS small parts."""
+    """``merge --virtual`` of VIRTUAL_PARTS small parts, best of 3."""
     import ecgspec
     from ecgspec.merge import merge_parts
 
@@ -122,9 +122,9 @@ def _virtual_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
     for k in range(VIRTUAL_PARTS):
         parts.append(parts_dir / f"p{k}.h5")
         ecgspec.extract(folder, parts[-1], small, shard=(k, VIRTUAL_PARTS), overwrite=True, log=lambda m: None)
-    summary = merge_parts(parts, ctx["tmp"] / "virtual.h5", virtual=True, overwrite=True)
-    table.add("cluster", f"merge --virtual of {VIRTUAL_PARTS} parts", f"{summary.seconds:.2f} s", "", None,
-              f"<= {TARGETS['virtual_100_s']:g} s", summary.seconds <= TARGETS["virtual_100_s"])
+    seconds = [merge_parts(parts, ctx["tmp"] / "virtual.h5", virtual=True, overwrite=True).seconds for _ in range(3)]
+    table.add("cluster", f"merge --virtual of {VIRTUAL_PARTS} parts, best of 3", f"{min(seconds):.2f} s", "", None,
+              f"<= {TARGETS['virtual_100_s']:g} s", min(seconds) <= TARGETS["virtual_100_s"], all_seconds=seconds)
 
 
 def _cost_rows(table: Table, figures: Dict[str, float]) -> None:
