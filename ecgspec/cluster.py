@@ -14,8 +14,10 @@ copied, the run ends when its last part does (what a run of terabytes wants; mov
 ``OUTPUT.parts`` together). ``--resume`` keeps the finished parts of an interrupted run.
 
 CUDA: the client never touches CUDA (it resolves no device: ``build_settings`` leaves that to
-the workers). ``local:N`` starts its worker processes with the ``spawn`` method, never ``fork``,
-so no worker inherits a CUDA state; each worker picks its own GPU (:func:`assign_device`).
+the workers). ``local:N`` forks its worker processes from a forkserver (:func:`start_forkserver`:
+a fresh single-threaded process that imports torch once, started first thing, and never
+initialises CUDA), never from this process, so no worker inherits a CUDA state; each worker
+picks its own GPU (:func:`assign_device`).
 Dask is optional: ``pip install ecgspec[cluster]``.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import logging
 import os
 import re
@@ -53,6 +56,9 @@ POLL_SECONDS = 0.1
 # mapped and faulted in anew, and each part ran 1.5x slower than the same records in a plain process
 # (make bench); None unsets it (Dask's own convention). Dask's statistical profiler, which walks every
 # thread's stack 100 times a second, is off. Workers of other clusters: see the README.
+FORKSERVER_PRELOAD = ["distributed", "ecgspec.cluster", "ecgspec.pipeline"]  # what each task needs
+# Dask's default pre-spawn thread variables (distributed.yaml): one engine thread a worker process
+WORKER_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                  "distributed.worker.profile.enabled": False}
 _PART_FILE = re.compile(r"^part-(\d+)-of-(\d+)\.h5(\.partial)?$")
@@ -147,8 +153,9 @@ def _connect(spec: str, quiet: bool) -> Iterator[tuple[Any, bool]]:
     local = re.fullmatch(r"local:(\d+)", spec)
     try:
         if local:
-            # spawn, not fork: no worker inherits this process's state (CUDA above all)
-            with dask.config.set({"distributed.worker.multiprocessing-method": "spawn", **WORKER_CONFIG}):
+            # forked from the forkserver (start_forkserver), never from this process: no worker inherits
+            # this process's state (CUDA above all)
+            with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver", **WORKER_CONFIG}):
                 cluster = LocalCluster(n_workers=int(local.group(1)), processes=True, threads_per_worker=1,
                                        dashboard_address=None,
                                        silence_logs=logging.CRITICAL if quiet else logging.WARNING)
@@ -183,6 +190,30 @@ def _end_at_once() -> Any:
             os._exit(0)
 
     return EndAtOnce()
+
+
+def start_forkserver() -> None:
+    """Start the process local:N's workers fork from, now, so that it imports ecgspec's worker side (torch
+    among it) once, while this process finds the records, instead of each worker after it started.
+
+    The server is a fresh single-threaded Python (multiprocessing's forkserver) that only imports:
+    CUDA is never initialised there, so no worker forked from it inherits a CUDA state. It gets
+    the thread variables Dask gives its workers by default (:data:`WORKER_THREADS`).
+    """
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+    saved = {k: os.environ.get(k) for k in WORKER_THREADS}
+    os.environ.update({k: os.environ.get(k, v) for k, v in WORKER_THREADS.items()})  # the user's own win
+    try:
+        multiprocessing.forkserver.ensure_running()  # returns once started; the server imports on its own
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _workers(client: Any, spec: str) -> int:
@@ -249,8 +280,10 @@ def _finished(path: Path, digest: str) -> ExtractResult | None:
 def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], config: InputConfig,
                    options: ExtractOptions, control: RunControl) -> ExtractResult:
     """Extract on the Dask cluster ``options.cluster`` into ``output``; see the module doc."""
-    _import_distributed()
     t0 = time.perf_counter()
+    if re.fullmatch(r"local:\d+", options.cluster or "") and importlib.util.find_spec("distributed"):
+        start_forkserver()  # first: its imports run while this process does the rest
+    _import_distributed()
     output = Path(output)
     refs, problems = find_some_records(inputs, control.stdin)
     folder = _prepare(output, control)

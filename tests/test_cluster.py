@@ -21,7 +21,7 @@ from test_resume import OPTIONS, make_corpus
 from test_shard import assert_equal_files, invoke
 
 import ecgspec
-from ecgspec.cluster import _connect, assign_device, part_count, parts_folder, worker_index
+from ecgspec.cluster import _connect, assign_device, start_forkserver, part_count, parts_folder, worker_index
 from ecgspec.pipeline import ExtractError
 
 N_RECORDS = 60
@@ -94,14 +94,27 @@ def test_virtual_merge_equals_a_single_process_and_keeps_the_parts(corpus, tmp_p
 def _worker_settings() -> tuple:
     import dask
 
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"),
+            os.environ.get("OMP_NUM_THREADS"), os.getppid())
 
 
-def test_local_workers_keep_glibcs_adaptive_malloc_and_no_profiler(monkeypatch):
-    """Dask's MALLOC_TRIM_THRESHOLD_ made each part 1.5x slower; local:N workers start without it."""
+def _cuda_initialised() -> bool:
+    import torch
+
+    return torch.cuda.is_initialized()
+
+
+def test_local_workers_fork_from_a_clean_preloaded_server_with_glibcs_malloc(monkeypatch):
+    """Dask's MALLOC_TRIM_THRESHOLD_ made each part 1.5x slower; local:N workers start without it and
+    without the profiler, one engine thread each, forked from the forkserver (not from this process),
+    with no CUDA state."""
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a default LocalCluster in this process set it
+    start_forkserver()
     with _connect("local:1", quiet=True) as (client, own):
-        assert own and client.submit(_worker_settings, pure=False).result() == (None, False)
+        malloc, profile, threads, parent = client.submit(_worker_settings, pure=False).result()
+        assert own and (malloc, profile, threads) == (None, False, "1")
+        assert parent != os.getpid()  # the forkserver's child, not ours
+        assert list(client.run(_cuda_initialised).values()) == [False]
     assert dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"] == 65536  # restored
 
 
