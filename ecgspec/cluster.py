@@ -51,14 +51,14 @@ __all__ = ["run_on_cluster", "assign_device", "worker_index", "parts_folder", "p
 PARTS_PER_WORKER = 4  # parts per worker: balance across workers, and little lost with a worker
 CONNECT_SECONDS = 60  # waiting for a scheduler, and for its first worker
 POLL_SECONDS = 0.1
+FORKSERVER_PRELOAD = ["distributed", "ecgspec.cluster", "ecgspec.pipeline"]  # what each task needs
+# Dask's default pre-spawn thread variables (distributed.yaml): one engine thread a worker process
+WORKER_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 # How local:N starts its workers. Dask's default sets MALLOC_TRIM_THRESHOLD_ in each worker, which
 # turns off glibc's adaptive mmap threshold: every buffer over 128 KiB (a window is 2 MiB) is then
 # mapped and faulted in anew, and each part ran 1.5x slower than the same records in a plain process
 # (make bench); None unsets it (Dask's own convention). Dask's statistical profiler, which walks every
 # thread's stack 100 times a second, is off. Workers of other clusters: see the README.
-FORKSERVER_PRELOAD = ["distributed", "ecgspec.cluster", "ecgspec.pipeline"]  # what each task needs
-# Dask's default pre-spawn thread variables (distributed.yaml): one engine thread a worker process
-WORKER_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                  "distributed.worker.profile.enabled": False}
 _PART_FILE = re.compile(r"^part-(\d+)-of-(\d+)\.h5(\.partial)?$")
@@ -96,6 +96,12 @@ def worker_index(name: Any) -> int:
 def part_count(n_records: int, n_workers: int) -> int:
     """How many parts a cluster run splits ``n_records`` into: a few per worker, at most one per record."""
     return max(1, min(n_records, PARTS_PER_WORKER * max(1, n_workers)))
+
+
+def local_workers(spec: str) -> int | None:
+    """N of a ``local:N`` cluster spec; None for an address or a scheduler file."""
+    match = re.fullmatch(r"local:(\d+)", spec)
+    return int(match.group(1)) if match else None
 
 
 def parts_folder(output: Path) -> Path:
@@ -150,13 +156,13 @@ def _connect(spec: str, quiet: bool) -> Iterator[tuple[Any, bool]]:
     import dask
     from distributed import Client, LocalCluster
 
-    local = re.fullmatch(r"local:(\d+)", spec)
+    local = local_workers(spec)
     try:
-        if local:
+        if local is not None:
             # forked from the forkserver (start_forkserver), never from this process: no worker inherits
             # this process's state (CUDA above all)
             with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver", **WORKER_CONFIG}):
-                cluster = LocalCluster(n_workers=int(local.group(1)), processes=True, threads_per_worker=1,
+                cluster = LocalCluster(n_workers=local, processes=True, threads_per_worker=1,
                                        dashboard_address=None,
                                        silence_logs=logging.CRITICAL if quiet else logging.WARNING)
             client = Client(cluster)
@@ -281,7 +287,7 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
                    options: ExtractOptions, control: RunControl) -> ExtractResult:
     """Extract on the Dask cluster ``options.cluster`` into ``output``; see the module doc."""
     t0 = time.perf_counter()
-    if re.fullmatch(r"local:\d+", options.cluster or "") and importlib.util.find_spec("distributed"):
+    if local_workers(options.cluster or "") is not None and importlib.util.find_spec("distributed"):
         start_forkserver()  # first: its imports run while this process does the rest
     _import_distributed()
     output = Path(output)

@@ -112,7 +112,7 @@ class InOrderMerge:
             if self._writer is None:
                 self._writer = MergeWriter(self.output, part, {name: _kind(name, [part]) for name in part.datasets},
                                            False)
-            self._writer.check(part, self.merged)
+            check_next(self._writer.first, part, self.merged)
             self._writer.append(part)
 
     def finish(self) -> MergeSummary:
@@ -202,10 +202,6 @@ class MergeWriter:
                     self.tables[name] = []  # a table column: one write for all parts (100 parts: 100x fewer)
         _copy_attributes(first.file, self.out)
 
-    def check(self, part: PartFile, index: int) -> None:
-        """Refuse a part that is not part ``index`` of the first part's run (merged one by one)."""
-        check_next(self.first, part, index)
-
     def append(self, part: PartFile) -> None:
         """The part's rows after those appended so far; its "once" datasets checked, its sums added."""
         shift = self.rows["records"]
@@ -234,12 +230,7 @@ class MergeWriter:
         first = self.first.file
         for name, values in self.tables.items():
             column = np.concatenate(values) if values else np.empty(0, dtype=first[name].dtype)
-            target = self.out[name]
-            if target.shape[0] < len(column):
-                target.resize(len(column), axis=0)
-            if len(column):
-                target[: len(column)] = column
-            self.copied += column.size * column.dtype.itemsize
+            self.copied += _put_rows(self.out[name], 0, column)
         for name, total in self.sums.items():
             self.out.create_dataset(name, data=total, dtype=first[name].dtype)
         if self.virtual:
@@ -298,15 +289,24 @@ def _append_rows(source: h5py.Dataset, target: h5py.Dataset, offset: int,
     """Grow ``target`` to hold ``source``'s rows from ``offset`` on and copy them; return the bytes copied.
     A small dataset (a table column) is read and written at once, a large one (``/spectrograms``)
     streamed with :func:`copy_rows`."""
-    n = source.shape[0]
-    if target.shape[0] < offset + n:
-        target.resize(offset + n, axis=0)
-    nbytes = source.size * source.dtype.itemsize
-    if n and (nbytes <= COPY_BYTES or h5py.check_string_dtype(target.dtype)):
+    if source.size * source.dtype.itemsize <= COPY_BYTES or h5py.check_string_dtype(target.dtype):
         values = source[()]
-        target[offset : offset + n] = values if transform is None else transform(values)
-        return nbytes
+        return _put_rows(target, offset, values if transform is None else transform(values))
+    _grow(target, offset + source.shape[0])
     return copy_rows(source, target, offset, transform)
+
+
+def _put_rows(target: h5py.Dataset, offset: int, values: np.ndarray) -> int:
+    """``values`` as ``target``'s rows from ``offset`` on (grown to hold them); return their bytes."""
+    _grow(target, offset + len(values))
+    if len(values):
+        target[offset : offset + len(values)] = values
+    return values.size * values.dtype.itemsize
+
+
+def _grow(target: h5py.Dataset, rows: int) -> None:
+    if target.shape[0] < rows:
+        target.resize(rows, axis=0)
 
 
 def copy_rows(source: h5py.Dataset, target: h5py.Dataset, offset: int,

@@ -104,12 +104,7 @@ def check_parts(parts: list[PartFile]) -> list[PartFile]:
         _check_same(first, part)
     _check_overlap(parts)
     for part in parts[1:]:
-        if part.digest != first.digest:
-            raise MergeError(f"{first.path} and {part.path} are parts of different runs (run digests"
-                             f" {first.digest[:12]} and {part.digest[:12]}: other records or config)")
-        if part.count != first.count:
-            raise MergeError(f"{first.path} is part {first.index} of {first.count} but {part.path} is part"
-                             f" {part.index} of {part.count}; merge the parts of one split")
+        _check_same_split(first, part)
     by_index: dict[int, PartFile] = {}
     for part in parts:
         if part.index in by_index:
@@ -126,11 +121,19 @@ def check_next(first: PartFile, part: PartFile, index: int) -> None:
     """Refuse ``part`` unless it is part ``index`` of ``first``'s run: the check of a merge that takes
     the parts one at a time, in order (so none can be missing, given twice or overlap another)."""
     _check_same(first, part)
-    if part.digest != first.digest or part.count != first.count:
-        raise MergeError(f"{first.path} and {part.path} are parts of different runs or splits (run digests"
-                         f" {first.digest[:12]} and {part.digest[:12]}, {first.count} and {part.count} parts)")
+    _check_same_split(first, part)
     if part.index != index:
         raise MergeError(f"{part.path} is part {part.index} of {part.count}, expected part {index}")
+
+
+def _check_same_split(first: PartFile, part: PartFile) -> None:
+    """The same run (records and config) and the same split into parts as the first part."""
+    if part.digest != first.digest:
+        raise MergeError(f"{first.path} and {part.path} are parts of different runs (run digests"
+                         f" {first.digest[:12]} and {part.digest[:12]}: other records or config)")
+    if part.count != first.count:
+        raise MergeError(f"{first.path} is part {first.index} of {first.count} but {part.path} is part"
+                         f" {part.index} of {part.count}; merge the parts of one split")
 
 
 def _check_same(first: PartFile, part: PartFile) -> None:

@@ -89,18 +89,23 @@ def read_samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, s
                  out: np.ndarray | None = None) -> np.ndarray:
     """Digital samples ``start .. stop - 1`` (counted at the signals' own rate, ``spf`` a frame) of
     header signals ``signals`` of ``file``: ``(len(signals), stop - start)`` integers, possibly a strided
-    view of the frames; or, given ``out`` (float32, that shape), the same values written into it in
-    one pass (exact below 2**24), and ``out`` returned."""
+    view of the frames; or, given ``out`` (float32, that shape), the same values cast into it (exact
+    below 2**24) in one pass, and ``out`` returned."""
+    digital = _samples(file, signals, start, stop, spf)
+    if out is None:
+        return digital
+    np.copyto(out, digital, casting="unsafe")
+    return out
+
+
+def _samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, spf: int) -> np.ndarray:
+    """:func:`read_samples`' integers, as a view of the frames read wherever the layout allows."""
     f0, f1 = start // spf, -(-stop // spf)
     frames = read_frames(file, f0, f1)  # (f1 - f0, width)
     if spf == 1:
         one_each = file.width == len(file.spf)  # every signal of the file one sample a frame
         cols = (signals - file.first).tolist() if one_each else [file.columns(s).start for s in signals]
-        digital = (frames if cols == list(range(file.width)) else frames[:, cols]).T
-        if out is None:
-            return digital
-        np.copyto(out, digital, casting="unsafe")
-        return out
+        return (frames if cols == list(range(file.width)) else frames[:, cols]).T
     cols = [c for s in signals for c in file.columns(s)]
     every = cols == list(range(file.width))  # all the file's signals, in order: no gather needed
     lead, n = start - f0 * spf, stop - start
@@ -109,21 +114,9 @@ def read_samples(file: SignalFile, signals: np.ndarray, start: int, stop: int, s
         # each signal's run of samples in a frame as one integer: a plain 2-D transpose, then the
         # runs end to end are the signal (2-3x faster than moving samples in runs of spf)
         runs = np.ascontiguousarray(frames.view(f"u{unit}").T)  # (signals, frames)
-        digital = runs.view(frames.dtype)[:, lead:lead + n]
-        if out is None:
-            return digital
-        np.copyto(out, digital, casting="unsafe")
-        return out
+        return runs.view(frames.dtype)[:, lead:lead + n]
     picked = (frames if every else frames[:, cols]).reshape(f1 - f0, len(signals), spf).transpose(1, 0, 2)
-    if out is None:
-        return picked.reshape(len(signals), (f1 - f0) * spf)[:, lead:lead + n]
-    if lead == 0 and n == (f1 - f0) * spf:  # whole frames: cast straight into out
-        np.copyto(out.reshape(picked.shape), picked, casting="unsafe")
-    else:
-        whole = np.empty(picked.shape, dtype=out.dtype)
-        np.copyto(whole, picked, casting="unsafe")
-        out[...] = whole.reshape(len(signals), -1)[:, lead:lead + n]
-    return out
+    return picked.reshape(len(signals), (f1 - f0) * spf)[:, lead:lead + n]
 
 
 def read_frames(file: SignalFile, start: int, stop: int) -> np.ndarray:
