@@ -44,6 +44,12 @@ class Header:
     lowest and highest digital values the format or the header's ADC resolution allows (WFDB
     only), as float32 reads them, so a sample at the limit compares equal; ``-inf``/``inf`` where
     a signal has no known limit.
+
+    What the header says beyond the samples, ``()``/``""`` where the format does not say:
+    ``units`` each signal's physical unit as written (``"mV"``, ``"uV"``); ``comments`` the
+    header's free-text comment lines as written; ``meta`` its ``key: value`` fields in order, key
+    as written, value stripped (WFDB ``# Age: 74``; EDF's patient and recording fields);
+    ``start_time`` the record's start as ISO 8601 (``2180-09-26T13:46:00.250``).
     """
 
     fs: float
@@ -57,6 +63,10 @@ class Header:
     adc_step: tuple[float, ...] = dataclasses.field(default=(), compare=False)
     clip_low: tuple[float, ...] = dataclasses.field(default=(), compare=False)
     clip_high: tuple[float, ...] = dataclasses.field(default=(), compare=False)
+    units: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+    comments: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+    meta: tuple[tuple[str, str], ...] = dataclasses.field(default=(), compare=False)
+    start_time: str = dataclasses.field(default="", compare=False)
 
     def rate(self, i: int) -> float:
         """Signal ``i``'s sampling rate in Hz."""
