@@ -180,6 +180,10 @@ def main(debug: bool) -> None:
 @click.option("--merge", type=click.Choice(["copy", "virtual"]), help="With --cluster: copy each part into"
               " OUTPUT as it finishes, or make OUTPUT a virtual dataset over OUTPUT.parts/ (instant; keep that"
               " folder beside OUTPUT) [copy].")
+@click.option("--labels", type=click.Path(dir_okay=False), help="A CSV, TSV or Parquet table joined to the records:"
+              " each column but the key goes to /records/labels/<column>.")
+@click.option("--label-key", help="The --labels column holding record names (or file names).")
+@click.option("--labels-required", is_flag=True, default=None, help="Skip records without a row in --labels.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")

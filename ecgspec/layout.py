@@ -7,6 +7,8 @@ Layout (a contract with the pipeline and the readers)::
     /windows/start       (n_windows,) int64    first sample of the window at the config fs
     /windows/qc          (n_windows,) uint8    quality flags (ecgspec.quality), attrs["bits"] JSON
     /records/<field>     (n_records,)          one column per :class:`RecordRow` field
+    /records/meta/<key>, /records/labels/<column> (n_records,)  header fields, joined labels
+                                               (written at finish: :mod:`ecgspec.record_groups`)
     /errors/name, /errors/message (n_errors,) str   records skipped and why
     /frequencies         (n_bins,) float64     bin centre frequencies
     /frames/time, /frames/edge (n_frames,)     each output frame's centre (s), whether padding shapes it
@@ -88,6 +90,8 @@ class RecordRow:
     filled_share: float = 0.0  # share of the samples counted that were missing and filled (files before: NaN)
     flat_leads: str = ""  # leads flat over at least one window written, comma-separated (files before: "")
     clipped_share: float = 0.0  # share of the samples counted at their ADC limits (files before: NaN)
+    comments: str = ""  # the header's comment lines as written, joined by "\n" (files before: "")
+    start_time: str = ""  # the record's start, ISO 8601, "" where the header gives no date (files before: "")
 
 
 def lead_fs_text(rates: Iterable[float]) -> str:
@@ -100,7 +104,8 @@ RECORD_COLUMNS: dict[str, Any] = {f.name: _COLUMN_DTYPES[f.type] for f in datacl
 WINDOW_COLUMNS: dict[str, Any] = {"record": np.int64, "start": np.int64, "qc": np.uint8}  # /windows/<name>
 FRAME_COLUMNS: dict[str, Any] = {"time": np.float64, "edge": np.bool_}  # /frames/<name>, one per output frame
 # What a file written before a column reads as (committed()): unknown shares are NaN.
-_RECORD_FILL: dict[str, Any] = {"filled_share": np.nan, "flat_leads": "", "clipped_share": np.nan}
+_RECORD_FILL: dict[str, Any] = {"filled_share": np.nan, "flat_leads": "", "clipped_share": np.nan, "comments": "",
+                                 "start_time": ""}
 ERROR_COLUMNS: dict[str, Any] = {"name": STR, "message": STR}
 REQUIRED = ("spectrograms", "windows/record", "windows/start", "records/name", "records/n_windows", "frequencies")
 

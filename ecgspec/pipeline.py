@@ -32,6 +32,7 @@ from .config import InputConfig
 from .engine import SpectrogramInput
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
 from .progress import progress_bar
+from .labels import LabelError, LabelTable, match_records, read_labels
 from .layout import normalised_config
 from .options import ENGINE_KEYS, ExtractOptions, build_settings, effective_config, load_yaml
 from .readers import RecordRef, find_records
@@ -72,6 +73,9 @@ class ExtractResult:
     nan_skipped: int = 0  # windows skipped for too many missing samples
     seconds: float = 0.0
     window_shape: Tuple[int, ...] = ()
+    labels_matched: int | None = None  # with --labels: records of the run that have a row
+    labels_unmatched: int = 0  # and those without one
+    labels_first_unmatched: str | None = None
 
     @property
     def windows_per_second(self) -> float:
@@ -89,8 +93,15 @@ class ExtractResult:
         return (
             f"ecgspec: {self.records} records read, {self.windows} windows written, "
             f"{len(self.empty)} records without windows, {len(self.errors)} skipped{resumed}, "
-            f"{self.seconds:.1f} s, {self.windows_per_second:.1f} windows/s"
+            f"{self.seconds:.1f} s, {self.windows_per_second:.1f} windows/s{self._labels_text()}"
         )
+
+    def _labels_text(self) -> str:
+        if self.labels_matched is None:
+            return ""
+        total = self.labels_matched + self.labels_unmatched
+        first = f" (first without: {self.labels_first_unmatched})" if self.labels_first_unmatched else ""
+        return f"; labels matched {self.labels_matched} of {total} records{first}"
 
 
 def stderr_log(message: str) -> None:
@@ -134,10 +145,11 @@ def run_extract(
         return run_on_cluster(inputs, output, config, options, control)
     with run_scope(config) as stop:
         t0 = time.perf_counter()
+        table = load_labels(options)  # its errors come before any work
         refs, problems = find_some_records(inputs, control.stdin)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
-        result = _run(refs, problems, output, config, options, control, stop, part_attrs)
+        result = _run(refs, problems, output, config, options, control, stop, part_attrs, table)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -163,21 +175,53 @@ def run_records(
     """
     control = control or RunControl()
     with run_scope(config) as stop:
-        return _run(refs, problems, output, config, options, control, stop, attrs or {})
+        return _run(refs, problems, output, config, options, control, stop, attrs or {}, load_labels(options))
+
+
+def load_labels(options: ExtractOptions) -> LabelTable | None:
+    """The ``--labels`` table read and checked, None without one; an ExtractError line for a bad one."""
+    if options.labels is None:
+        return None
+    try:
+        return read_labels(options.labels, options.label_key)
+    except LabelError as exc:
+        raise ExtractError(str(exc)) from None
+
+
+def _join_labels(table: LabelTable | None, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]],
+                 options: ExtractOptions, result: ExtractResult) -> Tuple[Sequence[RecordRef], Sequence[Tuple[str, str]]]:
+    """Match the records to ``table``'s rows (counted in ``result``); with ``labels_required`` the records
+    without a row become problems (listed under /errors). A key in two rows is an ExtractError."""
+    if table is None:
+        return refs, problems
+    try:
+        match = match_records(table, [r.name for r in refs])
+    except LabelError as exc:
+        raise ExtractError(str(exc)) from None
+    result.labels_matched, result.labels_unmatched = match.matched, len(match.unmatched)
+    result.labels_first_unmatched = match.unmatched[0] if match.unmatched else None
+    if not options.labels_required or not match.unmatched:
+        return refs, problems
+    missing = set(match.unmatched)
+    message = f"has no row in {table.path} (--labels-required; column {table.key})"
+    return [r for r in refs if r.name not in missing], [*problems, *((n, message) for n in match.unmatched)]
 
 
 def _run(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
     options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any],
+    labels: LabelTable | None = None,
 ) -> ExtractResult:
     """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file."""
+    result = ExtractResult(output=str(output), window_shape=config.window_shape)
+    refs, problems = _join_labels(labels, refs, problems, options, result)
     engine = SpectrogramInput(config)
     buffers = BatchBuffers(engine, config.window_shape, options.batch_size, options.dtype)  # before any file is made
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
     store = _open_store(refs, output, config, options, control, engine, part_attrs)
+    store.labels = labels.columns if labels is not None else None
     writer = WriterThread(store, release=buffers.free.put)
-    result = ExtractResult(output=str(output), window_shape=config.window_shape)
     failures = Failures(control.log, max_errors=options.max_errors,
                         fail_fast=FAIL_FAST_RECORDS if options.on_error == "skip" else 0)
     try:
@@ -188,7 +232,10 @@ def _run(
             run = _Run(config, options, Batcher(engine, buffers, emit=writer.put), result, stop, bar, failures)
             run.feed(refs, problems, store.done_names, store.next_record_row)
         failures.close()
+        logged = len(store.warnings)
         _finish(store, writer, output, stop)
+        for warning in store.warnings[logged:]:  # those of finishing the file
+            control.log(f"ecgspec: warning: {warning}")
     except BaseException as exc:
         writer.close()
         with contextlib.suppress(Exception):  # the first error is the one to report

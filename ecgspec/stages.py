@@ -110,7 +110,8 @@ def record_row(ref: RecordRef, record: Record, channels: Sequence[int], stats: W
     flat = ",".join(names[row] for row in sorted(stats.flat_rows))
     return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(names), n_windows,
                      int(stats.nan_filled), lead_fs_text(header.rate(c) for c in channels),
-                     stats.share(stats.nan_filled), flat, stats.share(stats.clipped))
+                     stats.share(stats.nan_filled), flat, stats.share(stats.clipped), "\n".join(header.comments),
+                     header.start_time)
 
 
 def prefetch(

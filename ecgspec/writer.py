@@ -34,6 +34,7 @@ from .layout import (
     partial_path,
 )
 from .quality import BITS_ATTR
+from .record_groups import LabelColumns, write_groups
 from .leftovers import Kept, check_folder
 from .resume import COLUMN_CHUNK, LIBVER, fsync_folder, open_for_writing, reopen, take_over_leftovers
 from .swmr import LockHeld, WriterLock
@@ -81,6 +82,7 @@ class SpectrogramWriter:
         durable: bool = True,
         frames: dict[str, Any] | None = None,
         expected_bytes: int = 0,
+        labels: LabelColumns | None = None,
     ) -> None:
         self.output = Path(path)
         self.partial = partial_path(self.output)
@@ -90,6 +92,7 @@ class SpectrogramWriter:
             raise OutputError("pass either --overwrite or --resume, not both")
         self.durable = durable
         self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
+        self.labels = labels  # record names -> /records/labels columns, written at finish
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
         self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
@@ -322,6 +325,7 @@ class SpectrogramWriter:
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
+            self.warnings += write_groups(file, self._n_records, self.labels)  # /records/meta, /records/labels
             file.attrs["complete"] = True
         if self.durable:
             os.fsync(self._fd)

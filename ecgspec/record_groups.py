@@ -1,0 +1,93 @@
+"""The ``/records/meta/<key>`` and ``/records/labels/<column>`` groups: one dataset per header field
+or joined label column, a row per record.
+
+Their columns are only known once records are read (each header brings its own keys), and an
+SWMR writer can create no datasets, so they are written when the writer finishes the file
+(with SWMR off; :meth:`ecgspec.writer.SpectrogramWriter.finish`): ``meta`` from the
+``/records/comments`` column, ``labels`` from the joined table. A file being written (or one
+written before them) has neither; its reader derives ``meta`` from ``/records/comments``
+(:func:`read_groups`), which gives the same columns. No torch here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from .readers.wfdb_header import comment_meta
+
+__all__ = ["META", "LABELS", "column_name", "meta_columns", "write_groups", "read_groups"]
+
+META = "records/meta"
+LABELS = "records/labels"
+STR = h5py.string_dtype("utf-8")
+
+LabelColumns = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # record names -> typed label columns
+
+
+def column_name(name: str) -> str:
+    """``name`` as an HDF5 dataset name: a ``/`` (which HDF5 reads as a group) becomes ``_``, and an
+    empty name or ``.`` is ``_``."""
+    name = str(name).replace("/", "_")
+    return "_" if name in ("", ".") else name
+
+
+def meta_columns(comments: Sequence[str]) -> dict[str, np.ndarray]:
+    """One str column per ``key: value`` field found in any record's comments (``"\\n"``-joined lines),
+    in order of first appearance; ``""`` where a record lacks the key. A key a record repeats keeps
+    each value, joined by ``"\\n"``."""
+    columns: dict[str, list[str]] = {}
+    for row, text in enumerate(comments):
+        seen: dict[str, str] = {}
+        for key, value in comment_meta(str(text).split("\n") if text else ()):
+            key = column_name(key)
+            seen[key] = f"{seen[key]}\n{value}" if key in seen else value
+        for key, value in seen.items():
+            columns.setdefault(key, [""] * len(comments))[row] = value
+    return {key: np.array(values, dtype=object) for key, values in columns.items()}
+
+
+def write_groups(file: h5py.File, n: int, labels: LabelColumns | None) -> list[str]:
+    """Write ``/records/meta`` (from the first ``n`` comments) and, with ``labels``, ``/records/labels``
+    (for the first ``n`` names) into ``file`` (open for writing, SWMR off), replacing earlier ones; a
+    labels group left by an earlier run and not rewritten is removed when it no longer covers every
+    record. Returns warnings for the user."""
+    records = file["records"]
+    warnings = []
+    comments = records["comments"].asstr()[:n] if "comments" in records else np.full(n, "", dtype=object)
+    _replace(file, META, meta_columns(comments.tolist()))
+    if labels is not None:
+        names = records["name"].asstr()[:n]
+        _replace(file, LABELS, labels(np.asarray(names, dtype=object)))
+    elif LABELS in file and any(d.shape[0] != n for d in file[LABELS].values()):
+        del file[LABELS]
+        warnings.append("the labels joined by an earlier run were dropped: they do not cover the records added;"
+                        " pass --labels again to join them")
+    return warnings
+
+
+def _replace(file: h5py.File, path: str, columns: Mapping[str, np.ndarray]) -> None:
+    if path in file:
+        del file[path]
+    group = file.create_group(path)
+    for key, values in columns.items():
+        dtype = STR if values.dtype == object else values.dtype
+        group.create_dataset(column_name(key), data=values, dtype=dtype)
+
+
+def read_groups(file: h5py.File, records: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``meta/<key>`` and ``labels/<column>`` columns of the records read (``records``, committed rows);
+    ``meta`` derived from ``records["comments"]`` where the file has no group covering them (a
+    file being written, or one from before), ``labels`` only where the file has them."""
+    n = len(records["name"])
+    out: dict[str, np.ndarray] = {}
+    for path, prefix in ((META, "meta/"), (LABELS, "labels/")):
+        group = file.get(path)
+        if group is not None and all(d.shape[0] >= n for d in group.values()):
+            for key, dataset in group.items():
+                out[prefix + key] = dataset.asstr()[:n] if h5py.check_string_dtype(dataset.dtype) else dataset[:n]
+        elif path == META:
+            out.update({prefix + k: v for k, v in meta_columns(records["comments"].tolist()).items()})
+    return out
