@@ -24,6 +24,8 @@ _HOMES = {
     "SpectrogramFile": "reader",
     "describe": "reader",
     "open": "reader",  # ecgspec.open, like h5py.File
+    "split": "sampling",
+    "BlockSampler": "sampling",
 }
 
 __all__ = sorted([*_HOMES, "__version__"])
@@ -33,6 +35,7 @@ if TYPE_CHECKING:  # for type checkers and editors
     from .engine import SpectrogramInput, WaveformError
     from .pipeline import ExtractResult, extract
     from .reader import SpectrogramFile, describe, open
+    from .sampling import BlockSampler, split
 
 
 def __getattr__(name: str) -> Any:

@@ -271,6 +271,8 @@ def info(file: str, as_json: bool) -> None:
     for key, value in desc.items():
         if key == "config":
             value = json.dumps(value, sort_keys=True)
+        elif key in ("meta", "labels"):  # the /records/meta and /records/labels columns
+            value = ", ".join(value) or "none"
         elif key == "qc":  # windows carrying each quality flag
             value = "not checked (written before quality flags)" if value is None else (
                 ", ".join(f"{n} {name}" for name, n in value.items()))
