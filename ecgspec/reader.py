@@ -157,20 +157,23 @@ class SpectrogramFile:
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         return self.__getitems__([index])[0]
 
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, ...]]:
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """The items of ``indices``, in that order: DataLoader's batched fetch. Each run of consecutive
-        windows is one HDF5 read into one array, whose rows the items' tensors share."""
-        import torch
+        windows is one HDF5 read into one batch array, whose rows the items' tensors are; DataLoader's
+        default collate then hands that array on without stacking a copy (:mod:`ecgspec.batching`)."""
+        from .batching import Window, WindowColumns, batch_array
 
         positions = self._positions(indices)
-        values = self._read_rows(self._kept[positions])
-        specs = torch.from_numpy(values).unbind(0)
+        dataset = self._spectrograms()
+        values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
+        self._read_rows(dataset, self._kept[positions], values)
+        specs = tensor.unbind(0)
         items = self._items
         names, starts = items["name"][positions].tolist(), items["start"][positions].tolist()
         if not self.columns:
-            return list(zip(specs, names, starts))
+            return list(map(Window, specs, names, starts))
         extra = zip(*(items[c][positions].tolist() for c in self.columns))
-        return list(zip(specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
+        return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
 
     def _positions(self, indices: Sequence[int]) -> np.ndarray:
         """``indices`` as int64 positions in 0..len-1 (negatives from the end); IndexError outside."""
@@ -181,17 +184,15 @@ class SpectrogramFile:
             raise IndexError(f"window {bad} out of range for {n} windows")
         return np.where(positions < 0, positions + n, positions)
 
-    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
-        """``/spectrograms`` rows ``rows`` into one new array: one read per run of consecutive rows."""
-        dataset = self._spectrograms()
-        out = np.empty((len(rows), *dataset.shape[1:]), dtype=dataset.dtype)
+    @staticmethod
+    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray) -> None:
+        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows."""
         if not len(rows):
-            return out
+            return
         bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
         for a, b in zip(bounds[:-1], bounds[1:]):
             first = int(rows[a])
             dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
-        return out
 
     def _spectrograms(self) -> h5py.Dataset:
         """This process's ``/spectrograms`` dataset, looked up once per handle."""
