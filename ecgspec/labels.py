@@ -44,7 +44,7 @@ class LabelTable:
     values: dict[str, list[Any]]
     kinds: dict[str, str]
     index: dict[str, int] = field(repr=False)
-    repeated: dict[str, tuple[int, int]] = field(repr=False)  # key -> its first two rows (1-based)
+    repeated: dict[str, tuple[int, int]] = field(repr=False)  # key -> its first two rows (1-based, header not counted)
 
     @property
     def by_name(self) -> bool:
@@ -170,7 +170,7 @@ def _typed(path: str, key: str, header: list[str], rows: list[list[Any]]) -> Lab
         if name == "":
             continue
         if name in index:
-            repeated.setdefault(name, (index[name] + 2, i + 2))  # 1-based lines, after the header
+            repeated.setdefault(name, (index[name] + 1, i + 1))  # 1-based rows (the header not counted)
         else:
             index[name] = i
     values, kinds = {}, {}
