@@ -54,14 +54,13 @@ def split(dataset: Any, by: str | None = "record", fractions: Sequence[float] = 
           seed: int = 0) -> list[WindowSubset]:
     """Partition an opened output's windows into parts of about ``fractions`` of them, no value of
     the /records column ``by`` (``"labels/subject_id"``) in two parts; ``by=None`` (or ``"record"``)
-    splits by record. Deterministic for a seed: groups are shuffled by ``seed``, then placed largest
-    first, each into the part furthest below its share, so sizes come as close to the fractions as
-    whole groups allow."""
+    splits by record. Deterministic for a seed: the groups, shuffled by ``seed``, go one by one into
+    the part furthest below its share, so no part passes its share by more than one group and sizes
+    come as close to the fractions as whole groups allow."""
     shares = _checked_fractions(fractions)
     groups = _groups(dataset, by)
     values, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     order = np.random.default_rng(seed).permutation(len(values))
-    order = order[np.argsort(-counts[order], kind="stable")]  # largest first; ties in shuffled order
     targets = shares * len(groups)
     sizes = np.zeros(len(shares))
     part_of = np.empty(len(values), dtype=np.int64)
