@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 
 from .layout import OutputError, partial_path
+from .record_groups import merge_labels, read_labels_group, write_groups
 from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
 from .resume import LIBVER, fsync_folder  # the writer's LIBVER: virtual datasets need the 1.10 format, and it keeps files resumable
 from .shard import PART_ATTRS
@@ -173,6 +174,7 @@ class MergeWriter:
         self.sums: dict[str, np.ndarray] = {}
         self.tables: dict[str, list[np.ndarray]] = {}  # small row datasets, gathered and written at the end
         self.sources: list[tuple[Path, int]] = []  # (path, windows) of each part appended
+        self.labels: list[tuple[dict[str, np.ndarray], int]] = []  # each part's /records/labels and records
         self.copied = 0
         self.partial = partial_path(output)
         self.out = h5py.File(self.partial, "w-", libver=LIBVER)
@@ -224,6 +226,7 @@ class MergeWriter:
         for table in self.rows:
             self.rows[table] += part.rows(table)
         self.sources.append((part.path, part.n_windows))
+        self.labels.append((read_labels_group(part.file, part.n_records), part.n_records))
 
     def finish(self) -> MergeSummary:
         """Write the sums (and the virtual dataset), mark the file complete, close it; the summary."""
@@ -235,6 +238,8 @@ class MergeWriter:
             self.out.create_dataset(name, data=total, dtype=first[name].dtype)
         if self.virtual:
             _virtual(self.out, first["spectrograms"], self.sources, self.output)
+        labels = merge_labels(self.labels)
+        write_groups(self.out, self.rows["records"], (lambda names: labels) if labels else None)
         self.out.attrs["complete"] = True
         self.out.close()
         return MergeSummary(str(self.output), len(self.sources), self.rows["records"], self.rows["windows"],

@@ -25,6 +25,9 @@ class MergeError(Exception):
     """Parts that cannot be merged; one line naming the files."""
 
 
+GROUPS = (b"records/meta/", b"records/labels/")  # merged by ecgspec.record_groups.merge_labels, not row by row
+
+
 @dataclass
 class PartFile:
     """One part, open read-only: its attributes, dataset names and row counts."""
@@ -37,7 +40,8 @@ class PartFile:
 
     def __post_init__(self) -> None:
         def found(name: bytes, info: h5py.h5o.ObjInfo) -> None:  # low level: no object made per item (100 parts)
-            if info.type == h5py.h5o.TYPE_DATASET:
+            # /records/meta and /records/labels differ from part to part (keys, types): rebuilt by the merge
+            if info.type == h5py.h5o.TYPE_DATASET and not name.startswith(GROUPS):
                 self.datasets.append(name.decode())
 
         h5py.h5o.visit(self.file.id, found, info=True)

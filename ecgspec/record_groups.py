@@ -77,6 +77,34 @@ def _replace(file: h5py.File, path: str, columns: Mapping[str, np.ndarray]) -> N
         group.create_dataset(column_name(key), data=values, dtype=dtype)
 
 
+def read_labels_group(file: h5py.File, n: int) -> dict[str, np.ndarray]:
+    """The first ``n`` rows of each ``/records/labels`` column of ``file`` (str decoded), ``{}`` without."""
+    group = file.get(LABELS)
+    if group is None:
+        return {}
+    return {k: d.asstr()[:n] if h5py.check_string_dtype(d.dtype) else d[:n] for k, d in group.items()}
+
+
+def merge_labels(parts: Sequence[tuple[Mapping[str, np.ndarray], int]]) -> dict[str, np.ndarray]:
+    """The label columns of parts (each ``(columns, records)``) one after the other: a column some
+    part lacks, or an integer column beside a float one, as the join types a record without a row
+    (NaN: float64; ``""``: str); a str column beside a numeric one holds the numbers as text."""
+    names = list(dict.fromkeys(k for columns, _ in parts for k in columns))
+    out = {}
+    for name in names:
+        pieces = [columns.get(name) for columns, _ in parts]
+        kinds = {p.dtype.kind for p in pieces if p is not None}
+        if "O" in kinds or "U" in kinds or "S" in kinds:
+            out[name] = np.concatenate([np.full(n, "", dtype=object) if p is None else p.astype(str).astype(object)
+                                        for p, (_, n) in zip(pieces, parts)])
+        elif kinds == {"i"} and all(p is not None for p in pieces):
+            out[name] = np.concatenate(pieces).astype(np.int64)
+        else:
+            out[name] = np.concatenate([np.full(n, np.nan) if p is None else p.astype(np.float64)
+                                        for p, (_, n) in zip(pieces, parts)])
+    return out
+
+
 def read_groups(file: h5py.File, records: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``meta/<key>`` and ``labels/<column>`` columns of the records read (``records``, committed rows);
     ``meta`` derived from ``records["comments"]`` where the file has no group covering them (a

@@ -144,3 +144,31 @@ def test_resume_adding_records_extends_meta_and_labels(tmp_path: Path, cinc_dir:
     assert any("labels joined by an earlier run were dropped" in w for w in warnings)
     with ecgspec.open(out) as ds:
         assert len(ds.records["meta/Age"]) == 4 and not [k for k in ds.records if k.startswith("labels/")]
+
+
+def test_merged_shards_rebuild_meta_and_promote_labels(tmp_path: Path, cinc_dir: Path, copy_records) -> None:
+    names = ["E07500", "E07501", "E07502", "E07503"]
+    src = copy_records(cinc_dir, names)
+    last = src / "E07503.hea"
+    last.write_text(last.read_text() + "# Extra: only here\n")  # a key one part lacks
+    table = tmp_path / "t.csv"
+    table.write_text("id,fold,dx\nE07500,1,AF\nE07501,2,SR\nE07502,3,x\n")  # E07503 (part 1) has no row
+    parts = []
+    for k in range(2):
+        part = tmp_path / f"p{k}.h5"
+        ecgspec.extract(src, part, SMALL, shard=(k, 2), labels=str(table), label_key="id", log=quiet)
+        parts.append(part)
+    with h5py.File(parts[0]) as a, h5py.File(parts[1]) as b:
+        assert "Extra" not in a["records/meta"] and "Extra" in b["records/meta"]
+        assert (a["records/labels/fold"].dtype, b["records/labels/fold"].dtype) == (np.int64, np.float64)
+    from ecgspec.merge import merge_parts
+
+    merge_parts(parts, tmp_path / "m.h5")
+    whole = tmp_path / "w.h5"
+    ecgspec.extract(src, whole, SMALL, labels=str(table), label_key="id", log=quiet)
+    with ecgspec.open(tmp_path / "m.h5") as merged, ecgspec.open(whole) as single:
+        assert merged.records["name"].tolist() == names
+        for key in [k for k in single.records if k.startswith(("meta/", "labels/"))]:
+            np.testing.assert_array_equal(merged.records[key], single.records[key])
+        assert merged.records["meta/Extra"].tolist() == ["", "", "", "only here"]
+        assert merged.records["labels/fold"].dtype == np.float64
