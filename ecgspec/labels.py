@@ -23,14 +23,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["LabelError", "LabelTable", "read_labels", "Match", "match_records"]
+from .errors import ExtractError
+
+__all__ = ["LabelError", "LabelTable", "read_labels", "Match", "match_records", "join_labels"]
 
 _INT = re.compile(r"[+-]?\d+")
 _INT64 = 2**63
 
 
-class LabelError(ValueError):
-    """An unusable labels table; the message is one line naming the file and the reason."""
+class LabelError(ExtractError, ValueError):
+    """An unusable labels table; the message is one line naming the file and the reason (a fatal
+    error of the run, raised before any record is read)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,14 @@ def match_records(table: LabelTable, names: Sequence[str]) -> Match:
     """Which of ``names`` have a row; a LabelError for one whose key is in two rows."""
     unmatched = [n for n in names if table.row_of(n) is None]
     return Match(len(names) - len(unmatched), unmatched)
+
+
+def join_labels(table: LabelTable, names: Sequence[str], required: bool) -> tuple[Match, list[tuple[str, str]]]:
+    """How ``names`` match ``table``, and with ``required`` (``--labels-required``) a ``(name, message)``
+    problem for each record without a row, which the run then skips and lists under /errors."""
+    match = match_records(table, names)
+    message = f"has no row in {table.path} (--labels-required; column {table.key})"
+    return match, [(name, message) for name in match.unmatched] if required else []
 
 
 def read_labels(path: str | Path, key: str | None) -> LabelTable:

@@ -32,7 +32,7 @@ from .config import InputConfig
 from .engine import SpectrogramInput
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
 from .progress import progress_bar
-from .labels import LabelError, LabelTable, match_records, read_labels
+from .labels import LabelTable, join_labels, read_labels
 from .layout import normalised_config
 from .options import ENGINE_KEYS, ExtractOptions, build_settings, effective_config, load_yaml
 from .readers import RecordRef, find_records
@@ -179,32 +179,23 @@ def run_records(
 
 
 def load_labels(options: ExtractOptions) -> LabelTable | None:
-    """The ``--labels`` table read and checked, None without one; an ExtractError line for a bad one."""
-    if options.labels is None:
-        return None
-    try:
-        return read_labels(options.labels, options.label_key)
-    except LabelError as exc:
-        raise ExtractError(str(exc)) from None
+    """The ``--labels`` table read and checked (a LabelError line for a bad one), None without one."""
+    return read_labels(options.labels, options.label_key) if options.labels is not None else None
 
 
 def _join_labels(table: LabelTable | None, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]],
                  options: ExtractOptions, result: ExtractResult) -> Tuple[Sequence[RecordRef], Sequence[Tuple[str, str]]]:
     """Match the records to ``table``'s rows (counted in ``result``); with ``labels_required`` the records
-    without a row become problems (listed under /errors). A key in two rows is an ExtractError."""
+    without a row become problems (listed under /errors)."""
     if table is None:
         return refs, problems
-    try:
-        match = match_records(table, [r.name for r in refs])
-    except LabelError as exc:
-        raise ExtractError(str(exc)) from None
+    match, missing = join_labels(table, [r.name for r in refs], options.labels_required)
     result.labels_matched, result.labels_unmatched = match.matched, len(match.unmatched)
     result.labels_first_unmatched = match.unmatched[0] if match.unmatched else None
-    if not options.labels_required or not match.unmatched:
+    if not missing:
         return refs, problems
-    missing = set(match.unmatched)
-    message = f"has no row in {table.path} (--labels-required; column {table.key})"
-    return [r for r in refs if r.name not in missing], [*problems, *((n, message) for n in match.unmatched)]
+    skipped = {name for name, _ in missing}
+    return [r for r in refs if r.name not in skipped], [*problems, *missing]
 
 
 def _run(

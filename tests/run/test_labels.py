@@ -177,3 +177,15 @@ def test_meta_of_the_real_headers_beside_labels(tmp_path: Path, records: Path) -
             fields = dict(line.split(": ", 1) for line in wfdb.rdheader(str(records / name)).comments)
             for key in ("Dx", "Age", "Sex"):
                 assert ds.records[f"meta/{key}"][row] == fields[key]
+
+
+def test_dry_run_checks_the_table_and_counts_matches(tmp_path: Path, records: Path) -> None:
+    table = write(tmp_path / "t.csv", "id,fold\nE07500,1\nE07502,2\n")
+    out = tmp_path / "o.h5"
+    result = run(records, out, *SMALL, "--labels", table, "--label-key", "id", "--labels-required", "--dry-run",
+                 "--json")
+    plan = json.loads(result.output.strip().splitlines()[-1])
+    assert (plan["labels_matched"], plan["labels_unmatched"], plan["labels_first_unmatched"]) == (2, 2, "E07501")
+    assert plan["records_skipped"] == 2 and plan["windows"] == 2 and not out.exists()
+    result = run(records, out, *SMALL, "--labels", table, "--label-key", "nope", "--dry-run")
+    assert result.exit_code != 0 and "has no column 'nope'" in result.output
