@@ -189,3 +189,20 @@ def test_dry_run_checks_the_table_and_counts_matches(tmp_path: Path, records: Pa
     assert plan["records_skipped"] == 2 and plan["windows"] == 2 and not out.exists()
     result = run(records, out, *SMALL, "--labels", table, "--label-key", "nope", "--dry-run")
     assert result.exit_code != 0 and "has no column 'nope'" in result.output
+
+
+def test_cluster_run_joins_labels_as_one_process(tmp_path: Path, cinc_dir: Path, copy_records) -> None:
+    pytest.importorskip("distributed")
+    src = copy_records(cinc_dir, ["E07500", "E07501", "E07502", "E07503", "E07504", "E07505"])
+    table = write(tmp_path / "t.csv", "id,fold,dx\nE07500,1,AF\nE07502,2,SR\nE07503,3,AF\nE07505,4,x\n")
+    single, spread = tmp_path / "single.h5", tmp_path / "cluster.h5"
+    common = [*SMALL, "--labels", table, "--label-key", "id", "--quiet", "--json"]
+    one = json.loads(run(src, single, *common).output)
+    many = json.loads(run(src, spread, *common, "--cluster", "local:2").output.strip().splitlines()[-1])
+    for key in ("labels_matched", "labels_unmatched", "labels_first_unmatched"):
+        assert one[key] == many[key]
+    a, b = labels_of(single), labels_of(spread)
+    assert a.keys() == b.keys() == {"fold", "dx"}
+    for key in a:
+        assert a[key].dtype == b[key].dtype
+        np.testing.assert_array_equal(a[key], b[key])
