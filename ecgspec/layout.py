@@ -273,8 +273,9 @@ def open_for_reading(path: Path) -> h5py.File:
 
     A file a writer has open (or one whose writer was killed) only opens in SWMR read mode;
     that handle's datasets must be refreshed to see the writer's progress (:func:`committed`).
-    While a writer lays a file out or marks it complete it holds HDF5's file lock for a few
-    milliseconds: opening waits for that, up to ``LOCK_WAIT`` seconds.
+    While a writer lays a file out it holds HDF5's file lock for a few milliseconds, and while
+    it finishes one (``/records/meta``, ``/records/labels``, ``complete``) it has the file open
+    without SWMR: opening waits for either, up to ``LOCK_WAIT`` seconds.
     """
     register_plugins()
     deadline = time.monotonic() + LOCK_WAIT
@@ -287,7 +288,9 @@ def open_for_reading(path: Path) -> h5py.File:
                     raise
             return h5py.File(path, "r", swmr=True, rdcc_nbytes=READ_CACHE_BYTES)
         except OSError as exc:
-            if "unable to lock file" not in str(exc) or time.monotonic() > deadline:
+            # a writer finishing the file has it open without SWMR for a moment (ecgspec.writer.finish)
+            busy = "unable to lock file" in str(exc) or "not already open for SWMR writing" in str(exc)
+            if not busy or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from .layout import OutputError, partial_path
-from .record_groups import merge_labels, read_labels_group, write_groups
+from .record_groups import group_columns, merge_labels, read_labels_group, write_groups
 from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
 from .resume import LIBVER, fsync_folder  # the writer's LIBVER: virtual datasets need the 1.10 format, and it keeps files resumable
 from .shard import PART_ATTRS
@@ -239,7 +239,8 @@ class MergeWriter:
         if self.virtual:
             _virtual(self.out, first["spectrograms"], self.sources, self.output)
         labels = merge_labels(self.labels)
-        write_groups(self.out, self.rows["records"], (lambda names: labels) if labels else None)
+        n = self.rows["records"]
+        write_groups(self.out, n, group_columns(self.out, n, (lambda names: labels) if labels else None))
         self.out.attrs["complete"] = True
         self.out.close()
         return MergeSummary(str(self.output), len(self.sources), self.rows["records"], self.rows["windows"],

@@ -18,7 +18,8 @@ import numpy as np
 
 from .readers.wfdb_header import comment_meta
 
-__all__ = ["META", "LABELS", "column_name", "meta_columns", "write_groups", "read_groups"]
+__all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "read_groups",
+           "merge_labels", "read_labels_group"]
 
 META = "records/meta"
 LABELS = "records/labels"
@@ -49,23 +50,30 @@ def meta_columns(comments: Sequence[str]) -> dict[str, np.ndarray]:
     return {key: np.array(values, dtype=object) for key, values in columns.items()}
 
 
-def write_groups(file: h5py.File, n: int, labels: LabelColumns | None) -> list[str]:
-    """Write ``/records/meta`` (from the first ``n`` comments) and, with ``labels``, ``/records/labels``
-    (for the first ``n`` names) into ``file`` (open for writing, SWMR off), replacing earlier ones; a
-    labels group left by an earlier run and not rewritten is removed when it no longer covers every
-    record. Returns warnings for the user."""
+def group_columns(file: h5py.File, n: int, labels: LabelColumns | None) -> dict[str, Mapping[str, np.ndarray]]:
+    """The ``/records/meta`` columns of the first ``n`` records of ``file`` (from their comments) and, with
+    ``labels``, their ``/records/labels`` columns (from their names): what :func:`write_groups` writes.
+    Computed apart, while the writer still has the file in SWMR mode, so that the moment readers
+    cannot open it (SWMR off) is only as long as writing them."""
     records = file["records"]
-    warnings = []
     comments = records["comments"].asstr()[:n] if "comments" in records else np.full(n, "", dtype=object)
-    _replace(file, META, meta_columns(comments.tolist()))
+    groups: dict[str, Mapping[str, np.ndarray]] = {META: meta_columns(comments.tolist())}
     if labels is not None:
-        names = records["name"].asstr()[:n]
-        _replace(file, LABELS, labels(np.asarray(names, dtype=object)))
-    elif LABELS in file and any(d.shape[0] != n for d in file[LABELS].values()):
+        groups[LABELS] = labels(np.asarray(records["name"].asstr()[:n], dtype=object))
+    return groups
+
+
+def write_groups(file: h5py.File, n: int, groups: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
+    """Write :func:`group_columns`' groups into ``file`` (open for writing, SWMR off), replacing earlier
+    ones; a labels group left by an earlier run and not rewritten is removed when it no longer covers
+    every one of the ``n`` records. Returns warnings for the user."""
+    for path, columns in groups.items():
+        _replace(file, path, columns)
+    if LABELS not in groups and LABELS in file and any(d.shape[0] != n for d in file[LABELS].values()):
         del file[LABELS]
-        warnings.append("the labels joined by an earlier run were dropped: they do not cover the records added;"
-                        " pass --labels again to join them")
-    return warnings
+        return ["the labels joined by an earlier run were dropped: they do not cover the records added;"
+                " pass --labels again to join them"]
+    return []
 
 
 def _replace(file: h5py.File, path: str, columns: Mapping[str, np.ndarray]) -> None:

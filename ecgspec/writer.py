@@ -34,7 +34,7 @@ from .layout import (
     partial_path,
 )
 from .quality import BITS_ATTR
-from .record_groups import LabelColumns, write_groups
+from .record_groups import LabelColumns, group_columns, write_groups
 from .leftovers import Kept, check_folder
 from .resume import COLUMN_CHUNK, LIBVER, fsync_folder, open_for_writing, reopen, take_over_leftovers
 from .swmr import LockHeld, WriterLock
@@ -320,12 +320,13 @@ class SpectrogramWriter:
         if pending:
             raise ValueError(f"finish: {pending} windows written but their record never committed")
         self.flush()
+        groups = group_columns(self._file, self._n_records, self.labels)  # /records/meta, /records/labels
         self._file.close()
         self._file = None
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
-            self.warnings += write_groups(file, self._n_records, self.labels)  # /records/meta, /records/labels
+            self.warnings += write_groups(file, self._n_records, groups)
             file.attrs["complete"] = True
         if self.durable:
             os.fsync(self._fd)
