@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import ecgspec  # noqa: E402
-from ecgspec.layout import RecordRow  # noqa: E402
-from ecgspec.writer import SpectrogramWriter  # noqa: E402
+from ecgspec.store.layout import RecordRow  # noqa: E402
+from ecgspec.store.writer import SpectrogramWriter  # noqa: E402
 
 WINDOW = (1536, 77)  # 12 leads x 128 bins, 77 frames: feature_fs 100, to1d
 BATCH = 64

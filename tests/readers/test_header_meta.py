@@ -12,7 +12,7 @@ import pytest
 import wfdb
 
 from ecgspec.readers import RecordRef, find_records, open_record
-from ecgspec.readers.wfdb_header import comment_meta
+from ecgspec.readers.wfdb.header import comment_meta
 
 
 def _wfdb(path: Path):

@@ -14,7 +14,8 @@ from click.testing import CliRunner, Result
 
 import ecgspec
 from ecgspec.cli import main
-from ecgspec.labels import LabelError, read_labels
+from ecgspec.errors import LabelError
+from ecgspec.run.labels import read_labels
 
 SMALL = ["--n-bins", "16", "--feature-fs", "20", "--workers", "1"]
 NAMES = ["E07500", "E07501", "E07502", "E07503"]

@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import DataLoader
 
 import ecgspec
-from ecgspec.layout import OutputError
-from ecgspec.sampling import BlockSampler
+from ecgspec.errors import OutputError
+from ecgspec.store.sampling import BlockSampler
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 import wfdb
 
 import ecgspec
-from ecgspec.layout import RecordRow
-from ecgspec.writer import SpectrogramWriter
+from ecgspec.store.layout import RecordRow
+from ecgspec.store.writer import SpectrogramWriter
 
 SMALL = {"n_bins": 16, "feature_fs": 20}
 
@@ -161,7 +161,7 @@ def test_merged_shards_rebuild_meta_and_promote_labels(tmp_path: Path, cinc_dir:
     with h5py.File(parts[0]) as a, h5py.File(parts[1]) as b:
         assert "Extra" not in a["records/meta"] and "Extra" in b["records/meta"]
         assert (a["records/labels/fold"].dtype, b["records/labels/fold"].dtype) == (np.int64, np.float64)
-    from ecgspec.merge import merge_parts
+    from ecgspec.store.merge import merge_parts
 
     merge_parts(parts, tmp_path / "m.h5")
     whole = tmp_path / "w.h5"

@@ -1,0 +1,232 @@
+"""WFDB header parsing without importing wfdb (which brings pandas): single-segment headers into
+:class:`WfdbHeader`, multi-segment (master) headers into :class:`MasterHeader`.
+
+The line patterns and text handling are copied from wfdb-python 4.3 (``wfdb/io/header.py``,
+MIT licence, (c) MIT Laboratory for Computational Physiology) so that this parser accepts exactly
+the headers ``wfdb.rdheader`` accepts and gives the same values; tests/test_wfdb_fast.py checks
+that on randomly mutated real headers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from ..base import iso_datetime
+
+# Record line: RECORD_NAME/NUM_SEG NUM_SIG SAMP_FREQ/COUNT_FREQ(BASE_COUNT_VAL) SAMPS_PER_SIG BASE_TIME BASE_DATE
+# (wfdb.io.header.rx_record)
+RX_RECORD = re.compile(
+    r"""
+    [ \t]* (?P<record_name>[-\w]+)
+           /?(?P<n_seg>\d*)
+    [ \t]+ (?P<n_sig>\d+)
+    [ \t]* (?P<fs>\d*\.?\d*)
+           /*(?P<counter_freq>-?\d*\.?\d*)
+           \(?(?P<base_counter>-?\d*\.?\d*)\)?
+    [ \t]* (?P<sig_len>\d*)
+    [ \t]* (?P<base_time>\d{,2}:?\d{,2}:?\d{,2}\.?\d{,6})
+    [ \t]* (?P<base_date>\d{,2}/?\d{,2}/?\d{,4})
+    """,
+    re.VERBOSE,
+)
+# Signal line: FILE_NAME FORMATxSAMP_PER_FRAME:SKEW+BYTE_OFFSET ADC_GAIN(BASELINE)/UNITS ADC_RES ADC_ZERO
+# CHECKSUM BLOCK_SIZE DESCRIPTION (wfdb.io.header.rx_signal)
+RX_SIGNAL = re.compile(
+    r"""
+    [ \t]* (?P<file_name>~?[-\w]*\.?[\w]*)
+    [ \t]+ (?P<fmt>\d+)
+           x?(?P<samps_per_frame>\d*)
+           :?(?P<skew>\d*)
+           \+?(?P<byte_offset>\d*)
+    [ \t]* (?P<adc_gain>-?\d*\.?\d*e?[\+-]?\d*)
+           \(?(?P<baseline>-?\d*)\)?
+           /?(?P<units>[\w\^\-\?%\/]*)
+    [ \t]* (?P<adc_res>\d*)
+    [ \t]* (?P<adc_zero>-?\d*)
+    [ \t]* (?P<init_value>-?\d*)
+    [ \t]* (?P<checksum>-?\d*)
+    [ \t]* (?P<block_size>\d*)
+    [ \t]* (?P<sig_name>[\S]?[^\t\n\r\f\v]*)
+    """,
+    re.VERBOSE,
+)
+# Segment line: SEGMENT_NAME SAMPS_IN_SEG (wfdb.io.header.rx_segment)
+RX_SEGMENT = re.compile(r"[ \t]* (?P<seg_name>[-\w]*~?) [ \t]+ (?P<seg_len>\d+)", re.VERBOSE)
+
+
+@dataclass(frozen=True)
+class WfdbHeader:
+    """The fields of a single-segment WFDB header, named, typed and defaulted as ``wfdb.rdheader`` gives
+    them on its ``Record``: a missing rate is 250, a missing or zero gain 200, a missing baseline the
+    ADC zero (else 0), a missing samples-per-frame 1, and other missing fields None. Signal fields
+    are lists with one item per signal line."""
+
+    fs: float
+    n_sig: int
+    sig_len: int | None
+    base_time: datetime.time | None
+    base_date: datetime.date | None
+    file_name: list[str]
+    fmt: list[str]
+    samps_per_frame: list[int]
+    skew: list[int | None]
+    byte_offset: list[int | None]
+    adc_gain: list[float]
+    baseline: list[int]
+    units: list[str]
+    adc_res: list[int | None]
+    adc_zero: list[int | None]
+    init_value: list[int | None]
+    checksum: list[int | None]
+    block_size: list[int | None]
+    sig_name: list[str | None]
+
+
+@dataclass(frozen=True)
+class MasterHeader:
+    """A multi-segment WFDB header: the record line's fields and one (name, length) per segment line.
+    Variable layout when the first segment has length 0 (it is then the ``_layout`` header)."""
+
+    fs: float
+    n_sig: int
+    sig_len: int | None
+    seg_name: list[str]
+    seg_len: list[int]
+    base_time: datetime.time | None = None
+    base_date: datetime.date | None = None
+
+    @property
+    def layout(self) -> str:
+        return "variable" if self.seg_len and self.seg_len[0] == 0 else "fixed"
+
+
+_T = TypeVar("_T")
+
+
+def _optional(convert: Callable[[str], _T], text: str) -> _T | None:
+    """``convert(text)``, or None for an empty field: wfdb's read default for most fields."""
+    return None if text == "" else convert(text)
+
+
+def _header_fs(text: str) -> float:
+    """The sampling rate as wfdb reads it: 250 when missing, an int when within 1e-8 of one."""
+    if text == "":
+        return 250
+    fs = float(text)
+    return int(fs) if round(fs, 8) == float(int(fs)) else fs
+
+
+def _strptime(text: str) -> datetime.time:
+    """A WFDB base time (SS, MM:SS or HH:MM:SS, each with optional fraction), as wfdb.io.header.wfdb_strptime."""
+    fmt = ("%S", "%M:%S", "%H:%M:%S")[min(text.count(":"), 2)] + (".%f" if "." in text else "")
+    return datetime.datetime.strptime(text, fmt).time()
+
+
+def header_lines(content: bytes) -> list[str]:
+    """The non-comment, non-blank lines of a header, stripped; ASCII with other bytes dropped (as wfdb)."""
+    lines = (line.strip() for line in content.decode("ascii", errors="ignore").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def comment_lines(content: bytes) -> tuple[str, ...]:
+    """The header's comment lines as ``wfdb.rdheader`` gives them in ``Record.comments``: each line
+    starting with ``#`` (after stripping), with spaces, tabs and ``#`` stripped from both ends."""
+    lines = (line.strip() for line in content.decode("ascii", errors="ignore").splitlines())
+    return tuple(line.strip(" \t#") for line in lines if line.startswith("#"))
+
+
+# ``key: value``: a key without a colon, then a colon followed by white space or the line's end
+# (so ``10:30`` inside a line is no separator)
+_META = re.compile(r"(?P<key>[^:]*[^:\s])\s*:(?:\s+(?P<value>.*))?$")
+
+
+def comment_meta(comments: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    """The ``key: value`` fields of comment lines, in order: key as written, value stripped
+    (``Age: 74`` gives ``("Age", "74")``, ``Diagnose:`` gives ``("Diagnose", "")``); lines that are
+    no such field (``69 M 1085 1629 x1``) are left out."""
+    fields = []
+    for line in comments:
+        match = _META.match(line.strip())
+        if match is not None:
+            fields.append((match.group("key").strip(), (match.group("value") or "").strip()))
+    return tuple(fields)
+
+
+def start_time_text(date: datetime.date | None, time: datetime.time | None) -> str:
+    """A record's start as ISO 8601 (``2180-09-26T13:46:00.250``; the date alone without a time),
+    ``""`` without a date."""
+    if date is None:
+        return ""
+    if time is None:
+        return date.isoformat()
+    return iso_datetime(datetime.datetime.combine(date, time))
+
+
+def parse_header(content: bytes) -> WfdbHeader | MasterHeader:
+    """Parse a WFDB header the way ``wfdb.rdheader`` does, minus its per-field pandas lookups;
+    raises (ValueError, IndexError and the like) where wfdb would raise."""
+    lines = header_lines(content)
+    record = RX_RECORD.match(lines[0])
+    if record is None:
+        raise ValueError("invalid syntax in record line")
+    _name, n_seg, n_sig, fs, counter_freq, base_counter, sig_len, base_time, base_date = record.groups()
+    for unused in (counter_freq, base_counter):
+        _optional(float, unused)  # wfdb rejects what float() rejects (such as "-"), so must we
+    time = _optional(_strptime, base_time)
+    date = _optional(lambda d: datetime.datetime.strptime(d, "%d/%m/%Y").date(), base_date)
+    if n_seg != "":
+        segments = [_segment_line(line) for line in lines[1:]]
+        return MasterHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len),
+                            [name for name, _ in segments], [length for _, length in segments], time, date)
+    signals = [_signal_line(line) for line in lines[1:]]
+    columns = list(zip(*signals)) if signals else [()] * 14
+    return WfdbHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len), time, date,
+                      *(list(column) for column in columns))
+
+
+def _segment_line(line: str) -> tuple[str, int]:
+    match = RX_SEGMENT.match(line)
+    if match is None:
+        raise ValueError("invalid syntax in segment line")
+    return match.group("seg_name"), int(match.group("seg_len"))
+
+
+def _signal_line(line: str) -> tuple[object, ...]:
+    """The 14 fields of one signal line, in WfdbHeader's order, with wfdb's read defaults."""
+    match = RX_SIGNAL.match(line)
+    if match is None:
+        raise ValueError("invalid syntax in signal line")
+    (file_name, fmt, spf, skew, offset, gain, baseline, units, adc_res, adc_zero,
+     init_value, checksum, block_size, sig_name) = match.groups()
+    gain_value = 200.0 if gain == "" else float(gain)
+    return (
+        file_name, fmt, 1 if spf == "" else int(spf), _optional(int, skew), _optional(int, offset),
+        200.0 if gain_value == 0 else gain_value,
+        int(baseline) if baseline != "" else int(adc_zero) if adc_zero != "" else 0,
+        units or "mV", _optional(int, adc_res), _optional(int, adc_zero), _optional(int, init_value),
+        _optional(int, checksum), _optional(int, block_size), sig_name or None,
+    )
+
+
+def segment_headers(path: Path) -> list[Path]:
+    """The header files a master header at ``path`` names (segments and layout, gaps left out);
+    ``[]`` for a single-segment header or one that cannot be read. Used by discovery, so cheap:
+    only headers whose record line says ``/n_seg`` are parsed."""
+    try:
+        with open(path, "rb") as fp:
+            # a header is small: past 1 MiB it is no header (read() sizes its buffer to the file;
+            # read(1 << 20) would allocate a MiB a call, 5x the cost of reading a 12-lead header)
+            content = fp.read() if os.fstat(fp.fileno()).st_size <= 1 << 20 else fp.read(1 << 20)
+        lines = header_lines(content)
+        record = RX_RECORD.match(lines[0]) if lines else None
+        parsed = parse_header(content) if record is not None and record.group("n_seg") else None
+    except Exception:
+        return []
+    if not isinstance(parsed, MasterHeader):
+        return []
+    return [path.parent / f"{name}.hea" for name in parsed.seg_name if name and name != "~"]

@@ -1,0 +1,418 @@
+"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`describe` a summary.
+
+Importing this module does not import torch (``ecgspec info`` stays fast): only indexing a
+:class:`SpectrogramFile` does, to hand back tensors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import operator
+import os
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from ..engine import frames as fr
+from ..signal.quality import flag_counts, flag_mask
+from .layout import (
+    REQUIRED,
+    OutputError,
+    committed,
+    committed_counts,
+    compression_name,
+    is_partial_name,
+    missing_sources,
+    open_for_reading,
+    read_column,
+)
+from ..readers.base import iso_datetime
+from .record_groups import read_groups
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SpectrogramFile", "open", "describe"]
+
+Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
+
+SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
+
+class _Attribute:
+    """A read-only property for the root attribute of the same name, converted by ``convert``."""
+
+    def __init__(self, convert: Callable[[Any], Any], doc: str) -> None:
+        self.convert = convert
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: SpectrogramFile | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return self.convert(obj._h5().attrs[self.name])
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(int(n) for n in value)
+
+
+class SpectrogramFile:
+    """An output, read lazily; a map-style Dataset of ``(spectrogram tensor, record_name, start)``.
+
+    ``DataLoader`` takes it as it is (map-style datasets are duck-typed: ``__len__`` and
+    ``__getitem__``); it does not subclass ``torch.utils.data.Dataset`` so that reading a
+    file's summary needs no torch. Safe with ``DataLoader(num_workers > 0)``: it pickles as
+    its path alone and each process opens its own HDF5 handle on first use (h5py handles must
+    not cross a fork). Spectrograms keep the stored dtype (float32 or float16).
+
+    Rows are in the order records were added: a file made by one run is sorted by record
+    name; records added later by ``--resume`` follow, in their own sorted order. Each window
+    names its record (``/windows/record``), so going by names gives what one run over all
+    the inputs would.
+
+    ``allow_partial=True`` also reads an unfinished output, even while ``extract`` is still
+    writing it (HDF5 SWMR): it shows the records committed when it was opened or last
+    :meth:`refresh`-ed, a consistent view that only grows.
+
+    ``exclude`` leaves out the windows carrying any of the given quality flags (names such as
+    ``("flat", "clipped")`` or a bitmask, see :mod:`ecgspec.signal.quality`): ``len``, indices and
+    :attr:`windows` then count the windows kept only. ``where`` does the same by record: it takes
+    :attr:`records` (``meta/...`` and ``labels/...`` columns included) and returns a boolean mask
+    over records. ``columns`` (names of :attr:`records` columns) makes each item
+    ``(spectrogram, name, start, {column: value})``.
+
+    Batched reading: DataLoader fetches a batch through :meth:`__getitems__`, one HDF5 read per run
+    of consecutive windows; :meth:`sampler` shuffles blocks of consecutive windows so that shuffled
+    batches keep those runs long.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False,
+                 exclude: int | str | Iterable[str] = 0, where: Where | None = None,
+                 columns: Iterable[str] | None = None) -> None:
+        self.path = Path(path)
+        self.allow_partial = allow_partial
+        self.exclude = flag_mask(exclude)
+        self.where = where
+        self.columns = tuple(columns or ())
+        self._record_mask: np.ndarray | None = None  # where's mask, once computed (it travels to workers)
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+        self._dataset: h5py.Dataset | None = None
+        if not allow_partial and (is_partial_name(self.path) or not self.complete):
+            self.close()
+            raise OutputError(
+                f"{self.path} is unfinished (an interrupted run?); finish it with --resume,"
+                " or open it with allow_partial=True to read its complete records"
+            )
+        if self.exclude and "qc" not in self._h5()["windows"]:
+            self.close()
+            raise OutputError(f"{self.path} was written before quality flags (no /windows/qc); cannot exclude by them")
+
+    def _h5(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            try:
+                file = open_for_reading(self.path)
+            except OSError as exc:
+                raise OutputError(f"cannot read {self.path}: {exc}") from exc
+            missing = next((name for name in REQUIRED if name not in file), None)
+            if missing is not None or "config" not in file.attrs:
+                file.close()
+                raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
+            lost = missing_sources(file["spectrograms"], self.path.parent)  # a virtual file's parts (merge --virtual)
+            if lost:
+                file.close()
+                raise OutputError(f"{self.path}: the part files its virtual /spectrograms reads are missing: "
+                                  f"{', '.join(lost)} (relative to {self.path.parent}); move the folder as a whole")
+            self._file, self._pid, self._dataset = file, os.getpid(), None
+        return self._file
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The path and the choices travel (``where`` as its mask over records, packed to bits, not the
+        function): each process opens its own handle and reads the tables again."""
+        if self.where is not None and self._record_mask is None:
+            self._tables  # noqa: B018  # computes the mask
+        mask = None if self._record_mask is None else (np.packbits(self._record_mask), len(self._record_mask))
+        return {"path": self.path, "allow_partial": self.allow_partial, "exclude": self.exclude,
+                "columns": self.columns, "mask": mask}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.allow_partial, self.exclude = state["path"], state["allow_partial"], state["exclude"]
+        self.columns, self.where = state["columns"], None
+        mask = state["mask"]
+        self._record_mask = None if mask is None else np.unpackbits(mask[0], count=mask[1]).astype(bool)
+        self._file = self._pid = self._dataset = None
+
+    # -- Dataset -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        """The items of ``indices``, in that order: DataLoader's batched fetch. Each run of consecutive
+        windows is one HDF5 read into one batch array, whose rows the items' tensors are; DataLoader's
+        default collate then hands that array on without stacking a copy (:mod:`ecgspec.store.batching`)."""
+        from .batching import Window, WindowColumns, batch_array
+
+        positions = self._positions(indices)
+        dataset = self._spectrograms()
+        values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
+        self._read_rows(dataset, self._kept[positions], values)
+        specs = tensor.unbind(0)
+        items = self._items
+        names, starts = items["name"][positions].tolist(), items["start"][positions].tolist()
+        if not self.columns:
+            return list(map(Window, specs, names, starts))
+        extra = zip(*(items[c][positions].tolist() for c in self.columns))
+        return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
+
+    def _positions(self, indices: Sequence[int]) -> np.ndarray:
+        """``indices`` as int64 positions in 0..len-1 (negatives from the end); IndexError outside."""
+        n = len(self._kept)
+        positions = np.fromiter((operator.index(i) for i in indices), dtype=np.int64, count=len(indices))
+        if len(positions) and (positions.min() < -n or positions.max() >= n):
+            bad = next(int(i) for i in positions if not -n <= i < n)
+            raise IndexError(f"window {bad} out of range for {n} windows")
+        return np.where(positions < 0, positions + n, positions)
+
+    @staticmethod
+    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray) -> None:
+        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows."""
+        if not len(rows):
+            return
+        bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            first = int(rows[a])
+            dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+
+    def _spectrograms(self) -> h5py.Dataset:
+        """This process's ``/spectrograms`` dataset, looked up once per handle."""
+        if self._dataset is None or self._pid != os.getpid():
+            self._dataset = self._h5()["spectrograms"]
+        return self._dataset
+
+    @cached_property
+    def _items(self) -> dict[str, np.ndarray]:
+        """Per kept window: its record's name, its start, and each of ``columns``."""
+        rows = self.windows["record"]
+        out = {"name": np.asarray(self.records["name"], dtype=object)[rows], "start": self.windows["start"]}
+        for column in self.columns:
+            out[column] = self.records[column][rows]
+        return out
+
+    def sampler(self, shuffle: bool = True, block: int = 64, seed: int = 0) -> Any:
+        """A torch Sampler over this Dataset's windows: every index once, in blocks of up to ``block``
+        consecutive windows, the blocks in a random order (``shuffle``) that :meth:`set_epoch` changes.
+        With ``batch_size=block`` each batch is one HDF5 read (two where it spans the last, shorter block)."""
+        from .sampling import BlockSampler
+
+        return BlockSampler(len(self), block=block, shuffle=shuffle, seed=seed)
+
+    def window_start_time(self, i: int) -> str:
+        """Window ``i``'s start as ISO 8601: its record's ``start_time`` plus the window's start, at the
+        config fs; ``""`` where the record has no start date and time."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"window {i} out of range for {n} windows")
+        i %= n
+        start = str(self.records["start_time"][self.windows["record"][i]])
+        if "T" not in start:
+            return ""
+        offset = datetime.timedelta(seconds=int(self.windows["start"][i]) / float(self.config["fs"]))
+        return iso_datetime(datetime.datetime.fromisoformat(start) + offset)
+
+    # -- contents ----------------------------------------------------------------------------
+
+    @property
+    def spectrograms(self) -> h5py.Dataset:
+        """The ``/spectrograms`` dataset, to slice without loading it all."""
+        return self._h5()["spectrograms"]
+
+    @cached_property
+    def _tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int, np.ndarray]:
+        """The committed /records columns, the kept windows' columns, the number of committed /errors
+        rows, and each kept window's row in /spectrograms."""
+        records, windows, n_errors = self._committed_tables()
+        records.update(read_groups(self._h5(), records))
+        keep = (windows["qc"] & self.exclude) == 0
+        if self.where is not None or self._record_mask is not None:
+            keep &= self._where_mask(records)[windows["record"]]
+        missing = [c for c in self.columns if c not in records]
+        if missing:
+            raise OutputError(f"{self.path}: columns: no /records column {missing[0]!r}"
+                              f" (columns: {', '.join(sorted(records))})")
+        kept = np.flatnonzero(keep)
+        if len(kept) < len(windows["qc"]):
+            windows = {k: v[kept] for k, v in windows.items()}
+        return records, windows, n_errors, kept
+
+    def _where_mask(self, records: dict[str, np.ndarray]) -> np.ndarray:
+        """``where(records)`` as a boolean array, one per record (kept: a worker gets it with the state)."""
+        n = len(records["name"])
+        if self._record_mask is None:
+            mask = np.asarray(self.where(records))  # type: ignore[misc]
+            if mask.dtype != np.bool_ or mask.shape != (n,):
+                raise OutputError(f"{self.path}: where must return a boolean mask of {n} records,"
+                                  f" got {mask.dtype} of shape {mask.shape}")
+            self._record_mask = mask
+        return self._record_mask[:n] if len(self._record_mask) >= n else np.pad(self._record_mask,
+                                                                              (0, n - len(self._record_mask)))
+
+    @property
+    def _kept(self) -> np.ndarray:
+        return self._tables[3]
+
+    def _committed_tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+        """The committed /records and /windows columns, and the number of committed /errors rows."""
+        if not self._h5().swmr_mode:
+            return (*committed(self._h5()), committed_counts(self._h5())[2])
+        # A file being written. An SWMR handle cannot read what was allocated after it opened
+        # ("address past end of allocation"): count the committed rows, then reopen, so the
+        # handle that reads them (and the spectrograms) sees all of them.
+        for attempt in range(SWMR_RETRIES):
+            try:
+                counts = committed_counts(self._h5())
+                self.close()
+                return (*committed(self._h5(), counts), counts[2])
+            except OSError:
+                self.close()
+                if attempt == SWMR_RETRIES - 1:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
+
+    @property
+    def records(self) -> dict[str, np.ndarray]:
+        """The ``/records`` columns (complete records only), names decoded to ``str``."""
+        return self._tables[0]
+
+    @property
+    def windows(self) -> dict[str, np.ndarray]:
+        """``record``, ``start`` and ``qc`` of each window (of a complete record, not excluded)."""
+        return self._tables[1]
+
+    @property
+    def qc(self) -> np.ndarray:
+        """The quality flags of each window (:mod:`ecgspec.signal.quality`; 0 in files written before them)."""
+        return self.windows["qc"]
+
+    @cached_property
+    def frame_times(self) -> np.ndarray:
+        """Seconds from a window's first sample to the centre of each frame (``/frames/time``)."""
+        file = self._h5()
+        if "frames/time" in file:
+            return file["frames/time"][:]
+        return np.array(self._geometry.times())  # a file from before /frames: the same arithmetic, from its config
+
+    @cached_property
+    def edge_frames(self) -> np.ndarray:
+        """Whether each frame weighs a reflect-padded sample (``/frames/edge``)."""
+        file = self._h5()
+        if "frames/edge" in file:
+            return file["frames/edge"][:]
+        return np.array(self._geometry.edges(), dtype=bool)
+
+    @cached_property
+    def _geometry(self) -> fr.Geometry:
+        c = self.config
+        return fr.Geometry(c["n_samples"], c["fs"], self.win_length, self.hop_length, self.n_fft, c.get("feature_fs"))
+
+    @cached_property
+    def errors(self) -> list[tuple[str, str]]:
+        """``(name, message)`` of each skipped record."""
+        n_errors = self._tables[2]  # first: it may reopen the handle
+        group = self._h5()["errors"]
+        n = min(n_errors, group["name"].shape[0], group["message"].shape[0])
+        return list(zip(read_column(group["name"], n).tolist(), read_column(group["message"], n).tolist()))
+
+    @cached_property
+    def frequencies(self) -> np.ndarray:
+        """Bin centre frequencies in Hz."""
+        return self._h5()["frequencies"][:]
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The effective config of the run that wrote the file."""
+        return json.loads(self._h5().attrs["config"])
+
+    window_shape = _Attribute(_shape, "Shape of one window's spectrogram.")
+    n_fft = _Attribute(int, "FFT size of the STFT.")
+    win_length = _Attribute(int, "STFT window length in samples at the config fs.")
+    hop_length = _Attribute(int, "STFT hop in samples at the config fs.")
+    ecgspec_version = _Attribute(str, "Version of ecgspec that wrote the file.")
+
+    def refresh(self) -> None:
+        """Take in what a running ``extract`` committed since this file was opened (or last refreshed)."""
+        for name in ("_tables", "errors", "_items"):
+            self.__dict__.pop(name, None)
+        if self.where is not None:
+            self._record_mask = None  # asked again of the records then committed
+        self.close()
+
+    @property
+    def complete(self) -> bool:
+        """True only once the writer finished the file."""
+        return bool(self._h5().attrs.get("complete", False))
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close this process's handle; a later access reopens it."""
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = self._dataset = None
+
+    def __enter__(self) -> SpectrogramFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open(  # noqa: A001
+    path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0,
+    where: Where | None = None, columns: Iterable[str] | None = None,
+) -> SpectrogramFile:
+    """Open a finished output (an unfinished one, even one being written, only with ``allow_partial=True``),
+    leaving out the windows flagged ``exclude`` (e.g. ``("flat", "clipped")``) and those of the records
+    ``where`` (the /records table -> a boolean mask) leaves out; ``columns`` adds a dict of those
+    /records columns to each item (``columns=("labels/strat_fold", "meta/Dx")``).
+
+    Rows are in the order records were added: one run's file is sorted by record name, and
+    records added later with ``--resume`` follow in their own sorted order. Every window sits
+    beside its ``/windows`` and ``/records`` rows, so a reader going by names sees what one
+    run over all the inputs would give.
+    """
+    return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
+
+
+def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A summary of an output (finished or not) for ``ecgspec info``."""
+    with SpectrogramFile(path, allow_partial=True) as file:
+        records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
+        spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file
+        return {
+            "path": str(file.path),
+            "complete": file.complete,
+            "records": records,
+            "windows": windows,
+            "errors": errors,
+            "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
+            "window_shape": list(file.window_shape),
+            "dtype": str(spectrograms.dtype),
+            "compression": compression_name(spectrograms),
+            "config": file.config,
+            "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
+            "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),
+            "size_bytes": file.path.stat().st_size,
+            "ecgspec_version": file.ecgspec_version,
+        }
