@@ -105,7 +105,8 @@ def warm(path: Path, rows: np.ndarray) -> None:
 def measure(path: Path, n_windows: int, sample: int, rounds: int) -> dict[str, float]:
     """Windows/s of the three readers, alternately, best of ``rounds``."""
     n_batches = min(sample, -(-n_windows // BATCH))
-    first = (n_windows // BATCH - n_batches) // 2 * BATCH  # the middle of the file
+    first = max(0, (n_windows // BATCH - n_batches) // 2 * BATCH)  # the middle of the file
+    whole = first == 0 and n_batches * BATCH >= n_windows  # then exactly DataLoader(ds, batch_size=64)
     starts = list(range(first, min(first + n_batches * BATCH, n_windows), BATCH))
     ds = ecgspec.open(path)
     shuffled_rows = np.fromiter(itertools.islice(iter(ds.sampler(shuffle=True, block=BATCH, seed=1)),
@@ -115,7 +116,7 @@ def measure(path: Path, n_windows: int, sample: int, rounds: int) -> dict[str, f
     warm(path, shuffled_rows)
     runs = {
         "slab": lambda: slab_reads(path, starts),
-        "sequential": lambda: loader_reads(path, range(first, n_windows), n_batches),
+        "sequential": lambda: loader_reads(path, None if whole else range(first, n_windows), n_batches),
         "shuffled": lambda: loader_reads(path, "shuffled", n_batches),
     }
     best = dict.fromkeys(runs, 0.0)

@@ -62,8 +62,8 @@ class Plan:
         }
 
     def _labels_dict(self) -> dict[str, Any]:
-        if self.labels is None:
-            return {}
+        if self.labels is None:  # as extract --json says it: null, 0, null
+            return {"labels_matched": None, "labels_unmatched": 0, "labels_first_unmatched": None}
         return {"labels_matched": self.labels.matched, "labels_unmatched": len(self.labels.unmatched),
                 "labels_first_unmatched": self.labels.unmatched[0] if self.labels.unmatched else None}
 

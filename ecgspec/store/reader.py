@@ -6,7 +6,6 @@ Importing this module does not import torch (``ecgspec info`` stays fast): only 
 
 from __future__ import annotations
 
-import datetime
 import json
 import operator
 import os
@@ -31,8 +30,7 @@ from .layout import (
     open_for_reading,
     read_column,
 )
-from ..readers.base import iso_datetime
-from .record_groups import read_groups
+from .record_groups import read_groups, record_mask, time_after
 
 if TYPE_CHECKING:
     import torch
@@ -225,10 +223,7 @@ class SpectrogramFile:
             raise IndexError(f"window {i} out of range for {n} windows")
         i %= n
         start = str(self.records["start_time"][self.windows["record"][i]])
-        if "T" not in start:
-            return ""
-        offset = datetime.timedelta(seconds=int(self.windows["start"][i]) / float(self.config["fs"]))
-        return iso_datetime(datetime.datetime.fromisoformat(start) + offset)
+        return time_after(start, int(self.windows["start"][i]) / float(self.config["fs"]))
 
     # -- contents ----------------------------------------------------------------------------
 
@@ -257,15 +252,10 @@ class SpectrogramFile:
 
     def _where_mask(self, records: dict[str, np.ndarray]) -> np.ndarray:
         """``where(records)`` as a boolean array, one per record (kept: a worker gets it with the state)."""
-        n = len(records["name"])
         if self._record_mask is None:
-            mask = np.asarray(self.where(records))  # type: ignore[misc]
-            if mask.dtype != np.bool_ or mask.shape != (n,):
-                raise OutputError(f"{self.path}: where must return a boolean mask of {n} records,"
-                                  f" got {mask.dtype} of shape {mask.shape}")
-            self._record_mask = mask
-        return self._record_mask[:n] if len(self._record_mask) >= n else np.pad(self._record_mask,
-                                                                              (0, n - len(self._record_mask)))
+            self._record_mask = record_mask(self.where, records, self.path)  # type: ignore[arg-type]
+        n, have = len(records["name"]), len(self._record_mask)
+        return self._record_mask[:n] if have >= n else np.pad(self._record_mask, (0, n - have))  # later records: out
 
     @property
     def _kept(self) -> np.ndarray:

@@ -11,15 +11,18 @@ written before them) has neither; its reader derives ``meta`` from ``/records/co
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import datetime
+from typing import Any, Callable, Mapping, Sequence
 
 import h5py
 import numpy as np
 
+from ..errors import OutputError
+from ..readers.base import iso_datetime
 from ..readers.wfdb.header import comment_meta
 
 __all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "read_groups",
-           "merge_labels", "read_labels_group"]
+           "merge_labels", "read_labels_group", "record_mask", "time_after"]
 
 META = "records/meta"
 LABELS = "records/labels"
@@ -127,3 +130,22 @@ def read_groups(file: h5py.File, records: Mapping[str, np.ndarray]) -> dict[str,
         elif path == META:
             out.update({prefix + k: v for k, v in meta_columns(records["comments"].tolist()).items()})
     return out
+
+
+def record_mask(where: Callable[[dict[str, np.ndarray]], Any], records: dict[str, np.ndarray], path: Any) -> np.ndarray:
+    """``where(records)``, checked to be a boolean mask of one value a record (an OutputError naming
+    ``path`` otherwise)."""
+    n = len(records["name"])
+    mask = np.asarray(where(records))
+    if mask.dtype != np.bool_ or mask.shape != (n,):
+        raise OutputError(f"{path}: where must return a boolean mask of {n} records, got {mask.dtype} of shape"
+                          f" {mask.shape}")
+    return mask
+
+
+def time_after(start_time: str, seconds: float) -> str:
+    """``start_time`` (a ``/records/start_time`` value) plus ``seconds``, ISO 8601; ``""`` unless it
+    holds a date and a time."""
+    if "T" not in start_time:
+        return ""
+    return iso_datetime(datetime.datetime.fromisoformat(start_time) + datetime.timedelta(seconds=seconds))
