@@ -39,6 +39,10 @@ resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
          whole signal; the first call's filter design is timed apart.
+loader   (bench_loader.py) ``DataLoader(ecgspec.open(f), batch_size=64)``, sequential and with
+         ``ds.sampler(shuffle=True, block=64)``, vs plain h5py slab reads of 64 windows of the same
+         file, at 3,000 records (extracted) and 100,000 (written with the writer API: 23.7 GB),
+         ``--feature-fs 100 --to1d --dtype float16``; targets 0.8x and 0.5x.
 resume   a fresh run, then --resume after a SIGKILL at half way and --resume adding 5% new records
          to a finished file, as ratios to the fresh run (each in a fresh subprocess); and the cost
          of a commit point (extract's flush every 2 s) with and without fsync.
@@ -69,6 +73,7 @@ from typing import Any, Callable, Dict, List
 
 from bench_child import child_main
 from bench_cluster import section_cluster
+from bench_loader import section_loader
 from bench_common import NOISY_CORES, ForeignCpu, Table, load_average, log
 from bench_corpus import Corpus
 from bench_engine import section_e2e, section_engine, section_stages
@@ -80,7 +85,7 @@ from bench_startup import section_process, section_startup
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
 SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume", "startup", "process",
-            "cluster")
+            "cluster", "loader")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -94,6 +99,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "startup": section_startup,
     "process": section_process,
     "cluster": section_cluster,
+    "loader": section_loader,
 }
 
 
