@@ -48,9 +48,12 @@ def batch_array(shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, to
         numel = int(np.prod(shape))
         storage = torch.empty(0, dtype=tensor_dtype)._typed_storage()._new_shared(numel)
         tensor = torch.empty(0, dtype=tensor_dtype).new(storage).resize_(shape)  # not a view: rows' _base is it
-    else:
-        tensor = torch.empty(shape, dtype=tensor_dtype)
-    return tensor.numpy(), tensor
+        return tensor.numpy(), tensor
+    # NumPy's allocation, not torch.empty: glibc hands a freed batch's memory to the next one, where
+    # torch's allocator returns it to the system and each batch pays for faulting its pages in again
+    # (a 15 MB batch: 16 ms against 1.5 ms to allocate and fill, on the development machine)
+    array = np.empty(shape, dtype=dtype)
+    return array, torch.from_numpy(array)
 
 
 def _whole(rows: list[torch.Tensor]) -> torch.Tensor | None:

@@ -312,6 +312,22 @@ def open_for_reading(path: Path) -> h5py.File:
             time.sleep(0.02)
 
 
+def uncached_if_raw(file: h5py.File, name: str) -> h5py.Dataset:
+    """Dataset ``name`` of ``file`` without a chunk cache when it is stored without filters (so
+    uncompressed): HDF5 then reads a selection straight from the file into the caller's array,
+    where the file's cache (``READ_CACHE_BYTES``) would copy each whole chunk through itself
+    first (1.5x the time of a batch of 64 windows). A filtered dataset keeps the file's cache,
+    which saves decompressing a chunk again for each of its windows. The setting holds for the
+    file's other openings of the dataset while this one is open (HDF5 shares the object)."""
+    dataset = file[name]
+    if dataset.id.get_create_plist().get_nfilters():
+        return dataset
+    dataset.id.close()  # HDF5 shares an open dataset's object (and cache) with later openings: open it anew
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(0, 0, 1.0)
+    return h5py.Dataset(h5py.h5d.open(file.id, name.encode(), access))
+
+
 def read_column(dataset: h5py.Dataset, n: int) -> np.ndarray:
     """The first ``n`` values, strings decoded to ``str``."""
     if h5py.check_string_dtype(dataset.dtype):

@@ -29,6 +29,7 @@ from .layout import (
     missing_sources,
     open_for_reading,
     read_column,
+    uncached_if_raw,
 )
 from .record_groups import read_groups, record_mask, time_after
 
@@ -123,12 +124,15 @@ class SpectrogramFile:
             if missing is not None or "config" not in file.attrs:
                 file.close()
                 raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
-            lost = missing_sources(file["spectrograms"], self.path.parent)  # a virtual file's parts (merge --virtual)
+            # opened first, and kept: HDF5 shares one dataset object among a file's handles to it, so
+            # its chunk cache (none where unfiltered: uncached_if_raw) is set by the first opening
+            dataset = uncached_if_raw(file, "spectrograms")
+            lost = missing_sources(dataset, self.path.parent)  # a virtual file's parts (merge --virtual)
             if lost:
                 file.close()
                 raise OutputError(f"{self.path}: the part files its virtual /spectrograms reads are missing: "
                                   f"{', '.join(lost)} (relative to {self.path.parent}); move the folder as a whole")
-            self._file, self._pid, self._dataset = file, os.getpid(), None
+            self._file, self._pid, self._dataset = file, os.getpid(), dataset
         return self._file
 
     def __getstate__(self) -> dict[str, Any]:
@@ -193,10 +197,10 @@ class SpectrogramFile:
             dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
 
     def _spectrograms(self) -> h5py.Dataset:
-        """This process's ``/spectrograms`` dataset, looked up once per handle."""
+        """This process's ``/spectrograms`` dataset for batched reads, looked up once per handle."""
         if self._dataset is None or self._pid != os.getpid():
-            self._dataset = self._h5()["spectrograms"]
-        return self._dataset
+            self._h5()
+        return self._dataset  # type: ignore[return-value]  # set by _h5
 
     @cached_property
     def _items(self) -> dict[str, np.ndarray]:
