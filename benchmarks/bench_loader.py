@@ -76,20 +76,26 @@ def build_extracted(path: Path, n_records: int, data: Path, tmp: Path) -> Path:
 
 
 def slab_reads(dataset: h5py.Dataset, starts: list[int]) -> int:
-    """Plain h5py: ``dataset[i:i + 64]`` for each start; windows read."""
+    """Plain h5py: ``batch = dataset[i:i + 64]`` for each start, as a training loop holds its batch
+    while the next is read (as the DataLoader loop does); windows read."""
     n = 0
+    batch = None
     for i in starts:
-        n += len(dataset[i:i + BATCH])
+        batch = dataset[i:i + BATCH]
+        n += len(batch)
+    del batch
     return n
 
 
-def loader_reads(ds: ecgspec.SpectrogramFile, sampler: object, n_batches: int) -> int:
-    """``DataLoader(ds, batch_size=64, sampler=...)``: its first ``n_batches``; windows read."""
+def loader_reads(ds: ecgspec.SpectrogramFile, sampler: object, n_batches: int, epochs: int = 1) -> int:
+    """``DataLoader(ds, batch_size=64, sampler=...)``: its first ``n_batches``, ``epochs`` times; windows read."""
     from torch.utils.data import DataLoader
 
     n = 0
-    for specs, _, _ in itertools.islice(DataLoader(ds, batch_size=BATCH, sampler=sampler), n_batches):
-        n += len(specs)
+    loader = DataLoader(ds, batch_size=BATCH, sampler=sampler)
+    for _ in range(epochs):
+        for specs, _, _ in itertools.islice(loader, n_batches):
+            n += len(specs)
     return n
 
 
@@ -102,6 +108,7 @@ def warm(dataset: h5py.Dataset, rows: np.ndarray) -> None:
 def measure(path: Path, n_windows: int, sample: int, rounds: int) -> dict[str, float]:
     """Windows/s of the three readers, alternately, best of ``rounds``."""
     n_batches = min(sample, -(-n_windows // BATCH))
+    epochs = -(-sample // n_batches)  # a small file is read several times a round: timings of ~sample batches
     first = max(0, (n_windows // BATCH - n_batches) // 2 * BATCH)  # the middle of the file
     whole = first == 0 and n_batches * BATCH >= n_windows  # then exactly DataLoader(ds, batch_size=64)
     starts = list(range(first, min(first + n_batches * BATCH, n_windows), BATCH))
@@ -114,10 +121,10 @@ def measure(path: Path, n_windows: int, sample: int, rounds: int) -> dict[str, f
     file, ds = h5py.File(path, "r"), ecgspec.open(path)
     dataset, shuffled = file["spectrograms"], ds.sampler(shuffle=True, block=BATCH, seed=1)
     runs = {  # name: (the rows it reads, read beforehand untimed so that they come from the page cache; the reads)
-        "slab": (sequential_rows, lambda: slab_reads(dataset, starts)),
+        "slab": (sequential_rows, lambda: slab_reads(dataset, starts * epochs)),
         "sequential": (sequential_rows,
-                       lambda: loader_reads(ds, None if whole else range(first, n_windows), n_batches)),
-        "shuffled": (shuffled_rows, lambda: loader_reads(ds, shuffled, n_batches)),
+                       lambda: loader_reads(ds, None if whole else range(first, n_windows), n_batches, epochs)),
+        "shuffled": (shuffled_rows, lambda: loader_reads(ds, shuffled, n_batches, epochs)),
     }
     best = dict.fromkeys(runs, 0.0)
     for r in range(rounds):

@@ -204,3 +204,18 @@ def test_split_of_many_groups_comes_close_to_the_fractions() -> None:
         assert len(set(owner[subject[record] == s])) == 1
     largest = np.bincount(subject[record]).max()
     assert np.all(np.abs(np.array([len(p) for p in parts]) - np.array([0.8, 0.1, 0.1]) * len(record)) <= 2 * largest)
+
+
+def test_raw_spectrograms_are_read_without_a_chunk_cache_compressed_ones_with(cpsc_out: Path, tmp_path: Path,
+                                                                                cpsc_dir: Path) -> None:
+    with ecgspec.open(cpsc_out) as ds:
+        assert ds.spectrograms.id.get_access_plist().get_chunk_cache()[1] == 0  # straight into the batch
+    packed = tmp_path / "gzip.h5"
+    ecgspec.extract(cpsc_dir, packed, {"fs": 200, "n_samples": 400, "n_channels": 2, "n_bins": 16}, stride=400,
+                    compression="gzip", log=lambda m: None)
+    specs = rows(cpsc_out)[0]
+    with ecgspec.open(packed) as ds:
+        assert ds.spectrograms.id.get_access_plist().get_chunk_cache()[1] > 0
+        batches = list(DataLoader(ds, batch_size=50, sampler=ds.sampler(block=50, seed=2)))
+        order = list(ds.sampler(block=50, seed=2))
+        np.testing.assert_array_equal(torch.cat([b.spectrogram for b in batches]).numpy(), specs[order])
