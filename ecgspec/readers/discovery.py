@@ -3,14 +3,21 @@
 The pieces of a multi-segment WFDB record (its ``_layout`` header and segment headers) are not
 records of their own when a master header found in the same run names them: a folder of
 MIMIC-style records yields whole records.
+
+Fast on trees of a million records: folders are listed with ``os.scandir`` (no ``stat`` per file,
+no ``realpath``: a file is known by its absolute path, and only symbolic links are resolved),
+and a header is opened only where a master header may name it: WFDB keeps a record's segments
+in its master header's folder, so only folders holding two or more headers are looked into,
+their headers read by a pool of threads.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Iterable, Sequence, TextIO
 
 from .base import RecordRef
 from .wfdb.header import segment_headers
@@ -36,21 +43,48 @@ def _resolve_file(path: Path) -> list[Path] | str:
     return found or f"no such file or folder: {path}"
 
 
-def _walk(folder: Path) -> list[tuple[str, Path]]:
-    """(name, path) of every record file under ``folder``, hidden files and folders skipped."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for file in files:
-            path = Path(root, file)
-            if not file.startswith(".") and path.suffix in KINDS:
-                found.append((path.relative_to(folder).with_suffix("").as_posix(), path))
+SCAN_THREADS = 8  # header reads at once (I/O bound: the GIL is released while the kernel reads)
+
+Found = tuple[str, str, str]  # (record name, path as named, identity: see _identity)
+
+
+def _identity(path: str) -> str:
+    """What tells two named files apart: the absolute path, a symbolic link's target resolved."""
+    return os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+
+
+def _walk(folder: Path) -> list[Found]:
+    """Every record file under ``folder``, hidden files and folders skipped (symbolic links to
+    folders are not followed, as ``os.walk`` does not)."""
+    found: list[Found] = []
+    top = os.fspath(folder)
+    cut = len(os.path.join(top, ""))
+    absolute = os.path.join(os.path.abspath(top), "")
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue  # unreadable folder: passed over, as os.walk does
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                continue
+            ext = os.path.splitext(name)[1]
+            if ext in KINDS:
+                rel = entry.path[cut:]
+                identity = os.path.realpath(entry.path) if entry.is_symlink() else absolute + rel
+                found.append((rel[: len(rel) - len(ext)].replace(os.sep, "/"), entry.path, identity))
     return found
 
 
-def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[tuple[str, Path]], list]:
-    """Expand INPUTs (folders, files, ``-`` for paths on stdin) into (name, path) pairs and problems."""
-    found: list[tuple[str, Path]] = []
+def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[Found], list]:
+    """Expand INPUTs (folders, files, ``-`` for paths on stdin) into records found and problems."""
+    found: list[Found] = []
     problems: list[tuple[str, str]] = []
     for item in inputs:
         if os.fspath(item) == "-":
@@ -67,19 +101,33 @@ def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tu
         if isinstance(files, str):
             problems.append((_record_name(path), files))
         else:
-            found += [(_record_name(f), f) for f in files]
+            found += [(_record_name(f), str(f), _identity(str(f))) for f in files]
     return found, problems
 
 
-def _segment_pieces(found: list[tuple[str, Path]]) -> set[Path]:
-    """Resolved paths of the headers that the master headers among ``found`` name."""
-    pieces: set[Path] = set()
-    masters: set[Path] = set()
-    for _name, path in found:
-        named = segment_headers(path) if path.suffix == ".hea" else []
+def _shared_folders(found: Iterable[Found]) -> list[str]:
+    """The headers found that share their folder with another header: the only ones a master
+    header may name (its segments are in its folder)."""
+    by_folder: dict[str, list[str]] = {}
+    for _name, path, _identity in found:
+        if path.endswith(".hea"):
+            by_folder.setdefault(os.path.dirname(path), []).append(path)
+    return [p for group in by_folder.values() if len(group) > 1 for p in group]
+
+
+def _segment_pieces(found: list[Found]) -> set[str]:
+    """Identities (:func:`_identity`) of the headers that the master headers among ``found`` name."""
+    candidates = _shared_folders(found)
+    if not candidates:
+        return set()
+    with ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="ecgspec-scan") as pool:
+        named_lists = list(pool.map(segment_headers, map(Path, candidates), chunksize=64))
+    pieces: set[str] = set()
+    masters: set[str] = set()
+    for path, named in zip(candidates, named_lists):
         if named:
-            masters.add(path.resolve())
-            pieces.update(p.resolve() for p in named)
+            masters.add(_identity(path))
+            pieces.update(_identity(str(p)) for p in named)
     return pieces - masters
 
 
@@ -98,14 +146,13 @@ def find_records(
     found, problems = _candidates(inputs, stdin)
     pieces = _segment_pieces(found)
     refs: dict[str, RecordRef] = {}
-    seen: set[Path] = set()
-    for name, path in sorted(found, key=lambda item: (item[0], str(item[1]))):
-        resolved = path.resolve()
-        if resolved in seen or resolved in pieces:
+    seen: set[str] = set()
+    for name, path, identity in sorted(found):
+        if identity in seen or identity in pieces:
             continue
-        seen.add(resolved)
+        seen.add(identity)
         if name in refs:
             problems.append((name, f"duplicate record name, already read from {refs[name].path}"))
         else:
-            refs[name] = RecordRef(name, path, KINDS[path.suffix])
+            refs[name] = RecordRef(name, Path(path), KINDS[os.path.splitext(path)[1]])
     return [refs[name] for name in sorted(refs)], problems
