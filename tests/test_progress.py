@@ -17,7 +17,8 @@ from ecgspec.run.progress import LogProgress, clock_text, progress_line
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"ecgspec: (\d+)/(\d+) records \(\d+%\), (\d+) windows, [\d.]+ records/s, \d+ windows/s,"
-                  r" elapsed \d+:\d\d:\d\d, ETA (\d+:\d\d:\d\d|\?)")
+                  r" elapsed \d+:\d\d:\d\d, ETA (\d+:\d\d:\d\d|\?)"
+                  r"(; found in [\d.]+ s, reading \d+%, engine \d+%, writing \d+%)?")
 # cpsc2021's 18 long records cut into many small windows: a run of a few seconds
 LONG_RUN = ["--n-channels", "2", "--fs", "200", "--n-samples", "400", "--n-bins", "8", "--window-size", "0.03",
             "--overlap-size", "0.01", "--stride", "20", "--batch-size", "64"]

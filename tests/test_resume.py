@@ -379,17 +379,17 @@ def test_interrupted_append_to_a_finished_output_never_leaves_a_half_file_at_out
 
 def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_dir: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from ecgspec.run import pipeline
+    from ecgspec.run import plan
 
     folder = make_corpus(tmp_path / "records", cinc_dir, n=2)
-    real = pipeline.find_records
+    real = plan.find_records
 
     def find_then_signal(*args, **kwargs):  # SIGTERM while the inputs are being searched
         found = real(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)
         return found
 
-    monkeypatch.setattr(pipeline, "find_records", find_then_signal)
+    monkeypatch.setattr(plan, "find_records", find_then_signal)
     out = tmp_path / "out" / "out.h5"
     out.parent.mkdir()
     with pytest.raises(Interrupted) as err:
