@@ -15,7 +15,12 @@ from typing import Sequence, TextIO
 from .base import RecordRef
 from .wfdb_header import segment_headers
 
-KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf"}
+KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf", ".csv": "csv",
+         ".hdf5": "code15", ".h5": "code15",
+         **{suffix: "clinical" for suffix in (".xml", ".dcm", ".scp", ".ecg", ".mwf", ".mfer", ".mfr")}}
+EXPECTED = ".hea, .npy, .npz, .edf, .bdf, .csv, .hdf5/.h5 (CODE-15%), .xml, .dcm, .scp, .ecg or .mwf"
+
+Found = tuple[str, Path, "int | None"]  # (record name, file, row in a many-record file)
 
 
 def _record_name(path: Path) -> str:
@@ -31,7 +36,7 @@ def _resolve_file(path: Path) -> list[Path] | str:
         header = path.with_suffix(".hea")  # a .dat/.mat/.xyz signal file of a WFDB record
         if header.is_file():
             return [header]
-        return f"unknown file type: {path} (expected a .hea, .npy, .npz, .edf or .bdf record)"
+        return f"unknown file type: {path} (expected a {EXPECTED} record)"
     found = [Path(f"{path}{ext}") for ext in KINDS if Path(f"{path}{ext}").is_file()]
     return found or f"no such file or folder: {path}"
 
@@ -48,9 +53,28 @@ def _walk(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[tuple[str, Path]], list]:
-    """Expand INPUTs (folders, files, ``-`` for paths on stdin) into (name, path) pairs and problems."""
-    found: list[tuple[str, Path]] = []
+def _expand(pairs: list[tuple[str, Path]], problems: list[tuple[str, str]], explicit: bool) -> list[Found]:
+    """(name, path, row) of each record: a CODE-15% part is one record a row (``name/exam_id``),
+    other files one record (row None). A broken part is a problem; an HDF5 file that is no part
+    (an ecgspec output) is passed over, or a problem when named ``explicit``-ly."""
+    out: list[Found] = []
+    for name, path in pairs:
+        if KINDS.get(path.suffix) != "code15":
+            out.append((name, path, None))
+            continue
+        from .code15 import members
+
+        rows = members(path, explicit)
+        if isinstance(rows, str):
+            problems.append((name, rows))
+        elif rows is not None:
+            out += [(f"{name}/{exam_id}", path, row) for row, exam_id in rows]
+    return out
+
+
+def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[Found], list]:
+    """Expand INPUTs (folders, files, ``-`` for paths on stdin) into (name, path, row) and problems."""
+    found: list[Found] = []
     problems: list[tuple[str, str]] = []
     for item in inputs:
         if os.fspath(item) == "-":
@@ -61,21 +85,21 @@ def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tu
             continue
         path = Path(item)
         if path.is_dir():
-            found += _walk(path)
+            found += _expand(_walk(path), problems, explicit=False)
             continue
         files = _resolve_file(path)
         if isinstance(files, str):
             problems.append((_record_name(path), files))
         else:
-            found += [(_record_name(f), f) for f in files]
+            found += _expand([(_record_name(f), f) for f in files], problems, explicit=True)
     return found, problems
 
 
-def _segment_pieces(found: list[tuple[str, Path]]) -> set[Path]:
+def _segment_pieces(found: list[Found]) -> set[Path]:
     """Resolved paths of the headers that the master headers among ``found`` name."""
     pieces: set[Path] = set()
     masters: set[Path] = set()
-    for _name, path in found:
+    for _name, path, _row in found:
         named = segment_headers(path) if path.suffix == ".hea" else []
         if named:
             masters.add(path.resolve())
@@ -87,8 +111,10 @@ def find_records(
     inputs: Sequence[str | os.PathLike], stdin: TextIO | None = None
 ) -> tuple[list[RecordRef], list[tuple[str, str]]]:
     """Records named by ``inputs``: record paths (with or without extension), folders searched
-    recursively for ``*.hea``/``*.npy``/``*.npz``/``*.edf``/``*.bdf``, or ``-`` for paths read from
-    ``stdin`` (``sys.stdin`` when None), one a line, each handled like an INPUT.
+    recursively for the files of :data:`KINDS` (``*.hea``, ``*.npy``, ``*.edf``, ``*.csv``, CODE-15%
+    ``*.hdf5``, clinical ``*.xml``/``*.dcm``/``*.scp``, ...), or ``-`` for paths read from ``stdin``
+    (``sys.stdin`` when None), one a line, each handled like an INPUT. A CODE-15% part is one
+    record a row, named ``<part name>/<exam_id>``.
 
     Returns (refs sorted by name, problems as (name, reason)); never raises for a bad input.
     The same file named twice is read once; two files with one name keep the first by path
@@ -98,14 +124,15 @@ def find_records(
     found, problems = _candidates(inputs, stdin)
     pieces = _segment_pieces(found)
     refs: dict[str, RecordRef] = {}
-    seen: set[Path] = set()
-    for name, path in sorted(found, key=lambda item: (item[0], str(item[1]))):
-        resolved = path.resolve()
-        if resolved in seen or resolved in pieces:
+    seen: set[tuple[Path, int | None]] = set()
+    resolved_paths: dict[Path, Path] = {}
+    for name, path, row in sorted(found, key=lambda item: (item[0], str(item[1]), item[2] or 0)):
+        resolved = resolved_paths.get(path) or resolved_paths.setdefault(path, path.resolve())
+        if (resolved, row) in seen or resolved in pieces:
             continue
-        seen.add(resolved)
+        seen.add((resolved, row))
         if name in refs:
             problems.append((name, f"duplicate record name, already read from {refs[name].path}"))
         else:
-            refs[name] = RecordRef(name, path, KINDS[path.suffix])
+            refs[name] = RecordRef(name, path, KINDS[path.suffix], row)
     return [refs[name] for name in sorted(refs)], problems
