@@ -54,6 +54,8 @@ def open_csv(ref: RecordRef, input_fs: float | None) -> Record:
     text = ref.path.read_text(encoding="utf-8-sig", errors="replace")
     first, _, body = text.partition("\n")
     leads = _lead_names(first.rstrip("\r"))
+    if not body.strip():
+        raise RecordError("csv: has 0 samples (no rows after the header row)")
     try:
         values = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, ndmin=2, quotechar='"',
                             comments=None)
