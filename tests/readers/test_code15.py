@@ -156,3 +156,12 @@ def test_an_hdf5_file_of_other_data_is_passed_over_in_a_folder_and_a_problem_whe
     assert find_records([tmp_path]) == ([], [])
     assert find_records([tmp_path / "other.h5"])[1] == [
         ("other", "holds no tracings and exam_id datasets (not a CODE-15% file)")]
+
+
+def test_a_shard_weighs_the_rows_of_a_part_as_shares_of_it(part) -> None:
+    from ecgspec.shard import record_weights
+
+    path, data = part
+    refs, _ = find_records([path.parent])
+    weights = record_weights([r.path for r in refs])
+    assert weights == [path.stat().st_size // len(data)] * len(data)
