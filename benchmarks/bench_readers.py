@@ -3,7 +3,7 @@
 One record is: found (``find_records`` over its folder, its share), opened (``open_record``) and
 read whole (all 12 leads). Each format gets a folder of N records of the same int16 counts: WFDB
 format 16 (the reference), GE MUSE XML (12 leads here, to compare the same samples), HL7 aECG,
-Philips Sierra XML, SCP-ECG, DICOM (pydicom's waveform_ecg.dcm with its rhythm group replaced by
+Philips Sierra XML, SCP-ECG, ISHNE Holter, DICOM (pydicom's waveform_ecg.dcm with its rhythm group replaced by
 these samples), CSV, and one CODE-15%-layout part of N rows (5000 samples a row, zero-padded).
 The formats are timed in turn, the order rotated each repetition; best of 3. Target: each at
 least a third of WFDB's records/s.
@@ -60,6 +60,7 @@ WRITERS: Dict[str, Callable[[Path, str, np.ndarray], Any]] = {
     "HL7 aECG": lambda d, name, x: w.hl7_aecg(d / f"{name}.xml", x),
     "Philips Sierra XML": lambda d, name, x: w.sierra_xml(d / f"{name}.xml", x),
     "SCP-ECG": lambda d, name, x: w.scp_ecg(d / f"{name}.scp", x),
+    "ISHNE Holter": lambda d, name, x: w.ishne(d / f"{name}.ecg", x),
     "DICOM": lambda d, name, x: _dicom(d / f"{name}.dcm", x),
     "CSV": lambda d, name, x: w.csv_record(d / f"{name}.csv", x),
 }

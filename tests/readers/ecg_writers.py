@@ -10,6 +10,7 @@ the reader tests and the readers benchmark (not a test module).
   (lead after lead, int16 counts of ``resolution`` uV) and ``repbeats``.
 - SCP-ECG (EN 1064): preamble, Sections 0 (pointers), 1 (tags), 3 (leads), 5 (reference beats)
   and 6 (rhythm, int16 amplitudes, no Huffman since there is no Section 2), CRC-CCITT checksums.
+- ISHNE Holter (Badilini 1998): magic, CRC-CCITT, the fixed header, int16 samples interleaved.
 - CODE-15% parts (``tracings``, ``exam_id``) and CSV records.
 """
 
@@ -198,6 +199,29 @@ def scp_ecg(path: Path, x: np.ndarray, fs: int = 500, avm_nv: int = 5000) -> Pat
     record = _section(0, b"".join(pointers)) + blob
     rest = struct.pack("<I", 6 + len(record)) + record
     path.write_bytes(struct.pack("<H", _crc(rest)) + rest)
+    return path
+
+
+# ---------------------------------------------------------------- ISHNE Holter
+
+ISHNE_CODES = {name: 5 + i for i, name in enumerate(LEADS12)}  # spec Table 1: I = 5 ... V6 = 16
+
+
+def ishne(path: Path, x: np.ndarray, fs: int = 500, resolution_nv: int = 5000) -> Path:
+    """An ISHNE Holter file (Badilini 1998) of up to 12 leads ``x``: magic, CRC, the 512-byte fixed
+    header, no variable block, then int16 samples interleaved lead by lead."""
+    y, mo, d, h, mi, s = ACQUIRED
+    n_leads = len(x)
+    codes = [ISHNE_CODES[name] for name in LEADS12[:n_leads]] + [-9] * (12 - n_leads)
+    fixed = (struct.pack("<iiiih", 0, x.shape[1], 522, 522, 1) + b"Ada".ljust(40, b"\0") + b"Lovelace".ljust(40, b"\0")
+             + b"ISHNE-55".ljust(20, b"\0") + struct.pack("<hh", 2, 0) + struct.pack("<3h", 10, 12, 1955)
+             + struct.pack("<3h", d, mo, y) + struct.pack("<3h", d, mo, y) + struct.pack("<3h", h, mi, s)
+             + struct.pack("<h12h12h", n_leads, *codes, *[1] * 12)
+             + struct.pack("<12h", *([resolution_nv] * n_leads + [0] * (12 - n_leads)))
+             + struct.pack("<h", 0) + b"digital".ljust(40, b"\0") + struct.pack("<h", fs) + b"\0" * 248)
+    assert len(fixed) == 512
+    data = np.ascontiguousarray(np.asarray(x, dtype="<i2").T).tobytes()
+    path.write_bytes(b"ISHNE1.0" + struct.pack("<H", _crc(fixed)) + fixed + data)
     return path
 
 

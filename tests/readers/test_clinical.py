@@ -92,8 +92,10 @@ def test_dicom_header_gives_leads_rate_units_start_time_and_meta() -> None:
 
 # ---------------------------------------------------------------- files written from the specifications
 
-SCALE = {"muse": 4.88, "hl7": 5.0, "sierra": 5.0, "scp": 5.0}  # uV a count, as each writer stores it
-FORMAT = {"muse": "GE MUSE XML", "hl7": "HL7 aECG", "sierra": "Philips Sierra XML", "scp": "SCP-ECG"}
+SCALE = {"muse": 4.88, "hl7": 5.0, "sierra": 5.0, "scp": 5.0, "ishne": 5.0}  # uV a count, as each writer stores it
+FORMAT = {"muse": "GE MUSE XML", "hl7": "HL7 aECG", "sierra": "Philips Sierra XML", "scp": "SCP-ECG",
+          "ishne": "ISHNE Holter"}
+SUFFIX = {"scp": ".scp", "ishne": ".ecg"}
 
 
 def write_kind(kind: str, folder: Path, n: int = 5000, seed: int = 0) -> tuple[Path, np.ndarray, tuple[str, ...]]:
@@ -102,8 +104,8 @@ def write_kind(kind: str, folder: Path, n: int = 5000, seed: int = 0) -> tuple[P
     if kind == "muse":
         x = x[[0, 1, 6, 7, 8, 9, 10, 11]]
         return w.muse_xml(folder / "muse.xml", x), x, w.MUSE_LEADS
-    writer = {"hl7": w.hl7_aecg, "sierra": w.sierra_xml, "scp": w.scp_ecg}[kind]
-    return writer(folder / f"{kind}.{'scp' if kind == 'scp' else 'xml'}", x), x, w.LEADS12
+    writer = {"hl7": w.hl7_aecg, "sierra": w.sierra_xml, "scp": w.scp_ecg, "ishne": w.ishne}[kind]
+    return writer(folder / f"{kind}{SUFFIX.get(kind, '.xml')}", x), x, w.LEADS12
 
 
 @pytest.mark.parametrize("kind", sorted(SCALE))
@@ -118,6 +120,7 @@ def test_written_file_equals_ecgdatakit_and_the_known_signal(kind: str, tmp_path
     assert h.leads == leads and h.fs == 500 and h.n_samples == x.shape[1]  # the rhythm, not the median beat
     assert h.units == ("mV",) * len(leads) and h.start_time == w.ISO
     assert dict(h.meta)["format"] == FORMAT[kind]
+    assert "warning" not in dict(h.meta), h.meta  # checksums and counts as the specification has them
     got = record.read(0, x.shape[1], range(len(leads)))
     assert np.array_equal(got, np.stack([lead.samples for lead in edk.leads]).astype(np.float32))
     np.testing.assert_allclose(got, x * SCALE[kind] / 1000, rtol=1e-6, atol=1e-9)

@@ -1,5 +1,5 @@
 """Fuzzing the new readers as tests/test_fuzz.py fuzzes the others: a clinical file (MUSE, HL7 aECG,
-Sierra, SCP-ECG, pydicom's DICOM), a CODE-15% part or a CSV, cut short or with bytes overwritten,
+Sierra, SCP-ECG, ISHNE, pydicom's DICOM), a CODE-15% part or a CSV, cut short or with bytes overwritten,
 either reads (every sample float32, of the asked shape) or is one RecordError line (or, for a part,
 one discovery problem); never another exception, never a hang."""
 
@@ -86,11 +86,13 @@ def _writer(kind: str, folder: Path) -> Path:
         path = folder / "r.dcm"
         path.write_bytes(Path(get_testdata_file("waveform_ecg.dcm")).read_bytes())
         return path
+    if kind == "ishne":
+        return w.ishne(folder / "r.ecg", x)
     return {"hl7": w.hl7_aecg, "sierra": w.sierra_xml, "scp": w.scp_ecg}[kind](folder / f"r.{kind}", x)
 
 
 @FUZZ
-@given(kind=st.sampled_from(["muse", "hl7", "sierra", "scp", "dcm"]), data=st.data())
+@given(kind=st.sampled_from(["muse", "hl7", "sierra", "scp", "ishne", "dcm"]), data=st.data())
 def test_spoiled_clinical_file_is_read_or_a_record_error(kind: str, data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
         path = _writer(kind, Path(tmp))
