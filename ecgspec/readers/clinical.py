@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import warnings
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -86,12 +85,12 @@ def lead_name(label: str) -> str:
     return normalize_lead_label(text)
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()
+def _text(key: str, value: Any) -> str:
+    """A field's value as text: lists joined, a date of birth without its midnight time."""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    text = str(value).strip()
+    return text[:-len("T00:00:00")] if key == "birth_date" and text.endswith("T00:00:00") else text
 
 
 def meta_fields(record: Any, caught: list[str]) -> tuple[tuple[str, str], ...]:
@@ -106,7 +105,7 @@ def meta_fields(record: Any, caught: list[str]) -> tuple[tuple[str, str], ...]:
         for key, value in fields.items():
             if value is None or value == "" or value == [] or value == {}:
                 continue
-            out.append((prefix + key, ", ".join(map(str, value)) if isinstance(value, list) else _text(value)))
+            out.append((prefix + key, _text(key, value)))
     out += [("warning", message) for message in caught]
     return tuple(out)
 

@@ -73,14 +73,17 @@ def members(path: Path, explicit: bool) -> list[tuple[int, int]] | str | None:
                 return "holds no tracings and exam_id datasets (not a CODE-15% file)" if explicit else None
             tracings, exam_id = _check_layout(file)
             ids = exam_id[()].astype(np.int64)
-            rows = [r for r in range(len(ids)) if ids[r] != 0 or np.any(tracings[r])]
+            keep = ids != 0
+            for r in np.flatnonzero(~keep).tolist():  # the empty last row: read, to be sure it is empty
+                keep[r] = bool(np.any(tracings[r]))
+            rows = np.flatnonzero(keep).tolist()
     except RecordError as exc:
         return f"CODE-15%: {exc}"
     except Exception as exc:  # h5py raises OSError, KeyError, ValueError for a broken file
         return f"cannot read HDF5 file: {one_line(exc)}"
     with _cache_lock:
         _exam_ids[_key(path)] = ids
-    return [(r, int(ids[r])) for r in rows]
+    return list(zip(rows, ids[rows].tolist()))
 
 
 def _row_of(ref: RecordRef, exam_id: Any) -> int:

@@ -1,5 +1,8 @@
 """CSV records (Chapman-Shaoxing and the like): a header row of lead names, then one row a sample.
 
+In a folder, a CSV whose first line is not mostly lead names is a table of the dataset (labels,
+diagnoses), not a record, and is passed over (:func:`names_leads`); a CSV named on its own is read.
+
 The file stores no rate: it is ``--input-fs`` (by default ``--fs``), as for ``.npy``. Values are
 kept as stored. The whole file is parsed once, at open (a 10 s 12-lead record is 60,000 numbers),
 with NumPy's C parser; a row with another number of values, or a value that is not a number, is a
@@ -14,6 +17,33 @@ import io
 import numpy as np
 
 from .base import Record, RecordError, RecordRef, checked_header, one_line
+
+
+_LEADS = {name.casefold() for name in (
+    "I", "II", "III", "aVR", "aVL", "aVF", "-aVR", "X", "Y", "Z", "MLI", "MLII", "MLIII", "ECG",
+    *(f"V{i}" for i in range(1, 10)), *(f"V{i}R" for i in range(1, 10)))}
+
+
+def is_lead_name(field: str) -> bool:
+    """Whether a header field names an ECG lead (``V1``, ``aVR``, ``MLII``, ``ECG 2``, ``Lead I``), any case."""
+    key = "".join(ch for ch in field.casefold() if ch not in " _'\"")
+    for prefix in ("ecglead", "lead", "ecg"):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            rest = key[len(prefix):].lstrip("-:.")
+            return rest in _LEADS or (rest.isdigit() and len(rest) <= 2)
+    return key in _LEADS
+
+
+def names_leads(path) -> bool:
+    """Whether a CSV's first line is a header row of mostly lead names: how a folder search tells a
+    record from the tables datasets keep beside their records (``labels.csv``, ``exams.csv``)."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fp:
+            line = fp.readline(1 << 16)
+    except OSError:
+        return True  # open_record says why
+    fields = next(csv.reader([line.rstrip("\r\n")]), [])
+    return bool(fields) and 2 * sum(map(is_lead_name, fields)) >= len(fields)
 
 
 class CsvRecord(Record):

@@ -56,10 +56,17 @@ def _walk(folder: Path) -> list[tuple[str, Path]]:
 def _expand(pairs: list[tuple[str, Path]], problems: list[tuple[str, str]], explicit: bool) -> list[Found]:
     """(name, path, row) of each record: a CODE-15% part is one record a row (``name/exam_id``),
     other files one record (row None). A broken part is a problem; an HDF5 file that is no part
-    (an ecgspec output) is passed over, or a problem when named ``explicit``-ly."""
+    (an ecgspec output) is passed over, or a problem when named ``explicit``-ly; so is, in a
+    folder, a CSV whose header row names no leads (a dataset's table of labels)."""
     out: list[Found] = []
     for name, path in pairs:
-        if KINDS.get(path.suffix) != "code15":
+        kind = KINDS.get(path.suffix)
+        if kind == "csv" and not explicit:
+            from .csv_records import names_leads
+
+            if not names_leads(path):
+                continue  # a dataset's table (labels.csv), not a record
+        if kind != "code15":
             out.append((name, path, None))
             continue
         from .code15 import members

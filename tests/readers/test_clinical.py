@@ -85,6 +85,7 @@ def test_dicom_header_gives_leads_rate_units_start_time_and_meta() -> None:
     assert h.start_time == "2013-01-25T10:59:19"
     meta = dict(h.meta)
     assert meta["format"] == "DICOM Waveform" and meta["patient_id"] == "642341" and meta["sex"] == "F"
+    assert meta["birth_date"] == "1971-01-23" and meta["age"] == "42"
     assert meta["device_manufacturer"].startswith("Mortara")
     expected = pydicom.dcmread(DICOM).waveform_array(0).T / 1000
     assert np.array_equal(record.read(0, 10000, range(12)), expected.astype(np.float32))

@@ -75,3 +75,14 @@ def test_csv_records_extract_at_input_fs_and_a_bad_one_costs_nothing(tmp_path: P
     with h5py.File(tmp_path / "o.h5") as f:
         assert [v.decode() for v in f["records/name"][:]] == ["a"]
         assert f["records/fs"][:].tolist() == [250.0] and f["spectrograms"].shape[0] == 4  # 8 s at 500 Hz
+
+
+def test_a_folder_passes_over_a_dataset_table_and_reads_a_table_named_on_its_own(tmp_path: Path) -> None:
+    w.csv_record(tmp_path / "rec.csv", np.zeros((3, 5)), leads=("MLII", "V5", "ECG 3"))
+    (tmp_path / "exams.csv").write_text("exam_id,age,is_male,trace_file\n1,50,1,exams_part0.hdf5\n")
+    (tmp_path / "labels.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "timed.csv").write_text("time,I,II\n0,1,2\n")
+    refs, problems = find_records([tmp_path])
+    assert problems == [] and [r.name for r in refs] == ["rec", "timed"]
+    (ref,), _ = find_records([tmp_path / "labels.csv"])
+    assert open_record(ref, input_fs=100).header.leads == ("a", "b")
