@@ -144,7 +144,7 @@ def test_clinical_files_extract_end_to_end_beside_each_other(tmp_path: Path) -> 
     for seed, kind in enumerate(("hl7", "scp", "sierra")):
         path, x, _ = write_kind(kind, folder, n=5000, seed=seed)
         signals[path.stem] = x * SCALE[kind] / 1000
-    result = ecgspec.extract(folder, tmp_path / "o.h5", {"n_samples": N, "n_bins": BINS}, workers=1)
+    result = ecgspec.extract(folder, tmp_path / "o.h5", {"n_samples": N, "n_bins": BINS}, workers=2)  # 2 readers
     assert result.errors == []
     with h5py.File(tmp_path / "o.h5") as f:
         assert column(f, "name") == sorted(signals)

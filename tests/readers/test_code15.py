@@ -4,6 +4,7 @@ non-zero span inside the zero padding, the empty last row (exam_id 0) no record,
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from scipy.signal import resample_poly
 from torch_ecg.components import inputs as ref_inputs
 
 import ecgspec
+from ecgspec.cli import main
 from ecgspec.readers import RecordError, find_records, open_record
 
 import ecg_writers as w
@@ -165,3 +168,20 @@ def test_a_shard_weighs_the_rows_of_a_part_as_shares_of_it(part) -> None:
     refs, _ = find_records([path.parent])
     weights = record_weights([r.path for r in refs])
     assert weights == [path.stat().st_size // len(data)] * len(data)
+
+
+def test_plot_reads_a_row_again_by_its_exam_id_and_dry_run_counts_the_run(part, tmp_path: Path) -> None:
+    from ecgspec.plot import load_window
+
+    path, data = part
+    out = tmp_path / "o.h5"
+    cfg = {"n_samples": 1000, "n_bins": 32}
+    dry = CliRunner().invoke(main, ["extract", str(path.parent), str(tmp_path / "dry.h5"), "--n-samples", "1000",
+                                    "--n-bins", "32", "--dry-run", "--json"], catch_exceptions=False)
+    result = ecgspec.extract(path.parent, out, cfg, workers=2)
+    assert dry.exit_code == 0 and result.errors == [] and json.loads(dry.stdout)["windows"] == result.windows == 11  # 5 + 3 + 3
+    exam, x, _ = data[1]
+    window = load_window(out, f"exams_part3/{exam}", 1, leads=["I", "V6"])
+    assert window.why_no_waveform == "" and window.waveform.shape == (2, 1000)
+    y = resample_poly(x.T[[0, 11]].astype(np.float64), 5, 4, axis=1).astype(np.float32)
+    np.testing.assert_allclose(window.waveform, y[:, 1000:2000], atol=1e-5)
