@@ -33,7 +33,7 @@ def open_record(ref: RecordRef, input_fs: float | None = None, *, stated_fs: flo
     """
     try:
         if ref.kind == "wfdb":
-            from .wfdb_record import open_wfdb
+            from .wfdb.dispatch import open_wfdb
 
             return open_wfdb(ref)
         if ref.kind in ("npy", "npz"):
