@@ -40,7 +40,7 @@ def _key(path: Path) -> tuple[str, int, int]:
 
 
 def is_output(file: Any) -> bool:
-    """Whether an open HDF5 file is an ecgspec output (see :mod:`ecgspec.layout`)."""
+    """Whether an open HDF5 file is an ecgspec output (see :mod:`ecgspec.store.layout`)."""
     return "spectrograms" in file and "ecgspec_version" in file.attrs
 
 

@@ -162,7 +162,7 @@ def test_an_hdf5_file_of_other_data_is_passed_over_in_a_folder_and_a_problem_whe
 
 
 def test_a_shard_weighs_the_rows_of_a_part_as_shares_of_it(part) -> None:
-    from ecgspec.shard import record_weights
+    from ecgspec.run.shard import record_weights
 
     path, data = part
     refs, _ = find_records([path.parent])
