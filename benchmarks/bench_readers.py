@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "readers")]  # ecgspec, and the test writers of these formats
 
 import ecg_writers as w  # noqa: E402
-
 from bench_common import Table, log  # noqa: E402
 
 TARGET = 1 / 3

@@ -64,7 +64,7 @@ def parse(path: Any) -> tuple[Any, list[str]]:
             raise RecordError(f"reading {path.suffix} files needs {exc.name or 'pydicom'}: {EXTRA}") from None
         except edk.UnsupportedFormatError:
             raise RecordError(f"not a format ecgdatakit reads ({_formats(path.suffix)})") from None
-        except Exception as exc:  # ecgdatakit's CorruptedFileError, MissingElementError, ...
+        except Exception as exc:  # noqa: BLE001 - ecgdatakit raises CorruptedFileError, MissingElementError, and its own bugs
             raise RecordError(one_line(exc).replace(str(path), path.name)) from None
     return record, [one_line(w.message) for w in caught]  # type: ignore[arg-type]
 

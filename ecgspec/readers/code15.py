@@ -79,7 +79,7 @@ def members(path: Path, explicit: bool) -> list[tuple[int, int]] | str | None:
             rows = np.flatnonzero(keep).tolist()
     except RecordError as exc:
         return f"CODE-15%: {exc}"
-    except Exception as exc:  # h5py raises OSError, KeyError, ValueError for a broken file
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ValueError, ... for a broken file
         return f"cannot read HDF5 file: {one_line(exc)}"
     with _cache_lock:
         _exam_ids[_key(path)] = ids

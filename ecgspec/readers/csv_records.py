@@ -18,7 +18,6 @@ import numpy as np
 
 from .base import Record, RecordError, RecordRef, checked_header, one_line
 
-
 _LEADS = {name.casefold() for name in (
     "I", "II", "III", "aVR", "aVL", "aVF", "-aVR", "X", "Y", "Z", "MLI", "MLII", "MLIII", "ECG",
     *(f"V{i}" for i in range(1, 10)), *(f"V{i}R" for i in range(1, 10)))}

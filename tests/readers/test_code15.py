@@ -8,6 +8,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import ecg_writers as w
 import h5py
 import numpy as np
 import pytest
@@ -19,8 +20,6 @@ from torch_ecg.components import inputs as ref_inputs
 import ecgspec
 from ecgspec.cli import main
 from ecgspec.readers import RecordError, find_records, open_record
-
-import ecg_writers as w
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
@@ -67,7 +66,7 @@ def test_input_fs_replaces_400_hz_and_a_file_input_names_records_by_its_stem(par
 
 def test_exam_id_0_with_signal_is_a_record_and_a_row_of_zeros_an_error(tmp_path: Path) -> None:
     x = np.ones((100, 12), dtype=np.float32)
-    path = w.code15_part(tmp_path / "p.hdf5", [(0, x, 5), (7, np.zeros((10, 12), np.float32), 0)])
+    w.code15_part(tmp_path / "p.hdf5", [(0, x, 5), (7, np.zeros((10, 12), np.float32), 0)])
     refs, _ = find_records([tmp_path])
     assert [r.name for r in refs] == ["p/0", "p/7"]
     assert open_record(refs[0]).header.n_samples == 100

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ecg_writers as w
 import h5py
 import numpy as np
 import pytest
@@ -13,8 +14,6 @@ from click.testing import CliRunner
 from ecgspec.cli import main
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
 
-import ecg_writers as w
-
 
 def open_csv(path: Path, fs: float | None = 500):
     return open_record(RecordRef(path.stem, path, "csv"), input_fs=fs)
@@ -22,7 +21,7 @@ def open_csv(path: Path, fs: float | None = 500):
 
 def test_a_csv_equals_its_values_with_its_header_row_as_lead_names(tmp_path: Path) -> None:
     x = np.random.default_rng(1).normal(0, 100, (12, 3000)).round(4)
-    path = w.csv_record(tmp_path / "JS00001.csv", x)
+    w.csv_record(tmp_path / "JS00001.csv", x)
     (ref,), problems = find_records([tmp_path])
     assert problems == [] and ref.kind == "csv" and ref.name == "JS00001"
     record = open_record(ref, input_fs=500)
