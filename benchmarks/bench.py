@@ -42,6 +42,9 @@ resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
          whole signal; the first call's filter design is timed apart.
+readers  (bench_readers.py) records/s of each reader of issue 20 (GE MUSE, HL7 aECG, Philips
+         Sierra, SCP-ECG, DICOM, CSV, CODE-15% HDF5) beside WFDB's, for the same 12 x 5000 samples:
+         find, open and read whole; best of 3, formats in rotated order; target >= 1/3 of WFDB.
 resume   a fresh run, then --resume after a SIGKILL at half way and --resume adding 5% new records
          to a finished file, as ratios to the fresh run (each in a fresh subprocess); and the cost
          of a commit point (extract's flush every 2 s) with and without fsync.
@@ -77,6 +80,7 @@ from bench_corpus import Corpus
 from bench_engine import section_e2e, section_engine, section_stages
 from bench_memory import section_memory, section_storage
 from bench_qc import section_qc, section_resample
+from bench_readers import section_readers
 from bench_resume import section_resume
 from bench_scale import section_floor, section_mimic, section_workers
 from bench_startup import section_process, section_startup
@@ -84,7 +88,7 @@ from bench_startup import section_process, section_startup
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
 SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume", "startup", "process",
-            "cluster", "workers", "floor", "mimic")
+            "cluster", "readers", "workers", "floor", "mimic")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -98,6 +102,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "startup": section_startup,
     "process": section_process,
     "cluster": section_cluster,
+    "readers": section_readers,
     "workers": section_workers,
     "floor": section_floor,
     "mimic": section_mimic,

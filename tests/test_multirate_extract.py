@@ -70,10 +70,10 @@ def multirate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, li
     np.save(folder / "mr.npy", np.zeros((3, 10), dtype=np.float32))  # found on disk, read from memory
     real_open = ecgspec.signal.leads.open_record  # the run and the dry run open records through leads.open_selected
 
-    def open_record(ref: RecordRef, input_fs: float | None = None):
+    def open_record(ref: RecordRef, input_fs: float | None = None, **kwargs):  # kwargs: stated_fs
         if ref.name == "mr":
             return MultiRateRecord(ref, signals, RATES, lengths, LEADS, fs=125)
-        return real_open(ref, input_fs)
+        return real_open(ref, input_fs, **kwargs)
 
     monkeypatch.setattr(ecgspec.signal.leads, "open_record", open_record)
     return folder, signals

@@ -95,7 +95,7 @@ def test_folder_search_nested_hidden_and_duplicates(tmp_path):
     np.save(tmp_path / ".z.npy", np.zeros((1, 4)))
     np.save(tmp_path / "dup.npy", np.zeros((1, 4)))
     np.savez(tmp_path / "dup.npz", signal=np.zeros((1, 4)), fs=100)
-    (tmp_path / "other.csv").write_text("1,2")
+    (tmp_path / "other.txt").write_text("1,2")  # .csv is a record kind since issue 20
     refs, problems = find_records([tmp_path])
     assert [(r.name, r.kind) for r in refs] == [("dup", "npy"), ("sub/deeper/x", "npy")]
     assert [p[0] for p in problems] == ["dup"]

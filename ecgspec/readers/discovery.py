@@ -22,7 +22,11 @@ from typing import Iterable, Sequence, TextIO
 from .base import RecordRef
 from .wfdb.header import segment_headers
 
-KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf"}
+KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf", ".csv": "csv",
+         ".hdf5": "code15", ".h5": "code15",
+         **{suffix: "clinical" for suffix in (".xml", ".dcm", ".scp", ".ecg", ".mwf", ".mfer", ".mfr")}}
+EXPECTED = ".hea, .npy, .npz, .edf, .bdf, .csv, .hdf5/.h5 (CODE-15%), .xml, .dcm, .scp, .ecg or .mwf"
+
 
 
 def _record_name(path: Path) -> str:
@@ -38,14 +42,15 @@ def _resolve_file(path: Path) -> list[Path] | str:
         header = path.with_suffix(".hea")  # a .dat/.mat/.xyz signal file of a WFDB record
         if header.is_file():
             return [header]
-        return f"unknown file type: {path} (expected a .hea, .npy, .npz, .edf or .bdf record)"
+        return f"unknown file type: {path} (expected a {EXPECTED} record)"
     found = [Path(f"{path}{ext}") for ext in KINDS if Path(f"{path}{ext}").is_file()]
     return found or f"no such file or folder: {path}"
 
 
 SCAN_THREADS = 8  # header reads at once (I/O bound: the GIL is released while the kernel reads)
 
-Found = tuple[str, str, str]  # (record name, path as named, identity: see _identity)
+File = tuple[str, str, str]  # (record name, path as named, identity: see _identity)
+Found = tuple[str, str, str, "int | None"]  # a File and the record's row in a many-record file (else None)
 
 
 def _identity(path: str) -> str:
@@ -53,10 +58,10 @@ def _identity(path: str) -> str:
     return os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
 
 
-def _walk(folder: Path) -> list[Found]:
+def _walk(folder: Path) -> list[File]:
     """Every record file under ``folder``, hidden files and folders skipped (symbolic links to
     folders are not followed, as ``os.walk`` does not)."""
-    found: list[Found] = []
+    found: list[File] = []
     top = os.fspath(folder)
     cut = len(os.path.join(top, ""))
     absolute = os.path.join(os.path.abspath(top), "")
@@ -82,6 +87,32 @@ def _walk(folder: Path) -> list[Found]:
     return found
 
 
+def _expand(files: list[File], problems: list[tuple[str, str]], explicit: bool) -> list[Found]:
+    """Each record of ``files``: a CODE-15% part is one record a row (``name/exam_id``), other files
+    one record (row None). A broken part is a problem; an HDF5 file that is no part (an ecgspec
+    output) is passed over, or a problem when named ``explicit``-ly; so is, in a folder, a CSV
+    whose header row names no leads (a dataset's table of labels)."""
+    out: list[Found] = []
+    for name, path, identity in files:
+        kind = KINDS.get(os.path.splitext(path)[1])
+        if kind == "csv" and not explicit:
+            from .csv_records import names_leads
+
+            if not names_leads(Path(path)):
+                continue  # a dataset's table (labels.csv), not a record
+        if kind != "code15":
+            out.append((name, path, identity, None))
+            continue
+        from .code15 import members
+
+        rows = members(Path(path), explicit)
+        if isinstance(rows, str):
+            problems.append((name, rows))
+        elif rows is not None:
+            out += [(f"{name}/{exam_id}", path, identity, row) for row, exam_id in rows]
+    return out
+
+
 def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[Found], list]:
     """Expand INPUTs (folders, files, ``-`` for paths on stdin) into records found and problems."""
     found: list[Found] = []
@@ -95,13 +126,13 @@ def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tu
             continue
         path = Path(item)
         if path.is_dir():
-            found += _walk(path)
+            found += _expand(_walk(path), problems, explicit=False)
             continue
         files = _resolve_file(path)
         if isinstance(files, str):
             problems.append((_record_name(path), files))
         else:
-            found += [(_record_name(f), str(f), _identity(str(f))) for f in files]
+            found += _expand([(_record_name(f), str(f), _identity(str(f))) for f in files], problems, explicit=True)
     return found, problems
 
 
@@ -109,7 +140,7 @@ def _shared_folders(found: Iterable[Found]) -> list[str]:
     """The headers found that share their folder with another header: the only ones a master
     header may name (its segments are in its folder)."""
     by_folder: dict[str, list[str]] = {}
-    for _name, path, _identity in found:
+    for _name, path, _identity, _row in found:
         if path.endswith(".hea"):
             by_folder.setdefault(os.path.dirname(path), []).append(path)
     return [p for group in by_folder.values() if len(group) > 1 for p in group]
@@ -135,8 +166,10 @@ def find_records(
     inputs: Sequence[str | os.PathLike], stdin: TextIO | None = None
 ) -> tuple[list[RecordRef], list[tuple[str, str]]]:
     """Records named by ``inputs``: record paths (with or without extension), folders searched
-    recursively for ``*.hea``/``*.npy``/``*.npz``/``*.edf``/``*.bdf``, or ``-`` for paths read from
-    ``stdin`` (``sys.stdin`` when None), one a line, each handled like an INPUT.
+    recursively for the files of :data:`KINDS` (``*.hea``, ``*.npy``, ``*.edf``, ``*.csv``, CODE-15%
+    ``*.hdf5``, clinical ``*.xml``/``*.dcm``/``*.scp``, ...), or ``-`` for paths read from ``stdin``
+    (``sys.stdin`` when None), one a line, each handled like an INPUT. A CODE-15% part is one
+    record a row, named ``<part name>/<exam_id>``.
 
     Returns (refs sorted by name, problems as (name, reason)); never raises for a bad input.
     The same file named twice is read once; two files with one name keep the first by path
@@ -146,13 +179,13 @@ def find_records(
     found, problems = _candidates(inputs, stdin)
     pieces = _segment_pieces(found)
     refs: dict[str, RecordRef] = {}
-    seen: set[str] = set()
-    for name, path, identity in sorted(found):
-        if identity in seen or identity in pieces:
+    seen: set[tuple[str, int | None]] = set()
+    for name, path, identity, row in sorted(found, key=lambda item: (item[0], item[1], item[3] or 0)):
+        if (identity, row) in seen or identity in pieces:
             continue
-        seen.add(identity)
+        seen.add((identity, row))
         if name in refs:
             problems.append((name, f"duplicate record name, already read from {refs[name].path}"))
         else:
-            refs[name] = RecordRef(name, Path(path), KINDS[os.path.splitext(path)[1]])
+            refs[name] = RecordRef(name, Path(path), KINDS[os.path.splitext(path)[1]], row)
     return [refs[name] for name in sorted(refs)], problems
