@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.slow  # each runs an example script in a fresh interpreter
 
 
 def run_example(*args: str) -> subprocess.CompletedProcess:

@@ -46,6 +46,7 @@ def outputs(tmp_path_factory, cinc_dir):
     return src, files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("to1d", [True, False])
 def test_plot_renders_with_and_without_the_source(outputs, tmp_path, to1d):
     src, files = outputs
@@ -105,6 +106,7 @@ def test_plot_errors_are_one_line(outputs, tmp_path, monkeypatch):
     assert not Path(out).exists()
 
 
+@pytest.mark.slow
 def test_the_time_axis_spans_the_frames_without_a_margin(outputs, tmp_path, monkeypatch):
     """The spectrogram fills its panel: the time axis runs from the first frame's cell edge to the
     last one's. With the seed config the waveform runs 1 ms past the last cell, and autoscaling

@@ -34,6 +34,7 @@ def _random_config(rng: random.Random) -> tuple[int, float, int, int, int, float
             return n_bins, fs, win, hop, n_samples, feature_fs
 
 
+@pytest.mark.slow
 def test_edge_frames_are_exactly_those_the_padding_changes():
     """Reflect vs zero padding of random signals: the frames that differ are the edge frames."""
     rng = random.Random(11)

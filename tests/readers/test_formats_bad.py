@@ -91,6 +91,7 @@ sys.meta_path.insert(0, _NoEdfio())
 """
 
 
+@pytest.mark.slow
 def test_edf_input_without_edfio_is_one_line_naming_the_extra(tmp_path: Path) -> None:
     folder = good_records(tmp_path / "in")
     write_edf(folder, "alone", [256], seconds=4, bdf=True)

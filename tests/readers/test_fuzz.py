@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import h5py
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ from ecgspec.signal.windowing import WindowStats, iter_windows
 from ecgspec.store.layout import OutputError
 from tests.helpers.paths import DATA
 
+pytestmark = pytest.mark.slow  # Hypothesis: dozens of examples a test
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SLOW_FUZZ = settings(FUZZ, max_examples=25)

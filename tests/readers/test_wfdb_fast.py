@@ -372,6 +372,7 @@ def _fields(h: object) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=mutated())

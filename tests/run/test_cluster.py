@@ -62,6 +62,7 @@ def test_assign_device():
     assert part_count(1000, 2) == 8 and part_count(3, 2) == 3 and part_count(5, 0) == 4
 
 
+@pytest.mark.slow
 def test_cluster_run_equals_a_single_process(corpus, tmp_path):
     out = tmp_path / "out.h5"
     result = invoke("extract", corpus["records"], out, *OPTIONS, "--cluster", "local:2", "--json", "--quiet")
@@ -72,6 +73,7 @@ def test_cluster_run_equals_a_single_process(corpus, tmp_path):
     assert not parts_folder(out).exists()
 
 
+@pytest.mark.slow
 def test_virtual_merge_equals_a_single_process_and_keeps_the_parts(corpus, tmp_path, dask_cluster):
     _, client = dask_cluster
     out = tmp_path / "out.h5"
@@ -137,6 +139,7 @@ def _die_after_commits(marker: str, commits: int) -> None:
     writer.SpectrogramWriter.commit_record = commit_record
 
 
+@pytest.mark.slow
 def test_a_killed_worker_costs_nothing(corpus, tmp_path, dask_cluster):
     _, client = dask_cluster
     marker = tmp_path / "killed"
@@ -154,6 +157,7 @@ def test_a_killed_worker_costs_nothing(corpus, tmp_path, dask_cluster):
     client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
 
 
+@pytest.mark.slow
 def test_resume_keeps_finished_parts(corpus, tmp_path, dask_cluster):
     _, client = dask_cluster
     scheduler_file = tmp_path / "scheduler.json"

@@ -30,6 +30,7 @@ def cinc_h5(tmp_path_factory, cinc_dir: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_cinc_50_windows_match_torch_ecg(cinc_h5: Path, cinc_dir: Path):
     with h5py.File(cinc_h5) as f:
         names = [n.decode() if isinstance(n, bytes) else n for n in f["records/name"][:]]
@@ -175,6 +176,7 @@ def test_info_reports_the_file(cinc_h5: Path):
     assert "50" in text and "window_shape" in text
 
 
+@pytest.mark.slow
 def test_summary_line_and_progress_go_to_stderr(tmp_path: Path, cinc_dir: Path):
     out = tmp_path / "s.h5"
     proc = subprocess.run([sys.executable, "-m", "ecgspec.cli", "extract", str(cinc_dir / "E07500"), str(out)],
@@ -241,6 +243,7 @@ def test_info_on_a_file_that_is_not_ours_is_one_line(tmp_path: Path):
     assert res.output.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_unallocatable_batch_is_one_line_and_leaves_no_partial(tmp_path: Path, cinc_dir: Path):
     out = tmp_path / "o.h5"
     proc = subprocess.run([sys.executable, "-m", "ecgspec", "extract", str(cinc_dir / "E07500"), str(out),

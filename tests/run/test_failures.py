@@ -108,6 +108,7 @@ def test_quiet_failure_list_on_stderr_and_every_record_under_errors(tmp_path: Pa
         assert list(f["records/name"].asstr()[:]) == names[:3]
 
 
+@pytest.mark.slow
 def test_max_errors_stops_resumably_and_resume_equals_an_uninterrupted_run(tmp_path: Path, cinc_dir: Path) -> None:
     corpus = make_corpus(tmp_path / "records", cinc_dir, n=60)  # a bad header after every 15th record: 4 bad
     stopped, full = tmp_path / "stopped.h5", tmp_path / "full.h5"

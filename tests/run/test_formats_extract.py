@@ -149,7 +149,7 @@ def write_212x4(folder: Path, name: str = "icu", fs: float = 125, seconds: int =
     return folder / f"{name}.hea"
 
 
-@pytest.mark.parametrize("fs", [125, 62.4725])
+@pytest.mark.parametrize("fs", [125, pytest.param(62.4725, marks=pytest.mark.slow)])
 def test_wfdb_written_212x4_record_by_leads_cli_and_channels_api(tmp_path: Path, fs: float) -> None:
     header = write_212x4(tmp_path, fs=fs, seconds=int(40 * 125 / fs) + 1)
     assert " 212x4 " in header.read_text() and f" {fs} " in header.read_text().splitlines()[0]

@@ -90,7 +90,7 @@ def test_multirate_record_by_lead_name_through_the_cli(tmp_path: Path, multirate
 # ---------------------------------------------------------------- any rate, read from a file
 
 
-@pytest.mark.parametrize("rate", [249.89, 62.4725, 257])
+@pytest.mark.parametrize("rate", [249.89, pytest.param(62.4725, marks=pytest.mark.slow), 257])
 def test_non_integer_rate_npz_matches_whole_resampling(tmp_path: Path, cinc_dir: Path, rate: float):
     signal = wfdb.rdrecord(str(cinc_dir / "E07500"), channels=[0, 1]).p_signal.T.astype(np.float32)
     folder = tmp_path / "in"
@@ -194,6 +194,7 @@ def test_resume_of_a_file_written_before_lead_fs_fills_it(tmp_path: Path, cpsc_d
         assert ds.records["lead_fs"].tolist() == ["200.0,200.0"] * 3
 
 
+@pytest.mark.slow
 def test_extract_without_resampling_never_imports_scipy_signal(tmp_path: Path, cpsc_dir: Path):
     code = (
         "import sys, ecgspec; "

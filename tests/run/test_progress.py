@@ -51,6 +51,7 @@ def run_extract(tmp_path: Path, cpsc_dir: Path, *args: str, stderr) -> int:
                           timeout=300).returncode
 
 
+@pytest.mark.slow
 def test_log_file_gets_plain_progress_lines(tmp_path: Path, cpsc_dir: Path) -> None:
     log = tmp_path / "run.log"
     with open(log, "wb") as fh:
@@ -65,6 +66,7 @@ def test_log_file_gets_plain_progress_lines(tmp_path: Path, cpsc_dir: Path) -> N
     assert lines[-1].startswith("ecgspec: 18 records read, ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--log-every", "0"], ["--quiet", "--log-every", "0.1"]])
 def test_log_every_zero_or_quiet_prints_no_progress(tmp_path: Path, cpsc_dir: Path, args: list[str]) -> None:
     log = tmp_path / "run.log"
@@ -73,6 +75,7 @@ def test_log_every_zero_or_quiet_prints_no_progress(tmp_path: Path, cpsc_dir: Pa
     assert "records/s" not in log.read_text().replace("windows/s", "")
 
 
+@pytest.mark.slow
 def test_a_terminal_gets_the_bar_not_the_lines(tmp_path: Path, cpsc_dir: Path) -> None:
     main, child = os.openpty()  # stderr a terminal, 120 columns wide
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))

@@ -306,6 +306,7 @@ def _no_locks(*args, **kwargs):
                         f" error message = '{os.strerror(code)}')")
 
 
+@pytest.mark.slow
 def test_file_locking_failure_says_what_to_do(run, tmp_path, monkeypatch):
     monkeypatch.setattr(h5py, "File", _no_locks)
     for args in (["extract", *run["inputs"], tmp_path / "x.h5", *OPTIONS],

@@ -27,6 +27,7 @@ def test_help_version_and_shape_import_no_h5py_or_numpy_either(args: list[str]) 
     assert "click" in names and not names & LIGHT_TOO, sorted(names & LIGHT_TOO)
 
 
+@pytest.mark.slow
 def test_info_and_dry_run_import_no_torch(tmp_path: Path, cinc_dir: Path) -> None:
     out = tmp_path / "out.h5"
     names, proc = imported_by("extract", str(cinc_dir), str(out), *SMALL)
@@ -48,6 +49,7 @@ def fmt8_record(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("records, options, scipy, wfdb_used", [
     ("cinc2021", [], False, False),  # 500 Hz fmt 16: the numpy decoder, no resampling
     ("cpsc2021", ["--n-channels", "2"], True, False),  # 200 Hz: resampled

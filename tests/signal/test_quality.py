@@ -67,7 +67,7 @@ def _expected(rec: MultiRateRecord, channels: list[int], starts: np.ndarray, win
 
 
 @pytest.mark.parametrize("window, stride, block", [(1000, 1000, 1 << 20), (1000, 370, 3000), (700, 1900, 2500),
-                                                   (512, 1, 1 << 12)])
+                                                   pytest.param(512, 1, 1 << 12, marks=pytest.mark.slow)])
 def test_flags_equal_brute_force_on_every_window(window, stride, block):
     rec = _record(window + stride)
     channels = [2, 0, 1]

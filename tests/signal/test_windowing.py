@@ -204,6 +204,7 @@ def test_missing_share_measured_at_the_record_rate(nan_record):
     assert np.isfinite(windows).all()
 
 
+@pytest.mark.slow
 def test_small_stride_keeps_each_yield_within_the_chunk_budget(wfdb_dir):
     """Stride 25 at 500 Hz overlaps every sample 200 times: yields stay under WINDOW_BATCH_BYTES yet equal the whole."""
     from ecgspec.signal import windowing
@@ -238,7 +239,7 @@ def _whole_multirate(signals, rates, fs, window, stride):
 @pytest.mark.parametrize("block_samples", [700, 5003, 1 << 20])
 @pytest.mark.parametrize(
     "rates",
-    [(500, 125, 250), (125, 500, 125), (249.89, 500), (62.4725, 249.89, 1000), (360, 257)],
+    [(500, 125, 250), (125, 500, 125), (249.89, 500), pytest.param((62.4725, 249.89, 1000), marks=pytest.mark.slow), (360, 257)],
 )
 def test_leads_at_different_rates_equal_each_resampled_whole(rates, block_samples):
     rng = np.random.default_rng(len(rates) + block_samples)

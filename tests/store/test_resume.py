@@ -108,6 +108,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+@pytest.mark.slow
 def test_subprocess_interrupted_with_sigkill_sigint_sigterm_then_resumed_equals_uninterrupted(
     tmp_path: Path, corpus: Path, reference: Path
 ) -> None:
@@ -278,6 +279,7 @@ def test_overwrite_discards_leftovers_and_keeps_output_until_done(tmp_path: Path
         assert ds.records["name"].tolist() == [good_name(i) for i in range(3)] and ds.complete
 
 
+@pytest.mark.slow
 def test_interrupted_append_to_a_finished_output_never_leaves_a_half_file_at_output(
     tmp_path: Path, cinc_dir: Path
 ) -> None:
@@ -342,6 +344,7 @@ def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+@pytest.mark.slow
 def test_running_output_is_readable_while_extract_writes(tmp_path: Path, cinc_dir: Path) -> None:
     n_records = 600  # long enough (several commit points) for the reads to land part way
     corpus = make_corpus(tmp_path / "records", cinc_dir, n=n_records)
@@ -396,6 +399,7 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
+@pytest.mark.slow
 def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_freed(
     tmp_path: Path, corpus: Path, small_disk: Path
 ) -> None:

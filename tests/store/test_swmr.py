@@ -177,6 +177,7 @@ def _kill_point(rng: np.random.Generator, i: int, commits, child) -> None:
     time.sleep(float(rng.uniform(0.0, per_commit)))
 
 
+@pytest.mark.slow
 def test_kills_at_many_random_points_then_resume_equals_a_fresh_run(tmp_path: Path) -> None:
     names = [f"r{i:04d}" for i in range(2000)]
     out = tmp_path / "out.h5"
