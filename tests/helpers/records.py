@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ecgspec.readers import Header, Record, RecordRef
+from ecgspec.readers import Header, Record, RecordRef, find_records
 
 Signal = np.ndarray | Callable[[int, int], np.ndarray]  # samples, or (start, stop) -> samples
 
@@ -64,3 +64,10 @@ def as_format(folder: Path, name: str, fmt: str) -> Path:
                         (samples.astype(np.int32) + 32768).astype("<u2").tobytes())
         header.write_text(re.sub(r"\.dat 16(?=[ x])", f".dat {fmt}", header.read_text()))
     return header
+
+
+def found_ref(path: Path) -> RecordRef:
+    """The one record discovery finds at ``path``, found without problems."""
+    refs, problems = find_records([path])
+    assert problems == [] and len(refs) == 1
+    return refs[0]

@@ -11,12 +11,7 @@ import pytest
 import wfdb
 
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
-
-
-def _ref(path: Path) -> RecordRef:
-    refs, problems = find_records([path])
-    assert problems == [] and len(refs) == 1
-    return refs[0]
+from tests.helpers.records import found_ref
 
 
 def _full(path: Path) -> np.ndarray:
@@ -55,7 +50,7 @@ def test_find_record_path_with_or_without_extension(wfdb_dir, given):
 
 
 def test_find_signal_file_of_second_file(wfdb_dir):
-    assert _ref(wfdb_dir / "s0010_re.xyz").path == wfdb_dir / "s0010_re.hea"
+    assert found_ref(wfdb_dir / "s0010_re.xyz").path == wfdb_dir / "s0010_re.hea"
 
 
 def test_find_from_stdin(wfdb_dir, cpsc_dir):
@@ -106,7 +101,7 @@ def test_folder_search_nested_hidden_and_duplicates(tmp_path):
 
 @pytest.mark.parametrize("name", ["E07500", "HR06003", "JS20001"])
 def test_read_cinc_equals_wfdb(cinc_dir, name):
-    rec = open_record(_ref(cinc_dir / name))
+    rec = open_record(found_ref(cinc_dir / name))
     assert rec.header.fs == 500.0 and rec.header.n_samples == 5000 and rec.header.n_signals == 12
     assert rec.header.leads[:4] == ("I", "II", "III", "aVR")
     got = rec.read(0, 5000, range(12))
@@ -115,7 +110,7 @@ def test_read_cinc_equals_wfdb(cinc_dir, name):
 
 
 def test_read_mitbih_212_slices(wfdb_dir):
-    rec = open_record(_ref(wfdb_dir / "100"))
+    rec = open_record(found_ref(wfdb_dir / "100"))
     assert rec.header == rec.header.__class__(360.0, 650000, ("MLII", "V5"), 2)
     full = _full(rec.ref.path)
     np.testing.assert_array_equal(rec.read(0, 650000, [0, 1]), full)
@@ -125,7 +120,7 @@ def test_read_mitbih_212_slices(wfdb_dir):
 
 
 def test_read_two_signal_files(wfdb_dir):
-    rec = open_record(_ref(wfdb_dir / "s0010_re"))
+    rec = open_record(found_ref(wfdb_dir / "s0010_re"))
     assert rec.header.n_signals == 15 and rec.header.leads[12:] == ("vx", "vy", "vz")
     full = _full(rec.ref.path)
     np.testing.assert_array_equal(rec.read(1000, 3000, [14, 0, 12]), full[[14, 0, 12], 1000:3000])
@@ -133,7 +128,7 @@ def test_read_two_signal_files(wfdb_dir):
 
 @pytest.mark.parametrize("name, shape", [("a103l", (3, 82500)), ("100_3chan", (3, 999)), ("test01_00s", (4, 4000))])
 def test_read_mat_odd_length_and_small(wfdb_dir, name, shape):
-    rec = open_record(_ref(wfdb_dir / name))
+    rec = open_record(found_ref(wfdb_dir / name))
     got = rec.read(0, shape[1], range(shape[0]))
     assert got.shape == shape
     np.testing.assert_array_equal(got, _full(rec.ref.path))
@@ -141,7 +136,7 @@ def test_read_mat_odd_length_and_small(wfdb_dir, name, shape):
 
 
 def test_read_range_outside_record_is_value_error(wfdb_dir):
-    rec = open_record(_ref(wfdb_dir / "100_3chan"))
+    rec = open_record(found_ref(wfdb_dir / "100_3chan"))
     for args in [(0, 1000, [0]), (-1, 5, [0]), (0, 5, [3]), (0, 5, [])]:
         with pytest.raises(ValueError):
             rec.read(*args)
@@ -150,15 +145,15 @@ def test_read_range_outside_record_is_value_error(wfdb_dir):
 def test_npy_and_npz(tmp_path):
     signal = np.arange(30, dtype=np.int16).reshape(3, 10)
     np.save(tmp_path / "a.npy", signal)
-    rec = open_record(_ref(tmp_path / "a.npy"), input_fs=250)
+    rec = open_record(found_ref(tmp_path / "a.npy"), input_fs=250)
     assert (rec.header.fs, rec.header.n_samples, rec.header.leads, rec.header.n_signals) == (250.0, 10, (), 3)
     np.testing.assert_array_equal(rec.read(2, 7, [2, 0]), signal[[2, 0], 2:7].astype(np.float32))
     with pytest.raises(RecordError, match="sampling rate"):
-        open_record(_ref(tmp_path / "a.npy"))
+        open_record(found_ref(tmp_path / "a.npy"))
     with_nan = signal.astype(np.float64)
     with_nan[1, 4] = np.nan
     np.savez(tmp_path / "b.npz", signal=with_nan, fs=np.float64(360), leads=np.array(["I", "II", "V1"]))
-    rec = open_record(_ref(tmp_path / "b.npz"), input_fs=999)
+    rec = open_record(found_ref(tmp_path / "b.npz"), input_fs=999)
     assert (rec.header.fs, rec.header.leads) == (360.0, ("I", "II", "V1"))
     got = rec.read(0, 10, [1])
     assert np.isnan(got[0, 4]) and np.array_equal(np.delete(got[0], 4), np.delete(signal[1], 4))
@@ -166,7 +161,7 @@ def test_npy_and_npz(tmp_path):
 
 def test_read_of_a_file_cut_after_open_is_record_error(copy_records, wfdb_dir):
     folder = copy_records(wfdb_dir, ["100"])
-    rec = open_record(_ref(folder / "100"))
+    rec = open_record(found_ref(folder / "100"))
     with open(folder / "100.dat", "r+b") as f:
         f.truncate(1000)
     with pytest.raises(RecordError) as err:

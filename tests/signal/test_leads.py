@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from ecgspec.readers import RecordError, open_record
 from ecgspec.signal.leads import lead_key, select_channels
-
-
-def _ref(path: Path) -> RecordRef:
-    refs, problems = find_records([path])
-    assert problems == [] and len(refs) == 1
-    return refs[0]
-
+from tests.helpers.records import found_ref
 
 # ---------------------------------------------------------------- select_channels
 
@@ -25,15 +17,15 @@ def test_select_all_channels_in_file_order():
 
 
 def test_select_wrong_count_without_leads(wfdb_dir):
-    leads = open_record(_ref(wfdb_dir / "s0010_re")).header.leads
+    leads = open_record(found_ref(wfdb_dir / "s0010_re")).header.leads
     with pytest.raises(RecordError) as err:
         select_channels(leads, None, 12)
     assert str(err.value) == "has 15 signals, expected n_channels=12; use --leads or --channels to pick them"
 
 
 def test_select_by_name_ignores_case_and_spaces_and_keeps_order(wfdb_dir, cinc_dir):
-    ptb = open_record(_ref(wfdb_dir / "s0010_re")).header.leads
-    cinc = open_record(_ref(cinc_dir / "E07500")).header.leads
+    ptb = open_record(found_ref(wfdb_dir / "s0010_re")).header.leads
+    cinc = open_record(found_ref(cinc_dir / "E07500")).header.leads
     wanted = ["aVR", "I", "V1", "vz"]
     assert select_channels(ptb, wanted, 4) == [3, 0, 6, 14]
     assert select_channels(cinc, ["avr", "i", " V 6"], 3) == [3, 0, 11]
@@ -41,7 +33,7 @@ def test_select_by_name_ignores_case_and_spaces_and_keeps_order(wfdb_dir, cinc_d
 
 
 def test_select_missing_lead(cinc_dir):
-    leads = open_record(_ref(cinc_dir / "E07500")).header.leads
+    leads = open_record(found_ref(cinc_dir / "E07500")).header.leads
     with pytest.raises(RecordError) as err:
         select_channels(leads, ["I", "vx"], 2)
     assert str(err.value).startswith("has no lead vx (leads: I, II, III, aVR")
@@ -64,7 +56,7 @@ def test_lead_key_ignores_case_and_every_space():
 
 
 def test_select_by_index_keeps_the_given_order(wfdb_dir):
-    header = open_record(_ref(wfdb_dir / "s0010_re")).header
+    header = open_record(found_ref(wfdb_dir / "s0010_re")).header
     assert select_channels(header.leads, None, 3, header.n_signals, channels=[14, 0, 6]) == [14, 0, 6]
     assert select_channels((), None, 2, n_signals=3, channels=(2, 2)) == [2, 2]  # a channel twice is allowed
 
