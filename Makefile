@@ -36,7 +36,8 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
-# the tests not marked slow: a minute or two instead of the whole suite's several
+# the tests not marked slow (pyproject: the kill, interrupt, cluster and Hypothesis tests, and those over ~5 s):
+# about a fifth of the whole suite's time
 test-fast: install-test
 	$(BIN)/python -m pytest -q -m "not slow"
 
