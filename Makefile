@@ -33,8 +33,11 @@ install-test: $(VENV)/.test-extra
 demo: install
 	$(BIN)/python examples/demo.py --data $(DATA)
 
-test: install-test
+test: install-test lint
 	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/ruff check ecgspec tests benchmarks examples
 
 # the tests not marked slow (pyproject: the kill, interrupt, cluster and Hypothesis tests, and those over ~5 s):
 # about a fifth of the whole suite's time

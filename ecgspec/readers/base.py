@@ -103,7 +103,7 @@ def record_errors(what: str) -> Iterator[None]:
         yield
     except RecordError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the one place a reader's foreign errors become a RecordError
         raise RecordError(f"{what}: {one_line(exc)}") from None
 
 

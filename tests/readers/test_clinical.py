@@ -11,7 +11,6 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-import ecg_writers as w
 import ecgdatakit
 import h5py
 import numpy as np
@@ -24,6 +23,7 @@ from torch_ecg.components import inputs as ref_inputs
 
 import ecgspec
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from tests.helpers import ecg_writers as w
 
 ROOT = Path(__file__).resolve().parents[2]
 DICOM = Path(get_testdata_file("waveform_ecg.dcm"))

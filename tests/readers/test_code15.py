@@ -8,7 +8,6 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-import ecg_writers as w
 import h5py
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from torch_ecg.components import inputs as ref_inputs
 import ecgspec
 from ecgspec.cli import main
 from ecgspec.readers import RecordError, find_records, open_record
+from tests.helpers import ecg_writers as w
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 

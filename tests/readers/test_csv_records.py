@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ecg_writers as w
 import h5py
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 
 from ecgspec.cli import main
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from tests.helpers import ecg_writers as w
 
 
 def open_csv(path: Path, fs: float | None = 500):

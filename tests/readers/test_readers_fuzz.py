@@ -12,13 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-import ecg_writers as w
 import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from tests.helpers import ecg_writers as w
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

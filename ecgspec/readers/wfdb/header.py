@@ -227,7 +227,7 @@ def segment_headers(path: Path) -> list[Path]:
         lines = header_lines(content)
         record = RX_RECORD.match(lines[0]) if lines else None
         parsed = parse_header(content) if record is not None and record.group("n_seg") else None
-    except Exception:
+    except (OSError, ValueError, IndexError):  # unreadable or not a master header: discovery passes it over
         return []
     if not isinstance(parsed, MasterHeader):
         return []
