@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DATA   ?= ../shared/data
 
-.PHONY: install install-test demo test test-fast bench clean
+.PHONY: install install-test demo test test-fast lint bench clean
 
 # `install`: what running ecgspec needs (the demo, the command). `install-test`: that plus the
 # test extra (pytest, hypothesis, torch-ecg for the parity tests, edfio), for `make test` and `make bench`.
