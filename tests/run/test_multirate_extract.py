@@ -28,7 +28,7 @@ from tests.helpers.compare import assert_close, column
 from tests.helpers.records import MultiRateRecord
 from tests.helpers.reference import reference_windows, torch_ecg  # torch_ecg's SpectrogramInput, the reference
 
-run = partial(extract, quiet=True, workers=1)
+run = partial(extract, quiet=True, workers=0)  # the multirate fixture patches open_record: in this process only
 
 
 # ---------------------------------------------------------------- a multi-rate record through extract
@@ -63,7 +63,7 @@ def test_leads_at_their_own_rates_match_whole_resampling_and_torch_ecg(tmp_path:
     folder, signals = multirate
     out = tmp_path / "mr.h5"
     cfg = {"n_bins": 64, "n_samples": 2500}
-    result = ecgspec.extract(folder, out, cfg, channels=[2, 0, 1], stride=2000, log=lambda m: None)
+    result = ecgspec.extract(folder, out, cfg, channels=[2, 0, 1], stride=2000, workers=0, log=lambda m: None)
     order = [2, 0, 1]
     expected = reference_windows([signals[c] for c in order], [RATES[c] for c in order], 500, 2500, 2000)
     assert result.errors == [] and result.records == 1 and result.windows == len(expected) == 10
