@@ -252,6 +252,15 @@ class SpectrogramWriter:
         self._n_windows = end
         self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
 
+    def discard_record(self, row: int) -> int:
+        """Drop every window written for record ``row``, which will not be committed (it failed part
+        way); return how many. The writer knows which windows are whose: callers need not count."""
+        n = int(np.count_nonzero(self._tail_rows == row))
+        if n and not np.all(self._tail_rows[len(self._tail_rows) - n :] == row):
+            raise ValueError(f"discard_record: the windows of record row {row} are not the last written")
+        self.discard_windows(n)
+        return n
+
     def add_error(self, name: str, message: str) -> None:
         """Record that ``name`` was skipped and why."""
         self._append("errors", {"name": name, "message": message})
