@@ -184,17 +184,19 @@ class Batcher:
         self.rows = np.empty(batch_size, dtype=np.int64)
         self.starts = np.empty(batch_size, dtype=np.int64)
         self.qc = np.empty(batch_size, dtype=np.uint8)
+        self.input = buffers.input.numpy()  # the same memory (pinned on CUDA)
         self.fill = 0
         self.after: list[WriterEvent] = []  # events that must follow the buffered windows
         self.windows = 0
 
     def add(self, row: int, starts: np.ndarray, windows: np.ndarray, qc: np.ndarray) -> None:
-        src = torch.from_numpy(windows)
         done = 0
         while done < len(starts):
             take = min(len(starts) - done, len(self.rows) - self.fill)
             sl = slice(self.fill, self.fill + take)
-            self.buffers.input[sl].copy_(src[done : done + take])
+            # a plain memcpy on this thread: torch's copy_ would hand it to its intra-op threads, which
+            # wait on a core the reader processes hold
+            np.copyto(self.input[sl], windows[done : done + take])
             self.rows[sl] = row
             self.starts[sl] = starts[done : done + take]
             self.qc[sl] = qc[done : done + take]

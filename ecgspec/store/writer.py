@@ -8,7 +8,6 @@ earlier runs left, :mod:`ecgspec.store.swmr` clears what a dead writer left set)
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -236,7 +235,7 @@ class SpectrogramWriter:
         if not np.all(self._tail_rows[: row.n_windows] == index):
             raise ValueError(f"commit_record {row.name!r}: its windows do not all carry record row {index}")
         self._tail_rows = self._tail_rows[row.n_windows :]
-        self._append("records", dataclasses.asdict(row))
+        self._append("records", dict(vars(row)))  # a flat dataclass: asdict's deep copy costs 20 us a record
         self._n_committed_windows = end
         self._n_records += 1
         return index
