@@ -177,7 +177,7 @@ def _run(
         for warning in store.warnings:
             control.log(f"ecgspec: warning: {warning}")
         writer.start()
-        with progress_bar(len(refs) + len(problems), control.progress, control.log_every) as bar:
+        with progress_bar(len(refs) + len(problems), control.progress, control.log_every, clock.text) as bar:
             run = _Run(config, options, Batcher(engine, buffers, emit=writer.put, clock=clock), result, stop, bar,
                        failures)
             run.feed(refs, problems, store.done_names, store.next_record_row)
@@ -268,7 +268,7 @@ class _Run:
                 else:
                     row += self.consume(ref, q, row)
                 self.bar.update(1)
-                self.bar.set_postfix(windows=self.batcher.windows, stages=self.batcher.clock.text(), refresh=False)
+                self.bar.set_postfix(windows=self.batcher.windows, refresh=False)
             if self.stop.signum is None:
                 self.batcher.flush()
 
