@@ -44,8 +44,8 @@ if TYPE_CHECKING:  # for type checkers and editors
     from .engine.config import InputConfig
     from .engine.spectrogram import SpectrogramInput
     from .run.api import ExtractResult, extract
-    from .store.reader import SpectrogramFile, describe, open  # noqa: A004 - ecgspec.open, as h5py.File
-    from .store.sampling import BlockSampler, split
+    from .store.reader import SpectrogramFile, describe, open  # noqa: A004, F401 - ecgspec.open, as h5py.File
+    from .store.sampling import BlockSampler, split  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,11 @@
 """An ``extract`` run's progress on stderr: tqdm's bar on a terminal; in a log file (stderr not a
 terminal) one plain line every ``--log-every`` seconds, with no carriage returns::
 
-    ecgspec: 1200/5000 records (24%), 13200 windows, 80.1 records/s, 881 windows/s, elapsed 0:00:15, ETA 0:00:47
+    ecgspec: 1200/5000 records (24%), 13200 windows, 80.1 records/s, 881 windows/s, elapsed 0:00:15, ETA 0:00:47;
+    found in 1.2 s, reading 12%, engine 20%, writing 41%
+
+(the shares: of the run so far, the main thread waiting for records to be read, the engine, and
+the writer thread; the one near 100% is what limits the run).
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ class LogProgress:
     record still gets its lines."""
 
     def __init__(self, total: int, every: float, write: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, stages: Callable[[], str] | None = None) -> None:
         self.total, self.every, self.clock = total, every, clock
         self.write = write or _stderr_line
         self.done = 0
         self.windows = 0
+        self.stages = stages  # the run's discovery time and stage shares, asked for each line
         self.start = clock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ecgspec-progress", daemon=True)
@@ -56,7 +61,8 @@ class LogProgress:
             self.windows = windows
 
     def line(self) -> str:
-        return progress_line(self.done, self.total, self.windows, self.clock() - self.start)
+        line = progress_line(self.done, self.total, self.windows, self.clock() - self.start)
+        return f"{line}; {self.stages()}" if self.stages else line
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -76,9 +82,9 @@ def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def progress_bar(total: int, terminal: bool, log_every: float) -> Any:
+def progress_bar(total: int, terminal: bool, log_every: float, stages: Callable[[], str] | None = None) -> Any:
     """tqdm's bar where stderr is a terminal (``terminal``); else :class:`LogProgress` every
-    ``log_every`` seconds; else (0) a disabled bar."""
+    ``log_every`` seconds (``stages``: the tail of each line); else (0) a disabled bar."""
     if not terminal and log_every > 0:
-        return LogProgress(total, log_every)
+        return LogProgress(total, log_every, stages=stages)
     return tqdm(total=total, unit="rec", disable=not terminal, file=sys.stderr, dynamic_ncols=True)

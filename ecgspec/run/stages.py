@@ -1,7 +1,8 @@
 """The stages of an ``extract`` run, and the events that pass between them.
 
-1. :func:`read_record` (a reader thread) streams one record's windows into a small
-   queue, then a :class:`RecordRead` or :class:`ReadFailed`;
+1. reading (:mod:`ecgspec.run.reading`, in reader threads or processes) streams one record's
+   windows, then a :class:`RecordRead` or :class:`ReadFailed`; :func:`prefetch` keeps a few
+   records started ahead;
 2. the :class:`Batcher` (main thread) packs windows of consecutive records into full
    batches and has the engine compute them, into :class:`BatchBuffers` allocated
    once, in the stored dtype (:func:`to_stored`);
@@ -17,44 +18,44 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from ..engine.config import InputConfig
 from ..engine.spectrogram import SpectrogramInput
 from ..errors import ExtractError, one_line
-from ..readers import Record, RecordError, RecordRef
-from ..signal import quality
-from ..signal.leads import open_selected
-from ..signal.windowing import Cut, WindowStats, iter_flagged_windows
-from ..store.layout import OutputError, RecordRow, clip_to_stored, lead_fs_text
+from ..readers import RecordRef
+from ..store.layout import OutputError, RecordRow, clip_to_stored
 from ..store.writer import SpectrogramWriter
-from .options import ExtractOptions
 
-BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
 QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
 FLUSH_SECONDS = 2.0
 
 
-# --- stage 1: reading ----------------------------------------------------------------------
-
-
 @dataclass
-class RecordRead:
-    """A record read in full: its ``/records`` row, and the windows it skipped for missing samples."""
+class StageClock:
+    """Seconds each stage kept a run busy: the main thread waiting for records to be read, the engine,
+    the writer thread. Their shares of the run tell which stage limits it (progress lines, ``--json``)."""
 
-    row: RecordRow
-    nan_skipped: int
+    discovery: float = 0.0  # finding the records, before the first is read
+    read_wait: float = 0.0
+    engine: float = 0.0
+    write: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def shares(self) -> dict[str, float]:
+        """Each stage's seconds as a share of the run since :attr:`started` (discovery excluded)."""
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        return {"reading": self.read_wait / elapsed, "engine": self.engine / elapsed, "writing": self.write / elapsed}
+
+    def text(self) -> str:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in self.shares().items())
+        return f"found in {self.discovery:.1f} s, {shares}"
 
 
-@dataclass
-class ReadFailed:
-    """A record that cannot be used, and why (one line)."""
-
-    message: str
+# --- stage 1: reading (the stage itself is in ecgspec.run.reading) ---------------------------
 
 
 def write_failed(output: Any, error: BaseException) -> ExtractError:
@@ -62,50 +63,6 @@ def write_failed(output: Any, error: BaseException) -> ExtractError:
     if isinstance(error, OutputError):
         return ExtractError(str(error))
     return ExtractError(f"writing {output} failed: {error}")
-
-
-def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
-    """Put unless the run is stopping; never blocks forever on an abandoned queue."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def read_record(
-    ref: RecordRef, config: InputConfig, options: ExtractOptions, out: "queue.Queue[Any]", stop: threading.Event
-) -> None:
-    """Worker: stream one record's windows into ``out`` as ``(starts, windows, qc)``, then a RecordRead or ReadFailed."""
-    try:
-        record, channels = open_selected(ref, config, options)
-        stats = WindowStats()
-        stride = options.stride or config.n_samples
-        n_windows = 0
-        cut = Cut(config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, quality.ENABLED)
-        for starts, windows, qc in iter_flagged_windows(record, channels, cut, stats):
-            if not put_unless_stopped(out, (starts, windows, qc), stop):
-                return
-            n_windows += len(starts)
-        row = record_row(ref, record, channels, stats, n_windows)
-        put_unless_stopped(out, RecordRead(row, stats.nan_skipped), stop)
-    except RecordError as exc:
-        put_unless_stopped(out, ReadFailed(str(exc)), stop)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is this record's, not the run's
-        put_unless_stopped(out, ReadFailed(f"{type(exc).__name__}: {one_line(exc)}"), stop)
-
-
-def record_row(ref: RecordRef, record: Record, channels: Sequence[int], stats: WindowStats, n_windows: int) -> RecordRow:
-    """The ``/records`` row of a record read in full."""
-    header = record.header
-    names = [header.leads[c] if header.leads else str(c) for c in channels]
-    flat = ",".join(names[row] for row in sorted(stats.flat_rows))
-    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(names), n_windows,
-                     int(stats.nan_filled), lead_fs_text(header.rate(c) for c in channels),
-                     stats.share(stats.nan_filled), flat, stats.share(stats.clipped), "\n".join(header.comments),
-                     header.start_time)
 
 
 def prefetch(
@@ -152,15 +109,16 @@ class CommitRecord:
 
 @dataclass
 class RecordSkipped:
-    """A record that failed: its ``/errors`` row; ``written`` of its windows already written are discarded."""
+    """A record that failed: its ``/errors`` row; the windows the store has of its ``row`` (if it took
+    one) are discarded (:meth:`~ecgspec.store.writer.SpectrogramWriter.discard_record`)."""
 
     name: str
     message: str
-    written: int = 0
+    row: int | None = None
 
     def apply(self, store: SpectrogramWriter) -> None:
-        if self.written:
-            store.discard_windows(self.written)
+        if self.row is not None:
+            store.discard_record(self.row)
         store.add_error(self.name, self.message)
 
 
@@ -216,25 +174,29 @@ class BatchBuffers:
 class Batcher:
     """Packs windows of consecutive records into full engine batches and keeps events in order."""
 
-    def __init__(self, engine: SpectrogramInput, buffers: BatchBuffers, emit: Callable[[WriterEvent], None]) -> None:
+    def __init__(self, engine: SpectrogramInput, buffers: BatchBuffers, emit: Callable[[WriterEvent], None],
+                 clock: StageClock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or StageClock()
         self.buffers = buffers
         self.emit = emit
         batch_size = len(buffers.input)
         self.rows = np.empty(batch_size, dtype=np.int64)
         self.starts = np.empty(batch_size, dtype=np.int64)
         self.qc = np.empty(batch_size, dtype=np.uint8)
+        self.input = buffers.input.numpy()  # the same memory (pinned on CUDA)
         self.fill = 0
         self.after: list[WriterEvent] = []  # events that must follow the buffered windows
         self.windows = 0
 
     def add(self, row: int, starts: np.ndarray, windows: np.ndarray, qc: np.ndarray) -> None:
-        src = torch.from_numpy(windows)
         done = 0
         while done < len(starts):
             take = min(len(starts) - done, len(self.rows) - self.fill)
             sl = slice(self.fill, self.fill + take)
-            self.buffers.input[sl].copy_(src[done : done + take])
+            # a plain memcpy on this thread: torch's copy_ would hand it to its intra-op threads, which
+            # wait on a core the reader processes hold
+            np.copyto(self.input[sl], windows[done : done + take])
             self.rows[sl] = row
             self.starts[sl] = starts[done : done + take]
             self.qc[sl] = qc[done : done + take]
@@ -250,24 +212,29 @@ class Batcher:
         else:
             self.emit(item)
 
-    def drop_tail(self, row: int) -> int:
-        """Remove buffered windows of record ``row`` (always the last in the buffer); return how many."""
+    def discard(self, row: int) -> int | None:
+        """Drop the buffered windows of record ``row`` (a failed record: always the last in the buffer).
+        Return ``row`` when the store may hold some of its windows (they were flushed before: then
+        nothing else is buffered, and its RecordSkipped goes at once, before another record's
+        windows carry the same row), else None (the store has none of them)."""
         keep = self.fill
         while keep and self.rows[keep - 1] == row:
             keep -= 1
-        dropped, self.fill = self.fill - keep, keep
-        return dropped
+        self.fill = keep
+        return row if keep == 0 else None
 
     def flush(self) -> None:
         """Compute the buffered windows (if any) and emit them, then the events that wait on them."""
         if self.fill:
             n = self.fill
             pooled = self.buffers.free.get()
+            t0 = time.perf_counter()
             x = self.buffers.input[:n].to(self.engine.device, non_blocking=True)
             if self.buffers.staging is None:
                 self.engine(x, out=pooled[:n])
             else:
                 to_stored(self.engine(x, out=self.buffers.staging[:n]), pooled[:n])
+            self.clock.engine += time.perf_counter() - t0
             self.emit(WindowsBatch(self.rows[:n].copy(), self.starts[:n].copy(), pooled, n, self.qc[:n].copy()))
             self.windows += n
             self.fill = 0
@@ -282,9 +249,11 @@ class Batcher:
 class WriterThread(threading.Thread):
     """Applies events to the store in order; the first exception is kept for the main thread."""
 
-    def __init__(self, store: SpectrogramWriter, release: Callable[[torch.Tensor], None]) -> None:
+    def __init__(self, store: SpectrogramWriter, release: Callable[[torch.Tensor], None],
+                 clock: StageClock | None = None) -> None:
         super().__init__(name="ecgspec-writer", daemon=True)
         self.store = store
+        self.clock = clock or StageClock()
         self.release = release  # hands a written batch's buffer back to the pool
         # Unbounded: memory is bounded by the buffer pool, and a bounded queue made the
         # main thread wait on a thread hand-off for each small event (2 ms a record).
@@ -299,10 +268,12 @@ class WriterThread(threading.Thread):
                 return
             try:
                 if self.error is None:  # after a failure, only hand buffers back
+                    t0 = time.perf_counter()
                     item.apply(self.store)
                     if time.monotonic() - last_flush > FLUSH_SECONDS:
                         self.store.flush()
                         last_flush = time.monotonic()
+                    self.clock.write += time.perf_counter() - t0
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 self.error = exc
             finally:

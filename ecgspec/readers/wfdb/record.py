@@ -216,7 +216,7 @@ def _header_bytes(path: Path) -> bytes:
 def _parsed(content: bytes) -> WfdbHeader | MasterHeader | None:
     try:
         return parse_header(content)
-    except Exception:  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
+    except (ValueError, IndexError):  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
         return None
 
 
