@@ -79,10 +79,10 @@ from typing import Any, Callable, Dict, List
 
 from bench_child import child_main
 from bench_cluster import section_cluster
-from bench_loader import section_loader
 from bench_common import NOISY_CORES, ForeignCpu, Table, load_average, log
 from bench_corpus import Corpus
 from bench_engine import section_e2e, section_engine, section_stages
+from bench_loader import section_loader
 from bench_memory import section_memory, section_storage
 from bench_qc import section_qc, section_resample
 from bench_readers import section_readers

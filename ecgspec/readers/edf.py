@@ -211,6 +211,6 @@ def _description(raw: bytes, edf: Any) -> dict[str, Any]:
     fields = (("patient", raw[8:88].decode("latin-1").strip()), ("recording", raw[88:168].decode("latin-1").strip()))
     try:
         start = iso_datetime(datetime.datetime.combine(edf.startdate, edf.starttime))
-    except Exception:  # an unreadable or anonymised date: no start time, the record still reads
+    except Exception:  # noqa: BLE001 - an unreadable or anonymised date: no start time, the record still reads
         start = ""
     return {"comments": tuple(f"{key}: {value}" for key, value in fields), "meta": fields, "start_time": start}

@@ -42,8 +42,8 @@ from ..errors import one_line
 from ..readers import RecordRef
 from ..store.layout import OutputError, normalised_config, open_for_reading, partial_path
 from ..store.merge import InOrderMerge, merge_parts
-from .options import ExtractOptions, effective_config
 from .labels import match_records
+from .options import ExtractOptions, effective_config
 from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, load_labels, run_records
 from .plan import find_some_records
 from .runtime import StopFlag

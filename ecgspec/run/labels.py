@@ -150,7 +150,7 @@ def _read_parquet(path: Path) -> tuple[list[str], list[list[Any]]]:
         raise LabelError(f"labels: reading Parquet ({path.name}) needs pyarrow: pip install ecgspec[parquet]") from None
     try:
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow's errors have no common base worth naming
+    except Exception as exc:  # noqa: BLE001 - pyarrow's errors have no common base worth naming
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise LabelError(f"labels: cannot read {path}: {reason}") from None
     columns = [_arrow_values(table.column(i)) for i in range(table.num_columns)]

@@ -36,10 +36,10 @@ from ..store.layout import normalised_config
 from ..store.leftovers import resumable_names
 from ..store.writer import SpectrogramWriter
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
+from .labels import LabelTable, join_labels, read_labels
 from .options import READ_THREADS, ExtractOptions, effective_config
 from .plan import find_some_records
 from .progress import progress_bar
-from .labels import LabelTable, join_labels, read_labels
 from .reading import ReadFailed, RecordRead, read_record
 from .runtime import StopFlag, run_scope
 from .shard import select as select_part

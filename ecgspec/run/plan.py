@@ -23,8 +23,8 @@ from ..signal.leads import open_selected
 from ..signal.windowing import count_windows
 from ..store.layout import compression_filters, expected_output_bytes
 from .failures import Failures
-from .options import READ_THREADS, ExtractOptions
 from .labels import join_labels, read_labels
+from .options import READ_THREADS, ExtractOptions
 
 PROCESS_MIN_RECORDS = 2000  # fewer headers are read faster than processes start
 

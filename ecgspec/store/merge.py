@@ -33,8 +33,8 @@ import h5py
 import numpy as np
 
 from .layout import OutputError, fsync_folder, partial_path
-from .record_groups import group_columns, merge_labels, read_labels_group, write_groups
 from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
+from .record_groups import group_columns, merge_labels, read_labels_group, write_groups
 from .schema import LIBVER, PART_ATTRS  # virtual datasets need the 1.10 format, and it keeps files resumable
 
 __all__ = ["merge_parts", "InOrderMerge", "MergeError", "MergeSummary"]

@@ -34,7 +34,7 @@ from .layout import (
 from .record_groups import read_groups, record_mask, time_after
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = ["SpectrogramFile", "open", "describe"]
 

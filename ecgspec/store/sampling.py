@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-import torch
 from torch.utils.data import Sampler, Subset
 
 __all__ = ["BlockSampler", "WindowSubset", "split"]

@@ -34,8 +34,8 @@ from .layout import (
     normalised_config,
     partial_path,
 )
-from .record_groups import LabelColumns, group_columns, write_groups
 from .leftovers import Kept, check_folder
+from .record_groups import LabelColumns, group_columns, write_groups
 from .resume import open_for_writing, reopen, take_over_leftovers
 from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
 from .swmr import LockHeld, WriterLock
