@@ -125,14 +125,16 @@ class SpectrogramFile:
                 file.close()
                 raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
             # opened first, and kept: HDF5 shares one dataset object among a file's handles to it, so
-            # its chunk cache (none where unfiltered: uncached_if_raw) is set by the first opening
-            dataset = uncached_if_raw(file, "spectrograms")
+            # its chunk cache (none where unfiltered: uncached_if_raw) is set by the first opening. Not
+            # for a file being written (SWMR): a dataset kept open across the writer's growth failed
+            # to read its chunk index ("can't insert duplicate key"); it is looked up at each read
+            dataset = file["spectrograms"] if file.swmr_mode else uncached_if_raw(file, "spectrograms")
             lost = missing_sources(dataset, self.path.parent)  # a virtual file's parts (merge --virtual)
             if lost:
                 file.close()
                 raise OutputError(f"{self.path}: the part files its virtual /spectrograms reads are missing: "
                                   f"{', '.join(lost)} (relative to {self.path.parent}); move the folder as a whole")
-            self._file, self._pid, self._dataset = file, os.getpid(), dataset
+            self._file, self._pid, self._dataset = file, os.getpid(), None if file.swmr_mode else dataset
         return self._file
 
     def __getstate__(self) -> dict[str, Any]:
@@ -197,10 +199,9 @@ class SpectrogramFile:
             dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
 
     def _spectrograms(self) -> h5py.Dataset:
-        """This process's ``/spectrograms`` dataset for batched reads, looked up once per handle."""
-        if self._dataset is None or self._pid != os.getpid():
-            self._h5()
-        return self._dataset  # type: ignore[return-value]  # set by _h5
+        """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""
+        file = self._h5()
+        return self._dataset if self._dataset is not None else file["spectrograms"]
 
     @cached_property
     def _items(self) -> dict[str, np.ndarray]:
