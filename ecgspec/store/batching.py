@@ -61,23 +61,26 @@ def _whole(rows: list[torch.Tensor]) -> torch.Tensor | None:
     base = rows[0]._base
     if base is None or base.dim() == 0 or base.shape[0] != len(rows) or not base.is_contiguous():
         return None
-    step = base.stride(0) * base.element_size()
-    start = base.data_ptr()
-    for k, row in enumerate(rows):
-        if row._base is not base or row.data_ptr() != start + k * step or row.shape != base.shape[1:]:
-            return None
+    if any(row._base is not base for row in rows) or rows[0].shape != base.shape[1:]:
+        return None
+    step, start = base.stride(0) * base.element_size(), base.data_ptr()
+    if [row.data_ptr() for row in rows] != list(range(start, start + len(rows) * step, step)):
+        return None
     return base
 
 
 def collate_windows(batch: list[tuple[Any, ...]], *, collate_fn_map: dict | None = None) -> tuple[Any, ...]:
     """A batch of items as ``default_collate`` makes it (the same types), without copying spectrograms
-    that are the rows of one batch array."""
-    fields = list(zip(*batch))
-    specs = list(fields[0])
+    that are the rows of one batch array; the names and starts of such a batch come as
+    :meth:`SpectrogramFile.__getitems__` made them (``_ecgspec_fields`` on the array)."""
+    specs = [item[0] for item in batch]
     whole = _whole(specs)
+    fields = getattr(whole, "_ecgspec_fields", None) if whole is not None else None
+    if fields is not None and type(batch[0]) is Window:
+        return Window(whole, *fields)
+    columns = list(zip(*batch))[1:]
     stacked = whole if whole is not None else collate(specs, collate_fn_map=collate_fn_map)
-    rest = [collate(list(values), collate_fn_map=collate_fn_map) for values in fields[1:]]
-    return type(batch[0])(stacked, *rest)
+    return type(batch[0])(stacked, *(collate(list(values), collate_fn_map=collate_fn_map) for values in columns))
 
 
 default_collate_fn_map.update({Window: collate_windows, WindowColumns: collate_windows})

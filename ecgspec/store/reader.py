@@ -165,6 +165,8 @@ class SpectrogramFile:
         """The items of ``indices``, in that order: DataLoader's batched fetch. Each run of consecutive
         windows is one HDF5 read into one batch array, whose rows the items' tensors are; DataLoader's
         default collate then hands that array on without stacking a copy (:mod:`ecgspec.store.batching`)."""
+        import torch
+
         from .batching import Window, WindowColumns, batch_array
 
         positions = self._positions(indices)
@@ -173,9 +175,11 @@ class SpectrogramFile:
         self._read_rows(dataset, self._kept[positions], values)
         specs = tensor.unbind(0)
         items = self._items
-        names, starts = items["name"][positions].tolist(), items["start"][positions].tolist()
+        names, starts = items["name"][positions].tolist(), items["start"][positions]
         if not self.columns:
-            return list(map(Window, specs, names, starts))
+            tensor._ecgspec_fields = (names, torch.from_numpy(starts))  # the collated batch's (batching)
+            return list(map(Window, specs, names, starts.tolist()))
+        starts = starts.tolist()
         extra = zip(*(items[c][positions].tolist() for c in self.columns))
         return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
 

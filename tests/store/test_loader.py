@@ -219,3 +219,21 @@ def test_raw_spectrograms_are_read_without_a_chunk_cache_compressed_ones_with(cp
         batches = list(DataLoader(ds, batch_size=50, sampler=ds.sampler(block=50, seed=2)))
         order = list(ds.sampler(block=50, seed=2))
         np.testing.assert_array_equal(torch.cat([b.spectrogram for b in batches]).numpy(), specs[order])
+
+
+def test_collate_copies_rows_that_are_not_a_whole_batch_in_order(cpsc_out: Path) -> None:
+    from torch.utils.data import default_collate
+
+    specs = rows(cpsc_out)[0]
+    with ecgspec.open(cpsc_out) as ds:
+        items = ds.__getitems__([4, 5, 6, 7])
+        whole = default_collate(items)
+        assert whole.spectrogram.data_ptr() == items[0].spectrogram.data_ptr()  # the batch array itself
+        assert whole.start.tolist() == ds.windows["start"][4:8].tolist() and whole.name == [i.name for i in items]
+        shuffled = default_collate([items[2], items[0], items[3], items[1]])  # same array, other order
+        np.testing.assert_array_equal(shuffled.spectrogram.numpy(), specs[[6, 4, 7, 5]])
+        assert shuffled.name == [items[k].name for k in (2, 0, 3, 1)]
+        part = default_collate(items[:3])  # not all of its rows
+        np.testing.assert_array_equal(part.spectrogram.numpy(), specs[4:7])
+        mixed = default_collate([items[0], ds[9]])  # rows of two arrays
+        np.testing.assert_array_equal(mixed.spectrogram.numpy(), specs[[4, 9]])
