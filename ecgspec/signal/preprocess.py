@@ -252,8 +252,9 @@ class Preprocess:
 def apply_preprocess(pre: Preprocess, signal: np.ndarray, fs: float) -> np.ndarray:
     """float32 (C, T): ``signal`` (C, T) through every step in order, over the whole record,
     equal to ``PreprocManager.from_config(cfg)(signal, fs)[0]`` (float32 where torch_ecg's last
-    step is a FIR band-pass, which it leaves in float64)."""
-    sig = np.asarray(signal, dtype=F32)
+    step is a FIR band-pass, which it leaves in float64). C order, as the whole-record z-score's
+    float32 sum depends on the memory layout (torch_ecg's own result does)."""
+    sig = np.ascontiguousarray(signal, dtype=F32)
     for step in pre.steps:
         sig = step.apply(sig, fs)
     return sig
