@@ -9,8 +9,9 @@ from .readers import Record, RecordError, RecordRef, open_record
 if TYPE_CHECKING:
     from .config import InputConfig
     from .options import ExtractOptions
+    from .signal.record_layout import RecordLayout
 
-__all__ = ["open_selected", "select_channels", "lead_key"]
+__all__ = ["open_selected", "open_layout", "select_channels", "lead_key"]
 
 
 def lead_key(name: str) -> str:
@@ -80,3 +81,20 @@ def open_selected(ref: RecordRef, config: InputConfig, options: ExtractOptions) 
     channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals,
                                channels=options.channels)
     return record, channels
+
+
+def open_layout(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[Record, RecordLayout]:
+    """Open a record and work out its layout (:mod:`ecgspec.signal.record_layout`): the signals to
+    read and what becomes of them (``--lead-set``, ``--units``, ``--preprocess``); RecordError as
+    :func:`open_selected`, or for a record with none of the set's leads or a unit --units cannot convert."""
+    from .signal.record_layout import record_layout
+
+    if options.lead_set is None:
+        record, channels = open_selected(ref, config, options)
+    else:
+        record, channels = open_record(ref, input_fs=options.input_fs or config.sampling_rate), None
+    header = record.header
+    layout = record_layout(header.leads, header.units, channels, lead_set=options.lead_set,
+                           aliases=options.lead_aliases, derive=options.derive_leads, to_mv=options.units == "mV",
+                           preprocess=options.preprocess)
+    return record, layout

@@ -1,6 +1,6 @@
 """``extract --dry-run``: what a run would do, learnt from the records' headers; nothing is written.
 
-Each record is opened as a run opens it (:func:`ecgspec.leads.open_selected`: the header, the
+Each record is opened as a run opens it (:func:`ecgspec.leads.open_layout`: the header, the
 signal files' sizes, the channel choice) and its windows are counted with the run's own
 arithmetic (:func:`ecgspec.windowing.count_windows`); no signal is decoded and torch is not
 imported. The counts are exact unless the run meets what only the samples show: windows
@@ -21,7 +21,7 @@ from .options import ExtractOptions
 from .errors import ExtractError
 from .failures import Failures
 from .layout import compression_filters, expected_output_bytes
-from .leads import open_selected
+from .leads import open_layout
 from .readers import RecordError, RecordRef, find_records
 from .windowing import count_windows
 
@@ -73,8 +73,8 @@ class Plan:
 
 def planned_windows(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int:
     """Windows the run would cut from ``ref`` (see the module's docstring); RecordError if it would skip it."""
-    record, channels = open_selected(ref, config, options)
-    return count_windows(record.header, channels, config.sampling_rate, config.n_samples,
+    record, layout = open_layout(ref, config, options)
+    return count_windows(record.header, layout.channels, config.sampling_rate, config.n_samples,
                          options.stride or config.n_samples)
 
 

@@ -25,11 +25,12 @@ import numpy as np
 
 from .readers import Header
 
-__all__ = ["FILLED", "FLAT", "CLIPPED", "FLAGS", "BITS_ATTR", "ENABLED", "Limits", "flag_mask", "flag_counts",
+__all__ = ["FILLED", "FLAT", "CLIPPED", "MISSING_LEAD", "FLAGS", "BITS_ATTR", "ENABLED", "Limits", "flag_mask", "flag_counts",
            "window_flags", "count_clipped"]
 
 FILLED, FLAT, CLIPPED = 1, 2, 4
-FLAGS = {"filled": FILLED, "flat": FLAT, "clipped": CLIPPED}
+MISSING_LEAD = 8  # a lead of --lead-set the record lacks, zero-filled (every window of that record)
+FLAGS = {"filled": FILLED, "flat": FLAT, "clipped": CLIPPED, "missing_lead": MISSING_LEAD}
 BITS_ATTR = json.dumps({str(bit): name for name, bit in FLAGS.items()})  # /windows/qc attrs["bits"]
 # Off only to measure what the flags cost (benchmarks/bench.py): windows then all read 0.
 ENABLED = True

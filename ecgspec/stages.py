@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -27,11 +28,12 @@ from .config import InputConfig
 from .engine import SpectrogramInput
 from .errors import ExtractError  # re-exported: defined apart so torch-free modules raise it too
 from .layout import OutputError, RecordRow, clip_to_stored, lead_fs_text
-from .leads import open_selected
+from .leads import open_layout
 from .readers import Record, RecordError, RecordRef
 from . import quality
 from .windowing import WindowStats, iter_flagged_windows
 from .options import ExtractOptions
+from .signal.record_layout import RecordLayout
 from .writer import SpectrogramWriter
 
 BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
@@ -80,18 +82,18 @@ def read_record(
 ) -> None:
     """Worker: stream one record's windows into ``out`` as ``(starts, windows, qc)``, then a RecordRead or ReadFailed."""
     try:
-        record, channels = open_selected(ref, config, options)
+        record, layout = open_layout(ref, config, options)
         stats = WindowStats()
         stride = options.stride or config.n_samples
         n_windows = 0
         for starts, windows, qc in iter_flagged_windows(
-            record, channels, config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, stats,
-            quality=quality.ENABLED,
+            record, layout.channels, config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES,
+            stats, quality=quality.ENABLED, layout=layout,
         ):
             if not put_unless_stopped(out, (starts, windows, qc), stop):
                 return
             n_windows += len(starts)
-        row = record_row(ref, record, channels, stats, n_windows)
+        row = record_row(ref, record, layout, stats, n_windows)
         put_unless_stopped(out, RecordRead(row, stats.nan_skipped), stop)
     except RecordError as exc:
         put_unless_stopped(out, ReadFailed(str(exc)), stop)
@@ -103,14 +105,25 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def record_row(ref: RecordRef, record: Record, channels: Sequence[int], stats: WindowStats, n_windows: int) -> RecordRow:
-    """The ``/records`` row of a record read in full."""
+def record_row(ref: RecordRef, record: Record, layout: RecordLayout, stats: WindowStats, n_windows: int) -> RecordRow:
+    """The ``/records`` row of a record read in full. With a lead set, ``leads`` are the set's, a
+    derived lead's rate is its first base's, and a zero-filled lead's NaN (nan_filled,
+    flat_leads and the shares count the signals read)."""
     header = record.header
-    names = [header.leads[c] if header.leads else str(c) for c in channels]
+    names = [layout.output_name(header.leads, row) for row in range(len(layout.channels))]
     flat = ",".join(names[row] for row in sorted(stats.flat_rows))
-    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(names), n_windows,
-                     int(stats.nan_filled), lead_fs_text(header.rate(c) for c in channels),
-                     stats.share(stats.nan_filled), flat, stats.share(stats.clipped))
+    plan = layout.plan
+    if plan is None:
+        leads, rates = names, [header.rate(c) for c in layout.channels]
+        mask, derived = (True,) * len(names), (False,) * len(names)
+    else:
+        leads = list(plan.leads)
+        rates = [header.rate(s) if s is not None else header.rate(d[0]) if d is not None else math.nan
+                 for s, d in zip(plan.sources, plan.derived)]
+        mask, derived = tuple(bool(m) for m in plan.present), tuple(bool(m) for m in plan.derived_mask)
+    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(leads), n_windows,
+                     int(stats.nan_filled), lead_fs_text(rates), stats.share(stats.nan_filled), flat,
+                     stats.share(stats.clipped), mask, derived)
 
 
 def prefetch(

@@ -23,6 +23,7 @@ from .layout import (
     COUNTER,
     ERROR_COLUMNS,
     FRAME_COLUMNS,
+    MASK_COLUMNS,
     RECORD_COLUMNS,
     STORE_DTYPES,
     WINDOW_COLUMNS,
@@ -167,7 +168,9 @@ class SpectrogramWriter:
         for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
             for name, dtype in columns.items():
                 path = f"{group}/{name}"
-                file.create_dataset(path, shape=(0,), maxshape=(None,), chunks=(COLUMN_CHUNK,), dtype=dtype)
+                wide = (int(self._config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
+                file.create_dataset(path, shape=(0, *wide), maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
+                                    dtype=dtype)
         file["windows/qc"].attrs["bits"] = BITS_ATTR
         for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
             file.create_dataset(f"frames/{name}", data=values)

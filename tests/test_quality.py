@@ -123,7 +123,7 @@ def test_cinc_flat_leads_are_the_constant_digital_leads(cinc_dir, tmp_path):
         names = f["records/name"].asstr()[:]
         flat = f["records/flat_leads"].asstr()[:]
         qc, rows = f["windows/qc"][:], f["windows/record"][:]
-        assert json.loads(f["windows/qc"].attrs["bits"]) == {"1": "filled", "2": "flat", "4": "clipped"}
+        assert json.loads(f["windows/qc"].attrs["bits"]) == {"1": "filled", "2": "flat", "4": "clipped", "8": "missing_lead"}
         assert (f["records/filled_share"][:] == 0).all()
     seen = 0
     for i, name in enumerate(names):

@@ -15,7 +15,7 @@ Each step is a stage reading the one before it by sample range:
   stage before (mean and std accumulated in float64, where torch_ecg reduces in float32: the
   difference is float32 rounding), then scale each block.
 
-Memory: a stage holds at most two blocks of its output and the filter states (a few numbers a
+Memory: a stage holds at most three blocks of its output and the filter states (a few numbers a
 block); a stream reads the record once per pass (up to four passes with all three steps).
 """
 
@@ -38,7 +38,7 @@ def preprocessed(pre: Preprocess, read: Read, n: int, fs: float, block: int = DE
     """A reader of the preprocessed record: ``read(start, stop)`` of the result, given ``read`` of
     the record (float32 (C, stop - start) at ``fs``, the same values whatever the range) and its
     length ``n``. A record of at most ``block`` samples is computed whole, at the first read; a
-    longer one streams. Reads go best in increasing order (the last two blocks are kept)."""
+    longer one streams. Reads go best in increasing order (the last three blocks are kept)."""
     if n <= block:
         return _Whole(pre, read, n, fs).read
     stage: _Stage = _Source(read, n)
@@ -85,7 +85,7 @@ class _Whole(_Stage):
 
 
 class _Blocks(_Stage):
-    """A stage computed block by block, keeping the last two blocks."""
+    """A stage computed block by block, keeping the last three blocks."""
 
     def __init__(self, prev: _Stage, block: int):
         self.prev, self.n, self.block = prev, prev.n, block
@@ -104,7 +104,7 @@ class _Blocks(_Stage):
         for k in range(first, last + 1):
             if k not in self._cache:
                 self._cache[k] = self.compute(k)
-                while len(self._cache) > 2:
+                while len(self._cache) > 3:
                     self._cache.popitem(last=False)
             a, b = self.span(k)
             parts.append(self._cache[k][:, max(start, a) - a : min(stop, b) - a])
