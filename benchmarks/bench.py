@@ -23,7 +23,7 @@ memory   peak RSS (VmHWM) of extract in a fresh subprocess for a small and a lar
 storage  MB per record and records/s for float32/float16 uncompressed, lzf, gzip and,
          when ``hdf5plugin`` imports (``pip install 'hdf5plugin>=4.1'``), zstd and blosc2.
 qc       the quality flags' cost: extract end to end with and without them (internal switch
-         ``ecgspec.quality.ENABLED``, set in the child process), interleaved fresh-process runs,
+         ``ecgspec.signal.quality.ENABLED``, set in the child process), interleaved fresh-process runs,
          best of each; and the read stage alone (reading, windowing, flags) on the same corpus.
 startup  the wall time of ``python -m ecgspec --help``, ``--version``, ``shape --json`` and of
          ``python -c "import torch"`` (and of ``python -c pass``), run alternately in fresh

@@ -79,7 +79,7 @@ def _phase_row(table: Table, cluster: Dict[str, Any], single: Dict[str, Any]) ->
 
 def _merge_copy_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
     """merge's copy of MERGE_PARTS shards vs the disk's sequential write rate, alternately, best of 2."""
-    from ecgspec.merge import merge_parts
+    from ecgspec.store.merge import merge_parts
 
     n = min(args.records, 500)
     folder = ctx["corpus"].subset(n)
@@ -112,7 +112,7 @@ def _merge_copy_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
 def _virtual_row(args: Any, table: Table, ctx: Dict[str, Any]) -> None:
     """``merge --virtual`` of VIRTUAL_PARTS small parts, best of 3."""
     import ecgspec
-    from ecgspec.merge import merge_parts
+    from ecgspec.store.merge import merge_parts
 
     folder = ctx["corpus"].subset(min(args.records, 2 * VIRTUAL_PARTS))
     parts_dir = ctx["tmp"] / "virtual_parts"

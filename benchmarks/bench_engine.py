@@ -119,16 +119,16 @@ def section_e2e(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> 
 
 def read_one(ref: Any, cfg: Dict[str, Any], block: int, quality: bool = True) -> int:
     """Read and window one record as extract's read stage does (windows discarded); return the window count."""
-    from ecgspec.leads import select_channels
     from ecgspec.readers import open_record
-    from ecgspec.windowing import WindowStats, iter_flagged_windows
+    from ecgspec.signal.leads import select_channels
+    from ecgspec.signal.windowing import Cut, WindowStats, iter_flagged_windows
 
     record = open_record(ref, input_fs=cfg["fs"])
     header = record.header
     channels = select_channels(header.leads, None, cfg["n_channels"], n_signals=header.n_signals)
     n = 0
-    for starts, _windows, _qc in iter_flagged_windows(record, channels, cfg["fs"], cfg["n_samples"], cfg["n_samples"],
-                                                      0.1, block, WindowStats(), quality=quality):
+    cut = Cut(cfg["fs"], cfg["n_samples"], cfg["n_samples"], 0.1, block, quality)
+    for starts, _windows, _qc in iter_flagged_windows(record, channels, cut, WindowStats()):
         n += len(starts)
     return n
 
@@ -217,8 +217,8 @@ def _write_row(table: Table, ctx: Dict[str, Any], cfg: Dict[str, Any], engine: A
     ``n`` records of ``n_windows`` windows in all. Fills ``rates``."""
     import numpy as np
 
-    from ecgspec.layout import RecordRow
-    from ecgspec.writer import SpectrogramWriter
+    from ecgspec.store.layout import RecordRow
+    from ecgspec.store.writer import SpectrogramWriter
 
     window_shape = engine.compute_input_shape((1, cfg["n_channels"], cfg["n_samples"]))[1:]
     values = np.random.default_rng(2).random((BATCH, *window_shape), dtype=np.float32)
@@ -248,7 +248,7 @@ def _write_row(table: Table, ctx: Dict[str, Any], cfg: Dict[str, Any], engine: A
 def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
     """Each stage of extract alone (read, engine, write) on the corpus, the 16x2 read row, and the
     whole run against the slowest stage."""
-    from ecgspec import stages
+    from ecgspec.run import stages
 
     corpus: Corpus = ctx["corpus"]
     n = args.records

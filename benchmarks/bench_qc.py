@@ -30,8 +30,8 @@ def _in_memory(signal: Any, rate: float) -> Any:
 
 def _windows_seconds(record: Any, fs: float, window: int) -> float:
     """Seconds to window both leads of ``record`` at ``fs`` Hz, block by block as extract does."""
-    from ecgspec import stages
-    from ecgspec.windowing import iter_windows
+    from ecgspec.run import stages
+    from ecgspec.signal.windowing import iter_windows
 
     t0 = time.perf_counter()
     for _ in iter_windows(record, [0, 1], fs, window, window, 0.1, stages.BLOCK_SAMPLES):
@@ -45,7 +45,7 @@ def _resample_rows(table: Table, rate: float, seconds_of_signal: int) -> None:
     import numpy as np
     from scipy.signal import resample_poly
 
-    from ecgspec import resample
+    from ecgspec.signal import resample
 
     n = int(rate * seconds_of_signal)
     signal = np.random.default_rng(5).standard_normal((2, n)).astype(np.float32)

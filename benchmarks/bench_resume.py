@@ -48,9 +48,9 @@ def commit_cost(args: argparse.Namespace, ctx: Dict[str, Any], window_shape: tup
     (at the fresh run's pace) of one window each, as extract commits every FLUSH_SECONDS."""
     import numpy as np
 
-    from ecgspec.layout import RecordRow
-    from ecgspec.stages import FLUSH_SECONDS
-    from ecgspec.writer import SpectrogramWriter
+    from ecgspec.run.stages import FLUSH_SECONDS
+    from ecgspec.store.layout import RecordRow
+    from ecgspec.store.writer import SpectrogramWriter
 
     per_commit = max(1, int(records_per_s * FLUSH_SECONDS))
     values = np.ones((1, *window_shape), dtype=np.float32)

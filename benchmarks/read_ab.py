@@ -27,24 +27,38 @@ CONFIG = dict(n_channels=12, n_samples=5000, fs=500)
 def child(tree: str, folder: str) -> None:
     """In a fresh process: the read stage of the ecgspec in ``tree``; prints {threads: records/s}."""
     sys.path.insert(0, tree)
-    import torch  # noqa: F401  (as extract has it)
     from concurrent.futures import ThreadPoolExecutor
+
+    import torch  # noqa: F401  (as extract has it)
 
     import ecgspec
 
     assert Path(ecgspec.__file__).resolve().is_relative_to(Path(tree).resolve()), ecgspec.__file__
-    try:  # the readers package and quality flags (this tree)
-        from ecgspec import stages
-        from ecgspec.leads import select_channels
+    try:  # the layered package (this tree): quality flags on, as a run has them
         from ecgspec.readers import find_records, open_record
-        from ecgspec.windowing import WindowStats, iter_flagged_windows as windows
+        from ecgspec.run import stages
+        from ecgspec.signal.leads import select_channels
+        from ecgspec.signal.windowing import Cut, WindowStats, iter_flagged_windows
+
+        def windows(record, channels, fs, n, stride, max_nan, block, stats):
+            return iter_flagged_windows(record, channels, Cut(fs, n, stride, max_nan, block), stats)
 
         block = stages.BLOCK_SAMPLES
-    except ImportError:  # before the readers package (83b9f98)
-        from ecgspec.records import find_records, open_record, select_channels
-        from ecgspec.windowing import WindowStats, iter_windows as windows
+    except ImportError:
+        try:  # flat modules with the readers package and quality flags
+            from ecgspec import stages
+            from ecgspec.leads import select_channels
+            from ecgspec.readers import find_records, open_record
+            from ecgspec.windowing import WindowStats
+            from ecgspec.windowing import iter_flagged_windows as windows
 
-        block = 1 << 18
+            block = stages.BLOCK_SAMPLES
+        except ImportError:  # before the readers package (83b9f98)
+            from ecgspec.records import find_records, open_record, select_channels
+            from ecgspec.windowing import WindowStats
+            from ecgspec.windowing import iter_windows as windows
+
+            block = 1 << 18
 
     def read(ref) -> int:
         record = open_record(ref, input_fs=CONFIG["fs"])

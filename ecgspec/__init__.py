@@ -2,8 +2,15 @@
 
 >>> from ecgspec import InputConfig, SpectrogramInput
 
+The package follows the data's path: :mod:`ecgspec.readers` (records on disk),
+:mod:`ecgspec.signal` (leads, resampling, windows, quality flags), :mod:`ecgspec.engine`
+(the spectrogram), :mod:`ecgspec.store` (the HDF5 file), :mod:`ecgspec.run` (an ``extract``
+run); :mod:`ecgspec.cli` is a thin layer on top. Every error is an :class:`EcgspecError`
+(:mod:`ecgspec.errors`).
+
 The public names are imported on first use (PEP 562), so that ``ecgspec --help``,
-``shape`` and ``info`` start without importing torch, scipy or wfdb.
+``shape`` and ``info`` start without importing torch, scipy or wfdb. ``ecgspec.open`` is
+not in ``__all__``: ``from ecgspec import *`` leaves the built-in ``open`` alone.
 """
 
 from __future__ import annotations
@@ -11,28 +18,31 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError, EcgspecError, ExtractError, OutputError, RecordError, WaveformError
+
 __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _HOMES = {
-    "ConfigError": "config",
-    "InputConfig": "config",
-    "SpectrogramInput": "engine",
-    "WaveformError": "engine",
-    "ExtractResult": "pipeline",
-    "extract": "pipeline",
-    "SpectrogramFile": "reader",
-    "describe": "reader",
-    "open": "reader",  # ecgspec.open, like h5py.File
+    "InputConfig": "engine.config",
+    "SpectrogramInput": "engine.spectrogram",
+    "ExtractResult": "run.api",
+    "extract": "run.api",
+    "SpectrogramFile": "store.reader",
+    "describe": "store.reader",
+    "open": "store.reader",  # ecgspec.open, like h5py.File
 }
 
-__all__ = sorted([*_HOMES, "__version__"])
+__all__ = [
+    "ConfigError", "EcgspecError", "ExtractError", "ExtractResult", "InputConfig", "OutputError", "RecordError",
+    "SpectrogramFile", "SpectrogramInput", "WaveformError", "__version__", "describe", "extract",
+]
 
 if TYPE_CHECKING:  # for type checkers and editors
-    from .config import ConfigError, InputConfig
-    from .engine import SpectrogramInput, WaveformError
-    from .pipeline import ExtractResult, extract
-    from .reader import SpectrogramFile, describe, open
+    from .engine.config import InputConfig
+    from .engine.spectrogram import SpectrogramInput
+    from .run.api import ExtractResult, extract
+    from .store.reader import SpectrogramFile, describe, open  # noqa: A004 - ecgspec.open, as h5py.File
 
 
 def __getattr__(name: str) -> Any:
@@ -44,4 +54,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted({*__all__, *_HOMES})

@@ -1,4 +1,4 @@
-"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.pipeline` and :mod:`ecgspec.reader`.
+"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.run.pipeline` and :mod:`ecgspec.store.reader`.
 
 Exit status: 0 every record written; 1 some records skipped (the output is still
 complete and lists them under /errors); 2 fatal error (bad config or options,
@@ -24,9 +24,11 @@ from typing import Any, Callable, Dict
 import click
 
 from . import __version__
-from .config import ConfigError
-from .options import ENGINE_KEYS, build_settings, load_yaml
-from .hazards import file_locking_hint
+from .engine.config import whole_numbers
+from .errors import ConfigError, EcgspecError, one_line
+from .run.options import ENGINE_KEYS, MERGES, ON_ERROR, build_settings, load_yaml
+from .store.schema import COMPRESSIONS, STORE_DTYPES
+from .store.hazards import file_locking_hint
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
 REPORT_TO = "the ecgspec issue tracker"
@@ -84,33 +86,26 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def _settings(config_path: str | None, engine: Dict[str, Any], opts: Dict[str, Any]):
     file_data = load_yaml(config_path) if config_path else {}
     # click reads --fs 500 as 500.0: store it as the file would, 500, so the config attribute reads the same.
-    engine = {k: int(v) if isinstance(v, float) and v.is_integer() and k in ("fs", "feature_fs") else v
-              for k, v in engine.items()}
+    engine = {k: whole_numbers(v) if k in ("fs", "feature_fs") else v for k, v in engine.items()}
     return build_settings(file_data, engine, opts)
 
 
 def _user_message(exc: BaseException) -> str | None:
     """The one line for ecgspec's own errors and the OS errors it means; None for anything else (a bug).
 
-    Every exception class defined in the ``ecgspec`` package is an error meant for the user,
-    with a one-line message (ConfigError, OutputError, ExtractError, RecordError, ...);
-    matching them by module keeps ``--help`` and ``shape`` from importing the modules
-    (torch) that define them.
+    Every :class:`~ecgspec.errors.EcgspecError` is an error meant for the user, with a one-line
+    message (:mod:`ecgspec.errors`, a leaf module, imports nothing heavy).
     """
     hint = file_locking_hint(exc)  # NFS and other filesystems without locks: say what to do
     if hint is not None:
         return hint
-    if any(cls.__module__.split(".")[0] == "ecgspec" for cls in type(exc).__mro__):
+    if isinstance(exc, EcgspecError):
         return str(exc)
     torch = sys.modules.get("torch")  # CUDA out of memory is torch's, and torch is loaded if it was raised
     out_of_memory = isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError))
     if out_of_memory or (isinstance(exc, OSError) and exc.errno in USER_ERRNOS):
-        return f"{type(exc).__name__}: {_one_line(exc)}"
+        return f"{type(exc).__name__}: {one_line(exc)}"
     return None
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def _debug() -> bool:
@@ -138,7 +133,7 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
                 traceback.print_exc(file=sys.stderr)
             message = _user_message(exc)
             if message is None:
-                message = (f"internal error, a bug in ecgspec: {type(exc).__name__}: {_one_line(exc)};"
+                message = (f"internal error, a bug in ecgspec: {type(exc).__name__}: {one_line(exc)};"
                            f" please report it to {REPORT_TO} with the command and the traceback"
                            " (rerun with --debug or ECGSPEC_DEBUG=1 to see it)")
             _die(message)
@@ -164,11 +159,12 @@ def main(debug: bool) -> None:
 @click.option("--stride", type=int, help="Samples between window starts at --fs [n_samples].")
 @click.option("--batch-size", type=int, help="Windows per engine batch [32].")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [auto: a GPU when torch sees one].")
-@click.option("--dtype", type=click.Choice(["float32", "float16"]), help="Stored dtype [float32].")
-@click.option("--compression", help="none, lzf, gzip, or blosc2/zstd with hdf5plugin [none].")
+@click.option("--dtype", type=click.Choice(STORE_DTYPES), help=f"Stored dtype [{STORE_DTYPES[0]}].")
+@click.option("--compression", type=click.Choice(COMPRESSIONS, case_sensitive=False),
+              help="HDF5 compression; zstd and blosc2 need hdf5plugin [none].")
 @click.option("--input-fs", type=float, help="Sampling rate of .npy records [--fs].")
 @click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
-@click.option("--on-error", type=click.Choice(["skip", "fail"]), help="Bad record: skip it, or stop [skip].")
+@click.option("--on-error", type=click.Choice(ON_ERROR), help="Bad record: skip it, or stop [skip].")
 @click.option("--workers", type=int, help="Reader threads [2].")
 @click.option("--max-errors", type=int, help="Stop (exit 2, resumable) once more than N records failed [no limit].")
 @click.option("--derive-leads/--no-derive-leads", default=None, help="With --lead-set: compute the limb leads a"
@@ -185,7 +181,7 @@ def main(debug: bool) -> None:
               " the parts with 'ecgspec merge'.")
 @click.option("--cluster", help="Run on Dask: local:N worker processes, tcp://HOST:PORT or a scheduler file;"
               " needs pip install ecgspec[cluster].")
-@click.option("--merge", type=click.Choice(["copy", "virtual"]), help="With --cluster: copy each part into"
+@click.option("--merge", type=click.Choice(MERGES), help="With --cluster: copy each part into"
               " OUTPUT as it finishes, or make OUTPUT a virtual dataset over OUTPUT.parts/ (instant; keep that"
               " folder beside OUTPUT) [copy].")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
@@ -203,7 +199,8 @@ def extract(inputs, output, config_path, overwrite, resume, no_space_check, quie
         raise ConfigError(f"log_every: got {log_every}, must be a number of seconds >= 0")
     if dry_run:
         _dry_run(list(inputs), output, config, options, quiet, as_json)
-    from .pipeline import Interrupted, RunControl, run_extract, stderr_log
+    from .errors import Interrupted
+    from .run.api import RunControl, run_extract, stderr_log
 
     terminal = sys.stderr.isatty()
     control = RunControl(overwrite=overwrite, resume=resume, progress=not quiet and terminal,
@@ -222,7 +219,7 @@ def extract(inputs, output, config_path, overwrite, resume, no_space_check, quie
 
 def _dry_run(inputs: list, output: str, config: Any, options: Any, quiet: bool, as_json: bool) -> None:
     """``extract --dry-run``: plan the run, print the plan (stdout), exit 1 if records would be skipped."""
-    from .plan import dry_run
+    from .run.plan import dry_run
 
     plan = dry_run(inputs, output, config, options, stdin=sys.stdin, log=_silent if quiet or as_json else click.echo)
     if as_json:
@@ -263,8 +260,8 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
 @_guard
 def info(file: str, as_json: bool) -> None:
     """What an ecgspec HDF5 FILE holds: records, windows, shapes, config, size."""
-    from .layout import OutputError
-    from .reader import describe
+    from .store.layout import OutputError
+    from .store.reader import describe
 
     if not Path(file).exists():
         raise OutputError(f"{file}: no such file")
@@ -307,7 +304,7 @@ def plot(file: str, record: str, index: int, leads: str | None, output: str) -> 
 @_guard
 def merge(parts, output, virtual, overwrite, quiet) -> None:
     """One file from the parts of a --shard run (PART... in any order), equal to a single run; into OUTPUT."""
-    from .merge import merge_parts
+    from .store.merge import merge_parts
 
     summary = merge_parts(parts, output, virtual=virtual, overwrite=overwrite)
     if not quiet:

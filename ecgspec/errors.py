@@ -1,6 +1,102 @@
-"""The fatal error of an ``extract`` run, in a leaf module (no torch), so that the parts that
-run without the engine (``extract --dry-run``, :mod:`ecgspec.failures`) can raise it too."""
+"""Every error ecgspec raises, in one leaf module (no torch, no h5py), under :class:`EcgspecError`.
+
+Each message is one line meant for the user; ``except ecgspec.EcgspecError`` catches them all::
+
+    EcgspecError
+    ├── ConfigError          an invalid engine or extract setting (also a ValueError)
+    │   └── ShardError       a bad --shard or --cluster value
+    ├── WaveformError        a waveform that does not fit the engine's config (also a ValueError)
+    ├── RecordError          a record that cannot be used (also a ValueError); the run skips it
+    ├── OutputError          a fatal problem with an output file
+    │   └── DiskFull         too little free space to go on; the file is valid up to its last commit
+    ├── LockHeld             another live process is writing the same output
+    ├── MergeError           parts that cannot be merged
+    ├── ExtractError         a run that could not go on
+    │   ├── RecordFailed     --on-error fail met a bad record
+    │   ├── Interrupted      SIGINT/SIGTERM; what was written is kept for --resume
+    │   └── StoppedEarly     stopped for its failed records
+    │       ├── FailedFast   the first records all failed for one reason; no output left
+    │       └── TooManyErrors  more failures than --max-errors; what was written is kept
+    └── PlotError            what ``ecgspec plot`` cannot draw
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError", "DiskFull", "EcgspecError", "ExtractError", "FailedFast", "Interrupted", "LockHeld",
+    "MergeError", "OutputError", "PlotError", "RecordError", "RecordFailed", "ShardError", "StoppedEarly",
+    "TooManyErrors", "WaveformError", "one_line",
+]
 
 
-class ExtractError(Exception):
-    """A fatal problem: nothing to read, or the run could not go on. One-line message."""
+class EcgspecError(Exception):
+    """The base of every error ecgspec raises on purpose; ``str(exc)`` is one line for the user."""
+
+
+class ConfigError(EcgspecError, ValueError):
+    """An invalid engine or extraction setting; the message names field, value and rule."""
+
+
+class ShardError(ConfigError):
+    """A bad ``--shard`` or ``--cluster`` value."""
+
+
+class WaveformError(EcgspecError, ValueError):
+    """A waveform that does not fit the config: wrong rank, shape or dtype."""
+
+
+class RecordError(EcgspecError, ValueError):
+    """A record that cannot be used; ``str(exc)`` is one line giving the reason, without the record name."""
+
+
+class OutputError(EcgspecError):
+    """A fatal problem with the output file."""
+
+
+class DiskFull(OutputError):
+    """The output's folder has too little free space to go on; the file is valid up to its last commit."""
+
+
+class LockHeld(EcgspecError):
+    """Another live process holds the writer lock; the message names it."""
+
+
+class MergeError(EcgspecError):
+    """Parts that cannot be merged; one line naming the files."""
+
+
+class ExtractError(EcgspecError):
+    """A fatal problem of an ``extract`` run: nothing to read, or the run could not go on."""
+
+
+class RecordFailed(ExtractError):
+    """``on_error="fail"`` met a bad record."""
+
+
+class Interrupted(ExtractError):
+    """Stopped by SIGINT/SIGTERM; what was written is in the partial file."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class StoppedEarly(ExtractError):
+    """A run stopped for its failed records (see :func:`ecgspec.run.failures.stopped_early`)."""
+
+
+class FailedFast(StoppedEarly):
+    """The first records of a run all failed for one reason: the run stopped and left no output."""
+
+
+class TooManyErrors(StoppedEarly):
+    """More records failed than ``--max-errors`` allows; what was written stays for ``--resume``."""
+
+
+class PlotError(EcgspecError):
+    """What ``plot`` cannot draw."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (white space folded), or its type name when it has none."""
+    return " ".join(str(exc).split()) or type(exc).__name__

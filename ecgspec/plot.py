@@ -3,7 +3,7 @@
 A log-power spectrogram per lead (time from ``/frames/time``, frequency from
 ``/frequencies``), the frames shaped by the reflect padding shaded, the window's quality
 flags in the title, and above them the window's waveform when the source record can still be
-read (from ``/records/source``, cut and resampled by :mod:`ecgspec.windowing` as the run did).
+read (from ``/records/source``, cut and resampled by :mod:`ecgspec.signal.windowing` as the run did).
 matplotlib is the optional extra ``ecgspec[plot]``, drawn headless (Agg); no torch here.
 """
 
@@ -16,19 +16,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .layout import OutputError
-from .leads import lead_key
-from .quality import FLAGS
-from .reader import SpectrogramFile
+from .errors import PlotError, one_line
+from .signal.leads import match_leads
+from .signal.quality import FLAGS
+from .store.layout import OutputError
+from .store.reader import SpectrogramFile
 
 __all__ = ["plot_window", "PlotError"]
 
 EDGE_SHADE = dict(facecolor=(0.6, 0.6, 0.6, 0.55), edgecolor="white", hatch="///", linewidth=0)
 DYNAMIC_RANGE_DB = 80.0  # the colour scale spans this far below the window's loudest cell
-
-
-class PlotError(Exception):
-    """What ``plot`` cannot draw, in one line."""
 
 
 @dataclass
@@ -70,17 +67,16 @@ def _pick_leads(stored: list[str], wanted: Sequence[str] | None) -> list[int]:
     """Indices into the stored leads of the ``wanted`` ones (case- and space-insensitive), or all."""
     if not wanted:
         return list(range(len(stored)))
-    keys = [lead_key(s) for s in stored]
-    missing = [w for w in wanted if lead_key(w) not in keys]
-    if missing:
-        raise PlotError(f"--leads: {missing[0]!r} is not among the record's leads {','.join(stored)}")
-    return [keys.index(lead_key(w)) for w in wanted]
+    picked = match_leads(stored, wanted)
+    if None in picked:
+        raise PlotError(f"--leads: {wanted[picked.index(None)]!r} is not among the record's leads {','.join(stored)}")
+    return picked  # type: ignore[return-value]
 
 
 def _waveform(file: SpectrogramFile, row: int, start: int, leads: list[int]) -> tuple[np.ndarray | None, str]:
     """The window's samples of the stored ``leads`` read again from the source, or (None, why not)."""
     from .readers import KINDS, RecordRef, open_record
-    from .windowing import read_window
+    from .signal.windowing import read_window
 
     source = Path(file.records["source"][row])
     config = file.config
@@ -96,7 +92,7 @@ def _waveform(file: SpectrogramFile, row: int, start: int, leads: list[int]) -> 
         channels = [names.index(stored[i]) if names else int(stored[i]) for i in leads]
         return read_window(record, channels, config["fs"], config["n_samples"], start), ""
     except Exception as exc:  # noqa: BLE001 - the picture is drawn without it, saying why
-        return None, f"source {source.name} cannot be read: {' '.join(str(exc).split())}"
+        return None, f"source {source.name} cannot be read: {one_line(exc)}"
 
 
 def load_window(path: str | os.PathLike[str], record: str, index: int = 0,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgspec import reader
+from ecgspec.store import reader
 
 
 def by_name(path: Path) -> dict[str, tuple]:

@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 
 from ecgspec import InputConfig, SpectrogramInput
 from ecgspec.cli import main
-from ecgspec.windowing import fill_missing
+from ecgspec.signal.windowing import fill_missing
 
 GOOD = "E07500"
 SMALL = ["--n-bins", "32", "--feature-fs", "50"]  # small windows keep the files and the runs light

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ecgspec import cli
-from ecgspec.config import ConfigError
+from ecgspec.engine.config import ConfigError
 
 HEAVY = {"torch", "scipy", "wfdb", "pandas"}
 REPO = Path(__file__).resolve().parents[1]

@@ -20,8 +20,8 @@ from test_resume import OPTIONS, make_corpus
 from test_shard import assert_equal_files, invoke
 
 import ecgspec
-from ecgspec.cluster import _connect, assign_device, start_forkserver, part_count, parts_folder, worker_index
-from ecgspec.pipeline import ExtractError
+from ecgspec.run.cluster import _connect, assign_device, part_count, parts_folder, start_forkserver, worker_index
+from ecgspec.run.pipeline import ExtractError
 
 N_RECORDS = 60
 
@@ -120,7 +120,7 @@ def test_local_workers_fork_from_a_clean_preloaded_server_with_glibcs_malloc(mon
 def _die_after_commits(marker: str, commits: int) -> None:
     """Run in one worker process (client.run): its first part SIGKILLs the process after ``commits`` records,
     flushed. The restarted process (a fresh spawn) lacks the patch; the marker says it happened."""
-    import ecgspec.writer as writer
+    import ecgspec.store.writer as writer
 
     original = writer.SpectrogramWriter.commit_record
 

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ecgspec.cli import main
-from ecgspec.options import build_settings
-from ecgspec.plan import planned_windows
 from ecgspec.readers import find_records
+from ecgspec.run.options import build_settings
+from ecgspec.run.plan import planned_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 # every record of ../shared/data: 200, 360, 500 and 1000 Hz resampled to 500, records without lead I skipped
@@ -113,7 +113,7 @@ def test_dry_run_text_exit_status_and_quiet_lists(tmp_path: Path, cinc_dir: Path
 
 
 def test_the_json_keys_are_documented() -> None:
-    from ecgspec.plan import Plan
+    from ecgspec.run.plan import Plan
 
     keys = Plan("out.h5", (12, 128, 385), "float32", None).to_dict()
     readme = (ROOT / "README.md").read_text()

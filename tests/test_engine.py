@@ -13,7 +13,8 @@ import torch
 
 import ecgspec
 from ecgspec import ConfigError, InputConfig, SpectrogramInput, WaveformError
-from ecgspec import engine, frames, functional
+from ecgspec.engine import frames, functional
+from ecgspec.engine import spectrogram as engine
 
 SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "SpectrogramInput.txt"
 SEED = dict(n_channels=12, n_samples=5000, n_bins=128, fs=500)
@@ -182,3 +183,24 @@ def test_out_buffer_receives_the_result(method):
     torch.testing.assert_close(out, e(x))
     with pytest.raises(WaveformError, match="out: got"):
         e(x, out=torch.empty(3, 12, 128, 78))
+
+
+def test_config_refuses_a_bad_assignment_and_keeps_its_values():
+    cfg = InputConfig(n_channels=12, n_samples=5000, n_bins=128, fs=500)
+    for change in (lambda: setattr(cfg, "n_bins", 2), lambda: cfg.__setitem__("window_size", 0),
+                   lambda: cfg.update(fs=-1), lambda: cfg.__delitem__("n_samples"), lambda: cfg.pop("fs")):
+        with pytest.raises(ConfigError):
+            change()
+        assert cfg.window_shape == (12, 128, 385) and cfg.fs == 500
+    cfg.n_bins = 64  # a good change takes effect, shapes follow
+    assert cfg.window_shape == (12, 64, 385)
+    assert SpectrogramInput(cfg).compute_input_shape((2, 12, 5000)) == (2, 12, 64, 385)
+
+
+def test_config_survives_pickle_and_copy():
+    import copy
+    import pickle
+
+    cfg = InputConfig(n_channels=2, n_samples=2000, n_bins=64, fs=200, feature_fs=50, name="x")
+    for clone in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg), cfg.copy()):
+        assert isinstance(clone, InputConfig) and clone == cfg and clone.window_shape == cfg.window_shape

@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch_ecg.components.inputs as ref_inputs  # the reference: torch-ecg is in the test extra
 import wfdb
 
 from ecgspec import ConfigError, InputConfig, SpectrogramInput
-
-import torch_ecg.components.inputs as ref_inputs  # the reference: torch-ecg is in the test extra
 
 TOL = 1e-4
 

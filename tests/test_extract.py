@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -12,14 +11,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import torch_ecg.components.inputs as ref_inputs  # the reference: torch-ecg is in the test extra
 import wfdb
 from click.testing import CliRunner
 from scipy.signal import resample_poly
 
 import ecgspec
 from ecgspec.cli import main
-
-import torch_ecg.components.inputs as ref_inputs  # the reference: torch-ecg is in the test extra
 
 TOL = 1e-4
 

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import h5py
 import pytest
 from click.testing import CliRunner, Result
+from test_resume import assert_same, make_corpus
 
 from ecgspec.cli import main
-from ecgspec.failures import FailedFast, Failures, TooManyErrors, reason_of
-from test_resume import assert_same, make_corpus
+from ecgspec.run.failures import FailedFast, Failures, TooManyErrors, reason_of
 
 SMALL = ["--n-bins", "16", "--n-samples", "1000", "--window-size", "0.02", "--overlap-size", "0.01"]
 

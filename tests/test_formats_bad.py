@@ -17,15 +17,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-import ecgspec
-from ecgspec.pipeline import Interrupted
-
-from test_edf import BAD as BAD_EDF, write as write_edf
+from test_edf import BAD as BAD_EDF
+from test_edf import write as write_edf
 from test_formats_extract import CLI_CFG, cli, write_fixed
 from test_multirate_extract import column
 from test_resume import assert_same
 from test_segments import BAD as BAD_SEGMENTS
+
+import ecgspec
+from ecgspec.run.pipeline import Interrupted
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,14 +24,14 @@ import numpy as np
 import pytest
 import wfdb
 from click.testing import CliRunner
-
-import ecgspec
-from ecgspec.cli import main
-
 from test_edf import write as write_edf
 from test_extract import assert_close, torch_ecg
 from test_multirate_extract import column, reference_windows
-from test_segments import FS as SEG_FS, layout, master, segment
+from test_segments import FS as SEG_FS
+from test_segments import layout, master, segment
+
+import ecgspec
+from ecgspec.cli import main
 
 N, BINS = 1000, 32  # 2-s windows at 500 Hz, small spectrograms
 CFG = {"n_samples": N, "n_bins": BINS}
@@ -294,7 +294,7 @@ def test_windowing_a_many_segment_record_reads_block_by_block_only_overlapping_s
     2000 raw samples reads each block from only the segments it overlaps, each segment once or twice
     (block margins), never the whole record."""
     from ecgspec.readers import RecordRef, open_record
-    from ecgspec.windowing import iter_windows
+    from ecgspec.signal.windowing import iter_windows
 
     rng = np.random.default_rng(1)
     for i in range(120):

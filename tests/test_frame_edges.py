@@ -1,4 +1,4 @@
-"""Frame times, kept frames and edge frames (ecgspec.frames) against torch itself."""
+"""Frame times, kept frames and edge frames (ecgspec.engine.frames) against torch itself."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-from ecgspec import frames
-from ecgspec.functional import kept_frame_indices
+from ecgspec.engine import frames
+from ecgspec.engine.functional import kept_frame_indices
 
 
 def _power(x: torch.Tensor, n_bins: int, win: int, hop: int, pad_mode: str) -> torch.Tensor:

@@ -1,12 +1,12 @@
-"""ecgspec.frames against torch itself: frame counts, kept frames, and the samples each frame weighs."""
+"""ecgspec.engine.frames against torch itself: frame counts, kept frames, and the samples each frame weighs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ecgspec import frames
-from ecgspec.stages import to_stored
+from ecgspec.engine import frames
+from ecgspec.run.stages import to_stored
 
 F16_MAX = float(torch.finfo(torch.float16).max)
 # (n_bins, win_length, hop_length, n_samples): the seed's, odd and even windows, and the 1- and 2-sample windows

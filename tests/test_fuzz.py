@@ -17,7 +17,6 @@ from typing import Any, Iterator
 
 import h5py
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
@@ -25,11 +24,11 @@ from hypothesis.extra import numpy as hnp
 
 import ecgspec
 from ecgspec import InputConfig, SpectrogramInput
-from ecgspec.config import ConfigError
-from ecgspec.pipeline import ExtractError
+from ecgspec.engine.config import ConfigError
 from ecgspec.readers import RecordError, RecordRef, open_record
-from ecgspec.layout import OutputError
-from ecgspec.windowing import WindowStats, iter_windows
+from ecgspec.run.pipeline import ExtractError
+from ecgspec.signal.windowing import WindowStats, iter_windows
+from ecgspec.store.layout import OutputError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,

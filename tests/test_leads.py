@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ecgspec.leads import lead_key, select_channels
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from ecgspec.signal.leads import lead_key, select_channels
 
 
 def _ref(path: Path) -> RecordRef:

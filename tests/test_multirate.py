@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from test_wfdb_fast import as_format
 
 from ecgspec.readers import RecordRef, open_record
-from ecgspec.readers.wfdb_record import FastWfdbRecord
-from test_wfdb_fast import as_format
+from ecgspec.readers.wfdb.record import FastWfdbRecord
 
 FAST_FORMATS = ["16", "212", "80", "24", "32", "61", "160"]
 BITS = {"80": 8, "212": 12, "16": 16, "61": 16, "160": 16, "24": 24, "32": 32}

@@ -20,14 +20,13 @@ import wfdb
 from click.testing import CliRunner
 from multirate import MultiRateRecord
 from scipy.signal import resample_poly
+from test_extract import assert_close, torch_ecg  # torch_ecg's SpectrogramInput, the reference
 
 import ecgspec
-import ecgspec.leads
+import ecgspec.signal.leads
 from ecgspec.cli import main
-from ecgspec.config import ConfigError
+from ecgspec.engine.config import ConfigError
 from ecgspec.readers import RecordRef
-
-from test_extract import assert_close, torch_ecg  # torch_ecg's SpectrogramInput, the reference
 
 
 def run(*args: object):
@@ -69,14 +68,14 @@ def multirate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, li
     folder = tmp_path / "in"
     folder.mkdir()
     np.save(folder / "mr.npy", np.zeros((3, 10), dtype=np.float32))  # found on disk, read from memory
-    real_open = ecgspec.leads.open_record  # the run and the dry run open records through leads.open_selected
+    real_open = ecgspec.signal.leads.open_record  # the run and the dry run open records through leads.open_selected
 
     def open_record(ref: RecordRef, input_fs: float | None = None):
         if ref.name == "mr":
             return MultiRateRecord(ref, signals, RATES, lengths, LEADS, fs=125)
         return real_open(ref, input_fs)
 
-    monkeypatch.setattr(ecgspec.leads, "open_record", open_record)
+    monkeypatch.setattr(ecgspec.signal.leads, "open_record", open_record)
     return folder, signals
 
 

@@ -8,12 +8,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from test_cli import HEAVY, imported_by
 from torch.utils.data import DataLoader
 
 import ecgspec
-from ecgspec import InputConfig, frames, quality
-from ecgspec.layout import OutputError
-from test_cli import HEAVY, imported_by
+from ecgspec import InputConfig
+from ecgspec.engine import frames
+from ecgspec.signal import quality
+from ecgspec.store.layout import OutputError
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 from matplotlib import image
+from multirate import MultiRateRecord
 
 import ecgspec
 from ecgspec import cli
 from ecgspec.plot import load_window
 from ecgspec.readers import RecordRef
-from ecgspec.windowing import iter_windows, read_window
-from multirate import MultiRateRecord
+from ecgspec.signal.windowing import iter_windows, read_window
 
 
 def _plot(*args: str):

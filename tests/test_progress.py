@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import struct
-import termios
 import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
 
-from ecgspec.progress import LogProgress, clock_text, progress_line
+from ecgspec.run.progress import LogProgress, clock_text, progress_line
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"ecgspec: (\d+)/(\d+) records \(\d+%\), (\d+) windows, [\d.]+ records/s, \d+ windows/s,"

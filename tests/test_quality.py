@@ -12,13 +12,13 @@ import h5py
 import numpy as np
 import pytest
 import wfdb
-
-from ecgspec import quality
-from ecgspec.pipeline import extract
-from ecgspec.readers import RecordRef, open_record
-from ecgspec.resample import ceil_div, resample_ratio
-from ecgspec.windowing import WindowStats, fill_missing, iter_flagged_windows, iter_windows
 from multirate import MultiRateRecord
+
+from ecgspec.readers import RecordRef, open_record
+from ecgspec import extract
+from ecgspec.signal import quality
+from ecgspec.signal.resample import ceil_div, resample_ratio
+from ecgspec.signal.windowing import Cut, WindowStats, fill_missing, iter_flagged_windows, iter_windows
 
 STEP, LOW, HIGH = 0.01, -3.0, 3.0
 
@@ -71,7 +71,7 @@ def _expected(rec: MultiRateRecord, channels: list[int], starts: np.ndarray, win
 def test_flags_equal_brute_force_on_every_window(window, stride, block):
     rec = _record(window + stride)
     channels = [2, 0, 1]
-    got = list(iter_flagged_windows(rec, channels, 500.0, window, stride, 1.0, block))
+    got = list(iter_flagged_windows(rec, channels, Cut(500.0, window, stride, 1.0, block)))
     starts = np.concatenate([s for s, _, _ in got])
     flags = np.concatenate([f for _, _, f in got])
     assert flags.dtype == np.uint8 and len(flags) == len(starts)
@@ -88,7 +88,7 @@ def test_record_shares_and_flat_leads():
     rec = _record(3)
     stats = WindowStats()
     window = 1000
-    got = list(iter_flagged_windows(rec, [0, 1, 2], 500.0, window, window, 1.0, 5000, stats))
+    got = list(iter_flagged_windows(rec, [0, 1, 2], Cut(500.0, window, window, 1.0, 5000), stats))
     starts = np.concatenate([s for s, _, _ in got])
     counted = missing = clipped = 0
     flat_rows = set()
@@ -109,7 +109,7 @@ def test_record_shares_and_flat_leads():
 def test_without_quality_the_flags_are_zero_and_nothing_is_counted():
     rec = _record(4)
     stats = WindowStats()
-    got = list(iter_flagged_windows(rec, [0, 1], 500.0, 1000, 1000, 1.0, 1 << 20, stats, quality=False))
+    got = list(iter_flagged_windows(rec, [0, 1], Cut(500.0, 1000, 1000, 1.0, 1 << 20, quality=False), stats))
     assert all(not f.any() for _, _, f in got) and stats.clipped == 0 and not stats.flat_rows
 
 

@@ -9,7 +9,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from ecgspec.readers import RecordError
-from ecgspec.resample import (
+from ecgspec.signal.resample import (
     MAX_FACTOR,
     ceil_div,
     check_drift,

@@ -24,12 +24,12 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from same_records import assert_same_by_name
 
 import ecgspec
 from ecgspec.cli import main
-from ecgspec.layout import OutputError
-from ecgspec.pipeline import Interrupted
-from same_records import assert_same_by_name
+from ecgspec.run.pipeline import Interrupted
+from ecgspec.store.layout import OutputError
 
 N_RECORDS = 150
 BAD_EVERY = 15  # a bad record after every 15th good one: its "skipped" line on stderr shows how far a run got
@@ -379,7 +379,7 @@ def test_interrupted_append_to_a_finished_output_never_leaves_a_half_file_at_out
 
 def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_dir: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from ecgspec import pipeline
+    from ecgspec.run import pipeline
 
     folder = make_corpus(tmp_path / "records", cinc_dir, n=2)
     real = pipeline.find_records
@@ -486,9 +486,9 @@ def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_free
 
 
 def test_expected_output_size_bounds_the_real_file_from_headers_alone(corpus: Path, reference: Path) -> None:
-    from ecgspec.options import build_settings
     from ecgspec.readers import find_records
-    from ecgspec.space import expected_run_bytes
+    from ecgspec.run.options import build_settings
+    from ecgspec.run.space import expected_run_bytes
 
     config, options = build_settings({}, {"n_bins": 32, "feature_fs": 50}, {"batch_size": 8})
     refs, _ = find_records([corpus])

@@ -14,7 +14,7 @@ import pytest
 import wfdb
 
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
-from ecgspec.readers.wfdb_segments import MultiSegmentRecord
+from ecgspec.readers.wfdb.segments import MultiSegmentRecord
 
 FS = 125
 

@@ -20,9 +20,9 @@ from test_resume import OPTIONS, datasets, make_corpus
 
 import ecgspec
 from ecgspec.cli import main
-from ecgspec.layout import partial_path
-from ecgspec.merge import InOrderMerge, MergeError, merge_parts
-from ecgspec.shard import PART_ATTRS, ShardError, parse_cluster, parse_shard, record_weights, split
+from ecgspec.run.shard import PART_ATTRS, ShardError, parse_cluster, parse_shard, record_weights, split
+from ecgspec.store.layout import partial_path
+from ecgspec.store.merge import InOrderMerge, MergeError, merge_parts
 
 N_RECORDS = 40
 N_PARTS = 3
@@ -160,7 +160,7 @@ def test_merge_virtual_equals_a_single_run_and_moves_with_its_folder(run, tmp_pa
     shutil.move(folder, moved)
     assert_equal_files(moved / "all.h5", run["single"])
     os.remove(moved / "parts" / "p1.h5")
-    with pytest.raises(ecgspec.reader.OutputError, match="p1.h5"):
+    with pytest.raises(ecgspec.store.reader.OutputError, match="p1.h5"):
         ecgspec.open(moved / "all.h5").spectrograms
 
 
@@ -189,8 +189,8 @@ def test_shard_from_yaml_and_the_api(run, tmp_path):
 
 def test_streamed_copy_with_stored_chunks(run, tmp_path, monkeypatch):
     """Large-dataset path: slices ending on chunk boundaries, and gzip chunks copied as stored bytes."""
-    import ecgspec.merge as merge
-    import ecgspec.writer as writer
+    import ecgspec.store.merge as merge
+    import ecgspec.store.writer as writer
 
     monkeypatch.setattr(writer, "HDF5_CHUNK_BYTES", 4 * 12 * 32 * 38 * 4)  # 4 windows a chunk
     monkeypatch.setattr(merge, "COPY_BYTES", 10 * 12 * 32 * 38 * 4)  # stream in steps of 8 windows

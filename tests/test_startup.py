@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-
+import tomllib
 from test_cli import HEAVY, imported_by
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,12 +16,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from same_records import assert_same_by_name
 from torch.utils.data import DataLoader
 
-from ecgspec import layout, reader
-from ecgspec.layout import OutputError, RecordRow, clip_to_stored
-from ecgspec.writer import SpectrogramWriter
-from same_records import assert_same_by_name
+from ecgspec.store import layout, reader
+from ecgspec.store.layout import OutputError, RecordRow, clip_to_stored
+from ecgspec.store.writer import SpectrogramWriter
 
 SMALL = (2, 5, 7)
 ECG = (12, 128, 385)
@@ -425,10 +425,10 @@ def test_reading_a_summary_imports_no_torch(out: Path) -> None:
     """``ecgspec info`` must stay fast: the reader and the layout import torch only when a window is indexed."""
     run(writer(out), fake_records(["a"]))
     script = (
-        "import sys, ecgspec.reader, ecgspec.layout, ecgspec.writer\n"
-        f"info = ecgspec.reader.describe({str(out)!r})\n"
+        "import sys, ecgspec.store.reader, ecgspec.store.layout, ecgspec.store.writer\n"
+        f"info = ecgspec.store.reader.describe({str(out)!r})\n"
         "print(info['records'], 'torch' in sys.modules)\n"
-        f"ecgspec.reader.open({str(out)!r})[0]\n"
+        f"ecgspec.store.reader.open({str(out)!r})[0]\n"
         "print('torch' in sys.modules)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -12,11 +12,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from ecgspec import layout, reader
-from ecgspec.layout import OutputError
-from ecgspec.swmr import LockHeld, WriterLock, clear_status_flags, lookup3, superblock_version
 from test_store import compute, fake_records, run, writer
+
+from ecgspec.store import layout, reader
+from ecgspec.store.layout import OutputError
+from ecgspec.store.swmr import LockHeld, WriterLock, clear_status_flags, lookup3, superblock_version
 
 FORK = multiprocessing.get_context("fork")
 

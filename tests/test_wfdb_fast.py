@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ecgspec.readers import Record, RecordError, RecordRef, find_records, open_record
-from ecgspec.readers.wfdb_header import MasterHeader, parse_header
-from ecgspec.readers.wfdb_record import FastWfdbRecord, WfdbRecord, float32_exact
-from ecgspec.readers.wfdb_signal import signal_bytes
+from ecgspec.readers.wfdb.header import MasterHeader, parse_header
+from ecgspec.readers.wfdb.record import FastWfdbRecord, WfdbRecord, float32_exact
+from ecgspec.readers.wfdb.signal import signal_bytes
 
 DATA = Path(os.environ.get("ECGSPEC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
 REAL = sorted(p.relative_to(DATA).with_suffix("").as_posix() for p in DATA.glob("*/*.hea"))

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from multirate import MultiRateRecord, impulses
 from scipy.signal import resample_poly
 
-from multirate import MultiRateRecord, impulses
-
 from ecgspec.readers import RecordRef, find_records, open_record
-from ecgspec.resample import ceil_div, resample_ratio, resampled_length
-from ecgspec.windowing import WindowStats, fill_missing, iter_windows, window_starts
+from ecgspec.signal.resample import ceil_div, resample_ratio, resampled_length
+from ecgspec.signal.windowing import WindowStats, fill_missing, iter_windows, window_starts
 
 
 def _open(path: Path):
@@ -207,7 +206,7 @@ def test_missing_share_measured_at_the_record_rate(nan_record):
 
 def test_small_stride_keeps_each_yield_within_the_chunk_budget(wfdb_dir):
     """Stride 25 at 500 Hz overlaps every sample 200 times: yields stay under WINDOW_BATCH_BYTES yet equal the whole."""
-    from ecgspec import windowing
+    from ecgspec.signal import windowing
 
     rec = _open(wfdb_dir / "100")
     blocks = list(iter_windows(rec, [0, 1], 500, 5000, 25, block_samples=1 << 16))

@@ -28,7 +28,7 @@ def open_record(ref: RecordRef, input_fs: float | None = None) -> Record:
     """
     try:
         if ref.kind == "wfdb":
-            from .wfdb_record import open_wfdb
+            from .wfdb.dispatch import open_wfdb
 
             return open_wfdb(ref)
         if ref.kind in ("npy", "npz"):

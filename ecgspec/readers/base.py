@@ -14,9 +14,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-
-class RecordError(ValueError):
-    """A record that cannot be used; ``str(exc)`` is one line giving the reason, without the record name."""
+from ..errors import RecordError, one_line
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class Header:
     ``fs``/``n_samples`` (``()`` means all signals run at ``fs`` for ``n_samples``); ask
     :meth:`rate` and :meth:`length`. ``leads`` is ``()`` when the record has no lead names (``.npy``).
 
-    What the quality flags need (:mod:`ecgspec.quality`), per signal, ``()`` where the format
+    What the quality flags need (:mod:`ecgspec.signal.quality`), per signal, ``()`` where the format
     does not say: ``adc_step`` is one ADC step in physical units (WFDB ``1 / |adc_gain|``; EDF
     ``(physical range) / (digital range)``); ``clip_low``/``clip_high`` the physical values of the
     lowest and highest digital values the format or the header's ADC resolution allows (WFDB
@@ -90,12 +88,6 @@ def framed(header: Header, spf: list[int]) -> Header:
         return header
     return dataclasses.replace(header, signal_fs=tuple(scaled_rate(header.fs, s) for s in spf),
                                signal_samples=tuple(header.n_samples * s for s in spf))
-
-
-def one_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, or its type name when it has none."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from .base import RecordRef
-from .wfdb_header import segment_headers
+from .wfdb.header import segment_headers
 
 KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf"}
 

@@ -14,15 +14,21 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..leads import lead_key
 from ..readers import RecordError
 
-__all__ = ["STANDARD12", "LEAD_SETS", "LIMB_LEADS", "LeadPlan", "parse_lead_set", "parse_aliases", "standard_name",
+__all__ = ["lead_key", "STANDARD12", "LEAD_SETS", "LIMB_LEADS", "LeadPlan", "parse_lead_set", "parse_aliases", "standard_name",
            "plan_leads", "derivation", "derive_lead", "derive_limb_leads", "mv_scale", "UNIT_PREFIXES"]
 
 STANDARD12 = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 LEAD_SETS = {"standard12": STANDARD12}
 LIMB_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF")
+
+
+def lead_key(name: str) -> str:
+    """Lead names compare without case or spaces: ``aVR`` is ``avr``, ``ECG 1`` is ``ecg1``."""
+    return "".join(name.split()).casefold()
+
+
 _BY_KEY = {lead_key(name): name for name in STANDARD12}
 
 # Written around a lead's name and dropped before it is looked up (keys as lead_key gives them).
@@ -35,7 +41,7 @@ _ROMAN = {"di": "i", "dii": "ii", "diii": "iii", "d1": "i", "d2": "ii", "d3": "i
 def standard_name(name: str) -> str | None:
     """The standard-12 lead a record's lead name stands for, by the built-in aliases, or None.
 
-    Case and spaces never matter (:func:`~ecgspec.leads.lead_key`). Dropped before the lookup: a
+    Case and spaces never matter (:func:`lead_key`, as ``--leads`` compares names). Dropped before the lookup: a
     leading ``ECG``/``EKG`` and/or ``Lead`` (``ECG II``, ``EKG-V1``, ``Lead aVR``, ``ECG Lead I``), a
     trailing ``(Einthoven)``/``(Goldberger)``/``(Wilson)`` (SCP-ECG and DICOM code meanings), a
     modified lead's ``ML``/``mod.`` (``MLII``, ``ML II``, ``mod. II``, ``mod.V1``); ``DI``/``D1``,

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["BandPass", "BaselineRemove", "Normalize", "Preprocess", "PreprocessError", "Step", "STEPS",
            "parse_preprocess", "apply_preprocess", "NORMALIZE_EPS"]

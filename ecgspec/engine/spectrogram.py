@@ -1,0 +1,167 @@
+"""``SpectrogramInput``: torch_ecg's spectrogram input, same numbers, less work.
+
+Semantics are those of ``torch_ecg.components.inputs.SpectrogramInput`` 0.0.33,
+read from its source rather than its documentation page:
+
+- ``n_fft = 2 * (n_bins - 1)``, so the one-sided spectrum has ``n_bins`` bins;
+- ``win_length = round(window_size * fs)`` and
+  ``hop_length = win_length - round(overlap_size * fs)``, with Python's ``round``;
+- power spectrum ``|STFT|^2`` with a periodic Hann window and centred frames
+  (reflect padding of ``n_fft // 2``), hence ``n_samples // hop_length + 1``
+  frames, not the ``(n_samples - win_length) // hop_length + 1`` printed there;
+- ``feature_fs`` rescales the frame axis by ``feature_fs / fs`` with
+  nearest-neighbour interpolation, to ``floor(n_frames * feature_fs / fs)``
+  frames; ecgspec computes only the frames that survive;
+- ``to1d`` merges the channel and bin axes: ``(batch, n_channels * n_bins, frames)``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..errors import WaveformError
+from . import frames
+from . import functional as Fn
+from .config import ConfigError, InputConfig, resolve_device, resolve_dtype
+
+__all__ = ["SpectrogramInput", "WaveformError"]
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+class SpectrogramInput:
+    """Power spectrograms of ``(batch, n_channels, n_samples)`` waveforms.
+
+    >>> cfg = InputConfig(n_channels=12, n_samples=5000, n_bins=128, fs=500)
+    >>> engine = SpectrogramInput(cfg)
+    >>> engine.win_length, engine.hop_length, engine.n_fft
+    (25, 13, 254)
+    >>> engine.compute_input_shape((32, 12, 5000))
+    (32, 12, 128, 385)
+    """
+
+    __name__ = "SpectrogramInput"
+
+    def __init__(self, config: InputConfig, method: str | None = None) -> None:
+        if not isinstance(config, InputConfig):
+            config = InputConfig(config)
+        self.config = config
+        self.dtype = resolve_dtype(config.get("dtype", torch.float32))
+        self.device = resolve_device(config.get("device"))
+        self.fs = config.sampling_rate
+        self.feature_fs = config.feature_fs
+        self.to1d = config.to1d
+        self.n_channels = config.n_channels
+        self.n_samples = config.n_samples
+        self.n_bins = config.n_bins
+        self.win_length, self.hop_length, self.n_fft = config.win_length, config.hop_length, config.n_fft
+        self.n_frames = config.n_frames
+        if method not in (None, "matmul", "fft"):
+            raise ConfigError(f"method: got {method!r}, must be 'matmul', 'fft' or None (choose by cost)")
+        self.method = method or Fn.choose_method(self.n_bins, self.win_length)
+        centred_frames = frames.n_frames(self.n_samples, self.hop_length)
+        self._frames = Fn.kept_frame_indices(centred_frames, self.fs, self.feature_fs, self.dtype, self.device)
+        self._scratch_buffer: torch.Tensor | None = None
+        if self.method == "matmul":
+            self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)
+        else:
+            window = torch.hann_window(self.win_length, dtype=torch.float32)  # float32 first, as torch_ecg
+            self._kernel = window.to(device=self.device, dtype=self.dtype)
+
+    @property
+    def window_size(self) -> int:
+        """Window length in samples (torch_ecg's name for ``win_length``)."""
+        return self.win_length
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        """Centre frequency of each bin in Hz: ``k * fs / n_fft``, ``k = 0 .. n_bins - 1``."""
+        return np.arange(self.n_bins, dtype=np.float64) * (self.fs / self.n_fft)
+
+    def compute_input_shape(self, waveform_shape: Sequence[int]) -> Tuple[int, ...]:
+        """The shape :meth:`from_waveform` returns for input of ``waveform_shape``, computed from the config."""
+        shape = tuple(int(n) for n in waveform_shape)
+        self._check_shape(shape)
+        out = (*shape[:-2], *self.config.window_shape)
+        if len(shape) == 2 and self.config.ensure_batch_dim:
+            out = (1, *out)
+        return out
+
+    def __call__(self, waveform: ArrayLike, out: torch.Tensor | None = None) -> torch.Tensor:
+        return self.from_waveform(waveform, out)
+
+    def from_waveform(self, waveform: ArrayLike, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Spectrograms of ``waveform`` ``(batch, n_channels, n_samples)`` or ``(n_channels, n_samples)``.
+
+        Returns ``(batch, n_channels, n_bins, n_frames)`` (``(batch, n_channels * n_bins,
+        n_frames)`` with ``to1d``), on the config's device and dtype, where
+        ``n_frames = n_samples // hop_length + 1``, times ``feature_fs / fs`` (floored)
+        when ``feature_fs`` is set. 2-D input gains a batch axis unless
+        ``ensure_batch_dim`` is false. ``out``, a contiguous tensor of that shape on the
+        engine's device and dtype, receives the result (saves allocating it per batch).
+        """
+        x = self._as_tensor(waveform)
+        out_shape = self.compute_input_shape(x.shape)
+        rows = x.reshape(-1, self.n_samples)
+        if out is not None:
+            self._check_out(out, out_shape)
+        with torch.no_grad():
+            if self.method == "matmul":
+                target = None if out is None else out.view(-1, self.n_bins, self.n_frames)
+                power = Fn.power_spectrogram(
+                    rows, self._kernel, self.n_bins, self.hop_length, self._frames, target, self._scratch(len(rows))
+                )
+            else:
+                power = Fn.stft_power_spectrogram(rows, self._kernel, self.n_bins, self.hop_length, self._frames)
+                if out is not None:
+                    out.view(power.shape).copy_(power)
+                    power = out
+        return power.reshape(out_shape)
+
+    def _scratch(self, n_rows: int) -> torch.Tensor:
+        """A reused buffer for one chunk's complex spectrum (see :func:`functional.power_spectrogram`)."""
+        rows = min(n_rows, Fn.chunk_rows(self.n_bins, self.n_frames))
+        if self._scratch_buffer is None or len(self._scratch_buffer) < rows:
+            self._scratch_buffer = torch.empty(
+                rows, 2 * self.n_bins, self.n_frames, dtype=self.dtype, device=self.device
+            )
+        return self._scratch_buffer[:rows]
+
+    def _check_out(self, out: torch.Tensor, shape: Tuple[int, ...]) -> None:
+        if tuple(out.shape) != shape or out.dtype != self.dtype or out.device != self.device or not out.is_contiguous():
+            raise WaveformError(
+                f"out: got {tuple(out.shape)} {out.dtype} on {out.device}, must be a contiguous {shape}"
+                f" {self.dtype} tensor on {self.device}"
+            )
+
+    def _check_shape(self, shape: Tuple[int, ...]) -> None:
+        expected = (self.n_channels, self.n_samples)
+        if len(shape) not in (2, 3) or shape[-2:] != expected:
+            raise WaveformError(
+                f"waveform: got shape {shape}, must be (batch, {expected[0]}, {expected[1]})"
+                f" or {expected} (n_channels, n_samples from the config)"
+            )
+
+    def _as_tensor(self, waveform: ArrayLike) -> torch.Tensor:
+        if isinstance(waveform, np.ndarray):
+            if waveform.dtype.kind not in "fiu":
+                raise WaveformError(f"waveform: got dtype {waveform.dtype}, must be a real number dtype")
+            waveform = torch.from_numpy(np.ascontiguousarray(waveform))
+        elif not isinstance(waveform, torch.Tensor):
+            raise WaveformError(
+                f"waveform: got {type(waveform).__name__}, must be a numpy.ndarray or torch.Tensor"
+            )
+        elif waveform.is_complex() or waveform.dtype == torch.bool:
+            raise WaveformError(f"waveform: got dtype {waveform.dtype}, must be a real number dtype")
+        self._check_shape(tuple(waveform.shape))
+        return waveform.to(device=self.device, dtype=self.dtype)
+
+    def __repr__(self) -> str:
+        return (
+            f"SpectrogramInput(n_channels={self.n_channels}, n_samples={self.n_samples}, n_bins={self.n_bins},"
+            f" win_length={self.win_length}, hop_length={self.hop_length}, fs={self.fs},"
+            f" feature_fs={self.feature_fs}, to1d={self.to1d}, method={self.method!r}, device={self.device})"
+        )

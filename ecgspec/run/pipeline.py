@@ -1,0 +1,326 @@
+"""``extract``: records in, spectrograms out, as four overlapped stages.
+
+1. reader workers (threads) open records, pick leads, fill gaps, resample and cut
+   windows, a few records ahead of the rest, each into a small bounded queue;
+2. the main thread packs windows of consecutive records into full batches;
+3. the engine turns each batch into spectrograms (pinned memory and
+   non-blocking copies on CUDA);
+4. a writer thread appends them to the HDF5 file in whole-batch slices.
+
+The stages themselves are in :mod:`ecgspec.run.stages`; this module runs them in one process
+(:mod:`ecgspec.run.api` is the public API, and picks this or :mod:`ecgspec.run.cluster`). Records are handled in sorted name order and every result reaches the
+writer in that order, so the file is the same whatever the timing. A record that
+cannot be used is reported and listed under ``/errors``; it never costs the other records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import AbstractSet, Any, Callable, Dict, List, Mapping, Sequence, TextIO, Tuple
+
+from tqdm import tqdm
+
+from ..engine.config import InputConfig
+from ..engine.spectrogram import SpectrogramInput
+from ..errors import Interrupted, RecordFailed
+from ..readers import RecordRef, find_records
+from ..store.layout import normalised_config
+from ..store.leftovers import resumable_names
+from ..store.writer import SpectrogramWriter
+from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
+from .options import ExtractOptions, effective_config
+from .progress import progress_bar
+from .runtime import StopFlag, run_scope
+from .shard import select as select_part
+from .space import check_free_space, expected_run_bytes
+from .stages import (
+    QUEUE_BLOCKS,
+    BatchBuffers,
+    Batcher,
+    CommitRecord,
+    ExtractError,
+    ReadFailed,
+    RecordRead,
+    RecordSkipped,
+    WriterThread,
+    prefetch,
+    read_record,
+    write_failed,
+)
+
+__all__ = ["run_local", "run_records", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
+
+@dataclass
+class ExtractResult:
+    """What a run did: the summary printed at the end (and by ``--json``)."""
+
+    output: str
+    records: int = 0
+    windows: int = 0
+    empty: List[str] = field(default_factory=list)
+    errors: List[Tuple[str, str]] = field(default_factory=list)
+    resumed: int = 0  # records kept in the output from a previous run (--resume), not in `records`
+    nan_skipped: int = 0  # windows skipped for too many missing samples
+    seconds: float = 0.0
+    window_shape: Tuple[int, ...] = ()
+
+    @property
+    def windows_per_second(self) -> float:
+        return self.windows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["errors"] = [{"name": n, "message": m} for n, m in self.errors]
+        out["windows_per_second"] = round(self.windows_per_second, 1)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+    def summary_line(self) -> str:
+        resumed = f", {self.resumed} records kept from the previous run" if self.resumed else ""
+        return (
+            f"ecgspec: {self.records} records read, {self.windows} windows written, "
+            f"{len(self.empty)} records without windows, {len(self.errors)} skipped{resumed}, "
+            f"{self.seconds:.1f} s, {self.windows_per_second:.1f} windows/s"
+        )
+
+
+def stderr_log(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def _interrupted(stop: StopFlag, output: str | Path, kept: int) -> Interrupted:
+    """The Interrupted error for a stopped run, saying what was kept and how to go on."""
+    where = (f"{kept} records written so far are kept in {output}.partial;"
+             if kept >= 0 else "nothing was written;")
+    return Interrupted(f"interrupted: {where} run the same command with --resume to continue",
+                       stop.signum or signal.SIGINT)
+
+
+@dataclass
+class RunControl:
+    """How a run treats an existing output and reports its progress; nothing here changes the values written."""
+
+    overwrite: bool = False  # replace OUTPUT (and any partial file)
+    resume: bool = False  # continue OUTPUT.partial, or add new records to OUTPUT
+    progress: bool = False  # a tqdm bar on stderr
+    log_every: float = 0.0  # without the bar: a progress line on stderr every this many seconds (0: none)
+    stdin: TextIO | None = None  # where the input "-" reads record paths
+    log: Callable[[str], None] = stderr_log  # per-record messages and warnings
+    space_check: bool = True  # stop before writing when the expected output exceeds the free space
+
+
+def run_local(
+    inputs: Sequence[str | Path], output: str | Path, config: InputConfig, options: ExtractOptions,
+    control: RunControl | None = None,
+) -> ExtractResult:
+    """The whole run in this process (:func:`ecgspec.run.api.run_extract` picks this or a cluster).
+
+    SIGINT/SIGTERM are caught for the whole run (in the main thread): the run stops
+    cleanly and raises :class:`Interrupted`, leaving what was written in ``OUTPUT.partial``.
+    """
+    control = control or RunControl()
+    with run_scope(config) as stop:
+        t0 = time.perf_counter()
+        refs, problems = find_some_records(inputs, control.stdin)
+        stored_config = normalised_config(effective_config(config, options))
+        refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
+        result = _run(refs, problems, output, config, options, control, stop, part_attrs)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def find_some_records(
+    inputs: Sequence[str | Path], stdin: TextIO | None
+) -> Tuple[List[RecordRef], List[Tuple[str, str]]]:
+    """:func:`find_records`, or an ExtractError when it finds none (naming the first problem)."""
+    refs, problems = find_records(inputs, stdin=stdin)
+    if not refs:
+        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    return refs, problems
+
+
+def run_records(
+    refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
+    options: ExtractOptions, control: RunControl | None = None, attrs: Mapping[str, Any] | None = None,
+) -> ExtractResult:
+    """Extract the records ``refs`` (found already, sorted) into ``output``; ``attrs``: extra root attributes.
+
+    What a cluster task runs for its part (:mod:`ecgspec.run.cluster`).
+    """
+    control = control or RunControl()
+    with run_scope(config) as stop:
+        return _run(refs, problems, output, config, options, control, stop, attrs or {})
+
+
+def _run(
+    refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
+    options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any],
+) -> ExtractResult:
+    """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file."""
+    engine = SpectrogramInput(config)
+    buffers = BatchBuffers(engine, config.window_shape, options.batch_size, options.dtype)  # before any file is made
+    if stop.signum is not None:
+        raise _interrupted(stop, output, -1)
+    store = _open_store(refs, output, config, options, control, engine, part_attrs)
+    writer = WriterThread(store, release=buffers.free.put)
+    result = ExtractResult(output=str(output), window_shape=config.window_shape)
+    failures = Failures(control.log, max_errors=options.max_errors,
+                        fail_fast=FAIL_FAST_RECORDS if options.on_error == "skip" else 0)
+    try:
+        for warning in store.warnings:
+            control.log(f"ecgspec: warning: {warning}")
+        writer.start()
+        with progress_bar(len(refs) + len(problems), control.progress, control.log_every) as bar:
+            run = _Run(config, options, Batcher(engine, buffers, emit=writer.put), result, stop, bar, failures)
+            run.feed(refs, problems, store.done_names, store.next_record_row)
+        failures.close()
+        _finish(store, writer, output, stop)
+    except BaseException as exc:
+        writer.close()
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            store.close()
+        if isinstance(exc, StoppedEarly):
+            raise stopped_early(exc, output, store.next_record_row, keep=control.resume) from None
+        raise
+    return result
+
+
+def _root_attrs(
+    engine: SpectrogramInput, config: InputConfig, options: ExtractOptions, part_attrs: Mapping[str, Any]
+) -> Dict[str, Any]:
+    """The output's root attributes: the effective config, the STFT's sizes, the version, a part's own."""
+    return {
+        "config": effective_config(config, options),
+        "n_fft": engine.n_fft,
+        "win_length": engine.win_length,
+        "hop_length": engine.hop_length,
+        **part_attrs,
+    }
+
+
+def _open_store(
+    refs: Sequence[RecordRef], output: str | Path, config: InputConfig, options: ExtractOptions,
+    control: RunControl, engine: SpectrogramInput, part_attrs: Mapping[str, Any],
+) -> SpectrogramWriter:
+    """The writer of ``output``, once the free space fits what the records a resume does not keep will take."""
+    attrs = _root_attrs(engine, config, options, part_attrs)
+    expected = 0
+    if control.space_check:
+        done = resumable_names(output) if control.resume else frozenset()
+        expected = expected_run_bytes([r for r in refs if r.name not in done], config, options, config.window_shape)
+        check_free_space(Path(output), expected)
+    return SpectrogramWriter(
+        output, window_shape=config.window_shape, dtype=options.dtype, frequencies=engine.frequencies, attrs=attrs,
+        compression=options.compression, overwrite=control.overwrite, resume=control.resume,
+        frames={"time": config.frame_times, "edge": config.edge_frames}, expected_bytes=expected,
+    )
+
+
+def _finish(store: SpectrogramWriter, writer: WriterThread, output: str | Path, stop: StopFlag) -> None:
+    """Drain the writer thread, then finish the file; a stopped run keeps it partial and raises Interrupted."""
+    writer.close()
+    if writer.error is not None:
+        raise write_failed(output, writer.error) from writer.error
+    if stop.signum is not None:
+        store.close()
+        raise _interrupted(stop, output, store.next_record_row)
+    store.finish()
+
+
+class _Run:
+    """Stages 1-3 of one run: read records in order (a few ahead, in threads), batch and compute them.
+
+    Holds what the feeding loop shares: the settings, the batcher, the result it tallies,
+    the stop flag, the progress bar and the failures (which log them and may stop the run).
+    """
+
+    def __init__(
+        self, config: InputConfig, options: ExtractOptions, batcher: Batcher, result: ExtractResult,
+        stop: StopFlag, bar: Any, failures: Failures,
+    ) -> None:
+        self.config, self.options, self.batcher, self.result = config, options, batcher, result
+        self.stop, self.bar, self.failures = stop, bar, failures
+
+    def feed(
+        self, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], done: AbstractSet[str], row: int
+    ) -> None:
+        """Report ``problems``, then compute every ref in order, its windows in /records rows from ``row`` on;
+        those in ``done`` (kept in the output by an earlier run, --resume) are skipped."""
+        workers = self.options.workers
+        with ThreadPoolExecutor(workers, thread_name_prefix="ecgspec-read") as pool:
+
+            def start(ref: RecordRef) -> "queue.Queue[Any]":
+                q: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_BLOCKS)
+                pool.submit(read_record, ref, self.config, self.options, q, self.stop.event)
+                return q
+
+            try:
+                for name, message in problems:
+                    self.fail(name, message)
+                    self.bar.update(1)
+                for ref, q in prefetch(refs, lambda r: r.name in done, start, depth=2 * workers):
+                    if self.stop.signum is not None:
+                        return
+                    if q is None:  # kept in the output by an earlier run
+                        self.result.resumed += 1
+                        self.failures.succeeded()
+                    else:
+                        row += self.consume(ref, q, row)
+                    self.bar.update(1)
+                    self.bar.set_postfix(windows=self.batcher.windows, refresh=False)
+                if self.stop.signum is None:
+                    self.batcher.flush()
+            finally:
+                self.stop.event.set()  # release workers still blocked on their queues
+                pool.shutdown(wait=False, cancel_futures=True)  # and start no more reads
+
+    def fail(self, name: str, message: str, written: int = 0) -> None:
+        """Report a record that cannot be used; ``written`` of its windows already went to the writer."""
+        self.result.errors.append((name, message))
+        self.batcher.event(RecordSkipped(name, message, written))
+        if self.options.on_error == "fail":
+            self.failures.log(f"ecgspec: skipped {name}: {message}")
+            raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
+        try:
+            self.failures.failed(name, message)
+        except TooManyErrors:
+            self.batcher.flush()  # the records read so far are written: --resume goes on after them
+            raise
+
+    def consume(self, ref: RecordRef, q: "queue.Queue[Any]", row: int) -> int:
+        """Move one record's windows into batches; return 1 if it takes a row in /records, else 0."""
+        added = 0  # windows of this record given to the batcher
+        while True:
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.signum is not None:
+                    return 0
+                continue
+            if isinstance(item, ReadFailed):
+                self.fail(ref.name, item.message, written=added - self.batcher.drop_tail(row))
+                return 0
+            if isinstance(item, RecordRead):
+                self.commit(item)
+                return 1
+            starts, windows, qc = item
+            self.batcher.add(row, starts, windows, qc)
+            added += len(starts)
+
+    def commit(self, read: RecordRead) -> None:
+        """A record read in full: its row follows its windows, and the result counts it."""
+        self.batcher.event(CommitRecord(read.row))
+        self.result.records += 1
+        self.result.windows += read.row.n_windows
+        self.result.nan_skipped += read.nan_skipped
+        self.failures.succeeded()
+        if read.row.n_windows == 0:
+            self.result.empty.append(read.row.name)

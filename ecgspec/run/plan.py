@@ -1,0 +1,124 @@
+"""``extract --dry-run``: what a run would do, learnt from the records' headers; nothing is written.
+
+Each record is opened as a run opens it (:func:`ecgspec.signal.leads.open_layout`: the header, the
+signal files' sizes, the channel choice) and its windows are counted with the run's own
+arithmetic (:func:`ecgspec.signal.windowing.count_windows`); no signal is decoded and torch is not
+imported. The counts are exact unless the run meets what only the samples show: windows
+skipped for missing samples (``--max-nan``), values too large, a signal file that cannot be
+decoded. The output's size is :func:`ecgspec.store.layout.expected_output_bytes`, uncompressed.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from ..engine.config import InputConfig
+from ..errors import ExtractError, one_line
+from ..readers import RecordError, RecordRef, find_records
+from ..signal.leads import open_layout
+from ..signal.windowing import count_windows
+from ..store.layout import compression_filters, expected_output_bytes
+from .failures import Failures
+from .options import ExtractOptions
+
+__all__ = ["Plan", "dry_run", "planned_windows"]
+
+
+@dataclass
+class Plan:
+    """What ``extract`` would do; :meth:`to_dict` is the ``--dry-run --json`` object (keys in README)."""
+
+    output: str
+    window_shape: tuple[int, ...]
+    dtype: str
+    compression: str | None
+    records: int = 0  # found, those discovery rejects included
+    windows: int = 0
+    empty: list[str] = field(default_factory=list)  # would be read, shorter than one window
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    output_exists: bool = False
+    seconds: float = 0.0
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def output_bytes(self) -> int:
+        return expected_output_bytes(self.windows, self.window_shape, self.dtype, self.records - len(self.skipped),
+                                     len(self.skipped))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records, "records_read": self.records - len(self.skipped), "records_empty": len(self.empty),
+            "records_skipped": len(self.skipped), "windows": self.windows, "window_shape": list(self.window_shape),
+            "dtype": self.dtype, "compression": self.compression, "output": self.output,
+            "output_exists": self.output_exists, "output_bytes": self.output_bytes,
+            "skipped": [{"name": n, "message": m} for n, m in self.skipped], "skip_reasons": self.reasons,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary_lines(self) -> list[str]:
+        size = self.output_bytes
+        shape = f"({', '.join(map(str, self.window_shape))})"
+        exists = f"; {self.output} exists (the run needs --overwrite or --resume)" if self.output_exists else ""
+        return [
+            f"ecgspec: dry run, nothing written: {self.records} records found, {self.records - len(self.skipped)} to read"
+            f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip",
+            f"ecgspec: {self.windows} windows of {shape} {self.dtype}, output about {size / 2**20:.1f} MiB"
+            f" ({size} bytes){' before compression' if self.compression not in (None, 'none') else ''}{exists}",
+        ]
+
+
+def planned_windows(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int:
+    """Windows the run would cut from ``ref`` (see the module's docstring); RecordError if it would skip it."""
+    record, layout = open_layout(ref, config, options)
+    return count_windows(record.header, layout.channels, config.sampling_rate, config.n_samples,
+                         options.stride or config.n_samples)
+
+
+def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int | str:
+    """The windows of ``ref``, or why it would be skipped (as the run words it)."""
+    try:
+        return planned_windows(ref, config, options)
+    except RecordError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - as the run: any reader failure is the record's
+        return f"{type(exc).__name__}: {one_line(exc)}"
+
+
+def dry_run(
+    inputs: Sequence[str | Path], output: str | Path, config: InputConfig, options: ExtractOptions,
+    stdin: TextIO | None = None, log: Callable[[str], None] = lambda line: None,
+) -> Plan:
+    """Plan a run: find the records, read their headers (``options.workers`` threads), count.
+
+    ``log`` gets a ``would skip NAME: reason`` line for the first records of each reason and a
+    count line for the rest (as the run reports failures). Raises ExtractError when no record is found.
+    """
+    t0 = time.perf_counter()
+    compression_filters(options.compression)  # a bad name fails here as it would in the run
+    refs, problems = find_records(inputs, stdin=stdin)
+    if not refs:
+        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
+                records=len(refs) + len(problems), output_exists=Path(output).exists())
+    failures = Failures(log, fail_fast=0, prefix="ecgspec: would skip")
+    for name, message in problems:
+        plan.skipped.append((name, message))
+        failures.failed(name, message)
+    with ThreadPoolExecutor(options.workers, thread_name_prefix="ecgspec-plan") as pool:
+        for ref, outcome in zip(refs, pool.map(lambda r: _outcome(r, config, options), refs)):
+            if isinstance(outcome, str):
+                plan.skipped.append((ref.name, outcome))
+                failures.failed(ref.name, outcome)
+            else:
+                plan.windows += outcome
+                if outcome == 0:
+                    plan.empty.append(ref.name)
+    failures.close()
+    plan.reasons = failures.by_reason()
+    plan.seconds = time.perf_counter() - t0
+    return plan

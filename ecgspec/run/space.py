@@ -1,0 +1,49 @@
+"""Free space: what a run is expected to write, checked against the output folder before it starts.
+
+The estimate is the dry run's (:mod:`ecgspec.run.plan`): each record's header only, its windows
+counted with the run's own arithmetic, the file's size from
+:func:`ecgspec.store.layout.expected_output_bytes` (windows skipped for missing samples only make
+the real file smaller).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from ..engine.config import InputConfig
+from ..readers import RecordRef
+from ..store.layout import OutputError, expected_output_bytes
+from .options import ExtractOptions
+from .plan import planned_windows
+
+__all__ = ["check_free_space", "expected_run_bytes"]
+
+
+def expected_run_bytes(
+    refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions, window_shape: tuple[int, ...]
+) -> int:
+    """Bytes the output of ``refs`` takes (uncompressed), from their headers alone."""
+    n_windows = n_read = 0
+    for ref in refs:
+        try:
+            n_windows += planned_windows(ref, config, options)
+            n_read += 1
+        except Exception:  # noqa: BLE001 - a bad record is reported by the run; it writes no windows
+            continue
+    return expected_output_bytes(n_windows, window_shape, options.dtype, n_read, len(refs) - n_read)
+
+
+def check_free_space(output: Path, needed: int) -> None:
+    """One-line OutputError when the folder of ``output`` has less than ``needed`` bytes free
+    (a missing folder is left to the writer to report)."""
+    folder = output.parent
+    if not folder.is_dir():
+        return
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise OutputError(
+            f"{folder} has {free} bytes free, the output is expected to need {needed} more (about"
+            f" {needed - free} short); free some space or pass --no-space-check to try anyway"
+        )

@@ -1,0 +1,101 @@
+"""What earlier runs left beside an output, read without changing it: what ``--resume`` keeps, and refusals.
+
+:class:`ecgspec.store.writer.SpectrogramWriter` decides with these what to do with ``OUTPUT`` and
+``OUTPUT.partial``; :func:`resumable_names` lets a caller know what a resume will skip before
+it starts (the free-space check counts only the rest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .layout import COUNTER, OutputError, committed, config_difference, open_for_reading, partial_path
+from .swmr import superblock_version
+
+__all__ = ["UNUSABLE", "Kept", "check_folder", "inspect_kept", "refuse_leftovers", "resumable_names"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """What an earlier run's file holds that ``--resume`` keeps: its committed records."""
+
+    names: frozenset[str]
+    records: int
+    windows: int
+
+
+def _mismatch(file: h5py.File, config: dict[str, Any], window_shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+    """Why ``file``'s values cannot be continued by a run with these settings, or None."""
+    difference = config_difference(json.loads(file.attrs["config"]), config)
+    if difference is not None:
+        return difference
+    spectrograms = file["spectrograms"]
+    if spectrograms.shape[1:] != window_shape:
+        return f"window shape was {spectrograms.shape[1:]}, now {window_shape}"
+    if spectrograms.dtype != dtype:
+        return f"stored dtype was {spectrograms.dtype}, now {dtype}"
+    return None
+
+
+def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np.dtype] | None = None) -> Kept:
+    """Read ``path`` (without changing it) for what a resume keeps; ``settings`` (config, window shape,
+    dtype) must match the file's, else OutputError. Any other exception means the file cannot be resumed:
+    not HDF5, written by ecgspec before 0.2 (no SWMR superblock, no /committed), or damaged.
+    """
+    version = superblock_version(path)
+    if version != 3:
+        raise ValueError("not an HDF5 file" if version is None else "written by an older ecgspec")
+    with open_for_reading(path) as file:
+        reason = _mismatch(file, *settings) if settings else None
+        if reason is None:
+            if COUNTER not in file:
+                raise KeyError("no /committed")
+            records, windows = committed(file)
+            rows = np.repeat(np.arange(len(records["name"])), records["n_windows"])
+            if not np.array_equal(windows["record"], rows):
+                raise ValueError("/windows/record does not follow /records/n_windows")
+    if reason is not None:
+        raise OutputError(f"{path} was written with a different config: {reason}")
+    return Kept(frozenset(records["name"].tolist()), len(records["name"]), len(rows))
+
+
+UNUSABLE = (OSError, KeyError, ValueError, TypeError, RuntimeError)  # what inspecting a damaged file raises
+
+
+def resumable_names(output: str | os.PathLike[str]) -> frozenset[str]:
+    """Names of the records ``--resume`` would keep (from ``OUTPUT.partial``, else OUTPUT); changes nothing."""
+    output = Path(output)
+    for path in (partial_path(output), output):
+        if path.exists():
+            try:
+                return inspect_kept(path).names
+            except UNUSABLE:
+                continue
+    return frozenset()
+
+
+def refuse_leftovers(output: Path, leftovers: list[Path]) -> None:
+    """Without --overwrite or --resume, an existing output or partial file is an error."""
+    if output.exists():
+        raise OutputError(f"{output} exists; pass --overwrite to replace it or --resume to continue")
+    if leftovers:
+        raise OutputError(
+            f"{leftovers[0]} is left by an interrupted run; pass --resume to continue it or --overwrite to discard it"
+        )
+
+
+def check_folder(output: Path) -> None:
+    folder = output.parent
+    if not folder.is_dir():
+        raise OutputError(f"{output}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{output}: folder {folder} is not writable")
+    if output.is_dir():
+        raise OutputError(f"{output} is a folder; give a file path for the output")

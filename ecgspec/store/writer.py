@@ -1,0 +1,373 @@
+"""HDF5 output, writing side: :class:`SpectrogramWriter` appends windows and records; no torch here.
+
+The layout and the crash-safety rules are in :mod:`ecgspec.store.layout`. The file is written in
+HDF5's SWMR mode, so that it stays valid however the process dies and can be read while it
+grows; ``--resume`` continues it in place (:mod:`ecgspec.store.resume` takes over and reopens what
+earlier runs left, :mod:`ecgspec.store.swmr` clears what a dead writer left set).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from ..errors import DiskFull
+from .layout import (
+    COUNTER,
+    ERROR_COLUMNS,
+    FRAME_COLUMNS,
+    MASK_COLUMNS,
+    RECORD_COLUMNS,
+    STORE_DTYPES,
+    WINDOW_COLUMNS,
+    OutputError,
+    RecordRow,
+    compression_filters,
+    fsync_folder,
+    lock_path,
+    normalised_config,
+    partial_path,
+)
+from .leftovers import Kept, check_folder
+from .resume import open_for_writing, reopen, take_over_leftovers
+from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
+from .swmr import LockHeld, WriterLock
+
+__all__ = ["DiskFull", "SpectrogramWriter"]
+
+SPACE_RESERVE = 8 << 20  # free bytes kept for the metadata a flush and close still write
+
+
+class SpectrogramWriter:
+    """Writes one output file: windows, then the record they belong to, from one thread, in order.
+
+    Everything goes to ``OUTPUT.partial``; :meth:`finish` renames it over OUTPUT. With
+    ``resume=True`` an earlier run's file is continued in place: ``OUTPUT.partial`` (an
+    interrupted run) or else OUTPUT (a finished one, renamed to ``OUTPUT.partial`` until
+    finish). Its committed records are kept (:attr:`done_names`, :attr:`next_record_row`),
+    whatever followed them and its ``/errors`` are dropped. ``overwrite=True`` discards any
+    leftovers of earlier runs; OUTPUT itself is replaced by finish(). A live writer of the
+    same OUTPUT (its lock held) is refused.
+
+    Spectrograms must come in the stored dtype (:func:`ecgspec.store.layout.clip_to_stored` makes
+    them so): the writer never casts. ``durable=True`` fsyncs at each commit point (:meth:`flush`)
+    and around the final rename, so a machine crash loses at most what followed the last one.
+
+    As a context manager, leaving the block closes the writer (keeping the partial file for
+    ``--resume``) unless :meth:`finish` was called: finishing is never automatic.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        window_shape: tuple[int, ...],
+        dtype: str = "float32",
+        frequencies: np.ndarray,
+        attrs: dict[str, Any],
+        compression: str | None = None,
+        overwrite: bool = False,
+        resume: bool = False,
+        durable: bool = True,
+        frames: dict[str, Any] | None = None,
+        expected_bytes: int = 0,
+    ) -> None:
+        self.output = Path(path)
+        self.partial = partial_path(self.output)
+        self.window_shape = _checked_shape(window_shape)
+        self.dtype = _checked_dtype(dtype)
+        if overwrite and resume:
+            raise OutputError("pass either --overwrite or --resume, not both")
+        self.durable = durable
+        self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
+        self.warnings: list[str] = []
+        self._config = normalised_config(attrs["config"])
+        self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
+        filters = compression_filters(compression)
+        check_folder(self.output)
+        self._lock: WriterLock | None = self._take_lock()
+        self._file, kept = self._open(overwrite, resume, frequencies, attrs, filters)
+        self.done_names = kept.names  # records kept from the earlier run (resume)
+        self._fd = os.open(self.partial, os.O_RDONLY)  # for fsync; the same inode after the rename
+        self._start_counts(kept)
+
+    # -- setting up --------------------------------------------------------------------------
+
+    def _take_lock(self) -> WriterLock:
+        """The writer lock of OUTPUT; a live writer holding it is an OutputError naming it."""
+        try:
+            return WriterLock(lock_path(self.output))
+        except LockHeld as exc:
+            raise OutputError(f"{self.partial}: another run is writing it: {exc}") from None
+
+    def _open(
+        self, overwrite: bool, resume: bool, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]
+    ) -> tuple[h5py.File, Kept]:
+        """Take over what earlier runs left (:mod:`ecgspec.store.resume`) and open the partial file, continued or
+        new; return it with what it keeps. The lock is released when this fails."""
+        try:
+            kept = take_over_leftovers(self.output, overwrite=overwrite, resume=resume, durable=self.durable,
+                                       settings=(self._config, self.window_shape, self.dtype),
+                                       warn=self.warnings.append)
+            if kept is None:
+                return self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters), Kept(frozenset(), 0, 0)
+            return reopen(self.partial, kept, self._frames), kept
+        except BaseException:
+            self._lock.release()  # type: ignore[union-attr]  # taken just before, in __init__
+            raise
+
+    def _start_counts(self, kept: Kept) -> None:
+        """The append path's counts and queues, starting from what the file keeps."""
+        self._counter = self._file[COUNTER]
+        self._n_windows = self._n_committed_windows = kept.windows
+        self._n_records = kept.records
+        self._n_errors = 0
+        self._tail_rows = np.empty(0, dtype=np.int64)  # /windows/record of the uncommitted windows
+        self._queued: dict[str, list[dict[str, Any]]] = {}  # rows not yet appended (see _append)
+        self._unflushed = 0  # bytes given to HDF5 since the last flush (may sit in its chunk cache)
+        self._written = 0
+
+    def _create(self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]) -> h5py.File:
+        """The new partial file with every dataset empty and the attributes set (complete=False), in SWMR mode."""
+        try:
+            file = open_for_writing(self.partial, "w-")
+        except OSError as exc:
+            raise OutputError(f"cannot create {self.partial}: {exc}") from exc
+        try:
+            self._lay_out(file, frequencies, attrs, filters)
+            file.swmr_mode = True  # every dataset and attribute exists before: SWMR allows no new ones
+        except BaseException:
+            file.close()
+            self.partial.unlink()
+            raise
+        return file
+
+    def _lay_out(
+        self, file: h5py.File, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]
+    ) -> None:
+        per_chunk = max(1, HDF5_CHUNK_BYTES // self._window_bytes)
+        file.create_dataset(
+            "spectrograms",
+            shape=(0, *self.window_shape),
+            maxshape=(None, *self.window_shape),
+            chunks=(per_chunk, *self.window_shape),
+            dtype=self.dtype,
+            **filters,
+        )
+        for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
+            for name, dtype in columns.items():
+                path = f"{group}/{name}"
+                wide = (int(self._config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
+                file.create_dataset(path, shape=(0, *wide), maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
+                                    dtype=dtype)
+        file["windows/qc"].attrs["bits"] = BITS_ATTR
+        for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
+            file.create_dataset(f"frames/{name}", data=values)
+        file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),))
+        for key, value in attrs.items():
+            file.attrs[key] = value if key != "config" else json.dumps(self._config, sort_keys=True)
+        file.attrs["window_shape"] = np.asarray(self.window_shape, dtype=np.int64)
+        file.attrs["ecgspec_version"] = __version__
+        file.attrs["layout_version"] = LAYOUT_VERSION
+        file.attrs["complete"] = False
+        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @property
+    def _window_bytes(self) -> int:
+        return int(np.prod(self.window_shape)) * self.dtype.itemsize
+
+    @property
+    def next_record_row(self) -> int:
+        """The ``/records`` row the next committed record gets: its windows carry this in /windows/record."""
+        return self._n_records
+
+    def write_windows(
+        self, records: np.ndarray, starts: np.ndarray, spectrograms: np.ndarray, qc: np.ndarray | None = None
+    ) -> None:
+        """Append windows: their record rows (not yet committed), start samples, spectrograms and
+        quality flags (:mod:`ecgspec.signal.quality`; None: all 0).
+
+        Windows of several records may share a call (in record order); each is one slice write.
+        ``spectrograms`` must have the stored dtype: a ValueError says so otherwise.
+        """
+        records = np.asarray(records, dtype=np.int64)
+        starts = np.asarray(starts, dtype=np.int64)
+        values = np.ascontiguousarray(spectrograms)
+        n = len(values)
+        qc = np.zeros(n, dtype=np.uint8) if qc is None else np.asarray(qc, dtype=np.uint8)
+        if records.shape != (n,) or starts.shape != (n,) or qc.shape != (n,) or values.shape[1:] != self.window_shape:
+            raise ValueError(
+                f"write_windows: got records {records.shape}, starts {starts.shape}, qc {qc.shape},"
+                f" spectrograms {values.shape}; need (n,), (n,), (n,), (n, {', '.join(map(str, self.window_shape))})"
+            )
+        if values.dtype != self.dtype:
+            raise ValueError(
+                f"write_windows: got {values.dtype} spectrograms for a {self.dtype} file;"
+                " convert them with ecgspec.store.layout.clip_to_stored first"
+            )
+        if n and records.min() < self._n_records:
+            raise ValueError(f"write_windows: record row {records.min()} is already committed")
+        self._reserve(values.nbytes + 16 * n)
+        end = self._n_windows + n
+        for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
+                           ("windows/qc", qc)):
+            dataset = self._file[name]
+            dataset.resize(end, axis=0)
+            dataset[self._n_windows : end] = data
+        self._n_windows = end
+        self._tail_rows = np.concatenate([self._tail_rows, records])
+
+    def commit_record(self, row: RecordRow) -> int:
+        """Append ``row`` to /records once its ``row.n_windows`` windows are written; return its row index."""
+        index = self._n_records
+        start, end = self._n_committed_windows, self._n_committed_windows + row.n_windows
+        if end > self._n_windows:
+            raise ValueError(
+                f"commit_record {row.name!r}: claims {row.n_windows} windows, only"
+                f" {self._n_windows - start} written since the previous record"
+            )
+        if not np.all(self._tail_rows[: row.n_windows] == index):
+            raise ValueError(f"commit_record {row.name!r}: its windows do not all carry record row {index}")
+        self._tail_rows = self._tail_rows[row.n_windows :]
+        self._append("records", dataclasses.asdict(row))
+        self._n_committed_windows = end
+        self._n_records += 1
+        return index
+
+    def discard_windows(self, n: int) -> None:
+        """Drop the last ``n`` windows written, all uncommitted: those of a record that failed part way."""
+        pending = self._n_windows - self._n_committed_windows
+        if not 0 <= n <= pending:
+            raise ValueError(f"discard_windows: got {n}, only {pending} windows are uncommitted")
+        end = self._n_windows - n
+        for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
+            self._file[name].resize(end, axis=0)
+        self._n_windows = end
+        self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
+
+    def add_error(self, name: str, message: str) -> None:
+        """Record that ``name`` was skipped and why."""
+        self._append("errors", {"name": name, "message": message})
+
+    def _append(self, group: str, values: dict[str, Any]) -> None:
+        """Queue a row of /records or /errors; :meth:`_write_rows` appends queued rows in bulk.
+
+        One resize and one write per column for many rows: per-row appends cost about
+        2 ms a record in h5py calls, mostly holding the GIL. A row queued but not yet
+        written is simply not committed if the process dies: resume recomputes it.
+        """
+        self._queued.setdefault(group, []).append(values)
+
+    def _write_rows(self) -> None:
+        for group, rows in self._queued.items():
+            for key in rows[0] if rows else ():
+                dataset = self._file[group][key]
+                n = dataset.shape[0]
+                dataset.resize(n + len(rows), axis=0)
+                dataset[n:] = np.array([row[key] for row in rows], dtype=dataset.dtype)
+            if group == "errors":
+                self._n_errors += len(rows)
+            rows.clear()
+
+    def _reserve(self, nbytes: int) -> None:
+        """Raise DiskFull, before HDF5 writes anything, when ``nbytes`` more would not fit.
+
+        HDF5 does not survive a failed write (a full disk crashed the process, leaving a torn
+        file); stopping while there is still room for what its cache holds and the metadata of a
+        last flush keeps the file valid up to its last commit point.
+        """
+        self._unflushed += nbytes
+        self._written += nbytes
+        usage = shutil.disk_usage(self.partial.parent)
+        short = self._unflushed + SPACE_RESERVE - usage.free
+        if short > 0:
+            self._unflushed -= nbytes
+            needed = max(short, self.expected_bytes - self._written + nbytes + SPACE_RESERVE - usage.free)
+            raise DiskFull(
+                f"no space left in {self.partial.parent}: about {needed} more bytes are needed"
+                f" ({usage.free} free); free some and rerun with --resume to continue"
+            )
+
+    def flush(self) -> None:
+        """A commit point: push everything written so far to the file (and with ``durable``, to the disk),
+        then count it in ``/committed``; a process or machine dying afterwards loses only what follows."""
+        self._write_rows()
+        self._file.flush()
+        if self.durable:
+            os.fsync(self._fd)
+        self._counter[:] = (self._n_records, self._n_committed_windows, self._n_errors)
+        self._counter.flush()
+        self._unflushed = 0
+
+    # -- ending ------------------------------------------------------------------------------
+
+    def finish(self) -> Path:
+        """Mark the file complete and move it over OUTPUT (fsynced before and after); return OUTPUT."""
+        pending = self._n_windows - self._n_committed_windows
+        if pending:
+            raise ValueError(f"finish: {pending} windows written but their record never committed")
+        self.flush()
+        self._file.close()
+        self._file = None
+        # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
+        # and would fail while a reader has the file open
+        with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
+            file.attrs["complete"] = True
+        if self.durable:
+            os.fsync(self._fd)
+        os.replace(self.partial, self.output)
+        if self.durable:
+            fsync_folder(self.output.parent)
+        self._release()
+        return self.output
+
+    def close(self) -> None:
+        """Flush and close without finishing: the partial file stays for ``--resume``. Idempotent."""
+        try:
+            if self._file:
+                self.flush()
+        finally:
+            if self._file:
+                self._file.close()
+                self._file = None
+            self._release()
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> SpectrogramWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``window_shape`` as ints; ValueError unless it is non-empty with sizes >= 1."""
+    shape = tuple(int(n) for n in window_shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"window_shape: got {window_shape!r}, must be non-empty with sizes >= 1")
+    return shape
+
+
+def _checked_dtype(dtype: str) -> np.dtype:
+    """The stored dtype named ``dtype``; OutputError unless it is one of STORE_DTYPES."""
+    if str(dtype) not in STORE_DTYPES:
+        raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORE_DTYPES)}")
+    return np.dtype(str(dtype))
+
