@@ -20,6 +20,7 @@ computes, and so what this module computes (tested against torch_ecg itself):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -73,7 +74,11 @@ class BandPass:
         return round(0.01 * fs) if self.filter_type == "butter" else int(0.2 * fs)
 
     def coefficients(self, fs: float) -> tuple[np.ndarray, np.ndarray]:
-        """(b, a) exactly as torch_ecg builds them at ``fs`` (``butter`` in ba form, or ``firwin``)."""
+        """(b, a) exactly as torch_ecg builds them at ``fs`` (``butter`` in ba form, or ``firwin``);
+        designed once per setting and rate (a third of a short record's band-pass otherwise)."""
+        return _coefficients(self, float(fs))
+
+    def _design(self, fs: float) -> tuple[np.ndarray, np.ndarray]:
         from scipy import signal as ss
 
         nyq = 0.5 * fs
@@ -126,6 +131,13 @@ class BandPass:
         if 3 * max(len(a), len(b)) >= n_samples:
             raise _fail("bandpass", f"filtfilt pads {3 * max(len(a), len(b))} samples, more than a window "
                         f"(n_samples={n_samples}) holds; use a lower filter_order")
+
+
+@functools.lru_cache(maxsize=64)
+def _coefficients(step: BandPass, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    b, a = step._design(fs)
+    b.flags.writeable = a.flags.writeable = False  # shared between calls (and reader threads)
+    return b, a
 
 
 @dataclass(frozen=True)

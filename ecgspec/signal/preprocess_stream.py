@@ -13,16 +13,18 @@ Each step is a stage reading the one before it by sample range:
 - ``bandpass`` (``fir``): a FIR filter forgets, so a margin of its length on each side is exact;
 - ``normalize``: z-score and min-max take the record's statistics from a first pass over the
   stage before (mean and std accumulated in float64, where torch_ecg reduces in float32: the
-  difference is float32 rounding), then scale each block.
+  difference is float32 rounding; after a band-pass, from the outputs its backward pass computes
+  anyway), then scale each block.
 
-Memory: a stage holds at most three blocks of its output and the filter states (a few numbers a
-block); a stream reads the record once per pass (up to four passes with all three steps).
+Memory: a stage holds at most two blocks of its output and the filter states (a few numbers a
+block); a stream reads the record once per pass: three with all three steps (the forward states;
+the backward states, with the statistics from the outputs met on the way; the output).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -31,14 +33,14 @@ from .preprocess import F32, BandPass, BaselineRemove, Normalize, Preprocess, St
 __all__ = ["Read", "preprocessed", "DEFAULT_BLOCK"]
 
 Read = Callable[[int, int], np.ndarray]  # (start, stop) -> float32 (C, stop - start)
-DEFAULT_BLOCK = 1 << 18  # output samples a lead computed at once
+DEFAULT_BLOCK = 1 << 16  # output samples a lead computed at once (a 12-lead block: 3 MB)
 
 
 def preprocessed(pre: Preprocess, read: Read, n: int, fs: float, block: int = DEFAULT_BLOCK) -> Read:
     """A reader of the preprocessed record: ``read(start, stop)`` of the result, given ``read`` of
     the record (float32 (C, stop - start) at ``fs``, the same values whatever the range) and its
     length ``n``. A record of at most ``block`` samples is computed whole, at the first read; a
-    longer one streams. Reads go best in increasing order (the last three blocks are kept)."""
+    longer one streams. Reads go best in increasing order (the last two blocks are kept)."""
     if n <= block:
         return _Whole(pre, read, n, fs).read
     stage: _Stage = _Source(read, n)
@@ -61,6 +63,11 @@ class _Stage:
 
     def read(self, start: int, stop: int) -> np.ndarray:
         raise NotImplementedError
+
+    def every_block(self, block: int) -> Iterator[np.ndarray]:
+        """The whole output in pieces, in any order (what statistics need): here in order."""
+        for start in range(0, self.n, block):
+            yield self.read(start, min(self.n, start + block))
 
 
 class _Source(_Stage):
@@ -85,7 +92,7 @@ class _Whole(_Stage):
 
 
 class _Blocks(_Stage):
-    """A stage computed block by block, keeping the last three blocks."""
+    """A stage computed block by block, keeping the last two blocks."""
 
     def __init__(self, prev: _Stage, block: int):
         self.prev, self.n, self.block = prev, prev.n, block
@@ -104,7 +111,7 @@ class _Blocks(_Stage):
         for k in range(first, last + 1):
             if k not in self._cache:
                 self._cache[k] = self.compute(k)
-                while len(self._cache) > 3:
+                while len(self._cache) > 2:
                     self._cache.popitem(last=False)
             a, b = self.span(k)
             parts.append(self._cache[k][:, max(start, a) - a : min(stop, b) - a])
@@ -162,26 +169,50 @@ class _Butter(_Blocks):
 
     def _states(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         if self._forward is None or self._backward is None:
-            from scipy.signal import lfilter_zi
-
-            zi = lfilter_zi(self.b, self.a)[None, :]
-            head = self.prev.read(0, self.edge + 1)  # scipy.signal._arraytools.odd_ext, in the input's dtype
-            left = 2 * head[:, :1] - head[:, self.edge : 0 : -1]
-            _, state = self._lfilter(left, zi * left[:, :1])
-            forward = [state]
-            for k in range(self.count):
-                _, state = self._lfilter(self.prev.read(*self.span(k)), state)
-                forward.append(state)
-            tail = self.prev.read(self.n - self.edge - 1, self.n)
-            right = 2 * tail[:, -1:] - tail[:, -2::-1]
-            y_right, _ = self._lfilter(right, state)
-            _, state = self._lfilter(y_right[:, ::-1], zi * y_right[:, -1:])
-            backward = [state] * (self.count + 1)
-            for k in reversed(range(1, self.count)):
-                _, state = self._lfilter(self._forward_block(k, forward)[:, ::-1], state)
-                backward[k] = state
-            self._forward, self._backward = forward, backward
+            for _ in self._backward_pass():
+                pass
+        assert self._forward is not None and self._backward is not None
         return self._forward, self._backward
+
+    def _forward_pass(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """The forward filter's state before each block (and after the last), and its output over the
+        right padding, from SciPy's odd extension (``scipy.signal._arraytools.odd_ext``, in the input's dtype)."""
+        from scipy.signal import lfilter_zi
+
+        zi = lfilter_zi(self.b, self.a)[None, :]
+        head = self.prev.read(0, self.edge + 1)
+        left = 2 * head[:, :1] - head[:, self.edge : 0 : -1]
+        _, state = self._lfilter(left, zi * left[:, :1])
+        forward = [state]
+        for k in range(self.count):
+            _, state = self._lfilter(self.prev.read(*self.span(k)), state)
+            forward.append(state)
+        tail = self.prev.read(self.n - self.edge - 1, self.n)
+        right = 2 * tail[:, -1:] - tail[:, -2::-1]
+        y_right, _ = self._lfilter(right, state)
+        return forward, y_right
+
+    def _backward_pass(self) -> Iterator[np.ndarray]:
+        """Run the backward filter from the record's end, block by block in reverse, keeping its state
+        at each block boundary; yield each block's output on the way (last block first)."""
+        from scipy.signal import lfilter_zi
+
+        forward, y_right = self._forward_pass()
+        zi = lfilter_zi(self.b, self.a)[None, :]
+        _, state = self._lfilter(y_right[:, ::-1], zi * y_right[:, -1:])
+        backward = [state] * (self.count + 1)
+        for k in reversed(range(self.count)):
+            y, state = self._lfilter(self._forward_block(k, forward)[:, ::-1], state)
+            backward[k] = state
+            yield y[:, ::-1].astype(F32)
+        self._forward, self._backward = forward, backward
+
+    def every_block(self, block: int) -> Iterator[np.ndarray]:
+        """With the states not yet known, the output comes out of the backward pass that finds them."""
+        if self._backward is None:
+            yield from self._backward_pass()
+        else:
+            yield from super().every_block(block)
 
     def _forward_block(self, k: int, forward: list[np.ndarray]) -> np.ndarray:
         y, _ = self._lfilter(self.prev.read(*self.span(k)), forward[k])
@@ -211,8 +242,7 @@ class _Normalize(_Blocks):
         per_channel = self.step.per_channel
         if self.step.method == "min-max":
             low = high = None
-            for k in range(self.count):
-                x = self.prev.read(*self.span(k))
+            for x in self.prev.every_block(self.block):
                 low = x.min(axis=1) if low is None else np.minimum(low, x.min(axis=1))
                 high = x.max(axis=1) if high is None else np.maximum(high, x.max(axis=1))
             assert low is not None and high is not None
@@ -220,8 +250,8 @@ class _Normalize(_Blocks):
                 return low[:, None], high[:, None]
             return low.min(), high.max()
         count, mean, m2 = 0, None, None
-        for k in range(self.count):
-            x = self.prev.read(*self.span(k)).astype(np.float64)
+        for piece in self.prev.every_block(self.block):
+            x = piece.astype(np.float64)
             block_mean = x.mean(axis=1)
             block_m2 = ((x - block_mean[:, None]) ** 2).sum(axis=1)
             if mean is None:

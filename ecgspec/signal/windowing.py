@@ -197,7 +197,7 @@ def iter_flagged_windows(
     block_out = min(cut.block_samples * g.up // g.down for g in groups)
     n_out = layout.n_out if layout is not None else len(channels)
     max_windows = WINDOW_BATCH_BYTES // (4 * n_out * window)
-    source = _laid_out(record, channels, cut.fs, layout, n_common, max(block_out, 1 << 18)) if len(starts) else None
+    source = _laid_out(record, channels, cut.fs, layout, n_common) if len(starts) else None
     missing = np.uint8(MISSING_LEAD if layout is not None and layout.missing else 0)
     counted_to = [0] * len(groups)  # per group: raw samples before this are counted in stats already
     for chunk in _chunks(starts, window, cut.stride, block_out, max_windows):
@@ -222,8 +222,8 @@ def iter_flagged_windows(
             yield picked, _cut(signal, picked - span[0], window), flags | missing if missing else flags
 
 
-def _laid_out(record: Record, channels: Sequence[int], fs: float, layout: RecordLayout | None, n: int,
-              block: int) -> Callable[[int, int], np.ndarray] | None:
+def _laid_out(record: Record, channels: Sequence[int], fs: float, layout: RecordLayout | None,
+              n: int) -> Callable[[int, int], np.ndarray] | None:
     """With preprocessing, a reader of the output's leads over any span (layout applied, then the
     steps over the whole record); None without (the windowing's own blocks then make the output)."""
     if layout is None or layout.preprocess is None:
@@ -238,7 +238,7 @@ def _laid_out(record: Record, channels: Sequence[int], fs: float, layout: Record
         blocks = [_read_group(record, g, chunk, (a, b), span_cut, WindowStats(), 0) for g in groups]
         return layout.arrange(_resampled(groups, blocks, (a, b), len(channels)))
 
-    return preprocessed(layout.preprocess, read, n, fs, block)
+    return preprocessed(layout.preprocess, read, n, fs)
 
 
 def _cut(signal: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:

@@ -258,3 +258,19 @@ def test_per_lead_targets_match_torch_ecg(cinc):
     for signal in cinc[:3]:
         _close(apply_preprocess(pre, signal, 500), _torch_ecg(config, signal, 500), "per-lead targets", exact=True)
         _close(_streamed(config, signal, 500, 1000, 700), _torch_ecg(config, signal, 500), "streamed", exact=False)
+
+
+def test_a_stream_reads_the_record_three_times_at_most(mitdb_500):
+    """baseline_remove + bandpass + z-score: the forward pass, the backward pass (which gives the
+    statistics too) and the output; the medians' margins add a little."""
+    signal = mitdb_500[:, :400000]
+    read_samples = [0]
+
+    def read(a: int, b: int) -> np.ndarray:
+        read_samples[0] += b - a
+        return signal[:, a:b]
+
+    stream = preprocessed(parse_preprocess(CONFIGS["all"]), read, signal.shape[1], 500, block=1 << 15)
+    for a in range(0, signal.shape[1], 5000):
+        stream(a, a + 5000)
+    assert 3.0 <= read_samples[0] / signal.shape[1] < 3.1
