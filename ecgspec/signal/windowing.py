@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from ..readers import Header, Record, RecordError
+from .preprocess import apply_preprocess
 from .quality import CLIPPED, MISSING_LEAD, Limits, count_clipped, window_flags
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
 
@@ -212,11 +213,13 @@ def iter_flagged_windows(
             for group, block in zip(groups, blocks):
                 if block.flat is not None and block.flat.any():
                     stats.flat_rows.update(group.rows[i] for i in np.flatnonzero(block.flat[:, keep].any(axis=1)))
-            if source is not None:
+            if source is not None and span != (0, n_common):
                 signal = source(*span)
-            else:
+            else:  # the chunk is the whole record (a short one): preprocessed here, not read again
                 signal = _resampled(groups, blocks, span, len(channels))
                 signal = layout.arrange(signal) if layout is not None and layout.changes_values else signal
+                if source is not None:
+                    signal = apply_preprocess(layout.preprocess, signal, cut.fs)
             picked = chunk if kept == len(keep) else chunk[keep]
             flags = flags if kept == len(keep) else flags[keep]
             yield picked, _cut(signal, picked - span[0], window), flags | missing if missing else flags

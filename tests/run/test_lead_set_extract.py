@@ -216,3 +216,31 @@ def test_units_mv(cpsc_dir, wfdb_dir, tmp_path):
     assert len(result.errors) == 1
     assert read_output(tmp_path / "a.h5")["errors"] == {
         "a103l": "unit 'NU' of lead PLETH is not a voltage --units mV converts (V, mV, uV, nV)"}
+
+
+def test_resume_appends_masks_and_old_files_read_all_present(mixed, tmp_path):
+    """--resume adds records with their masks, as one run over all of them writes; a file from
+    before the mask columns reads back (and resumes) with every lead present, none derived."""
+    first = tmp_path / "first"
+    first.mkdir()
+    for f in mixed.glob("E0750*"):
+        shutil.copy(f, first / f.name)
+    out_path, whole = tmp_path / "grow.h5", tmp_path / "whole.h5"
+    ecgspec.extract(first, out_path, SEED, lead_set="standard12", log=lambda m: None)
+    ecgspec.extract(mixed, out_path, SEED, lead_set="standard12", resume=True, log=lambda m: None)
+    ecgspec.extract(mixed, whole, SEED, lead_set="standard12", log=lambda m: None)
+    grown, one = read_output(out_path), read_output(whole)
+    order = [grown["names"].index(name) for name in one["names"]]
+    assert (grown["mask"][order] == one["mask"]).all() and grown["mask"].shape == (5, 12)
+    old = tmp_path / "old.h5"
+    ecgspec.extract(first, old, SEED, log=lambda m: None)
+    with h5py.File(old, "a") as f:
+        del f["records/lead_mask"], f["records/lead_derived"]
+    with ecgspec.open(old) as ds:
+        assert ds.records["lead_mask"].shape == (2, 12) and ds.records["lead_mask"].all()
+        assert not ds.records["lead_derived"].any()
+    shutil.copy(mixed / "100.hea", first)
+    shutil.copy(mixed / "100.dat", first)
+    ecgspec.extract(first, old, SEED, resume=True, log=lambda m: None)  # 100 (2 leads) is skipped: nothing added
+    with h5py.File(old) as f:
+        assert f["records/lead_mask"].shape == (2, 12) and f["records/lead_mask"][:].all()
