@@ -106,7 +106,6 @@ class ExtractOptions:
         if self.on_error not in ON_ERROR:
             raise fail("on_error", self.on_error, f"must be one of {list(ON_ERROR)}")
 
-
     def _check_layout(self) -> None:
         """--lead-set, lead_aliases, --derive-leads, --units and --preprocess, parsed and checked
         (the modules are imported only when used: ``--help`` and ``shape`` stay light)."""
@@ -264,5 +263,6 @@ def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, 
         out["units"] = options.units
     if options.preprocess is not None:
         # a list of [step, settings]: the order matters, and the stored JSON sorts mapping keys
-        out["preprocess"] = [[step, settings] for step, settings in options.preprocess.config(config.sampling_rate).items()]
+        steps = options.preprocess.config(config.sampling_rate)
+        out["preprocess"] = [[step, settings] for step, settings in steps.items()]
     return out

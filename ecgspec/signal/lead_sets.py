@@ -239,8 +239,10 @@ def mv_scale(unit: str | None, lead: str = "") -> float:
     """The factor taking a signal in ``unit`` to millivolts: V, mV, uV/µV/μV, nV, and their words
     (``millivolts``, ``microvolt``), case and spaces aside. RecordError for any other unit."""
     key = lead_key(unit or "")
+    which = f" of lead {lead}" if lead else ""
+    if not key:
+        raise RecordError(f"states no unit{which}, so --units mV cannot convert it")
     match = _UNIT.match(key)
     if match is None or match.group("prefix") not in UNIT_PREFIXES:
-        which = f" of lead {lead}" if lead else ""
         raise RecordError(f"unit {unit!r}{which} is not a voltage --units mV converts (V, mV, uV, nV)")
     return UNIT_PREFIXES[match.group("prefix")]

@@ -244,3 +244,32 @@ def test_resume_appends_masks_and_old_files_read_all_present(mixed, tmp_path):
     ecgspec.extract(first, old, SEED, resume=True, log=lambda m: None)  # 100 (2 leads) is skipped: nothing added
     with h5py.File(old) as f:
         assert f["records/lead_mask"].shape == (2, 12) and f["records/lead_mask"][:].all()
+
+
+def _cli(*args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ecgspec", *args], capture_output=True, text=True)
+
+
+def test_cli_options_and_errors_before_any_work(mixed, tmp_path):
+    out = tmp_path / "cli.h5"
+    bad = [(["--preprocess", '{"notch": {}}'], "ecgspec: error: preprocess.notch: unknown step; the steps are"),
+           (["--preprocess", '{"bandpass": {"highcut": 300}}'],
+            "ecgspec: error: preprocess.bandpass.highcut: 300 Hz is not below the Nyquist frequency"),
+           (["--preprocess", "{bandpass"], "ecgspec: error: preprocess: not JSON"),
+           (["--derive-leads"], "ecgspec: error: derive_leads: needs lead_set"),
+           (["--lead-set", "standard12", "--leads", "I"], "ecgspec: error: lead_set: give it or leads/channels"),
+           (["--lead-set", "I,II,i"], "ecgspec: error: lead_set: I, i named twice")]
+    for args, message in bad:
+        done = _cli("extract", str(mixed), str(out), *args)
+        assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+        assert not out.exists() and not (tmp_path / "cli.h5.partial").exists()
+    plan = _cli("extract", str(mixed), str(out), "--lead-set", "standard12", "--dry-run", "--json")
+    assert plan.returncode == 1, plan.stderr
+    summary = json.loads(plan.stdout)
+    assert summary["records_skipped"] == 1 and summary["skipped"][0]["name"] == "test01_00s"
+    assert summary["window_shape"] == [12, 128, 385]
+    shape = _cli("shape", "--lead-set", "I,II,V5", "--json")
+    assert json.loads(shape.stdout)["window_shape"] == [3, 128, 385]
