@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DATA   ?= ../shared/data
 
-.PHONY: install install-test demo test bench clean
+.PHONY: install install-test demo test test-fast lint bench clean
 
 # `install`: what running ecgspec needs (the demo, the command). `install-test`: that plus the
 # test extra (pytest, hypothesis, torch-ecg for the parity tests, edfio), for `make test` and `make bench`.
@@ -33,8 +33,16 @@ install-test: $(VENV)/.test-extra
 demo: install
 	$(BIN)/python examples/demo.py --data $(DATA)
 
-test: install-test
+test: install-test lint
 	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/ruff check ecgspec tests benchmarks examples
+
+# the tests not marked slow (pyproject: the kill, interrupt, cluster and Hypothesis tests, and those over ~5 s):
+# about a fifth of the whole suite's time
+test-fast: install-test
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: install-test
 	$(BIN)/python benchmarks/bench.py --data $(DATA)

@@ -31,6 +31,9 @@ startup  the wall time of ``python -m ecgspec --help``, ``--version``, ``shape -
 process  whole processes, start-up included: ``python -m ecgspec extract`` vs the naive script
          (``bench.py --child naive``: its imports of torch, torch_ecg and wfdb included) on 500
          and 2000 records, wall time measured around each subprocess, alternately.
+workers, floor, mimic  (bench_scale.py) reader processes against one process on 10,000 records and per N; the
+         seed config against import torch + dd of its bytes; 100,000 records in MIMIC-IV-ECG's layout: the
+         dry run, the rate's last tenth against its first, peak RSS, commit cost at 10k and 100k records.
 cluster  (bench_cluster.py) ``--cluster local:2`` vs one process on the e2e records, start-up and
          merge included; ``merge`` copy of 4 shards vs the disk's sequential write rate (fsync
          included, measured alternately in the same run); ``merge --virtual`` of 100 parts; and
@@ -43,6 +46,9 @@ preprocess (bench_preprocess.py, runnable alone) extract with and without ``--pr
          (baseline_remove + bandpass 0.5-45 Hz + z-score, and bandpass + z-score) on the e2e records,
          alternately in fresh processes: at least 0.75x the records/s; the steps alone against
          torch_ecg's PreprocManager; peak RSS of a 24-hour record with and without (<= +64 MB).
+readers  (bench_readers.py) records/s of each reader of issue 20 (GE MUSE, HL7 aECG, Philips
+         Sierra, SCP-ECG, DICOM, CSV, CODE-15% HDF5) beside WFDB's, for the same 12 x 5000 samples:
+         find, open and read whole; best of 3, formats in rotated order; target >= 1/3 of WFDB.
 resume   a fresh run, then --resume after a SIGKILL at half way and --resume adding 5% new records
          to a finished file, as ratios to the fresh run (each in a fresh subprocess); and the cost
          of a commit point (extract's flush every 2 s) with and without fsync.
@@ -79,13 +85,15 @@ from bench_engine import section_e2e, section_engine, section_stages
 from bench_memory import section_memory, section_storage
 from bench_preprocess import section_preprocess
 from bench_qc import section_qc, section_resample
+from bench_readers import section_readers
 from bench_resume import section_resume
+from bench_scale import section_floor, section_mimic, section_workers
 from bench_startup import section_process, section_startup
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
 SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "startup",
-            "process", "cluster")
+            "process", "cluster", "readers", "workers", "floor", "mimic")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -100,6 +108,10 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "startup": section_startup,
     "process": section_process,
     "cluster": section_cluster,
+    "readers": section_readers,
+    "workers": section_workers,
+    "floor": section_floor,
+    "mimic": section_mimic,
 }
 
 
@@ -122,7 +134,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--feature-fs", type=float, default=None,
                    help="engine feature_fs for e2e/stages/memory/storage (default: extract's default, off)")
     p.add_argument("--device", default="cpu", help="extract's device (default cpu, as the naive script)")
-    p.add_argument("--workers", type=int, default=2, help="extract's reader threads")
+    p.add_argument("--workers", type=int, default=None, help="extract's reader processes (default: one per CPU)")
+    p.add_argument("--scale-records", type=int, default=10_000, help="records of the workers section")
+    p.add_argument("--mimic-records", type=int, default=100_000, help="records of the mimic section (MIMIC-IV-ECG layout)")
     args = p.parse_args(argv)
     if args.records is None:
         args.records = 200 if args.quick else 2000

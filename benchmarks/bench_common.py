@@ -158,5 +158,8 @@ def e2e_config(args: argparse.Namespace) -> Dict[str, Any]:
 
 def extract_options(args: argparse.Namespace, **more: Any) -> Dict[str, Any]:
     """extract's options from ``--device`` and ``--workers``, batches of BATCH, plus ``more``."""
-    return dict({"device": args.device, "workers": args.workers, "batch_size": BATCH}, **more)
+    options = {"device": args.device, "batch_size": BATCH, **more}
+    if args.workers is not None:
+        options["workers"] = args.workers
+    return options
 

@@ -159,3 +159,34 @@ def write_multirate_pair(folder: Path, minutes: float = 30.0) -> tuple:
         (folder / f"{name}.hea").write_text("\n".join(lines) + "\n")
     return folder / "one.hea", folder / "two.hea"
 
+
+
+def write_mimic_tree(data: Path, root: Path, n: int, n_sources: int = 10) -> Path:
+    """``n`` records in MIMIC-IV-ECG's layout under ``root/files``: ``pNNNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN.hea``
+    with its ``.dat`` (12 x 5000 fmt 16 at 500 Hz, MIMIC's own shape), the headers written, the signal files
+    hard links to ``n_sources`` signals made from the cinc2021 records (digital values as stored)."""
+    import numpy as np
+    import wfdb
+
+    files = root / "files"
+    sources = root / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    signals = []
+    for hea in sorted((data / "cinc2021").glob("*.hea")):
+        rec = wfdb.rdrecord(str(hea.with_suffix("")), physical=False)
+        if rec.n_sig == 12 and rec.fs == 500 and rec.sig_len == 5000:
+            path = sources / f"{len(signals)}.dat"
+            path.write_bytes(np.ascontiguousarray(rec.d_signal.astype("<i2")).tobytes())
+            signals.append((path, rec.sig_name, rec.adc_gain, rec.baseline))
+        if len(signals) == n_sources:
+            break
+    for i in range(n):
+        subject, study, record = 10000000 + i // 4, 50000000 + i, 40000000 + i
+        folder = files / f"p{str(subject)[:4]}" / f"p{subject}" / f"s{study}"
+        folder.mkdir(parents=True, exist_ok=True)
+        src, leads, gains, baselines = signals[i % len(signals)]
+        lines = [f"{record} 12 500 5000 13:46:00 26/09/2180"]
+        lines += [f"{record}.dat 16 {g}({b})/mV 16 0 0 0 0 {lead}" for lead, g, b in zip(leads, gains, baselines)]
+        (folder / f"{record}.hea").write_text("\n".join(lines) + "\n")
+        os.link(src, folder / f"{record}.dat")
+    return files

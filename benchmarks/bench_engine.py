@@ -7,6 +7,7 @@ import argparse
 import functools
 import gc
 import math
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -162,6 +163,11 @@ def multirate_read_row(table: Table, tmp: Path, block: int, reps: int = 5) -> No
     shutil.rmtree(folder)
 
 
+def read_threads(args: argparse.Namespace) -> int:
+    """Threads of the read-stage rows: as many as the run's reader processes (one per CPU by default)."""
+    return args.workers or len(os.sched_getaffinity(0))
+
+
 def _read_rows(args: argparse.Namespace, table: Table, folder: Path, cfg: Dict[str, Any], block: int,
                rates: Dict[str, float]) -> int:
     """The read stage: find_records + open_record + select_channels + iter_windows, windows discarded, with
@@ -169,7 +175,7 @@ def _read_rows(args: argparse.Namespace, table: Table, folder: Path, cfg: Dict[s
     the mercy of any other process). Fills ``rates``; returns the windows counted."""
     from ecgspec.readers import find_records
 
-    for workers in sorted({1, args.workers}):
+    for workers in sorted({1, read_threads(args)}):
         passes = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -248,16 +254,17 @@ def _write_row(table: Table, ctx: Dict[str, Any], cfg: Dict[str, Any], engine: A
 def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
     """Each stage of extract alone (read, engine, write) on the corpus, the 16x2 read row, and the
     whole run against the slowest stage."""
-    from ecgspec.run import stages
+    from ecgspec.run import reading
 
     corpus: Corpus = ctx["corpus"]
     n = args.records
     folder = corpus.subset(n)
     cfg = e2e_config(args)
-    block = stages.BLOCK_SAMPLES
+    block = reading.BLOCK_SAMPLES
     rates: Dict[str, float] = {}
     n_windows = _read_rows(args, table, folder, cfg, block, rates)
-    read_key = f"read ({args.workers} thread{'s' if args.workers > 1 else ''})"
+    threads = read_threads(args)
+    read_key = f"read ({threads} thread{'s' if threads > 1 else ''})"
     multirate_read_row(table, ctx["tmp"], block)
     engine = _engine_row(args, table, cfg, n, n_windows, rates)
     _write_row(table, ctx, cfg, engine, n, n_windows, rates)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
 
-import test_engine_parity as parity  # noqa: E402
+from tests.engine import test_engine_parity as parity  # noqa: E402
 
 
 def main() -> None:

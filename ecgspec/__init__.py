@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # for type checkers and editors
     from .engine.config import InputConfig
     from .engine.spectrogram import SpectrogramInput
     from .run.api import ExtractResult, extract
-    from .store.reader import SpectrogramFile, describe, open  # noqa: A004 - ecgspec.open, as h5py.File
+    from .store.reader import SpectrogramFile, describe, open  # noqa: A004, F401 - ecgspec.open, as h5py.File
 
 
 def __getattr__(name: str) -> Any:

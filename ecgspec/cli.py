@@ -27,8 +27,8 @@ from . import __version__
 from .engine.config import whole_numbers
 from .errors import ConfigError, EcgspecError, one_line
 from .run.options import ENGINE_KEYS, MERGES, ON_ERROR, build_settings, load_yaml
-from .store.schema import COMPRESSIONS, STORE_DTYPES
 from .store.hazards import file_locking_hint
+from .store.schema import COMPRESSIONS, STORE_DTYPES
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FATAL = 0, 1, 2
 REPORT_TO = "the ecgspec issue tracker"
@@ -165,7 +165,7 @@ def main(debug: bool) -> None:
 @click.option("--input-fs", type=float, help="Sampling rate of .npy records [--fs].")
 @click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
 @click.option("--on-error", type=click.Choice(ON_ERROR), help="Bad record: skip it, or stop [skip].")
-@click.option("--workers", type=int, help="Reader threads [2].")
+@click.option("--workers", type=click.IntRange(min=0), help="Reader processes; 0 reads in threads of this process [the CPUs it may use].")
 @click.option("--max-errors", type=int, help="Stop (exit 2, resumable) once more than N records failed [no limit].")
 @click.option("--derive-leads/--no-derive-leads", default=None, help="With --lead-set: compute the limb leads a"
               " record lacks from two of I, II, III [no].")

@@ -85,7 +85,7 @@ def _waveform(file: SpectrogramFile, row: int, start: int, leads: list[int]) -> 
         return None, f"source {source} is not there"
     try:
         record = open_record(RecordRef(file.records["name"][row], source, kind),
-                             input_fs=config.get("input_fs") or config["fs"])
+                             input_fs=config.get("input_fs") or config["fs"], stated_fs=config.get("input_fs"))
         stored = str(file.records["leads"][row]).split(",")
         header = record.header
         names = list(header.leads)

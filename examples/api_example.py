@@ -31,7 +31,7 @@ def main() -> None:
             print(f"{len(ds)} windows of shape {ds.window_shape}, {len(ds.records['name'])} records")
             spec, name, start = ds[0]
             print(f"first window: record {name}, starts at sample {start}, {spec.shape}, {spec.dtype}")
-            for specs, names, starts in DataLoader(ds, batch_size=64, shuffle=True, num_workers=2):
+            for specs, names, _starts in DataLoader(ds, batch_size=64, shuffle=True, num_workers=2):
                 print(f"a training batch: {tuple(specs.shape)} from {len(set(names))} records")
                 break
 

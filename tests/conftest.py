@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("ECGSPEC_DATA", ROOT.parent / "shared" / "data")).resolve()
+from tests.helpers.paths import DATA
 
 
 def _require(path: Path) -> Path:

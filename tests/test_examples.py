@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.slow  # each runs an example script in a fresh interpreter
 
 
 def run_example(*args: str) -> subprocess.CompletedProcess:

@@ -8,19 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from matplotlib import image
-from multirate import MultiRateRecord
 
 import ecgspec
-from ecgspec import cli
 from ecgspec.plot import load_window
 from ecgspec.readers import RecordRef
 from ecgspec.signal.windowing import iter_windows, read_window
+from tests.helpers.cli import invoke
+from tests.helpers.records import MultiRateRecord
 
 
 def _plot(*args: str):
-    return CliRunner().invoke(cli.main, ["plot", *args], catch_exceptions=False)
+    return invoke("plot", *args)
 
 
 def _check_png(path: Path) -> np.ndarray:
@@ -47,6 +46,7 @@ def outputs(tmp_path_factory, cinc_dir):
     return src, files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("to1d", [True, False])
 def test_plot_renders_with_and_without_the_source(outputs, tmp_path, to1d):
     src, files = outputs
@@ -98,14 +98,15 @@ def test_plot_errors_are_one_line(outputs, tmp_path, monkeypatch):
     for args, message in [(["--record", "nope"], "has no record 'nope'"),
                           (["--record", "E07500", "--window", "9"], "--window must be in 0..1"),
                           (["--record", "E07500", "--leads", "I,Z"], "--leads: 'Z' is not among")]:
-        res = CliRunner().invoke(cli.main, ["plot", str(files[True]), *args, "-o", out])
+        res = _plot(str(files[True]), *args, "-o", out)
         assert res.exit_code == 2 and res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
-    res = CliRunner().invoke(cli.main, ["plot", str(files[True]), "--record", "E07500", "-o", out])
+    res = _plot(str(files[True]), "--record", "E07500", "-o", out)
     assert res.exit_code == 2 and res.stderr == "ecgspec: error: plot needs matplotlib: pip install ecgspec[plot]\n"
     assert not Path(out).exists()
 
 
+@pytest.mark.slow
 def test_the_time_axis_spans_the_frames_without_a_margin(outputs, tmp_path, monkeypatch):
     """The spectrogram fills its panel: the time axis runs from the first frame's cell edge to the
     last one's. With the seed config the waveform runs 1 ms past the last cell, and autoscaling

@@ -1,12 +1,16 @@
-"""Reading ECG records: WFDB (single-rate, multi-frequency, multi-segment), ``.npy``/``.npz``, and
-EDF/EDF+/BDF (with the ``edf`` extra). :func:`find_records` finds them, :func:`open_record` reads a
-header and checks the record can be read, :meth:`Record.read` returns a slice of its signals.
+"""Reading ECG records: WFDB (single-rate, multi-frequency, multi-segment), ``.npy``/``.npz``,
+EDF/EDF+/BDF (with the ``edf`` extra), CSV, CODE-15%/SaMi-Trop HDF5 parts (many records a file),
+and clinical files (GE MUSE, Philips, HL7 aECG, DICOM, SCP-ECG, ... with the ``clinical`` extra).
+:func:`find_records` finds them, :func:`open_record` reads a header and checks the record can be
+read, :meth:`Record.read` returns a slice of its signals.
 
 Everything that makes a record unusable surfaces as a :class:`RecordError` with a one-line reason,
 at :func:`open_record` where the header and file sizes show it, so the pipeline reports it per
 record and goes on. Reads are sliced, so a 24-hour record never has to sit in memory whole
-(``.npz`` is the exception: a zip member cannot be memory-mapped). wfdb is imported only for the
-WFDB records the numpy decoders do not cover, edfio only for EDF files.
+(``.npz``, ``.csv`` and clinical files are read whole at open: they are short, or a zip member
+or a text format cannot be sliced). wfdb is imported only for the
+WFDB records the numpy decoders do not cover, edfio only for EDF files, h5py only for HDF5 inputs,
+ecgdatakit only for clinical files.
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ from .discovery import KINDS, find_records
 __all__ = ["RecordError", "RecordRef", "Header", "Record", "find_records", "open_record", "KINDS"]
 
 
-def open_record(ref: RecordRef, input_fs: float | None = None) -> Record:
+def open_record(ref: RecordRef, input_fs: float | None = None, *, stated_fs: float | None = None) -> Record:
     """Open a record reading only its header, and check it can be read in full: raises
     RecordError for an unreadable header, missing, empty or truncated signal files (or segments),
     no signals, no samples, a rate <= 0, or an array of the wrong shape or dtype.
 
-    ``input_fs`` is the sampling rate of ``.npy`` records (which store none); the other kinds
-    carry their own. A WFDB header without a rate means 250 Hz (the WFDB default); one without a
-    length is a RecordError.
+    ``input_fs`` is the sampling rate of ``.npy`` and ``.csv`` records (which store none); the
+    other kinds carry their own. ``stated_fs`` is the rate the user stated (``--input-fs``), which
+    replaces a kind's default: CODE-15%'s 400 Hz. A WFDB header without a rate means 250 Hz (the
+    WFDB default); one without a length is a RecordError.
     """
     try:
         if ref.kind == "wfdb":
@@ -39,6 +44,18 @@ def open_record(ref: RecordRef, input_fs: float | None = None) -> Record:
             from .edf import open_edf
 
             return open_edf(ref)
+        if ref.kind == "csv":
+            from .csv_records import open_csv
+
+            return open_csv(ref, input_fs)
+        if ref.kind == "code15":
+            from .code15 import open_code15
+
+            return open_code15(ref, stated_fs)
+        if ref.kind == "clinical":
+            from .clinical import open_clinical
+
+            return open_clinical(ref)
     except OSError as exc:
         raise RecordError(f"cannot read {ref.path.name}: {exc.strerror or one_line(exc)}") from None
     raise ValueError(f"unknown record kind {ref.kind!r}; expected one of {sorted(set(KINDS.values()))}")

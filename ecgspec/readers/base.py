@@ -19,11 +19,16 @@ from ..errors import RecordError, one_line
 
 @dataclass(frozen=True)
 class RecordRef:
-    """Where a record is: ``name`` relative to its input folder (posix, no extension), the file to open, its kind."""
+    """Where a record is: ``name`` relative to its input folder (posix, no extension), the file to open, its kind.
+
+    ``row`` is the record's row in a file holding many records (a CODE-15% part's ``tracings``),
+    None for a file that is one record.
+    """
 
     name: str
     path: Path
     kind: str
+    row: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ def record_errors(what: str) -> Iterator[None]:
         yield
     except RecordError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the one place a reader's foreign errors become a RecordError
         raise RecordError(f"{what}: {one_line(exc)}") from None
 
 

@@ -3,19 +3,30 @@
 The pieces of a multi-segment WFDB record (its ``_layout`` header and segment headers) are not
 records of their own when a master header found in the same run names them: a folder of
 MIMIC-style records yields whole records.
+
+Fast on trees of a million records: folders are listed with ``os.scandir`` (no ``stat`` per file,
+no ``realpath``: a file is known by its absolute path, and only symbolic links are resolved),
+and a header is opened only where a master header may name it: WFDB keeps a record's segments
+in its master header's folder, so only folders holding two or more headers are looked into,
+their headers read by a pool of threads.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Iterable, Sequence, TextIO
 
 from .base import RecordRef
 from .wfdb.header import segment_headers
 
-KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf"}
+KINDS = {".hea": "wfdb", ".npy": "npy", ".npz": "npz", ".edf": "edf", ".bdf": "edf", ".csv": "csv",
+         ".hdf5": "code15", ".h5": "code15",
+         **{suffix: "clinical" for suffix in (".xml", ".dcm", ".scp", ".ecg", ".mwf", ".mfer", ".mfr")}}
+EXPECTED = ".hea, .npy, .npz, .edf, .bdf, .csv, .hdf5/.h5 (CODE-15%), .xml, .dcm, .scp, .ecg or .mwf"
+
 
 
 def _record_name(path: Path) -> str:
@@ -31,26 +42,80 @@ def _resolve_file(path: Path) -> list[Path] | str:
         header = path.with_suffix(".hea")  # a .dat/.mat/.xyz signal file of a WFDB record
         if header.is_file():
             return [header]
-        return f"unknown file type: {path} (expected a .hea, .npy, .npz, .edf or .bdf record)"
+        return f"unknown file type: {path} (expected a {EXPECTED} record)"
     found = [Path(f"{path}{ext}") for ext in KINDS if Path(f"{path}{ext}").is_file()]
     return found or f"no such file or folder: {path}"
 
 
-def _walk(folder: Path) -> list[tuple[str, Path]]:
-    """(name, path) of every record file under ``folder``, hidden files and folders skipped."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for file in files:
-            path = Path(root, file)
-            if not file.startswith(".") and path.suffix in KINDS:
-                found.append((path.relative_to(folder).with_suffix("").as_posix(), path))
+SCAN_THREADS = 8  # header reads at once (I/O bound: the GIL is released while the kernel reads)
+
+File = tuple[str, str, str]  # (record name, path as named, identity: see _identity)
+Found = tuple[str, str, str, "int | None"]  # a File and the record's row in a many-record file (else None)
+
+
+def _identity(path: str) -> str:
+    """What tells two named files apart: the absolute path, a symbolic link's target resolved."""
+    return os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+
+
+def _walk(folder: Path) -> list[File]:
+    """Every record file under ``folder``, hidden files and folders skipped (symbolic links to
+    folders are not followed, as ``os.walk`` does not)."""
+    found: list[File] = []
+    top = os.fspath(folder)
+    cut = len(os.path.join(top, ""))
+    absolute = os.path.join(os.path.abspath(top), "")
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue  # unreadable folder: passed over, as os.walk does
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                continue
+            ext = os.path.splitext(name)[1]
+            if ext in KINDS:
+                rel = entry.path[cut:]
+                identity = os.path.realpath(entry.path) if entry.is_symlink() else absolute + rel
+                found.append((rel[: len(rel) - len(ext)].replace(os.sep, "/"), entry.path, identity))
     return found
 
 
-def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[tuple[str, Path]], list]:
-    """Expand INPUTs (folders, files, ``-`` for paths on stdin) into (name, path) pairs and problems."""
-    found: list[tuple[str, Path]] = []
+def _expand(files: list[File], problems: list[tuple[str, str]], explicit: bool) -> list[Found]:
+    """Each record of ``files``: a CODE-15% part is one record a row (``name/exam_id``), other files
+    one record (row None). A broken part is a problem; an HDF5 file that is no part (an ecgspec
+    output) is passed over, or a problem when named ``explicit``-ly; so is, in a folder, a CSV
+    whose header row names no leads (a dataset's table of labels)."""
+    out: list[Found] = []
+    for name, path, identity in files:
+        kind = KINDS.get(os.path.splitext(path)[1])
+        if kind == "csv" and not explicit:
+            from .csv_records import names_leads
+
+            if not names_leads(Path(path)):
+                continue  # a dataset's table (labels.csv), not a record
+        if kind != "code15":
+            out.append((name, path, identity, None))
+            continue
+        from .code15 import members
+
+        rows = members(Path(path), explicit)
+        if isinstance(rows, str):
+            problems.append((name, rows))
+        elif rows is not None:
+            out += [(f"{name}/{exam_id}", path, identity, row) for row, exam_id in rows]
+    return out
+
+
+def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[Found], list]:
+    """Expand INPUTs (folders, files, ``-`` for paths on stdin) into records found and problems."""
+    found: list[Found] = []
     problems: list[tuple[str, str]] = []
     for item in inputs:
         if os.fspath(item) == "-":
@@ -61,25 +126,39 @@ def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tu
             continue
         path = Path(item)
         if path.is_dir():
-            found += _walk(path)
+            found += _expand(_walk(path), problems, explicit=False)
             continue
         files = _resolve_file(path)
         if isinstance(files, str):
             problems.append((_record_name(path), files))
         else:
-            found += [(_record_name(f), f) for f in files]
+            found += _expand([(_record_name(f), str(f), _identity(str(f))) for f in files], problems, explicit=True)
     return found, problems
 
 
-def _segment_pieces(found: list[tuple[str, Path]]) -> set[Path]:
-    """Resolved paths of the headers that the master headers among ``found`` name."""
-    pieces: set[Path] = set()
-    masters: set[Path] = set()
-    for _name, path in found:
-        named = segment_headers(path) if path.suffix == ".hea" else []
+def _shared_folders(found: Iterable[Found]) -> list[str]:
+    """The headers found that share their folder with another header: the only ones a master
+    header may name (its segments are in its folder)."""
+    by_folder: dict[str, list[str]] = {}
+    for _name, path, _identity, _row in found:
+        if path.endswith(".hea"):
+            by_folder.setdefault(os.path.dirname(path), []).append(path)
+    return [p for group in by_folder.values() if len(group) > 1 for p in group]
+
+
+def _segment_pieces(found: list[Found]) -> set[str]:
+    """Identities (:func:`_identity`) of the headers that the master headers among ``found`` name."""
+    candidates = _shared_folders(found)
+    if not candidates:
+        return set()
+    with ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="ecgspec-scan") as pool:
+        named_lists = list(pool.map(segment_headers, map(Path, candidates), chunksize=64))
+    pieces: set[str] = set()
+    masters: set[str] = set()
+    for path, named in zip(candidates, named_lists):
         if named:
-            masters.add(path.resolve())
-            pieces.update(p.resolve() for p in named)
+            masters.add(_identity(path))
+            pieces.update(_identity(str(p)) for p in named)
     return pieces - masters
 
 
@@ -87,8 +166,10 @@ def find_records(
     inputs: Sequence[str | os.PathLike], stdin: TextIO | None = None
 ) -> tuple[list[RecordRef], list[tuple[str, str]]]:
     """Records named by ``inputs``: record paths (with or without extension), folders searched
-    recursively for ``*.hea``/``*.npy``/``*.npz``/``*.edf``/``*.bdf``, or ``-`` for paths read from
-    ``stdin`` (``sys.stdin`` when None), one a line, each handled like an INPUT.
+    recursively for the files of :data:`KINDS` (``*.hea``, ``*.npy``, ``*.edf``, ``*.csv``, CODE-15%
+    ``*.hdf5``, clinical ``*.xml``/``*.dcm``/``*.scp``, ...), or ``-`` for paths read from ``stdin``
+    (``sys.stdin`` when None), one a line, each handled like an INPUT. A CODE-15% part is one
+    record a row, named ``<part name>/<exam_id>``.
 
     Returns (refs sorted by name, problems as (name, reason)); never raises for a bad input.
     The same file named twice is read once; two files with one name keep the first by path
@@ -98,14 +179,13 @@ def find_records(
     found, problems = _candidates(inputs, stdin)
     pieces = _segment_pieces(found)
     refs: dict[str, RecordRef] = {}
-    seen: set[Path] = set()
-    for name, path in sorted(found, key=lambda item: (item[0], str(item[1]))):
-        resolved = path.resolve()
-        if resolved in seen or resolved in pieces:
+    seen: set[tuple[str, int | None]] = set()
+    for name, path, identity, row in sorted(found, key=lambda item: (item[0], item[1], item[3] or 0)):
+        if (identity, row) in seen or identity in pieces:
             continue
-        seen.add(resolved)
+        seen.add((identity, row))
         if name in refs:
             problems.append((name, f"duplicate record name, already read from {refs[name].path}"))
         else:
-            refs[name] = RecordRef(name, path, KINDS[path.suffix])
+            refs[name] = RecordRef(name, Path(path), KINDS[os.path.splitext(path)[1]], row)
     return [refs[name] for name in sorted(refs)], problems

@@ -43,7 +43,8 @@ from ..readers import RecordRef
 from ..store.layout import OutputError, normalised_config, open_for_reading, partial_path
 from ..store.merge import InOrderMerge, merge_parts
 from .options import ExtractOptions, effective_config
-from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, find_some_records, run_records
+from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, run_records
+from .plan import find_some_records
 from .runtime import StopFlag
 from .shard import Part, local_workers, part_name, plan
 
@@ -127,7 +128,8 @@ def run_part(refs: Sequence[RecordRef], problems: Sequence[tuple[str, str]], pat
     launcher = not own_cluster and "CUDA_VISIBLE_DEVICES" in os.environ
     device = assign_device(options.device, worker_index(get_worker().name), _device_count(options.device), launcher)
     config = InputConfig({**config, "device": device})
-    options = dataclasses.replace(options, device=device, cluster=None, shard=None, merge="copy")
+    # the cluster is the parallelism: each task reads in its own process (no reader processes of its own)
+    options = dataclasses.replace(options, device=device, cluster=None, shard=None, merge="copy", workers=0)
     t0 = time.perf_counter()
     result = run_records(refs, problems, path, config, options, RunControl(resume=True, log=_quiet), attrs)
     result.seconds = time.perf_counter() - t0

@@ -5,6 +5,7 @@ and :class:`ExtractOptions`."""
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple
@@ -40,6 +41,7 @@ ENGINE_DEFAULTS = {
     "to1d": False,
 }
 DEFAULT_N_CHANNELS = 12
+READ_THREADS = 2  # reader threads of a --workers 0 run (everything in one process)
 ON_ERROR = ("skip", "fail")
 MERGES = ("copy", "virtual")  # how --cluster merges its parts into OUTPUT (ecgspec.run.cluster)
 
@@ -58,7 +60,7 @@ class ExtractOptions:
     input_fs: float | None = None
     max_nan: float = 0.1
     on_error: str = "skip"
-    workers: int = 2
+    workers: int | None = None  # reader processes; None: the CPUs this process may use; 0: threads in this process
     max_errors: int | None = None  # stop (resumable) once more records failed; None: no limit
     shard: Tuple[int, int] | None = None  # (K, N): only the K-th of N parts of the records (ecgspec.run.shard)
     cluster: str | None = None  # local:N, tcp://HOST:PORT or a scheduler file (ecgspec.run.cluster)
@@ -92,7 +94,7 @@ class ExtractOptions:
         if self.stride is not None:
             check_positive_int("stride", self.stride)
         check_positive_int("batch_size", self.batch_size)
-        check_positive_int("workers", self.workers)
+        self.workers = available_cpus() if self.workers is None else check_positive_int("workers", self.workers, 0)
         if self.max_errors is not None:
             check_positive_int("max_errors", self.max_errors, minimum=0)
         if self.dtype not in STORE_DTYPES:
@@ -132,6 +134,14 @@ class ExtractOptions:
 
             if not isinstance(self.preprocess, Preprocess):
                 self.preprocess = parse_preprocess(self.preprocess)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (``os.sched_getaffinity``: what a container or ``taskset`` allows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def parse_leads(text: str) -> Tuple[str, ...]:

@@ -16,6 +16,7 @@ cannot be used is reported and listed under ``/errors``; it never costs the othe
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import signal
 import sys
@@ -23,20 +24,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import AbstractSet, Any, Callable, Dict, List, Mapping, Sequence, TextIO, Tuple
+from typing import AbstractSet, Any, Callable, Dict, Iterator, List, Mapping, Sequence, TextIO, Tuple
 
 from tqdm import tqdm
 
 from ..engine.config import InputConfig
 from ..engine.spectrogram import SpectrogramInput
 from ..errors import Interrupted, RecordFailed
-from ..readers import RecordRef, find_records
+from ..readers import RecordRef
 from ..store.layout import normalised_config
 from ..store.leftovers import resumable_names
 from ..store.writer import SpectrogramWriter
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
-from .options import ExtractOptions, effective_config
+from .options import READ_THREADS, ExtractOptions, effective_config
+from .plan import find_some_records
 from .progress import progress_bar
+from .reading import ReadFailed, RecordRead, read_record
 from .runtime import StopFlag, run_scope
 from .shard import select as select_part
 from .space import check_free_space, expected_run_bytes
@@ -46,14 +49,13 @@ from .stages import (
     Batcher,
     CommitRecord,
     ExtractError,
-    ReadFailed,
-    RecordRead,
     RecordSkipped,
+    StageClock,
     WriterThread,
     prefetch,
-    read_record,
     write_failed,
 )
+from .workers import ReaderPool, processes_allowed
 
 __all__ = ["run_local", "run_records", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 
@@ -70,6 +72,8 @@ class ExtractResult:
     nan_skipped: int = 0  # windows skipped for too many missing samples
     seconds: float = 0.0
     window_shape: Tuple[int, ...] = ()
+    discovery_seconds: float = 0.0  # finding the records (and, with --shard, picking the part)
+    shares: Dict[str, float] = field(default_factory=dict)  # reading/engine/writing: each stage's share of the run
 
     @property
     def windows_per_second(self) -> float:
@@ -80,6 +84,8 @@ class ExtractResult:
         out["errors"] = [{"name": n, "message": m} for n, m in self.errors]
         out["windows_per_second"] = round(self.windows_per_second, 1)
         out["seconds"] = round(self.seconds, 3)
+        out["discovery_seconds"] = round(self.discovery_seconds, 3)
+        out["shares"] = {k: round(v, 3) for k, v in self.shares.items()}
         return out
 
     def summary_line(self) -> str:
@@ -131,20 +137,10 @@ def run_local(
         refs, problems = find_some_records(inputs, control.stdin)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
-        result = _run(refs, problems, output, config, options, control, stop, part_attrs)
+        result = _run(refs, problems, output, config, options, control, stop, part_attrs,
+                      discovery=time.perf_counter() - t0)
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def find_some_records(
-    inputs: Sequence[str | Path], stdin: TextIO | None
-) -> Tuple[List[RecordRef], List[Tuple[str, str]]]:
-    """:func:`find_records`, or an ExtractError when it finds none (naming the first problem)."""
-    refs, problems = find_records(inputs, stdin=stdin)
-    if not refs:
-        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
-    return refs, problems
 
 
 def run_records(
@@ -162,16 +158,19 @@ def run_records(
 
 def _run(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
-    options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any],
+    options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any], *,
+    discovery: float = 0.0,
 ) -> ExtractResult:
-    """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file."""
+    """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file.
+    ``discovery``: the seconds it took to find ``refs``, for the report."""
     engine = SpectrogramInput(config)
     buffers = BatchBuffers(engine, config.window_shape, options.batch_size, options.dtype)  # before any file is made
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
     store = _open_store(refs, output, config, options, control, engine, part_attrs)
-    writer = WriterThread(store, release=buffers.free.put)
-    result = ExtractResult(output=str(output), window_shape=config.window_shape)
+    clock = StageClock(discovery=discovery)
+    writer = WriterThread(store, release=buffers.free.put, clock=clock)
+    result = ExtractResult(output=str(output), window_shape=config.window_shape, discovery_seconds=discovery)
     failures = Failures(control.log, max_errors=options.max_errors,
                         fail_fast=FAIL_FAST_RECORDS if options.on_error == "skip" else 0)
     try:
@@ -179,10 +178,12 @@ def _run(
             control.log(f"ecgspec: warning: {warning}")
         writer.start()
         with progress_bar(len(refs) + len(problems), control.progress, control.log_every) as bar:
-            run = _Run(config, options, Batcher(engine, buffers, emit=writer.put), result, stop, bar, failures)
+            run = _Run(config, options, Batcher(engine, buffers, emit=writer.put, clock=clock), result, stop, bar,
+                       failures)
             run.feed(refs, problems, store.done_names, store.next_record_row)
         failures.close()
         _finish(store, writer, output, stop)
+        result.shares = clock.shares()
     except BaseException as exc:
         writer.close()
         with contextlib.suppress(Exception):  # the first error is the one to report
@@ -254,8 +255,35 @@ class _Run:
     ) -> None:
         """Report ``problems``, then compute every ref in order, its windows in /records rows from ``row`` on;
         those in ``done`` (kept in the output by an earlier run, --resume) are skipped."""
+        for name, message in problems:
+            self.fail(name, message)
+            self.bar.update(1)
+        with self._readers() as (start, depth):
+            for ref, q in prefetch(refs, lambda r: r.name in done, start, depth):
+                if self.stop.signum is not None:
+                    return
+                if q is None:  # kept in the output by an earlier run
+                    self.result.resumed += 1
+                    self.failures.succeeded()
+                else:
+                    row += self.consume(ref, q, row)
+                self.bar.update(1)
+                self.bar.set_postfix(windows=self.batcher.windows, stages=self.batcher.clock.text(), refresh=False)
+            if self.stop.signum is None:
+                self.batcher.flush()
+
+    @contextlib.contextmanager
+    def _readers(self) -> Iterator[tuple[Callable[[RecordRef], Any], int]]:
+        """Stage 1: ``(start, depth)``, where ``start(ref)`` begins reading a record and gives its event
+        stream (``get(timeout)``), and ``depth`` records are kept started ahead. Reader processes
+        (:class:`~ecgspec.run.workers.ReaderPool`), or with ``--workers 0`` threads of this process."""
         workers = self.options.workers
-        with ThreadPoolExecutor(workers, thread_name_prefix="ecgspec-read") as pool:
+        if workers and processes_allowed():
+            with ReaderPool(workers, self.config, self.options) as pool:
+                seq = itertools.count()
+                yield (lambda ref: pool.submit(next(seq), ref)), pool.depth
+            return
+        with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="ecgspec-read") as pool:
 
             def start(ref: RecordRef) -> "queue.Queue[Any]":
                 q: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_BLOCKS)
@@ -263,23 +291,9 @@ class _Run:
                 return q
 
             try:
-                for name, message in problems:
-                    self.fail(name, message)
-                    self.bar.update(1)
-                for ref, q in prefetch(refs, lambda r: r.name in done, start, depth=2 * workers):
-                    if self.stop.signum is not None:
-                        return
-                    if q is None:  # kept in the output by an earlier run
-                        self.result.resumed += 1
-                        self.failures.succeeded()
-                    else:
-                        row += self.consume(ref, q, row)
-                    self.bar.update(1)
-                    self.bar.set_postfix(windows=self.batcher.windows, refresh=False)
-                if self.stop.signum is None:
-                    self.batcher.flush()
+                yield start, 2 * READ_THREADS
             finally:
-                self.stop.event.set()  # release workers still blocked on their queues
+                self.stop.event.set()  # release threads still blocked on their queues
                 pool.shutdown(wait=False, cancel_futures=True)  # and start no more reads
 
     def fail(self, name: str, message: str, written: int = 0) -> None:
@@ -298,13 +312,17 @@ class _Run:
     def consume(self, ref: RecordRef, q: "queue.Queue[Any]", row: int) -> int:
         """Move one record's windows into batches; return 1 if it takes a row in /records, else 0."""
         added = 0  # windows of this record given to the batcher
+        clock = self.batcher.clock
         while True:
+            t0 = time.perf_counter()
             try:
                 item = q.get(timeout=0.1)
             except queue.Empty:
                 if self.stop.signum is not None:
                     return 0
                 continue
+            finally:
+                clock.read_wait += time.perf_counter() - t0
             if isinstance(item, ReadFailed):
                 self.fail(ref.name, item.message, written=added - self.batcher.drop_tail(row))
                 return 0

@@ -23,9 +23,11 @@ from ..signal.leads import open_layout
 from ..signal.windowing import count_windows
 from ..store.layout import compression_filters, expected_output_bytes
 from .failures import Failures
-from .options import ExtractOptions
+from .options import READ_THREADS, ExtractOptions
 
-__all__ = ["Plan", "dry_run", "planned_windows"]
+PROCESS_MIN_RECORDS = 2000  # fewer headers are read faster than processes start
+
+__all__ = ["Plan", "dry_run", "find_some_records", "outcomes", "planned_windows"]
 
 
 @dataclass
@@ -88,36 +90,55 @@ def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> in
         return f"{type(exc).__name__}: {one_line(exc)}"
 
 
+def find_some_records(inputs: Sequence[str | Path], stdin: TextIO | None) -> tuple[list[RecordRef], list[tuple[str, str]]]:
+    """:func:`~ecgspec.readers.find_records`, or an ExtractError when it finds none (naming the first problem)."""
+    refs, problems = find_records(inputs, stdin=stdin)
+    if not refs:
+        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    return refs, problems
+
+
+def _outcome_list(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[int | str]:
+    return [_outcome(ref, config, options) for ref in refs]
+
+
+def outcomes(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[int | str]:
+    """:func:`_outcome` of every ref, in order: in ``options.workers`` processes (threads with 0)."""
+    if options.workers == 0 or len(refs) < PROCESS_MIN_RECORDS:
+        with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="ecgspec-plan") as pool:
+            return list(pool.map(lambda r: _outcome(r, config, options), refs))
+    from .workers import map_in_processes
+
+    return map_in_processes(_outcome_list, refs, options.workers, config, options)
+
+
 def dry_run(
     inputs: Sequence[str | Path], output: str | Path, config: InputConfig, options: ExtractOptions,
     stdin: TextIO | None = None, log: Callable[[str], None] = lambda line: None,
 ) -> Plan:
-    """Plan a run: find the records, read their headers (``options.workers`` threads), count.
+    """Plan a run: find the records, read their headers (``options.workers`` processes), count.
 
     ``log`` gets a ``would skip NAME: reason`` line for the first records of each reason and a
     count line for the rest (as the run reports failures). Raises ExtractError when no record is found.
     """
     t0 = time.perf_counter()
     compression_filters(options.compression)  # a bad name fails here as it would in the run
-    refs, problems = find_records(inputs, stdin=stdin)
-    if not refs:
-        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
+    refs, problems = find_some_records(inputs, stdin)
     plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
                 records=len(refs) + len(problems), output_exists=Path(output).exists())
     failures = Failures(log, fail_fast=0, prefix="ecgspec: would skip")
     for name, message in problems:
         plan.skipped.append((name, message))
         failures.failed(name, message)
-    with ThreadPoolExecutor(options.workers, thread_name_prefix="ecgspec-plan") as pool:
-        for ref, outcome in zip(refs, pool.map(lambda r: _outcome(r, config, options), refs)):
-            if isinstance(outcome, str):
-                plan.skipped.append((ref.name, outcome))
-                failures.failed(ref.name, outcome)
-            else:
-                plan.windows += outcome
-                if outcome == 0:
-                    plan.empty.append(ref.name)
+    for ref, outcome in zip(refs, outcomes(refs, config, options)):
+        if isinstance(outcome, str):
+            plan.skipped.append((ref.name, outcome))
+            failures.failed(ref.name, outcome)
+        else:
+            plan.windows += outcome
+            if outcome == 0:
+                plan.empty.append(ref.name)
     failures.close()
     plan.reasons = failures.by_reason()
     plan.seconds = time.perf_counter() - t0

@@ -1,7 +1,11 @@
 """An ``extract`` run's progress on stderr: tqdm's bar on a terminal; in a log file (stderr not a
 terminal) one plain line every ``--log-every`` seconds, with no carriage returns::
 
-    ecgspec: 1200/5000 records (24%), 13200 windows, 80.1 records/s, 881 windows/s, elapsed 0:00:15, ETA 0:00:47
+    ecgspec: 1200/5000 records (24%), 13200 windows, 80.1 records/s, 881 windows/s, elapsed 0:00:15, ETA 0:00:47;
+    found in 1.2 s, reading 12%, engine 20%, writing 41%
+
+(the shares: of the run so far, the main thread waiting for records to be read, the engine, and
+the writer thread; the one near 100% is what limits the run).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class LogProgress:
         self.write = write or _stderr_line
         self.done = 0
         self.windows = 0
+        self.stages = ""  # the run's stage shares, once known
         self.start = clock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ecgspec-progress", daemon=True)
@@ -51,12 +56,14 @@ class LogProgress:
     def update(self, n: int = 1) -> None:
         self.done += n
 
-    def set_postfix(self, windows: int | None = None, refresh: bool = True, **_: Any) -> None:
+    def set_postfix(self, windows: int | None = None, refresh: bool = True, stages: str = "", **_: Any) -> None:
         if windows is not None:
             self.windows = windows
+        self.stages = stages or self.stages
 
     def line(self) -> str:
-        return progress_line(self.done, self.total, self.windows, self.clock() - self.start)
+        line = progress_line(self.done, self.total, self.windows, self.clock() - self.start)
+        return f"{line}; {self.stages}" if self.stages else line
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -89,15 +90,17 @@ def _folder_sizes(folder: Path) -> dict[str, int]:
 
 
 def record_weights(paths: Sequence[Path]) -> list[int]:
-    """Expected work of each record: the bytes of its files (>= 1), one directory listing per folder."""
+    """Expected work of each record: the bytes of its files (>= 1), one directory listing per folder;
+    a file holding several records (a CODE-15% part) shared among them."""
     listings: dict[Path, dict[str, int]] = {}
+    sharing = Counter(paths)
     weights = []
     for path in paths:
         folder = path.parent
         if folder not in listings:
             listings[folder] = _folder_sizes(folder)
         sizes = listings[folder]
-        weights.append(max(1, sizes.get(path.stem, 0) + sizes.get("\0" + path.stem, 0)))
+        weights.append(max(1, (sizes.get(path.stem, 0) + sizes.get("\0" + path.stem, 0)) // sharing[path]))
     return weights
 
 

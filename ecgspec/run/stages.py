@@ -1,7 +1,8 @@
 """The stages of an ``extract`` run, and the events that pass between them.
 
-1. :func:`read_record` (a reader thread) streams one record's windows into a small
-   queue, then a :class:`RecordRead` or :class:`ReadFailed`;
+1. reading (:mod:`ecgspec.run.reading`, in reader threads or processes) streams one record's
+   windows, then a :class:`RecordRead` or :class:`ReadFailed`; :func:`prefetch` keeps a few
+   records started ahead;
 2. the :class:`Batcher` (main thread) packs windows of consecutive records into full
    batches and has the engine compute them, into :class:`BatchBuffers` allocated
    once, in the stored dtype (:func:`to_stored`);
@@ -13,50 +14,48 @@
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from ..engine.config import InputConfig
 from ..engine.spectrogram import SpectrogramInput
 from ..errors import ExtractError, one_line
-from ..readers import Record, RecordError, RecordRef
-from ..signal import quality
-from ..signal.leads import open_layout
-from ..signal.windowing import Cut, WindowStats, iter_flagged_windows
-from ..store.layout import OutputError, RecordRow, clip_to_stored, lead_fs_text
+from ..readers import RecordRef
+from ..store.layout import OutputError, RecordRow, clip_to_stored
 from ..store.writer import SpectrogramWriter
-from .options import ExtractOptions
-from ..signal.record_layout import RecordLayout
 
-BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
 QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
 FLUSH_SECONDS = 2.0
 
 
-# --- stage 1: reading ----------------------------------------------------------------------
-
-
 @dataclass
-class RecordRead:
-    """A record read in full: its ``/records`` row, and the windows it skipped for missing samples."""
+class StageClock:
+    """Seconds each stage kept a run busy: the main thread waiting for records to be read, the engine,
+    the writer thread. Their shares of the run tell which stage limits it (progress lines, ``--json``)."""
 
-    row: RecordRow
-    nan_skipped: int
+    discovery: float = 0.0  # finding the records, before the first is read
+    read_wait: float = 0.0
+    engine: float = 0.0
+    write: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def shares(self) -> dict[str, float]:
+        """Each stage's seconds as a share of the run since :attr:`started` (discovery excluded)."""
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        return {"reading": self.read_wait / elapsed, "engine": self.engine / elapsed, "writing": self.write / elapsed}
+
+    def text(self) -> str:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in self.shares().items())
+        return f"found in {self.discovery:.1f} s, {shares}"
 
 
-@dataclass
-class ReadFailed:
-    """A record that cannot be used, and why (one line)."""
-
-    message: str
+# --- stage 1: reading (the stage itself is in ecgspec.run.reading) ---------------------------
 
 
 def write_failed(output: Any, error: BaseException) -> ExtractError:
@@ -64,60 +63,6 @@ def write_failed(output: Any, error: BaseException) -> ExtractError:
     if isinstance(error, OutputError):
         return ExtractError(str(error))
     return ExtractError(f"writing {output} failed: {error}")
-
-
-def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
-    """Put unless the run is stopping; never blocks forever on an abandoned queue."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def read_record(
-    ref: RecordRef, config: InputConfig, options: ExtractOptions, out: "queue.Queue[Any]", stop: threading.Event
-) -> None:
-    """Worker: stream one record's windows into ``out`` as ``(starts, windows, qc)``, then a RecordRead or ReadFailed."""
-    try:
-        record, layout = open_layout(ref, config, options)
-        stats = WindowStats()
-        stride = options.stride or config.n_samples
-        n_windows = 0
-        cut = Cut(config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, quality.ENABLED)
-        for starts, windows, qc in iter_flagged_windows(record, layout.channels, cut, stats, layout):
-            if not put_unless_stopped(out, (starts, windows, qc), stop):
-                return
-            n_windows += len(starts)
-        row = record_row(ref, record, layout, stats, n_windows)
-        put_unless_stopped(out, RecordRead(row, stats.nan_skipped), stop)
-    except RecordError as exc:
-        put_unless_stopped(out, ReadFailed(str(exc)), stop)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is this record's, not the run's
-        put_unless_stopped(out, ReadFailed(f"{type(exc).__name__}: {one_line(exc)}"), stop)
-
-
-def record_row(ref: RecordRef, record: Record, layout: RecordLayout, stats: WindowStats, n_windows: int) -> RecordRow:
-    """The ``/records`` row of a record read in full. With a lead set, ``leads`` are the set's, a
-    derived lead's rate is its first base's, and a zero-filled lead's NaN (nan_filled,
-    flat_leads and the shares count the signals read)."""
-    header = record.header
-    names = [layout.output_name(header.leads, row) for row in range(len(layout.channels))]
-    flat = ",".join(names[row] for row in sorted(stats.flat_rows))
-    plan = layout.plan
-    if plan is None:
-        leads, rates = names, [header.rate(c) for c in layout.channels]
-        mask, derived = (True,) * len(names), (False,) * len(names)
-    else:
-        leads = list(plan.leads)
-        rates = [header.rate(s) if s is not None else header.rate(d[0]) if d is not None else math.nan
-                 for s, d in zip(plan.sources, plan.derived)]
-        mask, derived = tuple(bool(m) for m in plan.present), tuple(bool(m) for m in plan.derived_mask)
-    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(leads), n_windows,
-                     int(stats.nan_filled), lead_fs_text(rates), stats.share(stats.nan_filled), flat,
-                     stats.share(stats.clipped), mask, derived)
 
 
 def prefetch(
@@ -228,8 +173,10 @@ class BatchBuffers:
 class Batcher:
     """Packs windows of consecutive records into full engine batches and keeps events in order."""
 
-    def __init__(self, engine: SpectrogramInput, buffers: BatchBuffers, emit: Callable[[WriterEvent], None]) -> None:
+    def __init__(self, engine: SpectrogramInput, buffers: BatchBuffers, emit: Callable[[WriterEvent], None],
+                 clock: StageClock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or StageClock()
         self.buffers = buffers
         self.emit = emit
         batch_size = len(buffers.input)
@@ -275,11 +222,13 @@ class Batcher:
         if self.fill:
             n = self.fill
             pooled = self.buffers.free.get()
+            t0 = time.perf_counter()
             x = self.buffers.input[:n].to(self.engine.device, non_blocking=True)
             if self.buffers.staging is None:
                 self.engine(x, out=pooled[:n])
             else:
                 to_stored(self.engine(x, out=self.buffers.staging[:n]), pooled[:n])
+            self.clock.engine += time.perf_counter() - t0
             self.emit(WindowsBatch(self.rows[:n].copy(), self.starts[:n].copy(), pooled, n, self.qc[:n].copy()))
             self.windows += n
             self.fill = 0
@@ -294,9 +243,11 @@ class Batcher:
 class WriterThread(threading.Thread):
     """Applies events to the store in order; the first exception is kept for the main thread."""
 
-    def __init__(self, store: SpectrogramWriter, release: Callable[[torch.Tensor], None]) -> None:
+    def __init__(self, store: SpectrogramWriter, release: Callable[[torch.Tensor], None],
+                 clock: StageClock | None = None) -> None:
         super().__init__(name="ecgspec-writer", daemon=True)
         self.store = store
+        self.clock = clock or StageClock()
         self.release = release  # hands a written batch's buffer back to the pool
         # Unbounded: memory is bounded by the buffer pool, and a bounded queue made the
         # main thread wait on a thread hand-off for each small event (2 ms a record).
@@ -311,10 +262,12 @@ class WriterThread(threading.Thread):
                 return
             try:
                 if self.error is None:  # after a failure, only hand buffers back
+                    t0 = time.perf_counter()
                     item.apply(self.store)
                     if time.monotonic() - last_flush > FLUSH_SECONDS:
                         self.store.flush()
                         last_flush = time.monotonic()
+                    self.clock.write += time.perf_counter() - t0
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 self.error = exc
             finally:

@@ -78,7 +78,7 @@ def _by_name(leads: Sequence[str], wanted: Sequence[str]) -> list[int]:
 def open_selected(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[Record, list[int]]:
     """Open a record (its header; see :func:`ecgspec.readers.open_record`) and choose its channels
     as the settings say: what a run and a dry run (``extract --dry-run``) both start with."""
-    record = open_record(ref, input_fs=options.input_fs or config.sampling_rate)
+    record = open_record(ref, input_fs=options.input_fs or config.sampling_rate, stated_fs=options.input_fs)
     header = record.header
     channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals,
                                channels=options.channels)

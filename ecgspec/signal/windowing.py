@@ -118,7 +118,10 @@ def count_windows(header: Header, channels: Sequence[int], fs: float, window: in
     """How many windows :func:`iter_windows` cuts from a record with this header, before any is
     skipped for missing samples; RecordError where :func:`rate_groups` refuses the record.
     From the header alone (``extract --dry-run``)."""
-    n = common_length(rate_groups(header, channels, fs))
+    lengths = {(header.rate(c), header.length(c)) for c in channels}
+    for rate, n_in in lengths:
+        check_drift(rate, fs, n_in)
+    n = min(resampled_length(n_in, *resample_ratio(rate, fs)) for rate, n_in in lengths)
     return len(range(0, max(n - window + 1, 0), stride))  # = len(window_starts(n, window, stride))
 
 

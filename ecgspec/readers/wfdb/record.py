@@ -209,5 +209,5 @@ def read_header(path: Path) -> WfdbHeader | MasterHeader | None:
         raise RecordError("header file is empty")
     try:
         return parse_header(content)
-    except Exception:  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
+    except (ValueError, IndexError):  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
         return None

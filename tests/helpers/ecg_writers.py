@@ -1,0 +1,249 @@
+"""Writers of small clinical ECG files with known signals, from the formats' specifications, for
+the reader tests and the readers benchmark (not a test module).
+
+- GE MUSE XML (restecg.dtd): ``RestingECG`` with a ``Median`` and a ``Rhythm`` ``Waveform``, each
+  lead Base64 little-endian int16 in ``LeadAmplitudeUnitsPerBit`` ``MICROVOLTS``, 8 leads.
+- HL7 aECG (ANSI/HL7 V3 ECG R1-2004): an ``AnnotatedECG`` whose rhythm ``series`` holds a
+  ``sequenceSet`` of a ``TIME_ABSOLUTE`` GLIST and one ``SLIST_PQ`` a lead
+  (``value = origin + scale * digit``), and a ``REPRESENTATIVE_BEAT`` derived series.
+- Philips Sierra XML 1.04: ``restingecgdata`` with uncompressed Base64 ``parsedwaveforms``
+  (lead after lead, int16 counts of ``resolution`` uV) and ``repbeats``.
+- SCP-ECG (EN 1064): preamble, Sections 0 (pointers), 1 (tags), 3 (leads), 5 (reference beats)
+  and 6 (rhythm, int16 amplitudes, no Huffman since there is no Section 2), CRC-CCITT checksums.
+- ISHNE Holter (Badilini 1998): magic, CRC-CCITT, the fixed header, int16 samples interleaved.
+- CODE-15% parts (``tracings``, ``exam_id``) and CSV records.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+LEADS12 = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+MUSE_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+ACQUIRED = (2021, 3, 14, 10, 11, 12)  # the acquisition time every writer stores
+ISO = "2021-03-14T10:11:12"
+
+
+def counts(n_leads: int, n: int, seed: int = 0) -> np.ndarray:
+    """(n_leads, n) int16 counts: a few sines and noise, within +-3000."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 500
+    x = [1500 * np.sin(2 * np.pi * (1 + k / 3) * t + k) + rng.normal(0, 200, n) for k in range(n_leads)]
+    return np.clip(np.round(x), -3000, 3000).astype(np.int16)
+
+
+def _b64(x: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(x, dtype="<i2").tobytes()).decode()
+
+
+# ---------------------------------------------------------------- GE MUSE
+
+
+def _muse_lead(name: str, x: np.ndarray, uv_per_bit: float) -> str:
+    payload = np.asarray(x, dtype="<i2").tobytes()
+    return (f"<LeadData><LeadByteCountTotal>{len(payload)}</LeadByteCountTotal><LeadTimeOffset>0</LeadTimeOffset>"
+            f"<LeadSampleCountTotal>{len(x)}</LeadSampleCountTotal>"
+            f"<LeadAmplitudeUnitsPerBit>{uv_per_bit}</LeadAmplitudeUnitsPerBit>"
+            f"<LeadAmplitudeUnits>MICROVOLTS</LeadAmplitudeUnits><LeadHighLimit>32767</LeadHighLimit>"
+            f"<LeadLowLimit>-32768</LeadLowLimit><LeadID>{name}</LeadID><LeadOffsetFirstSample>0</LeadOffsetFirstSample>"
+            f"<FirstSampleBaseline>0</FirstSampleBaseline><LeadSampleSize>2</LeadSampleSize><LeadOff>FALSE</LeadOff>"
+            f"<BaselineSway>FALSE</BaselineSway><LeadDataCRC32>{zlib.crc32(payload)}</LeadDataCRC32>"
+            f"<WaveFormData>{base64.encodebytes(payload).decode()}</WaveFormData></LeadData>")
+
+
+def _muse_waveform(kind: str, x: np.ndarray, fs: int, uv_per_bit: float) -> str:
+    names = MUSE_LEADS if len(x) == len(MUSE_LEADS) else LEADS12
+    leads = "".join(_muse_lead(name, lead, uv_per_bit) for name, lead in zip(names, x))
+    return (f"<Waveform><WaveformType>{kind}</WaveformType><WaveformStartTime>0</WaveformStartTime>"
+            f"<NumberofLeads>{len(x)}</NumberofLeads><SampleType>CONTINUOUS_SAMPLES</SampleType>"
+            f"<SampleBase>{fs}</SampleBase><SampleExponent>0</SampleExponent><HighPassFilter>16</HighPassFilter>"
+            f"<LowPassFilter>150</LowPassFilter><ACFilter>60</ACFilter>{leads}</Waveform>")
+
+
+def muse_xml(path: Path, x: np.ndarray, fs: int = 500, uv_per_bit: float = 4.88) -> Path:
+    """A GE MUSE RestingECG of the 8 leads ``x`` (I, II, V1-V6; or 12, I-V6) and a median beat of other values."""
+    y, mo, d, h, mi, s = ACQUIRED
+    median = (x[:, : fs // 2] // 2 + 7).astype(np.int16)
+    path.write_text(
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n'
+        "<RestingECG><MuseInfo><MuseVersion>9.0.9.18167</MuseVersion></MuseInfo>"
+        "<PatientDemographics><PatientID>P0042</PatientID><PatientAge>63</PatientAge><AgeUnits>YEARS</AgeUnits>"
+        "<Gender>FEMALE</Gender></PatientDemographics>"
+        f"<TestDemographics><DataType>RESTING</DataType><Site>1</Site><AcquisitionDevice>MAC55</AcquisitionDevice>"
+        f"<AcquisitionDate>{mo:02d}-{d:02d}-{y}</AcquisitionDate><AcquisitionTime>{h:02d}:{mi:02d}:{s:02d}</AcquisitionTime>"
+        "</TestDemographics>"
+        f"{_muse_waveform('Median', median, fs, uv_per_bit)}{_muse_waveform('Rhythm', x, fs, uv_per_bit)}"
+        "</RestingECG>\n", encoding="latin-1")
+    return path
+
+
+# ---------------------------------------------------------------- HL7 aECG
+
+
+def _hl7_sequence_set(x: np.ndarray, fs: int, scale_uv: float, origin_uv: float) -> str:
+    y, mo, d, h, mi, s = ACQUIRED
+    time = (f'<component><sequence><code code="TIME_ABSOLUTE" codeSystem="2.16.840.1.113883.5.4"/>'
+            f'<value xsi:type="GLIST_TS"><head value="{y}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}.000"/>'
+            f'<increment value="{1 / fs:g}" unit="s"/></value></sequence></component>')
+    leads = "".join(
+        f'<component><sequence><code code="MDC_ECG_LEAD_{name.upper()}" codeSystem="2.16.840.1.113883.6.24"/>'
+        f'<value xsi:type="SLIST_PQ"><origin value="{origin_uv:g}" unit="uV"/><scale value="{scale_uv:g}" unit="uV"/>'
+        f'<digits>{" ".join(map(str, lead.tolist()))}</digits></value></sequence></component>'
+        for name, lead in zip(LEADS12, x))
+    return f"<component><sequenceSet>{time}{leads}</sequenceSet></component>"
+
+
+def hl7_aecg(path: Path, x: np.ndarray, fs: int = 500, scale_uv: float = 5.0, origin_uv: float = 0.0) -> Path:
+    """An HL7 aECG of the 12 leads ``x`` (digits), with a representative beat of other values."""
+    y, mo, d, h, mi, s = ACQUIRED
+    stamp = f"{y}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}"
+    beat = (x[:, : fs // 2] // 3 - 5).astype(np.int16)
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<AnnotatedECG xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        '<id root="61d1a24f-b47e-41aa-ae95-f8ac302f4eeb"/><code code="93000" codeSystem="2.16.840.1.113883.6.12"/>'
+        f'<effectiveTime><low value="{stamp}"/><high value="{stamp}"/></effectiveTime>'
+        '<componentOf><timepointEvent><componentOf><subjectAssignment><subject><trialSubject>'
+        '<id extension="SUBJ-7"/><subjectDemographicPerson><administrativeGenderCode code="M"/>'
+        '<birthTime value="19600101"/></subjectDemographicPerson></trialSubject></subject>'
+        '</subjectAssignment></componentOf></timepointEvent></componentOf>'
+        '<component><series><code code="RHYTHM" codeSystem="2.16.840.1.113883.5.4"/>'
+        f'<effectiveTime><low value="{stamp}"/></effectiveTime>'
+        f'{_hl7_sequence_set(x, fs, scale_uv, origin_uv)}'
+        '<derivation><derivedSeries><code code="REPRESENTATIVE_BEAT" codeSystem="2.16.840.1.113883.5.4"/>'
+        f'{_hl7_sequence_set(beat, fs, scale_uv, origin_uv).replace("TIME_ABSOLUTE", "TIME_RELATIVE")}'
+        '</derivedSeries></derivation></series></component></AnnotatedECG>\n', encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- Philips Sierra XML
+
+
+def sierra_xml(path: Path, x: np.ndarray, fs: int = 500, resolution_uv: float = 5.0) -> Path:
+    """A Philips Sierra ECG XML 1.04 of the 12 leads ``x``: uncompressed Base64, one lead after another."""
+    y, mo, d, h, mi, s = ACQUIRED
+    n = x.shape[1]
+    beats = "".join(f'<repbeat leadname="{name}"><waveform duration="500">{_b64(lead[: fs // 2] // 4)}</waveform></repbeat>'
+                    for name, lead in zip(LEADS12, x))
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<restingecgdata>'
+        '<documentinfo><documenttype>SierraECG</documenttype><documentversion>1.04</documentversion></documentinfo>'
+        f'<dataacquisition date="{y}-{mo:02d}-{d:02d}" time="{h:02d}:{mi:02d}:{s:02d}">'
+        f'<signalcharacteristics><samplingrate>{fs}</samplingrate><resolution>{resolution_uv:g}</resolution>'
+        '<acquisitiontype>STD-12</acquisitiontype><bitspersample>16</bitspersample><signaloffset>0</signaloffset>'
+        '<signalsigned>1</signalsigned><numberchannelsvalid>12</numberchannelsvalid>'
+        '<numberchannelsallocated>12</numberchannelsallocated></signalcharacteristics></dataacquisition>'
+        '<patient><generalpatientdata><patientid>S-991</patientid><sex>Male</sex></generalpatientdata></patient>'
+        f'<waveforms><repbeats dataencoding="Base64" samplespersec="{fs}" resolution="{resolution_uv:g}">{beats}</repbeats>'
+        f'<parsedwaveforms durationperchannel="{n * 1000 // fs}" samplespersecond="{fs}" dataencoding="Base64"'
+        f' compression="Uncompressed" compressflag="False" leadlabels="{" ".join(LEADS12)}" numberofleads="12"'
+        f' signalsigned="1" resolution="{resolution_uv:g}">{_b64(x.reshape(-1))}</parsedwaveforms></waveforms>'
+        '</restingecgdata>\n', encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- SCP-ECG
+
+SCP_CODES = {"I": 1, "II": 2, "V1": 3, "V2": 4, "V3": 5, "V4": 6, "V5": 7, "V6": 8,
+             "III": 61, "aVR": 62, "aVL": 63, "aVF": 64}
+
+
+def _crc(data: bytes) -> int:
+    """CRC-CCITT, polynomial 0x1021, initial value 0xFFFF (EN 1064 5.3.2)."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+def _section(sid: int, body: bytes) -> bytes:
+    """A section: CRC, ID, length, section version 20, protocol version 20, 6 reserved bytes; even length."""
+    body += b"\0" * (len(body) % 2)
+    reserved = b"SCPECG" if sid == 0 else b"\0" * 6
+    rest = struct.pack("<HIBB", sid, 16 + len(body), 20, 20) + reserved + body
+    return struct.pack("<H", _crc(rest)) + rest
+
+
+def _tag(tag: int, value: bytes) -> bytes:
+    return struct.pack("<BH", tag, len(value)) + value
+
+
+def _leads_section(sid: int, x: np.ndarray, fs: int, avm_nv: int) -> bytes:
+    data = [np.asarray(lead, dtype="<i2").tobytes() for lead in x]
+    head = struct.pack("<HHBB", avm_nv, round(1_000_000 / fs), 0, 0) + struct.pack(f"<{len(data)}H", *map(len, data))
+    return _section(sid, head + b"".join(data))
+
+
+def scp_ecg(path: Path, x: np.ndarray, fs: int = 500, avm_nv: int = 5000) -> Path:
+    """An SCP-ECG record of the 12 leads ``x`` (int16 amplitudes of ``avm_nv`` nV) and reference beats."""
+    y, mo, d, h, mi, s = ACQUIRED
+    n = x.shape[1]
+    s1 = _section(1, _tag(2, b"SCP-314\0") + _tag(8, b"\x01") + _tag(25, struct.pack("<HBB", y, mo, d))
+                  + _tag(26, bytes([h, mi, s])) + _tag(255, b""))
+    s3 = _section(3, bytes([len(x), 0x04 | (len(x) << 3) & 0xF8])
+                  + b"".join(struct.pack("<IIB", 1, n, SCP_CODES[name]) for name in LEADS12[: len(x)]))
+    s5 = _leads_section(5, (x[:, : fs // 2] // 5).astype(np.int16), fs, avm_nv)
+    s6 = _leads_section(6, x, fs, avm_nv)
+    sections = {1: s1, 3: s3, 5: s5, 6: s6}
+    start = 6 + 16 + 12 * 10 + 1  # 1-based index of the byte after Section 0
+    pointers, offset, blob = [], start, b""
+    for sid in range(12):
+        body = sections.get(sid, b"")
+        pointers.append(struct.pack("<HII", sid, len(body), offset if body else 0))
+        offset, blob = offset + len(body), blob + body
+    s0_len = 16 + 12 * 10
+    pointers[0] = struct.pack("<HII", 0, s0_len, 7)
+    record = _section(0, b"".join(pointers)) + blob
+    rest = struct.pack("<I", 6 + len(record)) + record
+    path.write_bytes(struct.pack("<H", _crc(rest)) + rest)
+    return path
+
+
+# ---------------------------------------------------------------- ISHNE Holter
+
+ISHNE_CODES = {name: 5 + i for i, name in enumerate(LEADS12)}  # spec Table 1: I = 5 ... V6 = 16
+
+
+def ishne(path: Path, x: np.ndarray, fs: int = 500, resolution_nv: int = 5000) -> Path:
+    """An ISHNE Holter file (Badilini 1998) of up to 12 leads ``x``: magic, CRC, the 512-byte fixed
+    header, no variable block, then int16 samples interleaved lead by lead."""
+    y, mo, d, h, mi, s = ACQUIRED
+    n_leads = len(x)
+    codes = [ISHNE_CODES[name] for name in LEADS12[:n_leads]] + [-9] * (12 - n_leads)
+    fixed = (struct.pack("<iiiih", 0, x.shape[1], 522, 522, 1) + b"Ada".ljust(40, b"\0") + b"Lovelace".ljust(40, b"\0")
+             + b"ISHNE-55".ljust(20, b"\0") + struct.pack("<hh", 2, 0) + struct.pack("<3h", 10, 12, 1955)
+             + struct.pack("<3h", d, mo, y) + struct.pack("<3h", d, mo, y) + struct.pack("<3h", h, mi, s)
+             + struct.pack("<h12h12h", n_leads, *codes, *[1] * 12)
+             + struct.pack("<12h", *([resolution_nv] * n_leads + [0] * (12 - n_leads)))
+             + struct.pack("<h", 0) + b"digital".ljust(40, b"\0") + struct.pack("<h", fs) + b"\0" * 248)
+    assert len(fixed) == 512
+    data = np.ascontiguousarray(np.asarray(x, dtype="<i2").T).tobytes()
+    path.write_bytes(b"ISHNE1.0" + struct.pack("<H", _crc(fixed)) + fixed + data)
+    return path
+
+
+# ---------------------------------------------------------------- CODE-15% and CSV
+
+
+def code15_part(path: Path, rows: list[tuple[int, np.ndarray, int]], length: int = 4096) -> Path:
+    """A CODE-15%-layout part: one ``(exam_id, (samples, 12) signal, offset)`` a row, zero-padded to
+    ``length`` (float32), and the empty last row with exam_id 0, as the real parts end."""
+    import h5py
+
+    tracings = np.zeros((len(rows) + 1, length, 12), dtype=np.float32)
+    for i, (_, x, offset) in enumerate(rows):
+        tracings[i, offset:offset + len(x)] = x
+    with h5py.File(path, "w") as f:
+        f.create_dataset("tracings", data=tracings, chunks=(1, length, 12))
+        f.create_dataset("exam_id", data=np.array([e for e, _, _ in rows] + [0], dtype=np.int64))
+    return path
+
+
+def csv_record(path: Path, x: np.ndarray, leads: tuple[str, ...] = LEADS12) -> Path:
+    """A CSV record: a header row of lead names, then one row a sample (``x`` is (leads, samples))."""
+    rows = "\n".join(",".join(repr(float(v)) if x.dtype.kind == "f" else str(v) for v in row) for row in x.T.tolist())
+    path.write_text(",".join(leads) + "\n" + rows + "\n")
+    return path

@@ -1,0 +1,87 @@
+"""CSV records: a header row of lead names, one row a sample, at ``--input-fs``; values as stored;
+a malformed file is one RecordError line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ecgspec.cli import main
+from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from tests.helpers import ecg_writers as w
+
+
+def open_csv(path: Path, fs: float | None = 500):
+    return open_record(RecordRef(path.stem, path, "csv"), input_fs=fs)
+
+
+def test_a_csv_equals_its_values_with_its_header_row_as_lead_names(tmp_path: Path) -> None:
+    x = np.random.default_rng(1).normal(0, 100, (12, 3000)).round(4)
+    w.csv_record(tmp_path / "JS00001.csv", x)
+    (ref,), problems = find_records([tmp_path])
+    assert problems == [] and ref.kind == "csv" and ref.name == "JS00001"
+    record = open_record(ref, input_fs=500)
+    h = record.header
+    assert h.leads == w.LEADS12 and h.fs == 500 and h.n_samples == 3000 and h.n_signals == 12
+    assert np.array_equal(record.read(0, 3000, range(12)), x.astype(np.float32))
+    assert np.array_equal(record.read(7, 9, [11, 2]), x.astype(np.float32)[[11, 2], 7:9])
+
+
+def test_integers_quoted_names_and_crlf_lines_read_as_stored(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes(b'"ECG, I",II\r\n1,-2\r\n3,40000\r\n')
+    record = open_csv(path, 250)
+    assert record.header.leads == ("ECG, I", "II") and record.header.fs == 250
+    assert record.read(0, 2, [0, 1]).tolist() == [[1, 3], [-2, 40000]]
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("I,II\n1,2\n3\n", "data row"),
+    ("I,II\n1,2\n3,4,5\n", "data row"),
+    ("I,II\n1,x\n", "data row"),
+    ("1,2\n3,4\n", "header row of lead names"),
+    ("", "header row of lead names"),
+    ("I,I\n1,2\n", "names a lead twice"),
+    ("I,II\n", "has 0 samples"),
+])
+def test_a_malformed_csv_is_a_one_line_record_error(content: str, reason: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(RecordError) as info:
+        open_csv(path)
+    assert reason in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_a_csv_without_a_rate_is_a_record_error(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match="stores no sampling rate"):
+        open_csv(w.csv_record(tmp_path / "r.csv", np.zeros((12, 10))), None)
+
+
+def test_csv_records_extract_at_input_fs_and_a_bad_one_costs_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    x = np.random.default_rng(2).normal(0, 1, (12, 2000))
+    w.csv_record(folder / "a.csv", x)
+    (folder / "b.csv").write_text("I,II\n1,2\n3\n")
+    res = CliRunner().invoke(main, ["extract", str(folder), str(tmp_path / "o.h5"), "--n-samples", "1000",
+                                    "--n-bins", "32", "--input-fs", "250", "--workers", "1"], catch_exceptions=False)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "ecgspec: skipped b: csv: " in res.stderr
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert [v.decode() for v in f["records/name"][:]] == ["a"]
+        assert f["records/fs"][:].tolist() == [250.0] and f["spectrograms"].shape[0] == 4  # 8 s at 500 Hz
+
+
+def test_a_folder_passes_over_a_dataset_table_and_reads_a_table_named_on_its_own(tmp_path: Path) -> None:
+    w.csv_record(tmp_path / "rec.csv", np.zeros((3, 5)), leads=("MLII", "V5", "ECG 3"))
+    (tmp_path / "exams.csv").write_text("exam_id,age,is_male,trace_file\n1,50,1,exams_part0.hdf5\n")
+    (tmp_path / "labels.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "timed.csv").write_text("time,I,II\n0,1,2\n")
+    refs, problems = find_records([tmp_path])
+    assert problems == [] and [r.name for r in refs] == ["rec", "timed"]
+    (ref,), _ = find_records([tmp_path / "labels.csv"])
+    assert open_record(ref, input_fs=100).header.leads == ("a", "b")

@@ -1,0 +1,127 @@
+"""Fuzzing the new readers as tests/test_fuzz.py fuzzes the others: a clinical file (MUSE, HL7 aECG,
+Sierra, SCP-ECG, ISHNE, pydicom's DICOM), a CODE-15% part or a CSV, cut short or with bytes overwritten,
+either reads (every sample float32, of the asked shape) or is one RecordError line (or, for a part,
+one discovery problem); never another exception, never a hang."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from pydicom.data import get_testdata_file
+
+from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from tests.helpers import ecg_writers as w
+
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+TIME_LIMIT = 30  # seconds for one example: beyond it counts as a hang
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int = TIME_LIMIT) -> Iterator[None]:
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"took over {seconds} s: a hang")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def read_every_signal(ref: RecordRef) -> int:
+    """Open a record and read all of every signal, rate group by rate group; return the samples read."""
+    record = open_record(ref, input_fs=500)
+    h = record.header
+    assert h.n_signals >= 1 and h.n_samples >= 1 and math.isfinite(h.fs) and h.fs > 0
+    total = 0
+    for rate in sorted({h.rate(i) for i in range(h.n_signals)}):
+        group = [i for i in range(h.n_signals) if h.rate(i) == rate]
+        n = h.length(group[0])
+        data = record.read(0, n, group)
+        assert data.dtype == np.float32 and data.shape == (len(group), n)
+        total += data.size
+    return total
+
+
+def clean(ref: RecordRef) -> int | None:
+    """The samples read, or None for a one-line RecordError; any other exception fails the test."""
+    with time_limit():
+        try:
+            return read_every_signal(ref)
+        except RecordError as exc:
+            assert str(exc).strip() and "\n" not in str(exc), repr(str(exc))
+            return None
+
+
+def spoil(raw: bytes, data: st.DataObject) -> bytes:
+    """``raw`` cut short and/or with a few spans overwritten by junk bytes or digits."""
+    out = bytearray(raw)
+    for _ in range(data.draw(st.integers(0, 4), label="edits")):
+        at = data.draw(st.integers(0, max(0, len(out) - 1)), label="at")
+        junk = data.draw(st.one_of(st.binary(min_size=1, max_size=8), st.sampled_from(
+            [b"0", b"-1", b"99999", b"<", b">", b"\"", b"=", b"\0\0\0\0", b"\xff\xff\xff\xff", b"AAAA"])), label="junk")
+        out[at:at + len(junk)] = junk
+    if data.draw(st.booleans(), label="cut"):
+        out = out[: data.draw(st.integers(0, len(out)), label="length")]
+    return bytes(out)
+
+
+def _writer(kind: str, folder: Path) -> Path:
+    x = w.counts(12, 400, seed=3)
+    if kind == "muse":
+        return w.muse_xml(folder / "r.xml", x[:8])
+    if kind == "dcm":
+        path = folder / "r.dcm"
+        path.write_bytes(Path(get_testdata_file("waveform_ecg.dcm")).read_bytes())
+        return path
+    if kind == "ishne":
+        return w.ishne(folder / "r.ecg", x)
+    return {"hl7": w.hl7_aecg, "sierra": w.sierra_xml, "scp": w.scp_ecg}[kind](folder / f"r.{kind}", x)
+
+
+@FUZZ
+@given(kind=st.sampled_from(["muse", "hl7", "sierra", "scp", "ishne", "dcm"]), data=st.data())
+def test_spoiled_clinical_file_is_read_or_a_record_error(kind: str, data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
+        path = _writer(kind, Path(tmp))
+        if kind in ("hl7", "sierra"):
+            path = path.rename(path.with_suffix(".xml"))
+        path.write_bytes(spoil(path.read_bytes(), data))
+        n = clean(RecordRef("r", path, "clinical"))
+        event("record error" if n is None else "read")
+
+
+@FUZZ
+@given(data=st.data())
+def test_spoiled_csv_is_read_or_a_record_error(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
+        path = w.csv_record(Path(tmp) / "r.csv", np.round(np.random.default_rng(0).normal(0, 9, (3, 50)), 2),
+                            leads=("I", "II", "V1"))
+        path.write_bytes(spoil(path.read_bytes(), data))
+        n = clean(RecordRef("r", path, "csv"))
+        event("record error" if n is None else "read")
+
+
+@settings(FUZZ, max_examples=60)
+@given(data=st.data())
+def test_spoiled_code15_part_is_read_or_a_problem_or_record_error(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
+        x = np.ones((30, 12), np.float32)
+        path = w.code15_part(Path(tmp) / "p.hdf5", [(5, x, 3), (6, x * 2, 0)], length=40)
+        path.write_bytes(spoil(path.read_bytes(), data))
+        with time_limit():
+            refs, problems = find_records([path])
+        assert all("\n" not in message for _, message in problems)
+        results = [clean(ref) for ref in refs]
+        event("problem" if problems else "record error" if None in results else "read")
