@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import wfdb
 from scipy.signal import resample_poly
 
 import ecgspec
+
+pytestmark = pytest.mark.slow  # whole runs on real records, checked against torch_ecg (minutes)
 
 ref_inputs = pytest.importorskip("torch_ecg.components.inputs")
 PreprocManager = pytest.importorskip("torch_ecg._preprocessors").PreprocManager
@@ -246,10 +250,7 @@ def test_resume_appends_masks_and_old_files_read_all_present(mixed, tmp_path):
         assert f["records/lead_mask"].shape == (2, 12) and f["records/lead_mask"][:].all()
 
 
-def _cli(*args: str) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-    import sys
-
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ecgspec", *args], capture_output=True, text=True)
 
 

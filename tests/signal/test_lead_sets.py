@@ -11,7 +11,14 @@ import wfdb
 
 from ecgspec.readers import RecordError
 from ecgspec.signal.lead_sets import (
-    STANDARD12, derivation, derive_limb_leads, mv_scale, parse_aliases, parse_lead_set, plan_leads, standard_name,
+    STANDARD12,
+    derivation,
+    derive_limb_leads,
+    mv_scale,
+    parse_aliases,
+    parse_lead_set,
+    plan_leads,
+    standard_name,
 )
 
 

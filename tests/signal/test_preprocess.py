@@ -34,6 +34,8 @@ CONFIGS = {
     "reversed": {"normalize": {"method": "min-max"}, "bandpass": {}, "baseline_remove": {"window1": 0.3, "window2": 0.1}},
 }
 STATS = {"zscore", "zscore-lead", "all", "all-lead"}  # streamed statistics: float64 sums, not float32 ones
+SLOW = {"baseline", "all", "all-lead", "reversed", "fir"}  # torch_ecg's median filter, FIR designs: seconds each
+NAMES = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in sorted(CONFIGS)]
 
 
 def _torch_ecg(config: dict, signal: np.ndarray, fs: float) -> np.ndarray:
@@ -83,7 +85,7 @@ def _close(actual: np.ndarray, expected: np.ndarray, name: str, exact: bool) -> 
 # ---------------------------------------------------------------- whole records, against torch_ecg
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", NAMES)
 def test_whole_record_equals_torch_ecg_on_cinc(cinc, name):
     config = CONFIGS[name]
     for signal in cinc:
@@ -91,6 +93,7 @@ def test_whole_record_equals_torch_ecg_on_cinc(cinc, name):
         _close(apply_preprocess(parse_preprocess(config), signal, 500), ref, name, exact=True)
 
 
+@pytest.mark.slow
 def test_other_rates_equal_torch_ecg(cpsc_dir, wfdb_dir):
     """CPSC at 200 Hz (default order round(2.0) = 2) and a103l at 250 Hz, as read."""
     for path, fs in [(cpsc_dir / "data_101_6", 200), (wfdb_dir / "a103l", 250)]:
@@ -101,6 +104,7 @@ def test_other_rates_equal_torch_ecg(cpsc_dir, wfdb_dir):
             _close(apply_preprocess(parse_preprocess(CONFIGS[name]), signal, fs), ref, f"{path.name} {name}", exact=True)
 
 
+@pytest.mark.slow
 def test_mitdb_resampled_equals_torch_ecg(mitdb_500):
     """The first 10 minutes (300,000 samples, more than a block: streamed), z-score per lead and not;
     torch_ecg's steps run one after the other, as its PreprocManager runs them."""
@@ -126,7 +130,7 @@ def test_butterworth_is_reproduced_bit_for_bit_because_it_must_be(mitdb_500):
 # ---------------------------------------------------------------- streaming equals the whole record
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", NAMES)
 def test_streamed_equals_whole_record(cinc, name):
     config = CONFIGS[name]
     for signal in cinc[:3]:
@@ -147,6 +151,7 @@ def test_streamed_reads_any_range_in_any_order(mitdb_500):
         _close(read(a, b), whole[:, a:b], f"[{a}, {b})", exact=False)
 
 
+@pytest.mark.slow
 def test_streaming_memory_is_bounded_by_the_block(mitdb_500):
     """Peak traced memory of a stream over 4x the record is that over 1x: blocks, not the record."""
     config = {"bandpass": {"lowcut": 0.5, "highcut": 45}, "normalize": {"method": "z-score", "per_channel": True}}
@@ -260,6 +265,7 @@ def test_per_lead_targets_match_torch_ecg(cinc):
         _close(_streamed(config, signal, 500, 1000, 700), _torch_ecg(config, signal, 500), "streamed", exact=False)
 
 
+@pytest.mark.slow
 def test_a_stream_reads_the_record_three_times_at_most(mitdb_500):
     """baseline_remove + bandpass + z-score: the forward pass, the backward pass (which gives the
     statistics too) and the output; the medians' margins add a little."""
