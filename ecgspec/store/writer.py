@@ -274,7 +274,10 @@ class SpectrogramWriter:
                 dataset = self._file[group][key]
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
-                dataset[n:] = np.array([row[key] for row in rows], dtype=dataset.dtype)
+                values = [row[key] for row in rows]
+                if key in MASK_COLUMNS and group == "records":  # a row without masks: every lead read, none derived
+                    values = [v if len(v) else (key == "lead_mask",) * dataset.shape[1] for v in values]
+                dataset[n:] = np.array(values, dtype=dataset.dtype)
             if group == "errors":
                 self._n_errors += len(rows)
             rows.clear()
