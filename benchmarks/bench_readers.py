@@ -24,10 +24,11 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "readers")]  # ecgspec, and the test writers of these formats
+sys.path[:0] = [str(ROOT)]  # ecgspec, and the tests' writers of these formats
 
-import ecg_writers as w  # noqa: E402
 from bench_common import Table, log  # noqa: E402
+
+from tests.helpers import ecg_writers as w  # noqa: E402
 
 TARGET = 1 / 3
 FS, N_SAMPLES = 500, 5000

@@ -177,7 +177,7 @@ def _run(
         for warning in store.warnings:
             control.log(f"ecgspec: warning: {warning}")
         writer.start()
-        with progress_bar(len(refs) + len(problems), control.progress, control.log_every) as bar:
+        with progress_bar(len(refs) + len(problems), control.progress, control.log_every, clock.text) as bar:
             run = _Run(config, options, Batcher(engine, buffers, emit=writer.put, clock=clock), result, stop, bar,
                        failures)
             run.feed(refs, problems, store.done_names, store.next_record_row)
@@ -268,7 +268,7 @@ class _Run:
                 else:
                     row += self.consume(ref, q, row)
                 self.bar.update(1)
-                self.bar.set_postfix(windows=self.batcher.windows, stages=self.batcher.clock.text(), refresh=False)
+                self.bar.set_postfix(windows=self.batcher.windows, refresh=False)
             if self.stop.signum is None:
                 self.batcher.flush()
 
@@ -296,10 +296,11 @@ class _Run:
                 self.stop.event.set()  # release threads still blocked on their queues
                 pool.shutdown(wait=False, cancel_futures=True)  # and start no more reads
 
-    def fail(self, name: str, message: str, written: int = 0) -> None:
-        """Report a record that cannot be used; ``written`` of its windows already went to the writer."""
+    def fail(self, name: str, message: str, row: int | None = None) -> None:
+        """Report a record that cannot be used; ``row``: the /records row its windows carry, if it got
+        that far (the batcher drops those it holds, the writer those it has)."""
         self.result.errors.append((name, message))
-        self.batcher.event(RecordSkipped(name, message, written))
+        self.batcher.event(RecordSkipped(name, message, None if row is None else self.batcher.discard(row)))
         if self.options.on_error == "fail":
             self.failures.log(f"ecgspec: skipped {name}: {message}")
             raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
@@ -311,7 +312,6 @@ class _Run:
 
     def consume(self, ref: RecordRef, q: "queue.Queue[Any]", row: int) -> int:
         """Move one record's windows into batches; return 1 if it takes a row in /records, else 0."""
-        added = 0  # windows of this record given to the batcher
         clock = self.batcher.clock
         while True:
             t0 = time.perf_counter()
@@ -324,14 +324,13 @@ class _Run:
             finally:
                 clock.read_wait += time.perf_counter() - t0
             if isinstance(item, ReadFailed):
-                self.fail(ref.name, item.message, written=added - self.batcher.drop_tail(row))
+                self.fail(ref.name, item.message, row)
                 return 0
             if isinstance(item, RecordRead):
                 self.commit(item)
                 return 1
             starts, windows, qc = item
             self.batcher.add(row, starts, windows, qc)
-            added += len(starts)
 
     def commit(self, read: RecordRead) -> None:
         """A record read in full: its row follows its windows, and the result counts it."""

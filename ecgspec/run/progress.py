@@ -43,12 +43,12 @@ class LogProgress:
     record still gets its lines."""
 
     def __init__(self, total: int, every: float, write: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, stages: Callable[[], str] | None = None) -> None:
         self.total, self.every, self.clock = total, every, clock
         self.write = write or _stderr_line
         self.done = 0
         self.windows = 0
-        self.stages = ""  # the run's stage shares, once known
+        self.stages = stages  # the run's discovery time and stage shares, asked for each line
         self.start = clock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ecgspec-progress", daemon=True)
@@ -56,14 +56,13 @@ class LogProgress:
     def update(self, n: int = 1) -> None:
         self.done += n
 
-    def set_postfix(self, windows: int | None = None, refresh: bool = True, stages: str = "", **_: Any) -> None:
+    def set_postfix(self, windows: int | None = None, refresh: bool = True, **_: Any) -> None:
         if windows is not None:
             self.windows = windows
-        self.stages = stages or self.stages
 
     def line(self) -> str:
         line = progress_line(self.done, self.total, self.windows, self.clock() - self.start)
-        return f"{line}; {self.stages}" if self.stages else line
+        return f"{line}; {self.stages()}" if self.stages else line
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -83,9 +82,9 @@ def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def progress_bar(total: int, terminal: bool, log_every: float) -> Any:
+def progress_bar(total: int, terminal: bool, log_every: float, stages: Callable[[], str] | None = None) -> Any:
     """tqdm's bar where stderr is a terminal (``terminal``); else :class:`LogProgress` every
-    ``log_every`` seconds; else (0) a disabled bar."""
+    ``log_every`` seconds (``stages``: the tail of each line); else (0) a disabled bar."""
     if not terminal and log_every > 0:
-        return LogProgress(total, log_every)
+        return LogProgress(total, log_every, stages=stages)
     return tqdm(total=total, unit="rec", disable=not terminal, file=sys.stderr, dynamic_ncols=True)

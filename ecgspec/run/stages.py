@@ -109,15 +109,16 @@ class CommitRecord:
 
 @dataclass
 class RecordSkipped:
-    """A record that failed: its ``/errors`` row; ``written`` of its windows already written are discarded."""
+    """A record that failed: its ``/errors`` row; the windows the store has of its ``row`` (if it took
+    one) are discarded (:meth:`~ecgspec.store.writer.SpectrogramWriter.discard_record`)."""
 
     name: str
     message: str
-    written: int = 0
+    row: int | None = None
 
     def apply(self, store: SpectrogramWriter) -> None:
-        if self.written:
-            store.discard_windows(self.written)
+        if self.row is not None:
+            store.discard_record(self.row)
         store.add_error(self.name, self.message)
 
 
@@ -183,17 +184,19 @@ class Batcher:
         self.rows = np.empty(batch_size, dtype=np.int64)
         self.starts = np.empty(batch_size, dtype=np.int64)
         self.qc = np.empty(batch_size, dtype=np.uint8)
+        self.input = buffers.input.numpy()  # the same memory (pinned on CUDA)
         self.fill = 0
         self.after: list[WriterEvent] = []  # events that must follow the buffered windows
         self.windows = 0
 
     def add(self, row: int, starts: np.ndarray, windows: np.ndarray, qc: np.ndarray) -> None:
-        src = torch.from_numpy(windows)
         done = 0
         while done < len(starts):
             take = min(len(starts) - done, len(self.rows) - self.fill)
             sl = slice(self.fill, self.fill + take)
-            self.buffers.input[sl].copy_(src[done : done + take])
+            # a plain memcpy on this thread: torch's copy_ would hand it to its intra-op threads, which
+            # wait on a core the reader processes hold
+            np.copyto(self.input[sl], windows[done : done + take])
             self.rows[sl] = row
             self.starts[sl] = starts[done : done + take]
             self.qc[sl] = qc[done : done + take]
@@ -209,13 +212,16 @@ class Batcher:
         else:
             self.emit(item)
 
-    def drop_tail(self, row: int) -> int:
-        """Remove buffered windows of record ``row`` (always the last in the buffer); return how many."""
+    def discard(self, row: int) -> int | None:
+        """Drop the buffered windows of record ``row`` (a failed record: always the last in the buffer).
+        Return ``row`` when the store may hold some of its windows (they were flushed before: then
+        nothing else is buffered, and its RecordSkipped goes at once, before another record's
+        windows carry the same row), else None (the store has none of them)."""
         keep = self.fill
         while keep and self.rows[keep - 1] == row:
             keep -= 1
-        dropped, self.fill = self.fill - keep, keep
-        return dropped
+        self.fill = keep
+        return row if keep == 0 else None
 
     def flush(self) -> None:
         """Compute the buffered windows (if any) and emit them, then the events that wait on them."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -31,6 +30,7 @@ from ecgspec.run.pipeline import ExtractError
 from ecgspec.signal.windowing import WindowStats, iter_windows
 from ecgspec.store.layout import OutputError
 from tests.helpers.paths import DATA
+from tests.helpers.timing import time_limit as _time_limit
 
 pytestmark = pytest.mark.slow  # Hypothesis: dozens of examples a test
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -44,20 +44,9 @@ REAL = {  # record -> its files, small enough to read whole in every example
 }
 
 
-@contextlib.contextmanager
-def time_limit(seconds: int = TIME_LIMIT) -> Iterator[None]:
-    """Fail (rather than hang) when the block runs longer than ``seconds``."""
 
-    def expire(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"no result within {seconds} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+def time_limit(seconds: int = TIME_LIMIT) -> contextlib.AbstractContextManager[None]:
+    return _time_limit(seconds)
 
 
 @contextlib.contextmanager

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
 
 import numpy as np
 from hypothesis import HealthCheck, event, given, settings
@@ -19,24 +17,16 @@ from pydicom.data import get_testdata_file
 
 from ecgspec.readers import RecordError, RecordRef, find_records, open_record
 from tests.helpers import ecg_writers as w
+from tests.helpers.timing import time_limit as _time_limit
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TIME_LIMIT = 30  # seconds for one example: beyond it counts as a hang
 
 
-@contextlib.contextmanager
-def time_limit(seconds: int = TIME_LIMIT) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"took over {seconds} s: a hang")
 
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+def time_limit(seconds: int = TIME_LIMIT) -> contextlib.AbstractContextManager[None]:
+    return _time_limit(seconds)
 
 
 def read_every_signal(ref: RecordRef) -> int:

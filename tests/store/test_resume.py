@@ -123,10 +123,15 @@ def test_subprocess_interrupted_with_sigkill_sigint_sigterm_then_resumed_equals_
     code, _, _ = run.stop(signal.SIGKILL)
     assert code == -signal.SIGKILL and not out.exists()
 
+    def resume_until(bad: int, sig: int) -> tuple[int, str]:
+        """Resume, and stop with ``sig`` once the run says it skipped bad record ``bad``."""
+        run = Run(*args, "--resume")
+        run.wait_for_line(rf"skipped {bad_name(bad)}: ")
+        code, _, err = run.stop(sig)
+        return code, err
+
     # 2. resume, then SIGINT about a third of the way (its skipped line shows how far it got)
-    run = Run(*args, "--resume")
-    run.wait_for_line(rf"skipped {bad_name(45)}: ")
-    code, _, err = run.stop(signal.SIGINT)
+    code, err = resume_until(45, signal.SIGINT)
     assert code == 130, err
     message = err.splitlines()[-1]
     assert message.startswith("ecgspec: error: interrupted:") and "--resume" in message, err
@@ -142,15 +147,11 @@ def test_subprocess_interrupted_with_sigkill_sigint_sigterm_then_resumed_equals_
     assert res.exit_code == 2 and "--resume" in res.stderr and not out.exists()
 
     # 3. resume, then SIGKILL two thirds of the way
-    run = Run(*args, "--resume")
-    run.wait_for_line(rf"skipped {bad_name(105)}: ")
-    code, _, _ = run.stop(signal.SIGKILL)
+    code, _ = resume_until(105, signal.SIGKILL)
     assert code == -signal.SIGKILL and not out.exists()
 
     # 4. resume, then SIGTERM early
-    run = Run(*args, "--resume")
-    run.wait_for_line(rf"skipped {bad_name(15)}: ")
-    code, _, err = run.stop(signal.SIGTERM)
+    code, err = resume_until(15, signal.SIGTERM)
     assert code == 143, err
     assert "--resume" in err.splitlines()[-1] and "Traceback" not in err and not out.exists()
 
