@@ -197,4 +197,5 @@ def open_edf(ref: RecordRef) -> Record:
         header = dataclasses.replace(header, signal_fs=tuple(rates), signal_samples=tuple(lay.n_records * c for c in counts))
     calibration = [_calibration(s) for s in signals]
     steps = tuple(1.0 if c is None else abs(c[0]) for c in calibration)  # one digital step, in physical units
-    return EdfRecord(ref, dataclasses.replace(header, adc_step=steps), lay, raw_index, calibration)
+    units = tuple(str(s.physical_dimension).strip() for s in signals)
+    return EdfRecord(ref, dataclasses.replace(header, adc_step=steps, units=units), lay, raw_index, calibration)

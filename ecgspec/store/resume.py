@@ -115,7 +115,8 @@ def _add_missing_columns(file: h5py.File, kept: Kept, frames: dict[str, np.ndarr
         for group, key in columns:
             dtype = (RECORD_COLUMNS if group == "records" else WINDOW_COLUMNS)[key]
             values = np.asarray(tables[group][key], dtype=dtype)
-            file[group].create_dataset(key, data=values, maxshape=(None,), chunks=(COLUMN_CHUNK,))
+            wide = values.shape[1:]  # the lead masks: (n_records, n_leads)
+            file[group].create_dataset(key, data=values, maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide))
     if "bits" not in file["windows/qc"].attrs:
         file["windows/qc"].attrs["bits"] = BITS_ATTR
     for name, values in frames.items():

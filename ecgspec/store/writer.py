@@ -23,6 +23,7 @@ from .layout import (
     COUNTER,
     ERROR_COLUMNS,
     FRAME_COLUMNS,
+    MASK_COLUMNS,
     RECORD_COLUMNS,
     STORE_DTYPES,
     WINDOW_COLUMNS,
@@ -163,7 +164,9 @@ class SpectrogramWriter:
         for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
             for name, dtype in columns.items():
                 path = f"{group}/{name}"
-                file.create_dataset(path, shape=(0,), maxshape=(None,), chunks=(COLUMN_CHUNK,), dtype=dtype)
+                wide = (int(self._config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
+                file.create_dataset(path, shape=(0, *wide), maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
+                                    dtype=dtype)
         file["windows/qc"].attrs["bits"] = BITS_ATTR
         for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
             file.create_dataset(f"frames/{name}", data=values)
@@ -279,7 +282,10 @@ class SpectrogramWriter:
                 dataset = self._file[group][key]
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
-                dataset[n:] = np.array([row[key] for row in rows], dtype=dataset.dtype)
+                values = [row[key] for row in rows]
+                if key in MASK_COLUMNS and group == "records":  # a row without masks: every lead read, none derived
+                    values = [v if len(v) else (key == "lead_mask",) * dataset.shape[1] for v in values]
+                dataset[n:] = np.array(values, dtype=dataset.dtype)
             if group == "errors":
                 self._n_errors += len(rows)
             rows.clear()
