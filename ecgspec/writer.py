@@ -35,7 +35,7 @@ from .layout import (
 )
 from .quality import BITS_ATTR
 from .leftovers import Kept, check_folder
-from .resume import COLUMN_CHUNK, LIBVER, fsync_folder, open_for_writing, reopen, take_over_leftovers
+from .resume import COLUMN_CHUNK, LIBVER, fsync_folder, open_for_writing, reopen, seal_heaps, take_over_leftovers
 from .swmr import LockHeld, WriterLock
 
 __all__ = ["DiskFull", "SpectrogramWriter"]
@@ -146,6 +146,7 @@ class SpectrogramWriter:
         try:
             self._lay_out(file, frequencies, attrs, filters)
             file.swmr_mode = True  # every dataset and attribute exists before: SWMR allows no new ones
+            seal_heaps(file)  # the attributes' strings: no row's strings join their collection
         except BaseException:
             file.close()
             self.partial.unlink()
@@ -307,6 +308,7 @@ class SpectrogramWriter:
             os.fsync(self._fd)
         self._counter[:] = (self._n_records, self._n_committed_windows, self._n_errors)
         self._counter.flush()
+        seal_heaps(self._file)  # the next commit's strings go to new collections (see seal_heaps)
         self._unflushed = 0
 
     # -- ending ------------------------------------------------------------------------------
