@@ -118,7 +118,7 @@ def _first_resumable(paths: tuple[Path, ...], settings: Settings, warn: Callable
             try:
                 return {path: inspect_kept(path, settings)}
             except UNUSABLE as exc:
-                what = " ".join(str(exc).split()) or type(exc).__name__
+                what = getattr(exc, "reason", None) or " ".join(str(exc).split()) or type(exc).__name__
                 warn(f"ignoring {path}: unreadable ({what}); its records are computed again")
     return {}
 

@@ -35,7 +35,7 @@ from .layout import (
 )
 from .quality import BITS_ATTR
 from .leftovers import Kept, check_folder
-from .resume import COLUMN_CHUNK, LIBVER, fsync_folder, open_for_writing, reopen, seal_heaps, take_over_leftovers
+from .resume import COLUMN_CHUNK, LIBVER, WRITE_CACHE_BYTES, fsync_folder, open_for_writing, reopen, seal_heaps, take_over_leftovers
 from .swmr import LockHeld, WriterLock
 
 __all__ = ["DiskFull", "SpectrogramWriter"]
@@ -135,6 +135,7 @@ class SpectrogramWriter:
         self._tail_rows = np.empty(0, dtype=np.int64)  # /windows/record of the uncommitted windows
         self._queued: dict[str, list[dict[str, Any]]] = {}  # rows not yet appended (see _append)
         self._unflushed = 0  # bytes given to HDF5 since the last flush (may sit in its chunk cache)
+        self._flushed_blocks = os.fstat(self._fd).st_blocks * 512  # the file's allocated bytes at that flush
         self._written = 0
 
     def _create(self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]) -> h5py.File:
@@ -281,23 +282,29 @@ class SpectrogramWriter:
             rows.clear()
 
     def _reserve(self, nbytes: int) -> None:
-        """Raise DiskFull, before HDF5 writes anything, when ``nbytes`` more would not fit.
+        """Raise DiskFull, before HDF5 writes anything, when ``nbytes`` more would leave too little for the next
+        commit point.
 
         HDF5 does not survive a failed write (a full disk crashed the process, leaving a torn
-        file); stopping while there is still room for what its cache holds and the metadata of a
-        last flush keeps the file valid up to its last commit point.
+        file), so the run stops while what the next commit point still writes fits: the
+        chunks HDF5's cache holds (given to it since the last flush, less what already reached
+        the file: the free space already counts that) and the metadata of a flush and close.
         """
+        free = shutil.disk_usage(self.partial.parent).free
+        short = nbytes + self._pending_bytes() + SPACE_RESERVE - free
+        if short > 0:
+            whole_run = self.expected_bytes - self._written + SPACE_RESERVE - free
+            raise DiskFull(
+                f"no space left in {self.partial.parent}: {_size(free)} free; the rest of the run needs about"
+                f" {_size(max(short, whole_run))} more; free some and rerun with --resume to continue"
+            )
         self._unflushed += nbytes
         self._written += nbytes
-        usage = shutil.disk_usage(self.partial.parent)
-        short = self._unflushed + SPACE_RESERVE - usage.free
-        if short > 0:
-            self._unflushed -= nbytes
-            needed = max(short, self.expected_bytes - self._written + nbytes + SPACE_RESERVE - usage.free)
-            raise DiskFull(
-                f"no space left in {self.partial.parent}: about {needed} more bytes are needed"
-                f" ({usage.free} free); free some and rerun with --resume to continue"
-            )
+
+    def _pending_bytes(self) -> int:
+        """Bytes given to HDF5 since the last flush that have not reached the file (at most its chunk cache)."""
+        landed = os.fstat(self._fd).st_blocks * 512 - self._flushed_blocks
+        return min(max(0, self._unflushed - landed), WRITE_CACHE_BYTES)
 
     def flush(self) -> None:
         """A commit point: push everything written so far to the file (and with ``durable``, to the disk),
@@ -310,6 +317,7 @@ class SpectrogramWriter:
         self._counter.flush()
         seal_heaps(self._file)  # the next commit's strings go to new collections (see seal_heaps)
         self._unflushed = 0
+        self._flushed_blocks = os.fstat(self._fd).st_blocks * 512
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -357,6 +365,12 @@ class SpectrogramWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _size(nbytes: int) -> str:
+    """``nbytes`` in MB below 10 GB (``820 MB``), else in GB (``12.4 GB``): decimal units, as ``df -H``."""
+    nbytes = max(0, nbytes)
+    return f"{nbytes / 1e6:.0f} MB" if nbytes < 10e9 else f"{nbytes / 1e9:.1f} GB"
 
 
 def _checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:
