@@ -138,6 +138,8 @@ def damage(state: tuple[bytes, bytes], rng: np.random.Generator) -> tuple[str, b
         picked.insert(0, "tear")
     out, ranges = bytearray(data), []
     for kind in picked:
+        if not out:
+            break
         if kind == "cut":
             at = int(rng.integers(0, len(out)))
             ranges.append((at, len(out)))

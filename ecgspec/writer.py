@@ -34,7 +34,7 @@ from .layout import (
     partial_path,
 )
 from .quality import BITS_ATTR
-from .leftovers import Kept, check_folder
+from .leftovers import UNUSABLE, Kept, check_folder
 from .resume import COLUMN_CHUNK, LIBVER, WRITE_CACHE_BYTES, fsync_folder, open_for_writing, reopen, seal_heaps, take_over_leftovers
 from .swmr import LockHeld, WriterLock
 
@@ -116,15 +116,29 @@ class SpectrogramWriter:
         """Take over what earlier runs left (:mod:`ecgspec.resume`) and open the partial file, continued or
         new; return it with what it keeps. The lock is released when this fails."""
         try:
+            from_partial = self.partial.exists()
             kept = take_over_leftovers(self.output, overwrite=overwrite, resume=resume, durable=self.durable,
                                        settings=(self._config, self.window_shape, self.dtype),
                                        warn=self.warnings.append)
-            if kept is None:
-                return self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters), Kept(frozenset(), 0, 0)
-            return reopen(self.partial, kept, self._frames), kept
+            if kept is not None:
+                try:
+                    return reopen(self.partial, kept, self._frames), kept
+                except UNUSABLE as exc:  # damage that reading it did not meet, but writing does
+                    self._not_continued(exc, from_partial)
+            return self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters), Kept(frozenset(), 0, 0)
         except BaseException:
             self._lock.release()  # type: ignore[union-attr]  # taken just before, in __init__
             raise
+
+    def _not_continued(self, exc: BaseException, from_partial: bool) -> None:
+        """A kept file that HDF5 cannot reopen for writing: a partial file is started over (with a warning),
+        a finished OUTPUT (renamed for the resume) is an OutputError: it is not deleted."""
+        what = " ".join(str(exc).split()) or type(exc).__name__
+        if not from_partial:
+            raise OutputError(f"{self.output} (as {self.partial} for the resume) cannot be continued: {what};"
+                              f" rename it back, or pass --overwrite to start again") from exc
+        self.warnings.append(f"ignoring {self.partial}: cannot be continued ({what}); its records are computed again")
+        self.partial.unlink()
 
     def _start_counts(self, kept: Kept) -> None:
         """The append path's counts and queues, starting from what the file keeps."""

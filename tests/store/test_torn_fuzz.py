@@ -8,6 +8,7 @@ page-zeroed or torn; its `--resume` must end in time and equal an uninterrupted 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ N_CASES = 200
 def fuzzer():
     spec = importlib.util.spec_from_file_location("fuzz_torn", ROOT / "benchmarks" / "fuzz_torn.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclasses look their module up)
     spec.loader.exec_module(module)
     return module
 
