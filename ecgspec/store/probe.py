@@ -119,7 +119,7 @@ def read_all(path: str) -> None:
 
 def _read(path: Path) -> bool:
     """Every table a resume, ``info`` or ``open`` reads from ``path``; whether that went without an error."""
-    from .layout import committed, committed_counts, open_for_reading, read_column
+    from .layout import committed, committed_counts, compression_name, open_for_reading, read_column
 
     try:
         with open_for_reading(path) as file:
@@ -130,7 +130,7 @@ def _read(path: Path) -> bool:
             n = min(counts[2], *(group[k].shape[0] for k in group))
             for key in group:
                 read_column(group[key], n)
-            file["spectrograms"].dtype
+            compression_name(file["spectrograms"])
     except Exception:  # noqa: BLE001 - the parent's own read reports what is wrong
         return False
     return True
