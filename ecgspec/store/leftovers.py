@@ -54,7 +54,7 @@ def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np
     version = superblock_version(path)
     if version != 3:
         raise ValueError("not an HDF5 file" if version is None else "written by an older ecgspec")
-    probe(path)  # HDF5 may loop forever on a damaged file: never read one that a child could not read in time
+    probe(path, inspect_kept)  # HDF5 may loop forever on a damaged file: a child reads it first, with a deadline
     with open_for_reading(path) as file:
         reason = _mismatch(file, *settings) if settings else None
         if reason is None:
@@ -62,11 +62,16 @@ def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np
                 raise KeyError("no /committed")
             records, windows = committed(file)
             rows = np.repeat(np.arange(len(records["name"])), records["n_windows"])
+            file.visititems(_visited)  # every object's header and group heaps: damage a resume would carry on
             if not np.array_equal(windows["record"], rows):
                 raise ValueError("/windows/record does not follow /records/n_windows")
     if reason is not None:
         raise OutputError(f"{path} was written with a different config: {reason}")
     return Kept(frozenset(records["name"].tolist()), len(records["name"]), len(rows))
+
+
+def _visited(name: str, obj: object) -> None:
+    """Nothing: visiting an object reads its metadata (HDF5 checks it), which is the point."""
 
 
 UNUSABLE = (Unanswered, OSError, KeyError, ValueError, TypeError, RuntimeError)  # what inspecting a damaged file raises

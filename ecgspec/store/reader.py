@@ -92,7 +92,7 @@ class SpectrogramFile:
         self._file: h5py.File | None = None
         self._pid: int | None = None
         if allow_partial and needs_probe(self.path):
-            probe(self.path)  # HDF5 may loop forever on a damaged partial: a child reads it first, with a deadline
+            probe(self.path, _describe)  # HDF5 may loop forever on a damaged partial: a child reads it first
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
             self.close()
             raise OutputError(

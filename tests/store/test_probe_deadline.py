@@ -134,6 +134,6 @@ def test_a_sound_partial_answers_quickly_and_a_finished_file_is_not_probed(tmp_p
     w.finish()
     assert not probe.needs_probe(tmp_path / "out.h5")
     calls = []
-    monkeypatch.setattr(probe, "_fork_reader", lambda path: calls.append(path))
+    monkeypatch.setattr(probe, "_fork_reader", lambda *args: calls.append(args))
     with ecgspec.open(tmp_path / "out.h5", allow_partial=True) as ds:
         assert len(ds.records["name"]) == 5 and calls == []
