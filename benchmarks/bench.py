@@ -42,6 +42,10 @@ resample windowing a 1-hour 2-lead in-memory record resampled to 500 Hz from 360
          249.89 and 62.4725 Hz (exact ratios up to 200000/24989), block by block as extract
          does, vs windowing it at its own rate (no resampling) and vs resample_poly on the
          whole signal; the first call's filter design is timed apart.
+preprocess (bench_preprocess.py, runnable alone) extract with and without ``--preprocess``
+         (baseline_remove + bandpass 0.5-45 Hz + z-score, and bandpass + z-score) on the e2e records,
+         alternately in fresh processes: at least 0.75x the records/s; the steps alone against
+         torch_ecg's PreprocManager; peak RSS of a 24-hour record with and without (<= +64 MB).
 readers  (bench_readers.py) records/s of each reader of issue 20 (GE MUSE, HL7 aECG, Philips
          Sierra, SCP-ECG, DICOM, CSV, CODE-15% HDF5) beside WFDB's, for the same 12 x 5000 samples:
          find, open and read whole; best of 3, formats in rotated order; target >= 1/3 of WFDB.
@@ -84,6 +88,7 @@ from bench_corpus import Corpus
 from bench_engine import section_e2e, section_engine, section_stages
 from bench_loader import section_loader
 from bench_memory import section_memory, section_storage
+from bench_preprocess import section_preprocess
 from bench_qc import section_qc, section_resample
 from bench_readers import section_readers
 from bench_resume import section_resume
@@ -92,8 +97,8 @@ from bench_startup import section_process, section_startup
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "resume", "startup", "process",
-            "cluster", "readers", "workers", "floor", "mimic", "loader")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "startup",
+            "process", "cluster", "readers", "workers", "floor", "mimic", "loader")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -104,6 +109,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "resume": section_resume,
     "resample": section_resample,
     "qc": section_qc,
+    "preprocess": section_preprocess,
     "startup": section_startup,
     "process": section_process,
     "cluster": section_cluster,

@@ -64,7 +64,7 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The engine config options shared by ``extract`` and ``shape``."""
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file."),
-        click.option("--n-channels", type=int, help="Channels per window [from --leads/--channels, else 12]."),
+        click.option("--n-channels", type=int, help="Channels per window [from --leads/--channels/--lead-set, else 12]."),
         click.option("--n-bins", type=int, help="Frequency bins, n_fft = 2 * (n_bins - 1) [128]."),
         click.option("--fs", type=float, help="Sampling rate of the windows, Hz [500]."),
         click.option("--n-samples", type=int, help="Samples per window at --fs [5000]."),
@@ -75,6 +75,8 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--leads", help='Select and order leads by name, e.g. I,II,V1 (case-insensitive; quote a name'
                      ' holding a comma: \'"ECG, I",II\').'),
         click.option("--channels", help="Select and order signals by 0-based index in the header, e.g. 5,0."),
+        click.option("--lead-set", help="The output's leads in this order, e.g. standard12 or I,II,V1,V5; a record"
+                     " lacking one gets zeros (MLII, D2, ECG II, ... name II)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -165,6 +167,12 @@ def main(debug: bool) -> None:
 @click.option("--on-error", type=click.Choice(ON_ERROR), help="Bad record: skip it, or stop [skip].")
 @click.option("--workers", type=click.IntRange(min=0), help="Reader processes; 0 reads in threads of this process [the CPUs it may use].")
 @click.option("--max-errors", type=int, help="Stop (exit 2, resumable) once more than N records failed [no limit].")
+@click.option("--derive-leads/--no-derive-leads", default=None, help="With --lead-set: compute the limb leads a"
+              " record lacks from two of I, II, III [no].")
+@click.option("--units", type=click.Choice(["mV"]), help="Convert signals to millivolts (a record of unknown unit"
+              " is skipped) [as recorded].")
+@click.option("--preprocess", metavar="JSON", help="torch_ecg's PreprocManager config, applied in order after"
+              ' resampling, e.g. \'{"bandpass": {"lowcut": 0.5, "highcut": 45}, "normalize": {}}\'.')
 @click.option("--dry-run", is_flag=True, help="Read the headers only and report records, windows and output bytes;"
               " write nothing.")
 @click.option("--log-every", type=float, default=30.0, show_default=True, metavar="SECONDS",
@@ -233,7 +241,7 @@ def _dry_run(inputs: list, output: str, config: Any, options: Any, quiet: bool, 
 @_guard
 def shape(config_path, batch_size, as_json, **engine) -> None:
     """The output shape for a batch of windows, before any data is read."""
-    picked = {"leads": engine.pop("leads"), "channels": engine.pop("channels")}
+    picked = {"leads": engine.pop("leads"), "channels": engine.pop("channels"), "lead_set": engine.pop("lead_set")}
     config, _ = _settings(config_path, engine, {**picked, "device": "cpu"})
     if batch_size < 1:
         raise ConfigError(f"batch_size: got {batch_size}, must be an integer >= 1")

@@ -58,6 +58,15 @@ class DiskFull(OutputError):
     """The output's folder has too little free space to go on; the file is valid up to its last commit."""
 
 
+class Unanswered(OutputError):
+    """Reading a partial file did not finish within the deadline (ecgspec.store.probe): it is damaged, as HDF5
+    loops on some damage."""
+
+    def __init__(self, path: object, seconds: float) -> None:
+        self.reason = f"reading it did not finish within {seconds:.0f} s: damaged (HDF5 loops on some damage)"
+        super().__init__(f"{path}: {self.reason}")
+
+
 class LockHeld(EcgspecError):
     """Another live process holds the writer lock; the message names it."""
 

@@ -199,7 +199,8 @@ def open_edf(ref: RecordRef) -> Record:
         header = dataclasses.replace(header, signal_fs=tuple(rates), signal_samples=tuple(lay.n_records * c for c in counts))
     calibration = [_calibration(s) for s in signals]
     steps = tuple(1.0 if c is None else abs(c[0]) for c in calibration)  # one digital step, in physical units
-    header = dataclasses.replace(header, adc_step=steps, **_description(raw, edf))
+    units = tuple(str(s.physical_dimension).strip() for s in signals)
+    header = dataclasses.replace(header, adc_step=steps, units=units, **_description(raw, edf))
     return EdfRecord(ref, header, lay, raw_index, calibration)
 
 

@@ -65,11 +65,17 @@ class ExtractOptions:
     shard: Tuple[int, int] | None = None  # (K, N): only the K-th of N parts of the records (ecgspec.run.shard)
     cluster: str | None = None  # local:N, tcp://HOST:PORT or a scheduler file (ecgspec.run.cluster)
     merge: str = "copy"  # with cluster: copy the parts into OUTPUT, or a virtual dataset over them
+    lead_set: Tuple[str, ...] | None = None  # the output's leads, in order (ecgspec.signal.lead_sets)
+    lead_aliases: Dict[str, str] | None = None  # a record's lead name -> a lead of lead_set
+    derive_leads: bool = False  # limb leads a record lacks computed from two of I, II, III
+    units: str | None = None  # "mV": signals converted to millivolts
+    preprocess: Any = None  # torch_ecg's PreprocManager config -> ecgspec.signal.preprocess.Preprocess
     labels: str | None = None  # a CSV/TSV/Parquet table joined to the records (ecgspec.labels)
     label_key: str | None = None  # its column holding record names
     labels_required: bool = False  # skip records without a row
 
     def __post_init__(self) -> None:
+        self._check_layout()
         if self.shard is not None:
             self.shard = parse_shard(self.shard)
         if self.cluster is not None:
@@ -119,6 +125,33 @@ class ExtractOptions:
             self.labels = str(self.labels)
         if not isinstance(self.labels_required, bool):
             raise fail("labels_required", self.labels_required, "must be true or false")
+
+    def _check_layout(self) -> None:
+        """--lead-set, lead_aliases, --derive-leads, --units and --preprocess, parsed and checked
+        (the modules are imported only when used: ``--help`` and ``shape`` stay light)."""
+        if self.lead_set is not None:
+            from ..signal.lead_sets import parse_aliases, parse_lead_set
+
+            if self.leads is not None or self.channels is not None:
+                raise ConfigError("lead_set: give it or leads/channels, not both; the set places leads by name itself")
+            try:
+                self.lead_set = parse_lead_set(parse_leads(self.lead_set) if isinstance(self.lead_set, str)
+                                               and "," in self.lead_set else self.lead_set)
+                self.lead_aliases = parse_aliases(self.lead_aliases, self.lead_set) or None
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        elif self.lead_aliases or self.derive_leads:
+            raise ConfigError(f"{'lead_aliases' if self.lead_aliases else 'derive_leads'}: needs lead_set"
+                              " (e.g. --lead-set standard12)")
+        if not isinstance(self.derive_leads, bool):
+            raise fail("derive_leads", self.derive_leads, "must be true or false")
+        if self.units is not None and self.units != "mV":
+            raise fail("units", self.units, "must be mV (signals converted to millivolts) or not given")
+        if self.preprocess is not None:
+            from ..signal.preprocess import Preprocess, parse_preprocess
+
+            if not isinstance(self.preprocess, Preprocess):
+                self.preprocess = parse_preprocess(self.preprocess)
 
 
 def available_cpus() -> int:
@@ -197,6 +230,8 @@ def build_settings(
     engine.update({k: v for k, v in file_data.items()})
     engine.update({k: v for k, v in engine_overrides.items() if v is not None})
     picked, what = (opts.leads, "leads") if opts.leads is not None else (opts.channels, "channels")
+    if opts.lead_set is not None:
+        picked, what = opts.lead_set, "lead_set"
     if engine.get("n_channels") is None:
         engine["n_channels"] = len(picked) if picked else DEFAULT_N_CHANNELS
     if picked is not None and len(picked) != engine["n_channels"]:
@@ -206,7 +241,10 @@ def build_settings(
         )
     # on a cluster each worker resolves the device (cluster.assign_device): the client never touches CUDA
     engine["device"] = opts.device if opts.cluster is None else "auto"
-    return InputConfig(engine), opts
+    config = InputConfig(engine)
+    if opts.preprocess is not None:
+        opts.preprocess.check(config.sampling_rate, config.n_samples, config.n_channels)
+    return config, opts
 
 
 # torch_ecg InputConfig keys accepted at the top level that do not change the output (name,
@@ -242,4 +280,17 @@ def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, 
     out["dtype"] = options.dtype
     out["input_fs"] = options.input_fs
     out["max_nan"] = options.max_nan
+    # each key absent unless used, so files written before them still resume and merge
+    if options.lead_set is not None:
+        out["lead_set"] = list(options.lead_set)
+        if options.lead_aliases:
+            out["lead_aliases"] = dict(sorted(options.lead_aliases.items()))
+        if options.derive_leads:
+            out["derive_leads"] = True
+    if options.units is not None:
+        out["units"] = options.units
+    if options.preprocess is not None:
+        # a list of [step, settings]: the order matters, and the stored JSON sorts mapping keys
+        steps = options.preprocess.config(config.sampling_rate)
+        out["preprocess"] = [[step, settings] for step, settings in steps.items()]
     return out

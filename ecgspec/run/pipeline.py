@@ -250,10 +250,9 @@ def _open_store(
 ) -> SpectrogramWriter:
     """The writer of ``output``, once the free space fits what the records a resume does not keep will take."""
     attrs = _root_attrs(engine, config, options, part_attrs)
-    expected = 0
-    if control.space_check:
-        done = resumable_names(output) if control.resume else frozenset()
-        expected = expected_run_bytes([r for r in refs if r.name not in done], config, options, config.window_shape)
+    done = resumable_names(output) if control.resume else frozenset()
+    expected = expected_run_bytes([r for r in refs if r.name not in done], config, options, config.window_shape)
+    if control.space_check:  # without it, the estimate still says how much a full disk leaves the run short
         check_free_space(Path(output), expected)
     return SpectrogramWriter(
         output, window_shape=config.window_shape, dtype=options.dtype, frequencies=engine.frequencies, attrs=attrs,

@@ -1,6 +1,6 @@
 """``extract --dry-run``: what a run would do, learnt from the records' headers; nothing is written.
 
-Each record is opened as a run opens it (:func:`ecgspec.signal.leads.open_selected`: the header, the
+Each record is opened as a run opens it (:func:`ecgspec.signal.leads.open_layout`: the header, the
 signal files' sizes, the channel choice) and its windows are counted with the run's own
 arithmetic (:func:`ecgspec.signal.windowing.count_windows`); no signal is decoded and torch is not
 imported. The counts are exact unless the run meets what only the samples show: windows
@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence, TextIO
 from ..engine.config import InputConfig
 from ..errors import ExtractError, one_line
 from ..readers import RecordError, RecordRef, find_records
-from ..signal.leads import open_selected
+from ..signal.leads import open_layout
 from ..signal.windowing import count_windows
 from ..store.layout import compression_filters, expected_output_bytes
 from .failures import Failures
@@ -83,8 +83,8 @@ class Plan:
 
 def planned_windows(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int:
     """Windows the run would cut from ``ref`` (see the module's docstring); RecordError if it would skip it."""
-    record, channels = open_selected(ref, config, options)
-    return count_windows(record.header, channels, config.sampling_rate, config.n_samples,
+    record, layout = open_layout(ref, config, options)
+    return count_windows(record.header, layout.channels, config.sampling_rate, config.n_samples,
                          options.stride or config.n_samples)
 
 

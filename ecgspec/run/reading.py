@@ -8,10 +8,11 @@ which is why nothing here imports torch: a reader process starts in a fraction o
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -19,7 +20,8 @@ from ..engine.config import InputConfig
 from ..errors import one_line
 from ..readers import Record, RecordError, RecordRef
 from ..signal import quality
-from ..signal.leads import open_selected
+from ..signal.leads import open_layout
+from ..signal.record_layout import RecordLayout
 from ..signal.windowing import Cut, WindowStats, iter_flagged_windows
 from ..store.layout import RecordRow, lead_fs_text
 from .options import ExtractOptions
@@ -52,30 +54,41 @@ def read_events(ref: RecordRef, config: InputConfig, options: ExtractOptions) ->
     """One record's windows, in order, then a :class:`RecordRead`, or a :class:`ReadFailed` at the
     first problem (windows yielded before it are the caller's to discard). Never raises for the record."""
     try:
-        record, channels = open_selected(ref, config, options)
+        record, layout = open_layout(ref, config, options)
         stats = WindowStats()
         stride = options.stride or config.n_samples
         cut = Cut(config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, quality.ENABLED)
         n_windows = 0
-        for windows in iter_flagged_windows(record, channels, cut, stats):
+        for windows in iter_flagged_windows(record, layout.channels, cut, stats, layout):
             yield windows
             n_windows += len(windows[0])
-        yield RecordRead(record_row(ref, record, channels, stats, n_windows), stats.nan_skipped)
+        yield RecordRead(record_row(ref, record, layout, stats, n_windows), stats.nan_skipped)
     except RecordError as exc:
         yield ReadFailed(str(exc))
     except Exception as exc:  # noqa: BLE001 - any reader failure is this record's, not the run's
         yield ReadFailed(f"{type(exc).__name__}: {one_line(exc)}")
 
 
-def record_row(ref: RecordRef, record: Record, channels: Sequence[int], stats: WindowStats, n_windows: int) -> RecordRow:
-    """The ``/records`` row of a record read in full."""
+def record_row(ref: RecordRef, record: Record, layout: RecordLayout, stats: WindowStats, n_windows: int) -> RecordRow:
+    """The ``/records`` row of a record read in full. With a lead set, ``leads`` are the set's, a
+    derived lead's rate is its first base's, and a zero-filled lead's NaN (nan_filled, flat_leads
+    and the shares count the signals read)."""
     header = record.header
-    names = [header.leads[c] if header.leads else str(c) for c in channels]
+    names = [layout.output_name(header.leads, row) for row in range(len(layout.channels))]
     flat = ",".join(names[row] for row in sorted(stats.flat_rows))
-    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(names), n_windows,
-                     int(stats.nan_filled), lead_fs_text(header.rate(c) for c in channels),
-                     stats.share(stats.nan_filled), flat, stats.share(stats.clipped), "\n".join(header.comments),
-                     header.start_time)
+    plan = layout.plan
+    if plan is None:
+        leads, rates = names, [header.rate(c) for c in layout.channels]
+        mask, derived = (True,) * len(names), (False,) * len(names)
+    else:
+        leads = list(plan.leads)
+        rates = [header.rate(s) if s is not None else header.rate(d[0]) if d is not None else math.nan
+                 for s, d in zip(plan.sources, plan.derived)]
+        mask, derived = tuple(bool(m) for m in plan.present), tuple(bool(m) for m in plan.derived_mask)
+    return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(leads), n_windows,
+                     int(stats.nan_filled), lead_fs_text(rates), stats.share(stats.nan_filled), flat,
+                     stats.share(stats.clipped), mask, derived,
+                     comments="\n".join(header.comments), start_time=header.start_time)
 
 
 def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:

@@ -6,17 +6,16 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError
 from ..readers import Record, RecordError, RecordRef, open_record
+from .lead_sets import lead_key  # defined there, with the names it compares
 
 if TYPE_CHECKING:
     from ..engine.config import InputConfig
     from ..run.options import ExtractOptions
+    from .record_layout import RecordLayout
 
-__all__ = ["open_selected", "select_channels", "lead_key", "match_leads"]
+__all__ = ["open_selected", "open_layout", "select_channels", "lead_key", "match_leads"]
 
 
-def lead_key(name: str) -> str:
-    """Lead names compare without case or spaces: ``aVR`` is ``avr``, ``ECG 1`` is ``ecg1``."""
-    return "".join(name.split()).casefold()
 
 
 def match_leads(names: Sequence[str], wanted: Sequence[str]) -> list[int | None]:
@@ -84,3 +83,20 @@ def open_selected(ref: RecordRef, config: InputConfig, options: ExtractOptions) 
     channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals,
                                channels=options.channels)
     return record, channels
+
+
+def open_layout(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[Record, RecordLayout]:
+    """Open a record and work out its layout (:mod:`ecgspec.signal.record_layout`): the signals to
+    read and what becomes of them (``--lead-set``, ``--units``, ``--preprocess``); RecordError as
+    :func:`open_selected`, or for a record with none of the set's leads or a unit --units cannot convert."""
+    from .record_layout import record_layout
+
+    if options.lead_set is None:
+        record, channels = open_selected(ref, config, options)
+    else:
+        record, channels = open_record(ref, input_fs=options.input_fs or config.sampling_rate), None
+    header = record.header
+    layout = record_layout(header.leads, header.units, channels, lead_set=options.lead_set,
+                           aliases=options.lead_aliases, derive=options.derive_leads, to_mv=options.units == "mV",
+                           preprocess=options.preprocess)
+    return record, layout

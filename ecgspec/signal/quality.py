@@ -25,11 +25,12 @@ import numpy as np
 from ..readers import Header
 from ..store.schema import BITS_ATTR, QC_BITS
 
-__all__ = ["FILLED", "FLAT", "CLIPPED", "FLAGS", "BITS_ATTR", "ENABLED", "Limits", "flag_mask", "flag_counts",
+__all__ = ["FILLED", "FLAT", "CLIPPED", "MISSING_LEAD", "FLAGS", "BITS_ATTR", "ENABLED", "Limits", "flag_mask", "flag_counts",
            "window_flags", "count_clipped"]
 
 FLAGS = QC_BITS  # flag name -> bit, the file's contract
 FILLED, FLAT, CLIPPED = FLAGS["filled"], FLAGS["flat"], FLAGS["clipped"]
+MISSING_LEAD = FLAGS["missing_lead"]  # a lead of --lead-set the record lacks, zero-filled
 # Off only to measure what the flags cost (benchmarks/bench.py): windows then all read 0.
 ENABLED = True
 

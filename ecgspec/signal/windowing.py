@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..readers import Header, Record, RecordError
-from .quality import CLIPPED, Limits, count_clipped, window_flags
+from .preprocess import apply_preprocess
+from .quality import CLIPPED, MISSING_LEAD, Limits, count_clipped, window_flags
 from .resample import ceil_div, check_drift, resample_ratio, resample_span, resampled_length, source_span
+
+if TYPE_CHECKING:
+    from .record_layout import RecordLayout
 
 __all__ = ["RateGroup", "WindowStats", "count_windows", "fill_missing", "iter_windows", "iter_flagged_windows",
            "rate_groups", "read_window", "window_starts", "WINDOW_BATCH_BYTES"]
@@ -175,20 +179,30 @@ def iter_windows(
 
 
 def iter_flagged_windows(
-    record: Record, channels: Sequence[int], cut: Cut, stats: WindowStats | None = None
+    record: Record, channels: Sequence[int], cut: Cut, stats: WindowStats | None = None,
+    layout: RecordLayout | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """:func:`iter_windows` with each window's quality flags: yields (starts, windows, uint8 (k,) flags).
 
     The flags (:mod:`ecgspec.signal.quality`) are computed on each rate group's raw samples over the
     window's raw range, and ``stats`` gets the clipped samples and the flat leads; with
     ``cut.quality`` false the flags are all 0 and nothing is computed.
+
+    ``layout`` (its ``channels`` are ``channels``) turns the resampled signals into the output's
+    leads (units, lead set) and preprocesses the whole record before the windows are cut, streamed
+    in blocks (:mod:`ecgspec.signal.preprocess_stream`); windows of a record with a zero-filled lead
+    carry the ``missing_lead`` flag.
     """
     window = cut.window
     groups = rate_groups(record.header, channels, cut.fs)
-    starts = window_starts(common_length(groups), window, cut.stride)
+    n_common = common_length(groups)
+    starts = window_starts(n_common, window, cut.stride)
     stats = stats if stats is not None else WindowStats()
     block_out = min(cut.block_samples * g.up // g.down for g in groups)
-    max_windows = WINDOW_BATCH_BYTES // (4 * len(channels) * window)
+    n_out = layout.n_out if layout is not None else len(channels)
+    max_windows = WINDOW_BATCH_BYTES // (4 * n_out * window)
+    source = _laid_out(record, channels, cut.fs, layout, n_common) if len(starts) else None
+    missing = np.uint8(MISSING_LEAD if layout is not None and layout.missing else 0)
     counted_to = [0] * len(groups)  # per group: raw samples before this are counted in stats already
     for chunk in _chunks(starts, window, cut.stride, block_out, max_windows):
         span = (int(chunk[0]), int(chunk[-1]) + window)  # the outputs [m0, m1) this chunk covers
@@ -202,9 +216,35 @@ def iter_flagged_windows(
             for group, block in zip(groups, blocks):
                 if block.flat is not None and block.flat.any():
                     stats.flat_rows.update(group.rows[i] for i in np.flatnonzero(block.flat[:, keep].any(axis=1)))
-            signal = _resampled(groups, blocks, span, len(channels))
+            if source is not None and span != (0, n_common):
+                signal = source(*span)
+            else:  # the chunk is the whole record (a short one): preprocessed here, not read again
+                signal = _resampled(groups, blocks, span, len(channels))
+                signal = layout.arrange(signal) if layout is not None and layout.changes_values else signal
+                if source is not None:
+                    signal = apply_preprocess(layout.preprocess, signal, cut.fs)
             picked = chunk if kept == len(keep) else chunk[keep]
-            yield picked, _cut(signal, picked - span[0], window), flags if kept == len(keep) else flags[keep]
+            flags = flags if kept == len(keep) else flags[keep]
+            yield picked, _cut(signal, picked - span[0], window), flags | missing if missing else flags
+
+
+def _laid_out(record: Record, channels: Sequence[int], fs: float, layout: RecordLayout | None,
+              n: int) -> Callable[[int, int], np.ndarray] | None:
+    """With preprocessing, a reader of the output's leads over any span (layout applied, then the
+    steps over the whole record); None without (the windowing's own blocks then make the output)."""
+    if layout is None or layout.preprocess is None:
+        return None
+    from .preprocess_stream import preprocessed
+
+    groups = rate_groups(record.header, channels, fs)
+
+    def read(a: int, b: int) -> np.ndarray:
+        chunk = np.array([a], dtype=np.int64)
+        span_cut = Cut(fs, b - a, b - a, max_nan=1.0, quality=False)
+        blocks = [_read_group(record, g, chunk, (a, b), span_cut, WindowStats(), 0) for g in groups]
+        return layout.arrange(_resampled(groups, blocks, (a, b), len(channels)))
+
+    return preprocessed(layout.preprocess, read, n, fs)
 
 
 def _cut(signal: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:

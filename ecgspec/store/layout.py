@@ -58,6 +58,7 @@ __all__ = [
     "ERROR_COLUMNS",
     "FRAME_COLUMNS",
     "RECORD_COLUMNS",
+    "MASK_COLUMNS",
     "REQUIRED",
     "STORE_DTYPES",
     "WINDOW_COLUMNS",
@@ -94,6 +95,8 @@ class RecordRow:
     filled_share: float = 0.0  # share of the samples counted that were missing and filled (files before: NaN)
     flat_leads: str = ""  # leads flat over at least one window written, comma-separated (files before: "")
     clipped_share: float = 0.0  # share of the samples counted at their ADC limits (files before: NaN)
+    lead_mask: tuple = ()  # (n_leads,) bool: the output lead holds a signal, read or derived (files before: all)
+    lead_derived: tuple = ()  # (n_leads,) bool: the output lead was derived (--derive-leads; files before: none)
     comments: str = ""  # the header's comment lines as written, joined by "\n" (files before: "")
     start_time: str = ""  # the record's start, ISO 8601, "" where the header gives no date (files before: "")
 
@@ -103,8 +106,9 @@ def lead_fs_text(rates: Iterable[float]) -> str:
     return ",".join(repr(float(rate)) for rate in rates)
 
 
-_COLUMN_DTYPES = {"str": STR, "float": np.float64, "int": np.int64}
+_COLUMN_DTYPES = {"str": STR, "float": np.float64, "int": np.int64, "tuple": np.bool_}
 RECORD_COLUMNS: dict[str, Any] = {f.name: _COLUMN_DTYPES[f.type] for f in dataclasses.fields(RecordRow)}
+MASK_COLUMNS = tuple(f.name for f in dataclasses.fields(RecordRow) if f.type == "tuple")  # (n_records, n_leads)
 WINDOW_COLUMNS: dict[str, Any] = {"record": np.int64, "start": np.int64, "qc": np.uint8}  # /windows/<name>
 FRAME_COLUMNS: dict[str, Any] = {"time": np.float64, "edge": np.bool_}  # /frames/<name>, one per output frame
 # What a file written before a column reads as (committed()): unknown shares are NaN.
@@ -381,6 +385,10 @@ def committed(
     for key, value in _RECORD_FILL.items():  # a file from before the quality columns
         if key not in records:
             records[key] = np.full(n, value, dtype=object if isinstance(value, str) else np.float64)
+    for key in MASK_COLUMNS:  # a file from before the lead masks: every lead read, none derived
+        if key not in records:
+            n_leads = json.loads(file.attrs["config"])["n_channels"]
+            records[key] = np.full((n, n_leads), key == "lead_mask", dtype=bool)
     n_windows = int(records["n_windows"].sum())
     windows = {k: file["windows"][k][:n_windows] if k in stored_windows else np.zeros(n_windows, WINDOW_COLUMNS[k])
                for k in WINDOW_COLUMNS}  # /windows/qc of a file from before it: 0 (not checked)

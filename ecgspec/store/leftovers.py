@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from .layout import COUNTER, OutputError, committed, config_difference, open_for_reading, partial_path
+from .probe import Unanswered, probe
 from .swmr import superblock_version
 
 __all__ = ["UNUSABLE", "Kept", "check_folder", "inspect_kept", "refuse_leftovers", "resumable_names"]
@@ -47,11 +48,13 @@ def _mismatch(file: h5py.File, config: dict[str, Any], window_shape: tuple[int, 
 def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np.dtype] | None = None) -> Kept:
     """Read ``path`` (without changing it) for what a resume keeps; ``settings`` (config, window shape,
     dtype) must match the file's, else OutputError. Any other exception means the file cannot be resumed:
-    not HDF5, written by ecgspec before 0.2 (no SWMR superblock, no /committed), or damaged.
+    not HDF5, written by ecgspec before 0.2 (no SWMR superblock, no /committed), or damaged (among it
+    :class:`~ecgspec.errors.Unanswered`: a child process reading it first did not finish in time).
     """
     version = superblock_version(path)
     if version != 3:
         raise ValueError("not an HDF5 file" if version is None else "written by an older ecgspec")
+    probe(path, inspect_kept)  # HDF5 may loop forever on a damaged file: a child reads it first, with a deadline
     with open_for_reading(path) as file:
         reason = _mismatch(file, *settings) if settings else None
         if reason is None:
@@ -59,6 +62,7 @@ def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np
                 raise KeyError("no /committed")
             records, windows = committed(file)
             rows = np.repeat(np.arange(len(records["name"])), records["n_windows"])
+            file.visititems(_visited)  # every object's header and group heaps: damage a resume would carry on
             if not np.array_equal(windows["record"], rows):
                 raise ValueError("/windows/record does not follow /records/n_windows")
     if reason is not None:
@@ -66,7 +70,11 @@ def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np
     return Kept(frozenset(records["name"].tolist()), len(records["name"]), len(rows))
 
 
-UNUSABLE = (OSError, KeyError, ValueError, TypeError, RuntimeError)  # what inspecting a damaged file raises
+def _visited(name: str, obj: object) -> None:
+    """Nothing: visiting an object reads its metadata (HDF5 checks it), which is the point."""
+
+
+UNUSABLE = (Unanswered, OSError, KeyError, ValueError, TypeError, RuntimeError)  # what inspecting a damaged file raises
 
 
 def resumable_names(output: str | os.PathLike[str]) -> frozenset[str]:

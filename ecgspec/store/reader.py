@@ -31,6 +31,7 @@ from .layout import (
     read_column,
     uncached_if_raw,
 )
+from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
 
 if TYPE_CHECKING:
@@ -78,7 +79,9 @@ class SpectrogramFile:
 
     ``allow_partial=True`` also reads an unfinished output, even while ``extract`` is still
     writing it (HDF5 SWMR): it shows the records committed when it was opened or last
-    :meth:`refresh`-ed, a consistent view that only grows.
+    :meth:`refresh`-ed, a consistent view that only grows. Such a file is first read by a child
+    process within a deadline (:mod:`ecgspec.store.probe`): one that does not answer in time is damaged,
+    an OutputError, never waited on.
 
     ``exclude`` leaves out the windows carrying any of the given quality flags (names such as
     ``("flat", "clipped")`` or a bitmask, see :mod:`ecgspec.signal.quality`): ``len``, indices and
@@ -104,6 +107,8 @@ class SpectrogramFile:
         self._file: h5py.File | None = None
         self._pid: int | None = None
         self._dataset: h5py.Dataset | None = None
+        if allow_partial and needs_probe(self.path):
+            probe(self.path, _describe)  # HDF5 may loop forever on a damaged partial: a child reads it first
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
             self.close()
             raise OutputError(
@@ -395,7 +400,15 @@ def open(  # noqa: A001
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A summary of an output (finished or not) for ``ecgspec info``."""
+    """A summary of an output (finished or not) for ``ecgspec info``; a file HDF5 cannot read is an OutputError."""
+    try:
+        return _describe(path)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors on a damaged file
+        raise OutputError(f"cannot read {path}: {' '.join(str(exc).split()) or type(exc).__name__}"
+                          " (damaged?)") from exc
+
+
+def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     with SpectrogramFile(path, allow_partial=True) as file:
         records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
         spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file

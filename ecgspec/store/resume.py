@@ -23,8 +23,7 @@ from .leftovers import UNUSABLE, Kept, inspect_kept, refuse_leftovers
 from .schema import BITS_ATTR, COLUMN_CHUNK, LIBVER
 from .swmr import clear_status_flags
 
-__all__ = ["WRITE_CACHE_BYTES", "open_for_writing", "reopen",
-           "take_over_leftovers"]
+__all__ = ["WRITE_CACHE_BYTES", "open_for_writing", "reopen", "seal_heaps", "take_over_leftovers"]
 
 WRITE_CACHE_BYTES = 64 << 20  # keeps partly filled chunks of small windows in memory between appends
 
@@ -34,6 +33,36 @@ Settings = tuple[dict[str, Any], tuple[int, ...], np.dtype]  # a run's config, w
 def open_for_writing(path: Path, mode: str) -> h5py.File:
     """``path`` opened as the writer writes it: the 1.10 format, a chunk cache of WRITE_CACHE_BYTES."""
     return h5py.File(path, mode, libver=LIBVER, rdcc_nbytes=WRITE_CACHE_BYTES)
+
+
+def seal_heaps(file: h5py.File) -> None:
+    """Make HDF5 put the strings written from now on into new global-heap collections; call after a flush.
+
+    A variable-length string lives in a global-heap collection (4 KiB or more, no checksum)
+    and HDF5 adds new strings to any collection it holds in memory that has room. Such a
+    collection, holding strings of committed rows, was rewritten whole at the next flush; a
+    process killed inside that multi-page write left it torn, and HDF5 loops forever
+    parsing a torn collection (zeros where an object header should be). HDF5 only fills
+    collections it holds in its metadata cache, so evicting the (clean, just flushed) cache
+    here leaves every committed collection as it is on disk, never written again: a torn
+    write can only reach the strings of rows not yet committed. The cache is shrunk to its
+    minimum for one access, then given back its size.
+    """
+    fid = file.id
+    config = fid.get_mdc_config()
+    size = fid.get_mdc_size()[0]  # the cache's current maximum, given back below
+    config.set_initial_size, config.initial_size = True, _MDC_MIN
+    config.min_size, config.max_size = _MDC_MIN, _MDC_MIN
+    keep = fid.get_mdc_config()
+    fid.set_mdc_config(config)
+    try:
+        file[COUNTER][:1]  # an access: the cache makes room for it, evicting every clean entry it can
+    finally:
+        keep.set_initial_size, keep.initial_size = True, max(size, keep.min_size)
+        fid.set_mdc_config(keep)
+
+
+_MDC_MIN = 1024  # HDF5's smallest metadata cache
 
 
 def take_over_leftovers(
@@ -78,7 +107,8 @@ def _first_resumable(paths: tuple[Path, ...], settings: Settings, warn: Callable
             try:
                 return {path: inspect_kept(path, settings)}
             except UNUSABLE as exc:
-                warn(f"ignoring {path}: unreadable ({one_line(exc)}); its records are computed again")
+                what = getattr(exc, "reason", None) or one_line(exc)
+                warn(f"ignoring {path}: unreadable ({what}); its records are computed again")
     return {}
 
 
@@ -98,6 +128,7 @@ def reopen(partial: Path, kept: Kept, frames: dict[str, np.ndarray]) -> h5py.Fil
         file.attrs["complete"] = False
         file[COUNTER][:] = (kept.records, kept.windows, 0)
         file.swmr_mode = True
+        seal_heaps(file)
     except BaseException:
         file.close()
         raise
@@ -115,7 +146,8 @@ def _add_missing_columns(file: h5py.File, kept: Kept, frames: dict[str, np.ndarr
         for group, key in columns:
             dtype = (RECORD_COLUMNS if group == "records" else WINDOW_COLUMNS)[key]
             values = np.asarray(tables[group][key], dtype=dtype)
-            file[group].create_dataset(key, data=values, maxshape=(None,), chunks=(COLUMN_CHUNK,))
+            wide = values.shape[1:]  # the lead masks: (n_records, n_leads)
+            file[group].create_dataset(key, data=values, maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide))
     if "bits" not in file["windows/qc"].attrs:
         file["windows/qc"].attrs["bits"] = BITS_ATTR
     for name, values in frames.items():
@@ -124,18 +156,23 @@ def _add_missing_columns(file: h5py.File, kept: Kept, frames: dict[str, np.ndarr
 
 
 def _shrink(dataset: h5py.Dataset, n: int) -> None:
-    """Cut ``dataset`` to ``n`` rows; a string column's last chunk is rebuilt from its kept rows.
+    """Cut ``dataset`` to ``n`` rows; a string column's last chunk is rewritten as raw bytes, its cells past ``n``
+    zeroed (empty).
 
     A killed writer may leave string cells past the end whose global-heap objects never
-    reached the file (raw chunks are flushed before metadata); HDF5 frees the old object
-    of a cell it overwrites, and fails on those. Dropping the edge chunk and writing its
-    kept rows into a fresh one leaves no stale cells.
+    reached the file, or sit in a torn collection (raw chunks are flushed before metadata).
+    HDF5 frees the old object of a cell it overwrites, reading its collection, and fails, or
+    loops on a torn one. Writing the kept cells back as raw bytes keeps them pointing at their
+    own objects (no string is copied into a collection a later flush could tear) and leaves
+    the cells after them empty.
     """
     edge = n - n % dataset.chunks[0]
     if not h5py.check_string_dtype(dataset.dtype) or edge == n:
         dataset.resize(n, axis=0)
         return
-    tail = dataset[edge:n]
+    _, raw = dataset.id.read_direct_chunk((edge,))
+    cell = len(raw) // dataset.chunks[0]  # a cell's bytes on disk: length, collection address, object index
+    kept = bytes(raw[: (n - edge) * cell])
     dataset.resize(edge, axis=0)
     dataset.resize(n, axis=0)
-    dataset[edge:n] = tail
+    dataset.id.write_direct_chunk((edge,), kept + bytes(len(raw) - len(kept)))

@@ -25,7 +25,7 @@ LIBVER = ("v110", "v110")  # SWMR needs the 1.10 file format; capping it there k
 HDF5_CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole windows)
 COLUMN_CHUNK = 4096  # rows per chunk of the one-dimensional columns
 
-QC_BITS = {"filled": 1, "flat": 2, "clipped": 4}  # /windows/qc: each flag's bit
+QC_BITS = {"filled": 1, "flat": 2, "clipped": 4, "missing_lead": 8}  # /windows/qc: each flag's bit
 BITS_ATTR = json.dumps({str(bit): name for name, bit in QC_BITS.items()})  # /windows/qc attrs["bits"]
 
 PART_ATTRS = ("part_index", "part_count", "run_digest", "run_records")  # root attributes of a part file only

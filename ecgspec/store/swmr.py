@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import LockHeld
 
-__all__ = ["WriterLock", "LockHeld", "clear_status_flags", "lookup3", "superblock_version"]
+__all__ = ["WriterLock", "LockHeld", "clear_status_flags", "lookup3", "status_flags", "superblock_version"]
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _M = 0xFFFFFFFF
@@ -152,3 +152,14 @@ class WriterLock:
                 pass
         os.close(self._fd)
         self._fd = None
+
+
+def status_flags(path: Path) -> int:
+    """A v2/v3 superblock's status flags (set while a writer has the file open, and after it was killed);
+    0 for other files, unreadable ones included."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return 0
+    return head[11] if len(head) == 12 and head.startswith(SIGNATURE) and head[8] in (2, 3) else 0

@@ -23,6 +23,7 @@ from .layout import (
     COUNTER,
     ERROR_COLUMNS,
     FRAME_COLUMNS,
+    MASK_COLUMNS,
     RECORD_COLUMNS,
     STORE_DTYPES,
     WINDOW_COLUMNS,
@@ -34,9 +35,9 @@ from .layout import (
     normalised_config,
     partial_path,
 )
-from .leftovers import Kept, check_folder
+from .leftovers import UNUSABLE, Kept, check_folder
 from .record_groups import LabelColumns, group_columns, write_groups
-from .resume import open_for_writing, reopen, take_over_leftovers
+from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, seal_heaps, take_over_leftovers
 from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
 from .swmr import LockHeld, WriterLock
 
@@ -115,15 +116,29 @@ class SpectrogramWriter:
         """Take over what earlier runs left (:mod:`ecgspec.store.resume`) and open the partial file, continued or
         new; return it with what it keeps. The lock is released when this fails."""
         try:
+            from_partial = self.partial.exists()
             kept = take_over_leftovers(self.output, overwrite=overwrite, resume=resume, durable=self.durable,
                                        settings=(self._config, self.window_shape, self.dtype),
                                        warn=self.warnings.append)
-            if kept is None:
-                return self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters), Kept(frozenset(), 0, 0)
-            return reopen(self.partial, kept, self._frames), kept
+            if kept is not None:
+                try:
+                    return reopen(self.partial, kept, self._frames), kept
+                except UNUSABLE as exc:  # damage that reading it did not meet, but writing does
+                    self._not_continued(exc, from_partial)
+            return self._create(np.asarray(frequencies, dtype=np.float64), attrs, filters), Kept(frozenset(), 0, 0)
         except BaseException:
             self._lock.release()  # type: ignore[union-attr]  # taken just before, in __init__
             raise
+
+    def _not_continued(self, exc: BaseException, from_partial: bool) -> None:
+        """A kept file that HDF5 cannot reopen for writing: a partial file is started over (with a warning),
+        a finished OUTPUT (renamed for the resume) is an OutputError: it is not deleted."""
+        what = " ".join(str(exc).split()) or type(exc).__name__
+        if not from_partial:
+            raise OutputError(f"{self.output} (as {self.partial} for the resume) cannot be continued: {what};"
+                              f" rename it back, or pass --overwrite to start again") from exc
+        self.warnings.append(f"ignoring {self.partial}: cannot be continued ({what}); its records are computed again")
+        self.partial.unlink()
 
     def _start_counts(self, kept: Kept) -> None:
         """The append path's counts and queues, starting from what the file keeps."""
@@ -134,6 +149,7 @@ class SpectrogramWriter:
         self._tail_rows = np.empty(0, dtype=np.int64)  # /windows/record of the uncommitted windows
         self._queued: dict[str, list[dict[str, Any]]] = {}  # rows not yet appended (see _append)
         self._unflushed = 0  # bytes given to HDF5 since the last flush (may sit in its chunk cache)
+        self._flushed_blocks = os.fstat(self._fd).st_blocks * 512  # the file's allocated bytes at that flush
         self._written = 0
 
     def _create(self, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]) -> h5py.File:
@@ -145,6 +161,7 @@ class SpectrogramWriter:
         try:
             self._lay_out(file, frequencies, attrs, filters)
             file.swmr_mode = True  # every dataset and attribute exists before: SWMR allows no new ones
+            seal_heaps(file)  # the attributes' strings: no row's strings join their collection
         except BaseException:
             file.close()
             self.partial.unlink()
@@ -166,7 +183,9 @@ class SpectrogramWriter:
         for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
             for name, dtype in columns.items():
                 path = f"{group}/{name}"
-                file.create_dataset(path, shape=(0,), maxshape=(None,), chunks=(COLUMN_CHUNK,), dtype=dtype)
+                wide = (int(self._config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
+                file.create_dataset(path, shape=(0, *wide), maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
+                                    dtype=dtype)
         file["windows/qc"].attrs["bits"] = BITS_ATTR
         for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
             file.create_dataset(f"frames/{name}", data=values)
@@ -282,29 +301,38 @@ class SpectrogramWriter:
                 dataset = self._file[group][key]
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
-                dataset[n:] = np.array([row[key] for row in rows], dtype=dataset.dtype)
+                values = [row[key] for row in rows]
+                if key in MASK_COLUMNS and group == "records":  # a row without masks: every lead read, none derived
+                    values = [v if len(v) else (key == "lead_mask",) * dataset.shape[1] for v in values]
+                dataset[n:] = np.array(values, dtype=dataset.dtype)
             if group == "errors":
                 self._n_errors += len(rows)
             rows.clear()
 
     def _reserve(self, nbytes: int) -> None:
-        """Raise DiskFull, before HDF5 writes anything, when ``nbytes`` more would not fit.
+        """Raise DiskFull, before HDF5 writes anything, when ``nbytes`` more would leave too little for the next
+        commit point.
 
         HDF5 does not survive a failed write (a full disk crashed the process, leaving a torn
-        file); stopping while there is still room for what its cache holds and the metadata of a
-        last flush keeps the file valid up to its last commit point.
+        file), so the run stops while what the next commit point still writes fits: the
+        chunks HDF5's cache holds (given to it since the last flush, less what already reached
+        the file: the free space already counts that) and the metadata of a flush and close.
         """
+        free = shutil.disk_usage(self.partial.parent).free
+        short = nbytes + self._pending_bytes() + SPACE_RESERVE - free
+        if short > 0:
+            whole_run = self.expected_bytes - self._written + SPACE_RESERVE - free
+            raise DiskFull(
+                f"no space left in {self.partial.parent}: {_size(free)} free; the rest of the run needs about"
+                f" {_size(max(short, whole_run))} more; free some and rerun with --resume to continue"
+            )
         self._unflushed += nbytes
         self._written += nbytes
-        usage = shutil.disk_usage(self.partial.parent)
-        short = self._unflushed + SPACE_RESERVE - usage.free
-        if short > 0:
-            self._unflushed -= nbytes
-            needed = max(short, self.expected_bytes - self._written + nbytes + SPACE_RESERVE - usage.free)
-            raise DiskFull(
-                f"no space left in {self.partial.parent}: about {needed} more bytes are needed"
-                f" ({usage.free} free); free some and rerun with --resume to continue"
-            )
+
+    def _pending_bytes(self) -> int:
+        """Bytes given to HDF5 since the last flush that have not reached the file (at most its chunk cache)."""
+        landed = os.fstat(self._fd).st_blocks * 512 - self._flushed_blocks
+        return min(max(0, self._unflushed - landed), WRITE_CACHE_BYTES)
 
     def flush(self) -> None:
         """A commit point: push everything written so far to the file (and with ``durable``, to the disk),
@@ -316,7 +344,9 @@ class SpectrogramWriter:
             _drop_cached(self._fd)
         self._counter[:] = (self._n_records, self._n_committed_windows, self._n_errors)
         self._counter.flush()
+        seal_heaps(self._file)  # the next commit's strings go to new collections (see seal_heaps)
         self._unflushed = 0
+        self._flushed_blocks = os.fstat(self._fd).st_blocks * 512
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -366,6 +396,12 @@ class SpectrogramWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _size(nbytes: int) -> str:
+    """``nbytes`` in MB below 10 GB (``820 MB``), else in GB (``12.4 GB``): decimal units, as ``df -H``."""
+    nbytes = max(0, nbytes)
+    return f"{nbytes / 1e6:.0f} MB" if nbytes < 10e9 else f"{nbytes / 1e9:.1f} GB"
 
 
 def _checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:

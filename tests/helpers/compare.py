@@ -51,7 +51,8 @@ def assert_same(a: Path, b: Path, *, same_command: bool = True, ignore: Iterable
 def by_name(path: Path) -> dict[str, tuple]:
     """Each record's row and its windows (starts, spectrograms), by record name."""
     with reader.open(path) as ds:
-        rows = [dict(zip(ds.records, values)) for values in zip(*ds.records.values())]
+        rows = [{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in zip(ds.records, values)}
+                for values in zip(*ds.records.values())]  # the lead masks are a row each
         ends = np.cumsum(ds.records["n_windows"])
         out = {}
         for row, end in zip(rows, ends):

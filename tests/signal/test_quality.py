@@ -123,7 +123,7 @@ def test_cinc_flat_leads_are_the_constant_digital_leads(cinc_dir, tmp_path):
         names = f["records/name"].asstr()[:]
         flat = f["records/flat_leads"].asstr()[:]
         qc, rows = f["windows/qc"][:], f["windows/record"][:]
-        assert json.loads(f["windows/qc"].attrs["bits"]) == {"1": "filled", "2": "flat", "4": "clipped"}
+        assert json.loads(f["windows/qc"].attrs["bits"]) == {"1": "filled", "2": "flat", "4": "clipped", "8": "missing_lead"}
         assert (f["records/filled_share"][:] == 0).all()
     seen = 0
     for i, name in enumerate(names):
@@ -228,4 +228,6 @@ def test_flag_mask():
     assert quality.flag_mask(("flat", "clipped")) == 6 and quality.flag_mask("filled") == 1 and quality.flag_mask(5) == 5
     with pytest.raises(ValueError, match="unknown flag 'flatt'"):
         quality.flag_mask(["flatt"])
-    assert quality.flag_counts(np.array([0, 1, 3, 7, 4], dtype=np.uint8)) == {"filled": 3, "flat": 2, "clipped": 2}
+    assert quality.flag_counts(np.array([0, 1, 3, 7, 4, 12], dtype=np.uint8)) == {
+        "filled": 3, "flat": 2, "clipped": 3, "missing_lead": 1}
+    assert quality.flag_mask("missing_lead") == 8

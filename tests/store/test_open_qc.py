@@ -76,9 +76,9 @@ def test_info_counts_flags_without_torch(cinc_out):
     names, proc = imported_by("info", "--json", str(cinc_out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not names & HEAVY, sorted(names & HEAVY)
-    assert json.loads(proc.stdout)["qc"] == {"filled": 0, "flat": 2, "clipped": 0}
+    assert json.loads(proc.stdout)["qc"] == {"filled": 0, "flat": 2, "clipped": 0, "missing_lead": 0}
     _, text = imported_by("info", str(cinc_out))
-    assert "qc: 0 filled, 2 flat, 0 clipped" in text.stdout
+    assert "qc: 0 filled, 2 flat, 0 clipped, 0 missing_lead" in text.stdout
 
 
 def test_a_file_from_before_the_quality_columns_still_opens(cinc_out, tmp_path):

@@ -417,7 +417,7 @@ def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_free
     code, _, err = run.finish()
     assert code == 2, err
     last = err.splitlines()[-1]
-    assert last.startswith(f"ecgspec: error: no space left in {small_disk}: about ") and "more bytes" in last, err
+    assert last.startswith(f"ecgspec: error: no space left in {small_disk}: ") and " MB more" in last, err
     assert "Traceback" not in err and "HDF5" not in err and not out.exists()
     with ecgspec.open(partial, allow_partial=True) as ds:
         kept = ds.records["name"].tolist()

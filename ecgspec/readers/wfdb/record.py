@@ -138,6 +138,8 @@ def wfdb_header_of(h: Any) -> Header:
     header = checked_header(h.fs, h.sig_len, leads, h.n_sig or 0)
     if any(len(field or ()) != h.n_sig for field in (h.file_name, h.fmt)) or None in h.fmt:
         raise RecordError(f"header: says {h.n_sig} signals but does not describe them all")
+    units = tuple(str(u) if u else "mV" for u in (h.units or ()))  # WFDB: a signal without units is in mV
+    header = dataclasses.replace(header, units=units)
     return framed(with_adc_limits(header, h), [s or 1 for s in h.samps_per_frame])
 
 
