@@ -80,8 +80,11 @@ def write_groups(file: h5py.File, n: int, groups: Mapping[str, Mapping[str, np.n
 
 
 def _replace(file: h5py.File, path: str, columns: Mapping[str, np.ndarray]) -> None:
+    """``path`` holding ``columns``, replacing what it held; no group at all for no columns."""
     if path in file:
         del file[path]
+    if not columns:
+        return
     group = file.create_group(path)
     for key, values in columns.items():
         dtype = STR if values.dtype == object else values.dtype
