@@ -49,6 +49,10 @@ preprocess (bench_preprocess.py, runnable alone) extract with and without ``--pr
 readers  (bench_readers.py) records/s of each reader of issue 20 (GE MUSE, HL7 aECG, Philips
          Sierra, SCP-ECG, DICOM, CSV, CODE-15% HDF5) beside WFDB's, for the same 12 x 5000 samples:
          find, open and read whole; best of 3, formats in rotated order; target >= 1/3 of WFDB.
+loader   (bench_loader.py) ``DataLoader(ecgspec.open(f), batch_size=64)``, sequential and with
+         ``ds.sampler(shuffle=True, block=64)``, vs plain h5py slab reads of 64 windows of the same
+         file, at 3,000 records (extracted) and 100,000 (written with the writer API: 23.7 GB),
+         ``--feature-fs 100 --to1d --dtype float16``; targets 0.8x and 0.5x.
 resume   a fresh run, then --resume after a SIGKILL at half way and --resume adding 5% new records
          to a finished file, as ratios to the fresh run (each in a fresh subprocess); and the cost
          of a commit point (extract's flush every 2 s) with and without fsync.
@@ -82,6 +86,7 @@ from bench_cluster import section_cluster
 from bench_common import NOISY_CORES, ForeignCpu, Table, load_average, log
 from bench_corpus import Corpus
 from bench_engine import section_e2e, section_engine, section_stages
+from bench_loader import section_loader
 from bench_memory import section_memory, section_storage
 from bench_preprocess import section_preprocess
 from bench_qc import section_qc, section_resample
@@ -93,7 +98,7 @@ from bench_startup import section_process, section_startup
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
 SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "startup",
-            "process", "cluster", "readers", "workers", "floor", "mimic")
+            "process", "cluster", "readers", "workers", "floor", "mimic", "loader")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -112,6 +117,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "workers": section_workers,
     "floor": section_floor,
     "mimic": section_mimic,
+    "loader": section_loader,
 }
 
 

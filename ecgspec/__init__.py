@@ -31,11 +31,13 @@ _HOMES = {
     "SpectrogramFile": "store.reader",
     "describe": "store.reader",
     "open": "store.reader",  # ecgspec.open, like h5py.File
+    "split": "store.sampling",
+    "BlockSampler": "store.sampling",
 }
 
 __all__ = [
     "ConfigError", "EcgspecError", "ExtractError", "ExtractResult", "InputConfig", "OutputError", "RecordError",
-    "SpectrogramFile", "SpectrogramInput", "WaveformError", "__version__", "describe", "extract",
+    "SpectrogramFile", "SpectrogramInput", "WaveformError", "__version__", "describe", "extract", "split",
 ]
 
 if TYPE_CHECKING:  # for type checkers and editors
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # for type checkers and editors
     from .engine.spectrogram import SpectrogramInput
     from .run.api import ExtractResult, extract
     from .store.reader import SpectrogramFile, describe, open  # noqa: A004, F401 - ecgspec.open, as h5py.File
+    from .store.sampling import BlockSampler, split  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -184,6 +184,10 @@ def main(debug: bool) -> None:
 @click.option("--merge", type=click.Choice(MERGES), help="With --cluster: copy each part into"
               " OUTPUT as it finishes, or make OUTPUT a virtual dataset over OUTPUT.parts/ (instant; keep that"
               " folder beside OUTPUT) [copy].")
+@click.option("--labels", type=click.Path(dir_okay=False), help="A CSV, TSV or Parquet table joined to the records:"
+              " each column but the key goes to /records/labels/<column>.")
+@click.option("--label-key", help="The --labels column holding record names (or file names).")
+@click.option("--labels-required", is_flag=True, default=None, help="Skip records without a row in --labels.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")
@@ -272,6 +276,8 @@ def info(file: str, as_json: bool) -> None:
     for key, value in desc.items():
         if key == "config":
             value = json.dumps(value, sort_keys=True)
+        elif key in ("meta", "labels"):  # the /records/meta and /records/labels columns
+            value = ", ".join(value) or "none"
         elif key == "qc":  # windows carrying each quality flag
             value = "not checked (written before quality flags)" if value is None else (
                 ", ".join(f"{n} {name}" for name, n in value.items()))

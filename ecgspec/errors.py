@@ -14,16 +14,17 @@ Each message is one line meant for the user; ``except ecgspec.EcgspecError`` cat
     ├── ExtractError         a run that could not go on
     │   ├── RecordFailed     --on-error fail met a bad record
     │   ├── Interrupted      SIGINT/SIGTERM; what was written is kept for --resume
-    │   └── StoppedEarly     stopped for its failed records
-    │       ├── FailedFast   the first records all failed for one reason; no output left
-    │       └── TooManyErrors  more failures than --max-errors; what was written is kept
+    │   ├── StoppedEarly     stopped for its failed records
+    │   │   ├── FailedFast   the first records all failed for one reason; no output left
+    │   │   └── TooManyErrors  more failures than --max-errors; what was written is kept
+    │   └── LabelError       an unusable --labels table (also a ValueError); raised before any work
     └── PlotError            what ``ecgspec plot`` cannot draw
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "ConfigError", "DiskFull", "EcgspecError", "ExtractError", "FailedFast", "Interrupted", "LockHeld",
+    "ConfigError", "DiskFull", "EcgspecError", "ExtractError", "FailedFast", "Interrupted", "LabelError", "LockHeld",
     "MergeError", "OutputError", "PlotError", "RecordError", "RecordFailed", "ShardError", "StoppedEarly",
     "TooManyErrors", "WaveformError", "one_line",
 ]
@@ -100,6 +101,10 @@ class FailedFast(StoppedEarly):
 
 class TooManyErrors(StoppedEarly):
     """More records failed than ``--max-errors`` allows; what was written stays for ``--resume``."""
+
+
+class LabelError(ExtractError, ValueError):
+    """An unusable ``--labels`` table, or a key naming two rows: one line naming the file and the reason."""
 
 
 class PlotError(EcgspecError):

@@ -36,3 +36,13 @@ def test_api_example(data_dir: Path):
     assert proc.returncode == 0, proc.stderr
     assert "18 records read" in proc.stdout
     assert "a training batch: (64, 2, 64, 100)" in proc.stdout
+
+
+def test_ptbxl_style_training_example(data_dir: Path):
+    proc = run_example("examples/train_ptbxl_style.py", "--data", str(data_dir / "cinc2021"))
+    assert proc.returncode == 0, proc.stderr
+    assert "50 records read" in proc.stdout and "labels matched 50 of 50 records" in proc.stdout
+    assert "labels: labels/patient_id, labels/scp_codes" in proc.stdout
+    assert "40 / 6 / 4 windows, 0 patient_id values in two parts" in proc.stdout
+    assert "epoch 1: train loss" in proc.stdout and "test accuracy:" in proc.stdout
+    assert "a training batch: (40, 192, 15)" in proc.stdout

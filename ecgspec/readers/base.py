@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -93,6 +94,13 @@ def framed(header: Header, spf: list[int]) -> Header:
         return header
     return dataclasses.replace(header, signal_fs=tuple(scaled_rate(header.fs, s) for s in spf),
                                signal_samples=tuple(header.n_samples * s for s in spf))
+
+
+def iso_datetime(moment: datetime.datetime) -> str:
+    """ISO 8601 to the precision the value has: whole seconds, milliseconds or microseconds."""
+    micro = moment.microsecond
+    spec = "seconds" if micro == 0 else "milliseconds" if micro % 1000 == 0 else "microseconds"
+    return moment.isoformat(timespec=spec)
 
 
 @contextlib.contextmanager

@@ -13,13 +13,14 @@ EDF+ annotation signals are not signals of the record. Each signal keeps its own
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from .base import Header, Record, RecordError, RecordRef, checked_header, record_errors
+from .base import Header, Record, RecordError, RecordRef, checked_header, iso_datetime, record_errors
 
 _ANNOTATIONS = ("EDF Annotations", "BDF Annotations")
 
@@ -181,7 +182,8 @@ def open_edf(ref: RecordRef) -> Record:
     empty = raw[:236] + b"0".ljust(8) + raw[244:lay.header_bytes]  # no data records: edfio reads no data
     with record_errors("header"):
         read = edfio.read_bdf if bdf else edfio.read_edf
-        signals = list(read(empty, header_encoding="latin-1").signals)
+        edf = read(empty, header_encoding="latin-1")
+        signals = list(edf.signals)
     if len(signals) != len(raw_index):
         raise RecordError(f"header: {len(signals)} signals besides annotations, expected {len(raw_index)}")
     counts = [lay.spans[i][1] for i in raw_index]
@@ -198,4 +200,18 @@ def open_edf(ref: RecordRef) -> Record:
     calibration = [_calibration(s) for s in signals]
     steps = tuple(1.0 if c is None else abs(c[0]) for c in calibration)  # one digital step, in physical units
     units = tuple(str(s.physical_dimension).strip() for s in signals)
-    return EdfRecord(ref, dataclasses.replace(header, adc_step=steps, units=units), lay, raw_index, calibration)
+    header = dataclasses.replace(header, adc_step=steps, units=units, **_description(raw, edf))
+    return EdfRecord(ref, header, lay, raw_index, calibration)
+
+
+def _description(raw: bytes, edf: Any) -> dict[str, Any]:
+    """Header fields beyond the samples: the patient and recording fields as ``patient: ...`` and
+    ``recording: ...`` comment lines and ``key: value`` pairs, and the start as ISO 8601 (edfio's
+    startdate and starttime: EDF+ takes the year from the recording field); ``""`` where edfio
+    cannot read the date."""
+    fields = (("patient", raw[8:88].decode("latin-1").strip()), ("recording", raw[88:168].decode("latin-1").strip()))
+    try:
+        start = iso_datetime(datetime.datetime.combine(edf.startdate, edf.starttime))
+    except Exception:  # noqa: BLE001 - an unreadable or anonymised date: no start time, the record still reads
+        start = ""
+    return {"comments": tuple(f"{key}: {value}" for key, value in fields), "meta": fields, "start_time": start}

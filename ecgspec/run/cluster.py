@@ -42,8 +42,9 @@ from ..errors import one_line
 from ..readers import RecordRef
 from ..store.layout import OutputError, normalised_config, open_for_reading, partial_path
 from ..store.merge import InOrderMerge, merge_parts
+from .labels import match_records
 from .options import ExtractOptions, effective_config
-from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, run_records
+from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, load_labels, run_records
 from .plan import find_some_records
 from .runtime import StopFlag
 from .shard import Part, local_workers, part_name, plan
@@ -288,6 +289,7 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
         start_forkserver()  # first: its imports run while this process does the rest
     _import_distributed()
     output = Path(output)
+    table = load_labels(options)  # a bad table stops the run before any work (each part reads it again)
     refs, problems = find_some_records(inputs, control.stdin)
     folder = _prepare(output, control)
     stored = normalised_config(effective_config(config, options))
@@ -316,6 +318,10 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
     control.log(f"ecgspec: cluster: {workers} workers up in {t_up - t0:.1f} s, {count} parts in"
                 f" {t_parts - t_up:.1f} s ({how}), closed and published in {time.perf_counter() - t_parts:.1f} s")
     result = _combine(results, output, config)
+    if table is not None:  # as one process counts them: over every record found
+        match = match_records(table, [ref.name for ref in refs])
+        result.labels_matched, result.labels_unmatched = match.matched, len(match.unmatched)
+        result.labels_first_unmatched = match.unmatched[0] if match.unmatched else None
     result.seconds = time.perf_counter() - t0
     return result
 

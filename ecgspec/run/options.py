@@ -70,6 +70,9 @@ class ExtractOptions:
     derive_leads: bool = False  # limb leads a record lacks computed from two of I, II, III
     units: str | None = None  # "mV": signals converted to millivolts
     preprocess: Any = None  # torch_ecg's PreprocManager config -> ecgspec.signal.preprocess.Preprocess
+    labels: str | None = None  # a CSV/TSV/Parquet table joined to the records (ecgspec.labels)
+    label_key: str | None = None  # its column holding record names
+    labels_required: bool = False  # skip records without a row
 
     def __post_init__(self) -> None:
         self._check_layout()
@@ -107,6 +110,21 @@ class ExtractOptions:
             raise fail("compression", self.compression, f"must be one of {list(COMPRESSIONS)}")
         if self.on_error not in ON_ERROR:
             raise fail("on_error", self.on_error, f"must be one of {list(ON_ERROR)}")
+        self._check_labels()
+
+    def _check_labels(self) -> None:
+        if self.labels is None and (self.label_key is not None or self.labels_required):
+            what = "label_key" if self.label_key is not None else "labels_required"
+            raise ConfigError(f"{what}: given without labels; it needs --labels TABLE")
+        if self.labels is not None:
+            if not isinstance(self.labels, (str, Path)) or not str(self.labels):
+                raise fail("labels", self.labels, "must be the path of a CSV, TSV or Parquet table")
+            if not isinstance(self.label_key, str) or not self.label_key:
+                raise ConfigError(f"labels: {self.labels} needs label_key (--label-key COLUMN), the column"
+                                  " holding record names")
+            self.labels = str(self.labels)
+        if not isinstance(self.labels_required, bool):
+            raise fail("labels_required", self.labels_required, "must be true or false")
 
     def _check_layout(self) -> None:
         """--lead-set, lead_aliases, --derive-leads, --units and --preprocess, parsed and checked

@@ -36,6 +36,7 @@ from ..store.layout import normalised_config
 from ..store.leftovers import resumable_names
 from ..store.writer import SpectrogramWriter
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
+from .labels import LabelTable, join_labels, read_labels
 from .options import READ_THREADS, ExtractOptions, effective_config
 from .plan import find_some_records
 from .progress import progress_bar
@@ -72,6 +73,9 @@ class ExtractResult:
     nan_skipped: int = 0  # windows skipped for too many missing samples
     seconds: float = 0.0
     window_shape: Tuple[int, ...] = ()
+    labels_matched: int | None = None  # with --labels: records of the run that have a row
+    labels_unmatched: int = 0  # and those without one
+    labels_first_unmatched: str | None = None
     discovery_seconds: float = 0.0  # finding the records (and, with --shard, picking the part)
     shares: Dict[str, float] = field(default_factory=dict)  # reading/engine/writing: each stage's share of the run
 
@@ -93,8 +97,15 @@ class ExtractResult:
         return (
             f"ecgspec: {self.records} records read, {self.windows} windows written, "
             f"{len(self.empty)} records without windows, {len(self.errors)} skipped{resumed}, "
-            f"{self.seconds:.1f} s, {self.windows_per_second:.1f} windows/s"
+            f"{self.seconds:.1f} s, {self.windows_per_second:.1f} windows/s{self._labels_text()}"
         )
+
+    def _labels_text(self) -> str:
+        if self.labels_matched is None:
+            return ""
+        total = self.labels_matched + self.labels_unmatched
+        first = f" (first without: {self.labels_first_unmatched})" if self.labels_first_unmatched else ""
+        return f"; labels matched {self.labels_matched} of {total} records{first}"
 
 
 def stderr_log(message: str) -> None:
@@ -134,11 +145,12 @@ def run_local(
     control = control or RunControl()
     with run_scope(config) as stop:
         t0 = time.perf_counter()
+        table = load_labels(options)  # its errors come before any work
         refs, problems = find_some_records(inputs, control.stdin)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
         result = _run(refs, problems, output, config, options, control, stop, part_attrs,
-                      discovery=time.perf_counter() - t0)
+                      discovery=time.perf_counter() - t0, labels=table)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -153,24 +165,46 @@ def run_records(
     """
     control = control or RunControl()
     with run_scope(config) as stop:
-        return _run(refs, problems, output, config, options, control, stop, attrs or {})
+        return _run(refs, problems, output, config, options, control, stop, attrs or {}, labels=load_labels(options))
+
+
+def load_labels(options: ExtractOptions) -> LabelTable | None:
+    """The ``--labels`` table read and checked (a LabelError line for a bad one), None without one."""
+    return read_labels(options.labels, options.label_key) if options.labels is not None else None
+
+
+def _join_labels(table: LabelTable | None, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]],
+                 options: ExtractOptions, result: ExtractResult) -> Tuple[Sequence[RecordRef], Sequence[Tuple[str, str]]]:
+    """Match the records to ``table``'s rows (counted in ``result``); with ``labels_required`` the records
+    without a row become problems (listed under /errors)."""
+    if table is None:
+        return refs, problems
+    match, missing = join_labels(table, [r.name for r in refs], options.labels_required)
+    result.labels_matched, result.labels_unmatched = match.matched, len(match.unmatched)
+    result.labels_first_unmatched = match.unmatched[0] if match.unmatched else None
+    if not missing:
+        return refs, problems
+    skipped = {name for name, _ in missing}
+    return [r for r in refs if r.name not in skipped], [*problems, *missing]
 
 
 def _run(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
     options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any], *,
-    discovery: float = 0.0,
+    discovery: float = 0.0, labels: LabelTable | None = None,
 ) -> ExtractResult:
     """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file.
-    ``discovery``: the seconds it took to find ``refs``, for the report."""
+    ``discovery``: the seconds it took to find ``refs``, for the report; ``labels``: the --labels table."""
+    result = ExtractResult(output=str(output), window_shape=config.window_shape, discovery_seconds=discovery)
+    refs, problems = _join_labels(labels, refs, problems, options, result)
     engine = SpectrogramInput(config)
     buffers = BatchBuffers(engine, config.window_shape, options.batch_size, options.dtype)  # before any file is made
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
     store = _open_store(refs, output, config, options, control, engine, part_attrs)
+    store.labels = labels.columns if labels is not None else None
     clock = StageClock(discovery=discovery)
     writer = WriterThread(store, release=buffers.free.put, clock=clock)
-    result = ExtractResult(output=str(output), window_shape=config.window_shape, discovery_seconds=discovery)
     failures = Failures(control.log, max_errors=options.max_errors,
                         fail_fast=FAIL_FAST_RECORDS if options.on_error == "skip" else 0)
     try:
@@ -182,7 +216,10 @@ def _run(
                        failures)
             run.feed(refs, problems, store.done_names, store.next_record_row)
         failures.close()
+        logged = len(store.warnings)
         _finish(store, writer, output, stop)
+        for warning in store.warnings[logged:]:  # those of finishing the file
+            control.log(f"ecgspec: warning: {warning}")
         result.shares = clock.shares()
     except BaseException as exc:
         writer.close()

@@ -23,6 +23,7 @@ from ..signal.leads import open_layout
 from ..signal.windowing import count_windows
 from ..store.layout import compression_filters, expected_output_bytes
 from .failures import Failures
+from .labels import join_labels, read_labels
 from .options import READ_THREADS, ExtractOptions
 
 PROCESS_MIN_RECORDS = 2000  # fewer headers are read faster than processes start
@@ -45,6 +46,7 @@ class Plan:
     output_exists: bool = False
     seconds: float = 0.0
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    labels: Any = None  # with --labels: how the records matched (ecgspec.labels.Match)
 
     @property
     def output_bytes(self) -> int:
@@ -58,8 +60,14 @@ class Plan:
             "dtype": self.dtype, "compression": self.compression, "output": self.output,
             "output_exists": self.output_exists, "output_bytes": self.output_bytes,
             "skipped": [{"name": n, "message": m} for n, m in self.skipped], "skip_reasons": self.reasons,
-            "seconds": round(self.seconds, 3),
+            "seconds": round(self.seconds, 3), **self._labels_dict(),
         }
+
+    def _labels_dict(self) -> dict[str, Any]:
+        if self.labels is None:  # as extract --json says it: null, 0, null
+            return {"labels_matched": None, "labels_unmatched": 0, "labels_first_unmatched": None}
+        return {"labels_matched": self.labels.matched, "labels_unmatched": len(self.labels.unmatched),
+                "labels_first_unmatched": self.labels.unmatched[0] if self.labels.unmatched else None}
 
     def summary_lines(self) -> list[str]:
         size = self.output_bytes
@@ -124,9 +132,14 @@ def dry_run(
     """
     t0 = time.perf_counter()
     compression_filters(options.compression)  # a bad name fails here as it would in the run
+    table = read_labels(options.labels, options.label_key) if options.labels is not None else None
     refs, problems = find_some_records(inputs, stdin)
     plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
                 records=len(refs) + len(problems), output_exists=Path(output).exists())
+    if table is not None:
+        plan.labels, missing = join_labels(table, [r.name for r in refs], options.labels_required)
+        skipped = {name for name, _ in missing}
+        refs, problems = [r for r in refs if r.name not in skipped], [*problems, *missing]
     failures = Failures(log, fail_fast=0, prefix="ecgspec: would skip")
     for name, message in problems:
         plan.skipped.append((name, message))

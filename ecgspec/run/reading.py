@@ -87,7 +87,8 @@ def record_row(ref: RecordRef, record: Record, layout: RecordLayout, stats: Wind
         mask, derived = tuple(bool(m) for m in plan.present), tuple(bool(m) for m in plan.derived_mask)
     return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(leads), n_windows,
                      int(stats.nan_filled), lead_fs_text(rates), stats.share(stats.nan_filled), flat,
-                     stats.share(stats.clipped), mask, derived)
+                     stats.share(stats.clipped), mask, derived,
+                     comments="\n".join(header.comments), start_time=header.start_time)
 
 
 def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:

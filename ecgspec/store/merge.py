@@ -34,6 +34,7 @@ import numpy as np
 
 from .layout import OutputError, fsync_folder, partial_path
 from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
+from .record_groups import group_columns, merge_labels, read_labels_group, write_groups
 from .schema import LIBVER, PART_ATTRS  # virtual datasets need the 1.10 format, and it keeps files resumable
 
 __all__ = ["merge_parts", "InOrderMerge", "MergeError", "MergeSummary"]
@@ -172,6 +173,7 @@ class MergeWriter:
         self.sums: dict[str, np.ndarray] = {}
         self.tables: dict[str, list[np.ndarray]] = {}  # small row datasets, gathered and written at the end
         self.sources: list[tuple[Path, int]] = []  # (path, windows) of each part appended
+        self.labels: list[tuple[dict[str, np.ndarray], int]] = []  # each part's /records/labels and records
         self.copied = 0
         self.partial = partial_path(output)
         self.out = h5py.File(self.partial, "w-", libver=LIBVER)
@@ -223,6 +225,7 @@ class MergeWriter:
         for table in self.rows:
             self.rows[table] += part.rows(table)
         self.sources.append((part.path, part.n_windows))
+        self.labels.append((read_labels_group(part.file, part.n_records), part.n_records))
 
     def finish(self) -> MergeSummary:
         """Write the sums (and the virtual dataset), mark the file complete, close it; the summary."""
@@ -234,6 +237,9 @@ class MergeWriter:
             self.out.create_dataset(name, data=total, dtype=first[name].dtype)
         if self.virtual:
             _virtual(self.out, first["spectrograms"], self.sources, self.output)
+        labels = merge_labels(self.labels)
+        n = self.rows["records"]
+        write_groups(self.out, n, group_columns(self.out, n, (lambda names: labels) if labels else None))
         self.out.attrs["complete"] = True
         self.out.close()
         return MergeSummary(str(self.output), len(self.sources), self.rows["records"], self.rows["windows"],

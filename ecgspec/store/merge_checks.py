@@ -22,6 +22,9 @@ from .layout import config_difference, is_partial_name, open_for_reading
 __all__ = ["MergeError", "PartFile", "open_parts", "check_parts", "check_next"]
 
 
+GROUPS = (b"records/meta/", b"records/labels/")  # rebuilt by the merge (ecgspec.store.record_groups), not row by row
+
+
 @dataclass
 class PartFile:
     """One part, open read-only: its attributes, dataset names and row counts."""
@@ -34,7 +37,8 @@ class PartFile:
 
     def __post_init__(self) -> None:
         def found(name: bytes, info: h5py.h5o.ObjInfo) -> None:  # low level: no object made per item (100 parts)
-            if info.type == h5py.h5o.TYPE_DATASET:
+            # /records/meta and /records/labels differ from part to part (keys, types): rebuilt by the merge
+            if info.type == h5py.h5o.TYPE_DATASET and not name.startswith(GROUPS):
                 self.datasets.append(name.decode())
 
         h5py.h5o.visit(self.file.id, found, info=True)

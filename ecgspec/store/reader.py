@@ -12,7 +12,7 @@ import os
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import h5py
 import numpy as np
@@ -29,13 +29,17 @@ from .layout import (
     missing_sources,
     open_for_reading,
     read_column,
+    uncached_if_raw,
 )
 from .probe import needs_probe, probe
+from .record_groups import read_groups, record_mask, time_after
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = ["SpectrogramFile", "open", "describe"]
+
+Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
 
 SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
 
@@ -81,16 +85,28 @@ class SpectrogramFile:
 
     ``exclude`` leaves out the windows carrying any of the given quality flags (names such as
     ``("flat", "clipped")`` or a bitmask, see :mod:`ecgspec.signal.quality`): ``len``, indices and
-    :attr:`windows` then count the windows kept only.
+    :attr:`windows` then count the windows kept only. ``where`` does the same by record: it takes
+    :attr:`records` (``meta/...`` and ``labels/...`` columns included) and returns a boolean mask
+    over records. ``columns`` (names of :attr:`records` columns) makes each item
+    ``(spectrogram, name, start, {column: value})``.
+
+    Batched reading: DataLoader fetches a batch through :meth:`__getitems__`, one HDF5 read per run
+    of consecutive windows; :meth:`sampler` shuffles blocks of consecutive windows so that shuffled
+    batches keep those runs long.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False,
-                 exclude: int | str | Iterable[str] = 0) -> None:
+                 exclude: int | str | Iterable[str] = 0, where: Where | None = None,
+                 columns: Iterable[str] | None = None) -> None:
         self.path = Path(path)
         self.allow_partial = allow_partial
         self.exclude = flag_mask(exclude)
+        self.where = where
+        self.columns = tuple(columns or ())
+        self._record_mask: np.ndarray | None = None  # where's mask, once computed (it travels to workers)
         self._file: h5py.File | None = None
         self._pid: int | None = None
+        self._dataset: h5py.Dataset | None = None
         if allow_partial and needs_probe(self.path):
             probe(self.path, _describe)  # HDF5 may loop forever on a damaged partial: a child reads it first
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
@@ -113,35 +129,115 @@ class SpectrogramFile:
             if missing is not None or "config" not in file.attrs:
                 file.close()
                 raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
-            lost = missing_sources(file["spectrograms"], self.path.parent)  # a virtual file's parts (merge --virtual)
+            # opened first, and kept: HDF5 shares one dataset object among a file's handles to it, so
+            # its chunk cache (none where unfiltered: uncached_if_raw) is set by the first opening. Not
+            # for a file being written (SWMR): a dataset kept open across the writer's growth failed
+            # to read its chunk index ("can't insert duplicate key"); it is looked up at each read
+            dataset = file["spectrograms"] if file.swmr_mode else uncached_if_raw(file, "spectrograms")
+            lost = missing_sources(dataset, self.path.parent)  # a virtual file's parts (merge --virtual)
             if lost:
                 file.close()
                 raise OutputError(f"{self.path}: the part files its virtual /spectrograms reads are missing: "
                                   f"{', '.join(lost)} (relative to {self.path.parent}); move the folder as a whole")
-            self._file, self._pid = file, os.getpid()
+            self._file, self._pid, self._dataset = file, os.getpid(), None if file.swmr_mode else dataset
         return self._file
 
     def __getstate__(self) -> dict[str, Any]:
-        """Only the path travels: each process opens its own handle."""
-        return {"path": self.path, "allow_partial": self.allow_partial, "exclude": self.exclude, "_file": None,
-                "_pid": None}
+        """The path and the choices travel (``where`` as its mask over records, packed to bits, not the
+        function): each process opens its own handle and reads the tables again."""
+        if self.where is not None and self._record_mask is None:
+            self._tables  # noqa: B018  # computes the mask
+        mask = None if self._record_mask is None else (np.packbits(self._record_mask), len(self._record_mask))
+        return {"path": self.path, "allow_partial": self.allow_partial, "exclude": self.exclude,
+                "columns": self.columns, "mask": mask}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.allow_partial, self.exclude = state["path"], state["allow_partial"], state["exclude"]
+        self.columns, self.where = state["columns"], None
+        mask = state["mask"]
+        self._record_mask = None if mask is None else np.unpackbits(mask[0], count=mask[1]).astype(bool)
+        self._file = self._pid = self._dataset = None
 
     # -- Dataset -----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.windows["record"])
+        return len(self._kept)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, str, int]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        """The items of ``indices``, in that order: DataLoader's batched fetch. Each run of consecutive
+        windows is one HDF5 read into one batch array, whose rows the items' tensors are; DataLoader's
+        default collate then hands that array on without stacking a copy (:mod:`ecgspec.store.batching`)."""
         import torch
 
-        i = operator.index(index)
+        from .batching import Window, WindowColumns, batch_array
+
+        positions = self._positions(indices)
+        dataset = self._spectrograms()
+        values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
+        self._read_rows(dataset, self._kept[positions], values)
+        specs = tensor.unbind(0)
+        items = self._items
+        names, starts = items["name"][positions].tolist(), items["start"][positions]
+        if not self.columns:
+            tensor._ecgspec_fields = (names, torch.from_numpy(starts))  # the collated batch's (batching)
+            return list(map(Window, specs, names, starts.tolist()))
+        starts = starts.tolist()
+        extra = zip(*(items[c][positions].tolist() for c in self.columns))
+        return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
+
+    def _positions(self, indices: Sequence[int]) -> np.ndarray:
+        """``indices`` as int64 positions in 0..len-1 (negatives from the end); IndexError outside."""
+        n = len(self._kept)
+        positions = np.fromiter((operator.index(i) for i in indices), dtype=np.int64, count=len(indices))
+        if len(positions) and (positions.min() < -n or positions.max() >= n):
+            bad = next(int(i) for i in positions if not -n <= i < n)
+            raise IndexError(f"window {bad} out of range for {n} windows")
+        return np.where(positions < 0, positions + n, positions)
+
+    @staticmethod
+    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray) -> None:
+        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows."""
+        if not len(rows):
+            return
+        bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            first = int(rows[a])
+            dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+
+    def _spectrograms(self) -> h5py.Dataset:
+        """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""
+        file = self._h5()
+        return self._dataset if self._dataset is not None else file["spectrograms"]
+
+    @cached_property
+    def _items(self) -> dict[str, np.ndarray]:
+        """Per kept window: its record's name, its start, and each of ``columns``."""
+        rows = self.windows["record"]
+        out = {"name": np.asarray(self.records["name"], dtype=object)[rows], "start": self.windows["start"]}
+        for column in self.columns:
+            out[column] = self.records[column][rows]
+        return out
+
+    def sampler(self, shuffle: bool = True, block: int = 64, seed: int = 0) -> Any:
+        """A torch Sampler over this Dataset's windows: every index once, in blocks of up to ``block``
+        consecutive windows, the blocks in a random order (``shuffle``) that :meth:`set_epoch` changes.
+        With ``batch_size=block`` each batch is one HDF5 read (two where it spans the last, shorter block)."""
+        from .sampling import BlockSampler
+
+        return BlockSampler(len(self), block=block, shuffle=shuffle, seed=seed)
+
+    def window_start_time(self, i: int) -> str:
+        """Window ``i``'s start as ISO 8601: its record's ``start_time`` plus the window's start, at the
+        config fs; ``""`` where the record has no start date and time."""
         n = len(self)
         if not -n <= i < n:
-            raise IndexError(f"window {index} out of range for {n} windows")
+            raise IndexError(f"window {i} out of range for {n} windows")
         i %= n
-        values = self.spectrograms[int(self._kept[i])]
-        name = self.records["name"][self.windows["record"][i]]
-        return torch.from_numpy(values), str(name), int(self.windows["start"][i])
+        start = str(self.records["start_time"][self.windows["record"][i]])
+        return time_after(start, int(self.windows["start"][i]) / float(self.config["fs"]))
 
     # -- contents ----------------------------------------------------------------------------
 
@@ -155,10 +251,25 @@ class SpectrogramFile:
         """The committed /records columns, the kept windows' columns, the number of committed /errors
         rows, and each kept window's row in /spectrograms."""
         records, windows, n_errors = self._committed_tables()
-        kept = np.flatnonzero((windows["qc"] & self.exclude) == 0)
+        records.update(read_groups(self._h5(), records))
+        keep = (windows["qc"] & self.exclude) == 0
+        if self.where is not None or self._record_mask is not None:
+            keep &= self._where_mask(records)[windows["record"]]
+        missing = [c for c in self.columns if c not in records]
+        if missing:
+            raise OutputError(f"{self.path}: columns: no /records column {missing[0]!r}"
+                              f" (columns: {', '.join(sorted(records))})")
+        kept = np.flatnonzero(keep)
         if len(kept) < len(windows["qc"]):
             windows = {k: v[kept] for k, v in windows.items()}
         return records, windows, n_errors, kept
+
+    def _where_mask(self, records: dict[str, np.ndarray]) -> np.ndarray:
+        """``where(records)`` as a boolean array, one per record (kept: a worker gets it with the state)."""
+        if self._record_mask is None:
+            self._record_mask = record_mask(self.where, records, self.path)  # type: ignore[arg-type]
+        n, have = len(records["name"]), len(self._record_mask)
+        return self._record_mask[:n] if have >= n else np.pad(self._record_mask, (0, n - have))  # later records: out
 
     @property
     def _kept(self) -> np.ndarray:
@@ -245,8 +356,10 @@ class SpectrogramFile:
 
     def refresh(self) -> None:
         """Take in what a running ``extract`` committed since this file was opened (or last refreshed)."""
-        for name in ("_tables", "errors"):
+        for name in ("_tables", "errors", "_items"):
             self.__dict__.pop(name, None)
+        if self.where is not None:
+            self._record_mask = None  # asked again of the records then committed
         self.close()
 
     @property
@@ -260,7 +373,7 @@ class SpectrogramFile:
         """Close this process's handle; a later access reopens it."""
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
-        self._file = None
+        self._file = self._dataset = None
 
     def __enter__(self) -> SpectrogramFile:
         return self
@@ -270,17 +383,20 @@ class SpectrogramFile:
 
 
 def open(  # noqa: A001
-    path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0
+    path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0,
+    where: Where | None = None, columns: Iterable[str] | None = None,
 ) -> SpectrogramFile:
     """Open a finished output (an unfinished one, even one being written, only with ``allow_partial=True``),
-    leaving out the windows flagged ``exclude`` (e.g. ``("flat", "clipped")``).
+    leaving out the windows flagged ``exclude`` (e.g. ``("flat", "clipped")``) and those of the records
+    ``where`` (the /records table -> a boolean mask) leaves out; ``columns`` adds a dict of those
+    /records columns to each item (``columns=("labels/strat_fold", "meta/Dx")``).
 
     Rows are in the order records were added: one run's file is sorted by record name, and
     records added later with ``--resume`` follow in their own sorted order. Every window sits
     beside its ``/windows`` and ``/records`` rows, so a reader going by names sees what one
     run over all the inputs would give.
     """
-    return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude)
+    return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -307,6 +423,8 @@ def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
             "dtype": str(spectrograms.dtype),
             "compression": compression_name(spectrograms),
             "config": file.config,
+            "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
+            "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),
             "size_bytes": file.path.stat().st_size,
             "ecgspec_version": file.ecgspec_version,
         }

@@ -36,6 +36,7 @@ from .layout import (
     partial_path,
 )
 from .leftovers import UNUSABLE, Kept, check_folder
+from .record_groups import LabelColumns, group_columns, write_groups
 from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, seal_heaps, take_over_leftovers
 from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
 from .swmr import LockHeld, WriterLock
@@ -78,6 +79,7 @@ class SpectrogramWriter:
         durable: bool = True,
         frames: dict[str, Any] | None = None,
         expected_bytes: int = 0,
+        labels: LabelColumns | None = None,
     ) -> None:
         self.output = Path(path)
         self.partial = partial_path(self.output)
@@ -87,6 +89,7 @@ class SpectrogramWriter:
             raise OutputError("pass either --overwrite or --resume, not both")
         self.durable = durable
         self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
+        self.labels = labels  # record names -> /records/labels columns, written at finish
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
         self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
@@ -353,11 +356,13 @@ class SpectrogramWriter:
         if pending:
             raise ValueError(f"finish: {pending} windows written but their record never committed")
         self.flush()
+        groups = group_columns(self._file, self._n_records, self.labels)  # /records/meta, /records/labels
         self._file.close()
         self._file = None
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
+            self.warnings += write_groups(file, self._n_records, groups)
             file.attrs["complete"] = True
         if self.durable:
             os.fsync(self._fd)

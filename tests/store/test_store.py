@@ -359,6 +359,8 @@ def test_describe(out: Path) -> None:
         "dtype": "float32",
         "compression": "gzip",
         "config": CONFIG,
+        "meta": [],  # fake records carry no header comments
+        "labels": [],
         "size_bytes": out.stat().st_size,
         "ecgspec_version": "0.1.0",
     }

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from ..base import iso_datetime
+
 # Record line: RECORD_NAME/NUM_SEG NUM_SIG SAMP_FREQ/COUNT_FREQ(BASE_COUNT_VAL) SAMPS_PER_SIG BASE_TIME BASE_DATE
 # (wfdb.io.header.rx_record)
 RX_RECORD = re.compile(
@@ -96,6 +98,8 @@ class MasterHeader:
     sig_len: int | None
     seg_name: list[str]
     seg_len: list[int]
+    base_time: datetime.time | None = None
+    base_date: datetime.date | None = None
 
     @property
     def layout(self) -> str:
@@ -150,6 +154,40 @@ def header_lines(content: bytes) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def comment_lines(content: bytes) -> tuple[str, ...]:
+    """The header's comment lines as ``wfdb.rdheader`` gives them in ``Record.comments``: each line
+    starting with ``#`` (after stripping), with spaces, tabs and ``#`` stripped from both ends."""
+    lines = (line.strip() for line in content.decode("ascii", errors="ignore").splitlines())
+    return tuple(line.strip(" \t#") for line in lines if line.startswith("#"))
+
+
+# ``key: value``: a key without a colon, then a colon followed by white space or the line's end
+# (so ``10:30`` inside a line is no separator)
+_META = re.compile(r"(?P<key>[^:]*[^:\s])\s*:(?:\s+(?P<value>.*))?$")
+
+
+def comment_meta(comments: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    """The ``key: value`` fields of comment lines, in order: key as written, value stripped
+    (``Age: 74`` gives ``("Age", "74")``, ``Diagnose:`` gives ``("Diagnose", "")``); lines that are
+    no such field (``69 M 1085 1629 x1``) are left out."""
+    fields = []
+    for line in comments:
+        match = _META.match(line.strip())
+        if match is not None:
+            fields.append((match.group("key").strip(), (match.group("value") or "").strip()))
+    return tuple(fields)
+
+
+def start_time_text(date: datetime.date | None, time: datetime.time | None) -> str:
+    """A record's start as ISO 8601 (``2180-09-26T13:46:00.250``; the date alone without a time),
+    ``""`` without a date."""
+    if date is None:
+        return ""
+    if time is None:
+        return date.isoformat()
+    return iso_datetime(datetime.datetime.combine(date, time))
+
+
 def parse_header(content: bytes) -> WfdbHeader | MasterHeader:
     """Parse a WFDB header the way ``wfdb.rdheader`` does, minus its per-field pandas lookups;
     raises (ValueError, IndexError and the like) where wfdb would raise."""
@@ -165,7 +203,7 @@ def parse_header(content: bytes) -> WfdbHeader | MasterHeader:
     if n_seg != "":
         segments = [_segment_line(line) for line in lines[1:]]
         return MasterHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len),
-                            [name for name, _ in segments], [length for _, length in segments])
+                            [name for name, _ in segments], [length for _, length in segments], time, date)
     signals = [_signal_line(line) for line in lines[1:]]
     columns = list(zip(*signals)) if signals else [()] * 14
     return WfdbHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len), time, date,

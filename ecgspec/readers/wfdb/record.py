@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..base import Header, Record, RecordError, RecordRef, checked_header, framed, record_errors
-from .header import MasterHeader, WfdbHeader, parse_header
+from .header import MasterHeader, WfdbHeader, comment_lines, comment_meta, parse_header, start_time_text
 from .signal import AMPLITUDE_BITS, INVALID_SAMPLE, SignalFile, check_signal_files, digital_limits, fast_layout, read_samples
 
 
@@ -188,7 +188,8 @@ def open_slow(ref: RecordRef) -> Record:
         raise RecordError("header: a multi-segment header wfdb reads but ecgspec cannot parse")
     header = wfdb_header_of(h)
     check_signal_files(ref.path.parent, h)
-    return WfdbRecord(ref, header, [s or 1 for s in h.samps_per_frame])
+    record = WfdbRecord(ref, header, [s or 1 for s in h.samps_per_frame])
+    return described(record, h.comments or (), h.base_date, h.base_time)
 
 
 def open_single(ref: RecordRef, h: WfdbHeader) -> Record:
@@ -204,10 +205,33 @@ def open_single(ref: RecordRef, h: WfdbHeader) -> Record:
 def read_header(path: Path) -> WfdbHeader | MasterHeader | None:
     """The parsed header at ``path``, None when the parser rejects it (wfdb then gives the reason);
     RecordError for an empty file."""
+    return _parsed(_header_bytes(path))
+
+
+def _header_bytes(path: Path) -> bytes:
     content = path.read_bytes()
     if not content:
         raise RecordError("header file is empty")
+    return content
+
+
+def _parsed(content: bytes) -> WfdbHeader | MasterHeader | None:
     try:
         return parse_header(content)
     except (ValueError, IndexError):  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
         return None
+
+
+def described(record: Record, comments: tuple[str, ...] | list[str], date: datetime.date | None,
+              time: datetime.time | None) -> Record:
+    """``record`` with its header's comment lines, their ``key: value`` fields and its start time filled in."""
+    comments = tuple(str(line) for line in comments)
+    record.header = dataclasses.replace(record.header, comments=comments, meta=comment_meta(comments),
+                                        start_time=start_time_text(date, time))
+    return record
+
+
+def read_header_text(path: Path) -> tuple[WfdbHeader | MasterHeader | None, tuple[str, ...]]:
+    """:func:`read_header`, and the header's comment lines as wfdb gives them (``Record.comments``)."""
+    content = _header_bytes(path)
+    return _parsed(content), comment_lines(content)

@@ -1,0 +1,154 @@
+"""The ``/records/meta/<key>`` and ``/records/labels/<column>`` groups: one dataset per header field
+or joined label column, a row per record.
+
+Their columns are only known once records are read (each header brings its own keys), and an
+SWMR writer can create no datasets, so they are written when the writer finishes the file
+(with SWMR off; :meth:`ecgspec.store.writer.SpectrogramWriter.finish`): ``meta`` from the
+``/records/comments`` column, ``labels`` from the joined table. A file being written (or one
+written before them) has neither; its reader derives ``meta`` from ``/records/comments``
+(:func:`read_groups`), which gives the same columns. No torch here.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Callable, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from ..errors import OutputError
+from ..readers.base import iso_datetime
+from ..readers.wfdb.header import comment_meta
+
+__all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "read_groups",
+           "merge_labels", "read_labels_group", "record_mask", "time_after"]
+
+META = "records/meta"
+LABELS = "records/labels"
+STR = h5py.string_dtype("utf-8")
+
+LabelColumns = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # record names -> typed label columns
+
+
+def column_name(name: str) -> str:
+    """``name`` as an HDF5 dataset name: a ``/`` (which HDF5 reads as a group) becomes ``_``, and an
+    empty name or ``.`` is ``_``."""
+    name = str(name).replace("/", "_")
+    return "_" if name in ("", ".") else name
+
+
+def meta_columns(comments: Sequence[str]) -> dict[str, np.ndarray]:
+    """One str column per ``key: value`` field found in any record's comments (``"\\n"``-joined lines),
+    in order of first appearance; ``""`` where a record lacks the key. A key a record repeats keeps
+    each value, joined by ``"\\n"``."""
+    columns: dict[str, list[str]] = {}
+    for row, text in enumerate(comments):
+        seen: dict[str, str] = {}
+        for key, value in comment_meta(str(text).split("\n") if text else ()):
+            key = column_name(key)
+            seen[key] = f"{seen[key]}\n{value}" if key in seen else value
+        for key, value in seen.items():
+            columns.setdefault(key, [""] * len(comments))[row] = value
+    return {key: np.array(values, dtype=object) for key, values in columns.items()}
+
+
+def group_columns(file: h5py.File, n: int, labels: LabelColumns | None) -> dict[str, Mapping[str, np.ndarray]]:
+    """The ``/records/meta`` columns of the first ``n`` records of ``file`` (from their comments) and, with
+    ``labels``, their ``/records/labels`` columns (from their names): what :func:`write_groups` writes.
+    Computed apart, while the writer still has the file in SWMR mode, so that the moment readers
+    cannot open it (SWMR off) is only as long as writing them."""
+    records = file["records"]
+    comments = records["comments"].asstr()[:n] if "comments" in records else np.full(n, "", dtype=object)
+    groups: dict[str, Mapping[str, np.ndarray]] = {META: meta_columns(comments.tolist())}
+    if labels is not None:
+        groups[LABELS] = labels(np.asarray(records["name"].asstr()[:n], dtype=object))
+    return groups
+
+
+def write_groups(file: h5py.File, n: int, groups: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
+    """Write :func:`group_columns`' groups into ``file`` (open for writing, SWMR off), replacing earlier
+    ones; a labels group left by an earlier run and not rewritten is removed when it no longer covers
+    every one of the ``n`` records. Returns warnings for the user."""
+    for path, columns in groups.items():
+        _replace(file, path, columns)
+    if LABELS not in groups and LABELS in file and any(d.shape[0] != n for d in file[LABELS].values()):
+        del file[LABELS]
+        return ["the labels joined by an earlier run were dropped: they do not cover the records added;"
+                " pass --labels again to join them"]
+    return []
+
+
+def _replace(file: h5py.File, path: str, columns: Mapping[str, np.ndarray]) -> None:
+    """``path`` holding ``columns``, replacing what it held; no group at all for no columns."""
+    if path in file:
+        del file[path]
+    if not columns:
+        return
+    group = file.create_group(path)
+    for key, values in columns.items():
+        dtype = STR if values.dtype == object else values.dtype
+        group.create_dataset(column_name(key), data=values, dtype=dtype)
+
+
+def read_labels_group(file: h5py.File, n: int) -> dict[str, np.ndarray]:
+    """The first ``n`` rows of each ``/records/labels`` column of ``file`` (str decoded), ``{}`` without."""
+    group = file.get(LABELS)
+    if group is None:
+        return {}
+    return {k: d.asstr()[:n] if h5py.check_string_dtype(d.dtype) else d[:n] for k, d in group.items()}
+
+
+def merge_labels(parts: Sequence[tuple[Mapping[str, np.ndarray], int]]) -> dict[str, np.ndarray]:
+    """The label columns of parts (each ``(columns, records)``) one after the other: a column some
+    part lacks, or an integer column beside a float one, as the join types a record without a row
+    (NaN: float64; ``""``: str); a str column beside a numeric one holds the numbers as text."""
+    names = list(dict.fromkeys(k for columns, _ in parts for k in columns))
+    out = {}
+    for name in names:
+        pieces = [columns.get(name) for columns, _ in parts]
+        kinds = {p.dtype.kind for p in pieces if p is not None}
+        if "O" in kinds or "U" in kinds or "S" in kinds:
+            out[name] = np.concatenate([np.full(n, "", dtype=object) if p is None else p.astype(str).astype(object)
+                                        for p, (_, n) in zip(pieces, parts)])
+        elif kinds == {"i"} and all(p is not None for p in pieces):
+            out[name] = np.concatenate(pieces).astype(np.int64)
+        else:
+            out[name] = np.concatenate([np.full(n, np.nan) if p is None else p.astype(np.float64)
+                                        for p, (_, n) in zip(pieces, parts)])
+    return out
+
+
+def read_groups(file: h5py.File, records: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``meta/<key>`` and ``labels/<column>`` columns of the records read (``records``, committed rows);
+    ``meta`` derived from ``records["comments"]`` where the file has no group covering them (a
+    file being written, or one from before), ``labels`` only where the file has them."""
+    n = len(records["name"])
+    out: dict[str, np.ndarray] = {}
+    for path, prefix in ((META, "meta/"), (LABELS, "labels/")):
+        group = file.get(path)
+        if group is not None and all(d.shape[0] >= n for d in group.values()):
+            for key, dataset in group.items():
+                out[prefix + key] = dataset.asstr()[:n] if h5py.check_string_dtype(dataset.dtype) else dataset[:n]
+        elif path == META:
+            out.update({prefix + k: v for k, v in meta_columns(records["comments"].tolist()).items()})
+    return out
+
+
+def record_mask(where: Callable[[dict[str, np.ndarray]], Any], records: dict[str, np.ndarray], path: Any) -> np.ndarray:
+    """``where(records)``, checked to be a boolean mask of one value a record (an OutputError naming
+    ``path`` otherwise)."""
+    n = len(records["name"])
+    mask = np.asarray(where(records))
+    if mask.dtype != np.bool_ or mask.shape != (n,):
+        raise OutputError(f"{path}: where must return a boolean mask of {n} records, got {mask.dtype} of shape"
+                          f" {mask.shape}")
+    return mask
+
+
+def time_after(start_time: str, seconds: float) -> str:
+    """``start_time`` (a ``/records/start_time`` value) plus ``seconds``, ISO 8601; ``""`` unless it
+    holds a date and a time."""
+    if "T" not in start_time:
+        return ""
+    return iso_datetime(datetime.datetime.fromisoformat(start_time) + datetime.timedelta(seconds=seconds))
