@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import LabelError
+from ..errors import LabelError, one_line
 
 __all__ = ["LabelError", "LabelTable", "read_labels", "Match", "match_records", "join_labels"]
 
@@ -151,7 +151,7 @@ def _read_parquet(path: Path) -> tuple[list[str], list[list[Any]]]:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow's errors have no common base worth naming
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = one_line(exc)
         raise LabelError(f"labels: cannot read {path}: {reason}") from None
     columns = [_arrow_values(table.column(i)) for i in range(table.num_columns)]
     return [str(n) for n in table.column_names], [list(row) for row in zip(*columns)]

@@ -379,17 +379,27 @@ def committed(
     per_record = file["records"]["n_windows"][:n]
     n = int(np.searchsorted(np.cumsum(per_record), held, side="right")) if n else 0
     records = {k: read_column(file["records"][k], n) for k in stored}
-    if "lead_fs" not in records:  # a file from before /records/lead_fs: every lead was read at /records/fs
-        n_leads = json.loads(file.attrs["config"])["n_channels"]
+    n_windows = int(records["n_windows"].sum())
+    windows = {k: file["windows"][k][:n_windows] for k in stored_windows}
+    return upgraded(file, records, windows)
+
+
+def upgraded(file: h5py.File, records: dict[str, np.ndarray],
+             windows: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The committed columns of ``file`` with what a file of an older layout lacks filled in as this
+    layout means it: the one place older files are read as today's (``layout_version`` says which
+    layout a file has; files written before it have none and are filled column by column)."""
+    n, n_windows = len(records["name"]), int(records["n_windows"].sum())
+    n_leads = json.loads(file.attrs["config"])["n_channels"]
+    if "lead_fs" not in records:  # before /records/lead_fs: every lead was read at /records/fs
         records["lead_fs"] = np.array([lead_fs_text([fs] * n_leads) for fs in records["fs"]], dtype=object)
-    for key, value in _RECORD_FILL.items():  # a file from before the quality columns
+    for key, value in _RECORD_FILL.items():  # before the quality columns and the header fields
         if key not in records:
             records[key] = np.full(n, value, dtype=object if isinstance(value, str) else np.float64)
-    for key in MASK_COLUMNS:  # a file from before the lead masks: every lead read, none derived
+    for key in MASK_COLUMNS:  # before the lead masks: every lead read, none derived
         if key not in records:
-            n_leads = json.loads(file.attrs["config"])["n_channels"]
             records[key] = np.full((n, n_leads), key == "lead_mask", dtype=bool)
-    n_windows = int(records["n_windows"].sum())
-    windows = {k: file["windows"][k][:n_windows] if k in stored_windows else np.zeros(n_windows, WINDOW_COLUMNS[k])
-               for k in WINDOW_COLUMNS}  # /windows/qc of a file from before it: 0 (not checked)
+    for key, dtype in WINDOW_COLUMNS.items():  # before /windows/qc: 0 (not checked)
+        if key not in windows:
+            windows[key] = np.zeros(n_windows, dtype)
     return records, windows

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from ..engine import frames as fr
+from ..errors import one_line
 from ..signal.quality import flag_counts, flag_mask
 from .layout import (
     REQUIRED,
@@ -404,7 +405,7 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         return _describe(path)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors on a damaged file
-        raise OutputError(f"cannot read {path}: {' '.join(str(exc).split()) or type(exc).__name__}"
+        raise OutputError(f"cannot read {path}: {one_line(exc)}"
                           " (damaged?)") from exc
 
 

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..errors import DiskFull
+from ..errors import DiskFull, one_line
 from .layout import (
     COUNTER,
     ERROR_COLUMNS,
@@ -133,7 +133,7 @@ class SpectrogramWriter:
     def _not_continued(self, exc: BaseException, from_partial: bool) -> None:
         """A kept file that HDF5 cannot reopen for writing: a partial file is started over (with a warning),
         a finished OUTPUT (renamed for the resume) is an OutputError: it is not deleted."""
-        what = " ".join(str(exc).split()) or type(exc).__name__
+        what = one_line(exc)
         if not from_partial:
             raise OutputError(f"{self.output} (as {self.partial} for the resume) cannot be continued: {what};"
                               f" rename it back, or pass --overwrite to start again") from exc
