@@ -3,8 +3,11 @@ pipeline's loop writes them: the store tested without the engine or the readers.
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -58,3 +61,24 @@ def run(w: SpectrogramWriter, records: list[Fake], errors: dict[str, str] | None
     for name, message in (errors or {}).items():
         w.add_error(name, message)
     return w.finish()
+
+
+def new_writer(path: Path, **kwargs) -> SpectrogramWriter:
+    """A writer of ``SMALL`` windows with the seed config's STFT sizes, no fsync (tests of the file itself)."""
+    attrs = {"config": CONFIG, "n_fft": 8, "win_length": 25, "hop_length": 13, "ecgspec_version": "0.1.0"}
+    return SpectrogramWriter(path, window_shape=SMALL, frequencies=FREQUENCIES, attrs=attrs, durable=False, **kwargs)
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str, refused: Callable[[str], None]) -> Iterator[Path]:
+    """``folder`` as a tmpfs of ``size`` (``"600m"``; mounting needs root), unmounted at the end;
+    ``refused(reason)`` (pytest.skip or pytest.fail) where it cannot be mounted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        refused(f"mounting a tmpfs needs root, refused here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+

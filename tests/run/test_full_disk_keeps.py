@@ -18,6 +18,7 @@ import pytest
 
 import ecgspec
 from ecgspec.store.layout import expected_output_bytes
+from tests.helpers.store import tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 N_RECORDS = 500
@@ -43,15 +44,8 @@ def extract(*args: str | Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def disk(tmp_path: Path):
     """A 600 MB tmpfs, unmounted at the end."""
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600m", "tmpfs", str(folder)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not allowed here: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "600m", pytest.skip) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def records_that_fit(reference: Path, capacity: int) -> int:

@@ -22,17 +22,13 @@ import pytest
 import ecgspec
 from ecgspec.store.layout import OutputError, RecordRow
 from ecgspec.store.writer import SpectrogramWriter
+from tests.helpers.store import SMALL as SHAPE
+from tests.helpers.store import new_writer
 
 ROOT = Path(__file__).resolve().parents[2]
-SHAPE = (2, 5, 7)
-CONFIG = {"n_channels": 2, "n_samples": 5000, "n_bins": 5, "fs": 500, "window_size": 0.05}
 NAMES = [f"rec{i:02d}" for i in range(30)]
 
 
-def new_writer(path: Path, **kwargs) -> SpectrogramWriter:
-    attrs = {"config": CONFIG, "n_fft": 8, "win_length": 25, "hop_length": 13, "ecgspec_version": "0.1.0"}
-    return SpectrogramWriter(path, window_shape=SHAPE, frequencies=np.arange(5) * 62.5, attrs=attrs,
-                             durable=False, **kwargs)
 
 
 def add(w: SpectrogramWriter, name: str) -> None:

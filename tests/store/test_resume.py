@@ -30,6 +30,7 @@ from tests.helpers.cli import extract as cli
 from tests.helpers.compare import assert_same, assert_same_by_name, datasets, digest
 from tests.helpers.corpus import BAD_EVERY, N_RECORDS, OPTIONS, bad_name, good_name, make_corpus
 from tests.helpers.paths import ROOT
+from tests.helpers.store import tmpfs
 
 
 class Run:
@@ -389,15 +390,8 @@ def test_running_output_is_readable_while_extract_writes(tmp_path: Path, cinc_di
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 24 MB tmpfs (mounting needs root): a disk that fills up part way through a run."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(folder)], capture_output=True)
-    if done.returncode != 0:
-        pytest.fail(f"the full-disk test mounts a tmpfs and needs root: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "small", "24m", pytest.fail) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 @pytest.mark.slow

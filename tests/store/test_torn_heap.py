@@ -25,18 +25,14 @@ import pytest
 
 from ecgspec.store.layout import RecordRow
 from ecgspec.store.writer import SpectrogramWriter
+from tests.helpers.store import SMALL as SHAPE
+from tests.helpers.store import new_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = 4096
-SHAPE = (2, 5, 7)
-CONFIG = {"n_channels": 2, "n_samples": 5000, "n_bins": 5, "fs": 500, "window_size": 0.05}
 READ_SECONDS = 60  # far more than reading these small files takes, even on a loaded machine
 
 
-def new_writer(path: Path, **kwargs) -> SpectrogramWriter:
-    attrs = {"config": CONFIG, "n_fft": 8, "win_length": 25, "hop_length": 13, "ecgspec_version": "0.1.0"}
-    return SpectrogramWriter(path, window_shape=SHAPE, frequencies=np.arange(5) * 62.5, attrs=attrs,
-                             durable=False, **kwargs)
 
 
 def add_record(w: SpectrogramWriter, name: str) -> None:
