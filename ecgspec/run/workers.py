@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import queue
 import signal
 from collections import deque
 from dataclasses import dataclass, field
@@ -145,15 +146,11 @@ class RecordStream:
     def get(self, timeout: float = POLL_SECONDS) -> Windows | RecordRead | ReadFailed:
         """The next event; the windows of the previous one are taken (copied) by then. Raises ``queue.Empty``
         on ``timeout``."""
-        import queue
-
         self._release()
         event = self.pool.receive(self.worker, self.seq, timeout)
         if event is None:
             raise queue.Empty
-        if isinstance(event, tuple):
-            self._held = True
-            return event
+        self._held = isinstance(event, tuple)
         return event
 
     def _release(self) -> None:
@@ -167,8 +164,7 @@ class ReaderPool:
 
     def __init__(self, n: int, config: InputConfig, options: ExtractOptions) -> None:
         window_bytes = 4 * config["n_channels"] * config["n_samples"]
-        self.slot_bytes = max(SLOT_BYTES, window_bytes)
-        self.slot_bytes = math.ceil(self.slot_bytes / 4096) * 4096
+        self.slot_bytes = math.ceil(max(SLOT_BYTES, window_bytes) / 4096) * 4096
         self.config, self.options = config, options
         self.ctx = context()
         self.shm = SharedMemory(create=True, size=n * SLOTS * self.slot_bytes)
