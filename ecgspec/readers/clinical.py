@@ -122,7 +122,17 @@ def _check_leads(leads: list[Any]) -> None:
 
 
 def open_clinical(ref: RecordRef) -> Record:
-    """Parse a clinical file whole into a record of its rhythm leads in mV; RecordError otherwise."""
+    """A clinical file's record of its rhythm leads in mV (DICOM by :mod:`.dicom`, which falls back
+    to ecgdatakit for the files it does not read); RecordError otherwise."""
+    if ref.path.suffix.lower() == ".dcm":
+        from .dicom import open_dicom
+
+        return open_dicom(ref)
+    return open_with_ecgdatakit(ref)
+
+
+def open_with_ecgdatakit(ref: RecordRef) -> Record:
+    """Parse a clinical file whole by ecgdatakit into a record of its rhythm leads in mV; RecordError otherwise."""
     record, caught = parse(ref.path)
     _check_leads(record.leads)
     names = [lead_name(lead.label) for lead in record.leads]
