@@ -282,3 +282,19 @@ def test_bad_record_is_one_line_record_error(case, tmp_path, copy_records, wfdb_
 def test_header_file_gone_is_record_error(tmp_path):
     with pytest.raises(RecordError, match="cannot read gone.hea"):
         open_record(RecordRef("gone", tmp_path / "gone.hea", "wfdb"))
+
+
+def test_replaced_header_equals_dataclasses_replace_and_refuses_unknown_fields() -> None:
+    """The read stage's fast replace: the same Header as dataclasses.replace, frozen still."""
+    import dataclasses
+
+    from ecgspec.readers.base import Header, replaced
+
+    header = Header(500.0, 5000, ("I", "II"), 2, units=("mV", "mV"))
+    changes = {"comments": ("Age: 7",), "meta": (("Age", "7"),), "start_time": "2020-01-01", "adc_step": (0.005,) * 2}
+    fast, slow = replaced(header, **changes), dataclasses.replace(header, **changes)
+    assert fast == slow and fast.__dict__ == slow.__dict__ and header.comments == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.fs = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        replaced(header, nope=1)
