@@ -138,7 +138,7 @@ def run_local(
         table = load_labels(options)  # its errors come before any work
         if options.workers and processes_allowed():
             start_server()  # the reader processes' server starts up while the records are found
-        refs, problems = find_some_records(inputs, control.stdin)
+        refs, problems = find_some_records(inputs, control.stdin, options.workers)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
         result = _run(refs, problems, output, config, options, control, stop, part_attrs,
