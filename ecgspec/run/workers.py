@@ -193,7 +193,8 @@ def _send_windows(windows: Windows, events: Connection, shm: SharedMemory, ring:
         k = min(per_slot, len(starts) - i)
         offset = (ring.first + slot) * ring.size
         np.ndarray((k, *values.shape[1:]), np.float32, buffer=shm.buf, offset=offset)[...] = values[i : i + k]
-        events.send((slot, starts[i : i + k], qc[i : i + k]))
+        # starts and flags as bytes: pickling two small arrays cost more than the rest of the message
+        events.send((slot, starts[i : i + k].astype(np.int64).tobytes(), qc[i : i + k].astype(np.uint8).tobytes()))
         slot = (slot + 1) % ring.count
     return slot
 
@@ -317,9 +318,9 @@ class ReaderPool:
         except (EOFError, OSError):
             return self._died(index, seq)
         if isinstance(event, tuple):
-            slot, starts, qc = event
-            k = len(starts)
-            shape = (k, self.config["n_channels"], self.config["n_samples"])
+            slot, start_bytes, qc_bytes = event
+            starts, qc = np.frombuffer(start_bytes, np.int64), np.frombuffer(qc_bytes, np.uint8)
+            shape = (len(starts), self.config["n_channels"], self.config["n_samples"])
             offset = (index * self.slots + slot) * self.slot_bytes
             return starts, np.ndarray(shape, np.float32, buffer=self.shm.buf, offset=offset), qc
         if worker.queued and worker.queued[0] == seq:
