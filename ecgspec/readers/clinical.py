@@ -16,6 +16,7 @@ RecordError with ecgdatakit's reason.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import threading
 import warnings
 from typing import Any
@@ -110,6 +111,30 @@ def meta_fields(record: Any, caught: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+# the keys of ecgdatakit's PatientInfo, RecordingInfo (less date, device, acquisition), DeviceInfo
+# and FilterSettings to_dict(), in their order
+PATIENT_KEYS = ("patient_id", "first_name", "last_name", "birth_date", "sex", "race", "age", "weight", "height",
+                "medications", "clinical_history", "has_pacemaker", "pacemaker_type")
+RECORDING_KEYS = ("end_date", "duration_seconds", "technician", "referring_physician", "room", "location")
+DEVICE_KEYS = ("manufacturer", "model", "name", "serial_number", "software_version", "institution", "department",
+               "acquisition_type")
+FILTER_KEYS = ("highpass", "lowpass", "notch", "notch_active", "artifact_filter")
+
+
+def meta_pairs(fmt: str, patient: dict, recording: dict, device: dict, filters: dict) -> tuple[tuple[str, str], ...]:
+    """What :func:`meta_fields` gives for a file of format ``fmt`` whose ecgdatakit to_dict()
+    fields (patient, recording, device, filters) are these, a missing key counting as empty."""
+    out = [("format", fmt)]
+    for prefix, keys, fields in (("", PATIENT_KEYS, patient), ("", RECORDING_KEYS, recording),
+                                 ("device_", DEVICE_KEYS, device), ("filter_", FILTER_KEYS, filters)):
+        for key in keys:
+            value = fields.get(key)
+            if value is None or value == "" or value == [] or value == {}:
+                continue
+            out.append((prefix + key, _text(key, value)))
+    return tuple(out)
+
+
 def _check_leads(leads: list[Any]) -> None:
     if not leads:
         raise RecordError("has no rhythm waveform (only median beats or none)")
@@ -121,13 +146,20 @@ def _check_leads(leads: list[Any]) -> None:
         raise RecordError(f"leads {', '.join(bad)} have no sampling rate")
 
 
-def open_clinical(ref: RecordRef) -> Record:
-    """Parse a clinical file whole into a record of its rhythm leads in mV; RecordError otherwise."""
+def open_with_ecgdatakit(ref: RecordRef) -> Record:
+    """Parse a clinical file whole with ecgdatakit into a record of its rhythm leads in mV; RecordError otherwise."""
     record, caught = parse(ref.path)
     _check_leads(record.leads)
-    names = [lead_name(lead.label) for lead in record.leads]
-    signals = [np.asarray(lead.samples, dtype=np.float32) for lead in record.leads]
-    rates = [float(lead.sampling_rate) for lead in record.leads]
+    start = record.recording.date.isoformat() if record.recording.date else ""
+    return _record(ref, [lead_name(lead.label) for lead in record.leads],
+                   [np.asarray(lead.samples, dtype=np.float32) for lead in record.leads],
+                   [float(lead.sampling_rate) for lead in record.leads], [lead.units for lead in record.leads],
+                   start, meta_fields(record, caught))
+
+
+def _record(ref: RecordRef, names: list[str], signals: list[np.ndarray], rates: list[float], units: list[str],
+            start: str, meta: tuple[tuple[str, str], ...]) -> Record:
+    """The record of a file's rhythm leads (float32 in mV, each at its own rate), its header checked."""
     lengths = [len(s) for s in signals]
     top = max(range(len(rates)), key=lambda i: (rates[i], lengths[i]))
     uneven = len(set(rates)) > 1 or len(set(lengths)) > 1
@@ -135,7 +167,49 @@ def open_clinical(ref: RecordRef) -> Record:
                             tuple(rates) if uneven else (), tuple(lengths) if uneven else ())
     if min(lengths) < 1:
         raise RecordError(f"lead {names[lengths.index(min(lengths))]} has no samples")
-    start = record.recording.date.isoformat() if record.recording.date else ""
-    header = dataclasses.replace(header, units=tuple(lead.units for lead in record.leads),
-                                 meta=meta_fields(record, caught), start_time=start)
+    header = dataclasses.replace(header, units=tuple(units), meta=meta, start_time=start)
     return ClinicalRecord(ref, header, signals)
+
+
+def _open_fast(ref: RecordRef) -> Record | None:
+    """A GE MUSE, HL7 aECG or Philips Sierra XML file decoded by ecgspec (:mod:`.xml_muse`,
+    :mod:`.xml_hl7`, :mod:`.xml_sierra`), ecgdatakit's path for the variants they leave to it;
+    None for another file."""
+    from .xml_common import SNIFF, Unhandled, sniff
+
+    raw = ref.path.read_bytes()
+    kind = sniff(raw[:SNIFF])
+    if kind is None:
+        return None
+    decoder = importlib.import_module(f"{__package__}.xml_{kind}")
+    try:
+        got = decoder.decode(raw, meta_pairs)
+    except Unhandled as exc:
+        return _fallback(ref, str(exc), exc.malformed)
+    except Exception as exc:  # noqa: BLE001 - where ecgdatakit would raise too; it gives its reason
+        return _fallback(ref, one_line(exc), True)
+    if not got.signals:
+        return _fallback(ref, "no rhythm leads", True)
+    return _record(ref, got.names, got.signals, got.rates, got.units, got.start_time, got.meta)
+
+
+def _fallback(ref: RecordRef, reason: str, malformed: bool) -> Record:
+    """ecgdatakit's reading of a file the fast decoders leave to it; without ecgdatakit, a broken
+    file is ``reason`` and another the error naming the extra."""
+    try:
+        _ecgdatakit(ref.path.suffix)
+    except RecordError:
+        if malformed:
+            raise RecordError(reason) from None
+        raise RecordError(f"reading {ref.path.suffix} files of this kind ({reason}) needs ecgdatakit: {EXTRA}") from None
+    return open_with_ecgdatakit(ref)
+
+
+def open_clinical(ref: RecordRef) -> Record:
+    """Parse a clinical file whole into a record of its rhythm leads in mV; RecordError otherwise.
+    GE MUSE, HL7 aECG and Philips Sierra XML are decoded by ecgspec, the rest by ecgdatakit."""
+    if ref.path.suffix.lower() == ".xml":
+        record = _open_fast(ref)
+        if record is not None:
+            return record
+    return open_with_ecgdatakit(ref)
