@@ -244,7 +244,7 @@ except RecordError as exc:
 """
 
 
-@pytest.mark.parametrize("blocked, file", [({"ecgdatakit"}, "muse"), ({"pydicom"}, "dcm")])
+@pytest.mark.parametrize("blocked, file", [({"ecgdatakit"}, "scp"), ({"pydicom"}, "dcm")])  # XML: test_xml_fast
 def test_without_the_extra_a_clinical_file_is_the_one_line_error_naming_it(blocked: set, file: str,
                                                                             tmp_path: Path) -> None:
     path = DICOM if file == "dcm" else write_kind(file, tmp_path, n=500)[0]
