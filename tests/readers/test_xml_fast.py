@@ -222,15 +222,17 @@ def test_without_ecgdatakit_xml_files_read_and_broken_or_other_ones_are_one_line
         expected.append(f"OK {h.leads} {h.fs} {h.units} {h.start_time} {h.meta} {digest}")
     (tmp_path / "xli").mkdir()
     paths.append(write("sierra", 12, {"compression": "XLI"}, tmp_path / "xli")[0])
-    (tmp_path / "bad").mkdir()
-    bad = write("muse", 8, {}, tmp_path / "bad")[0]
-    bad.write_text(bad.read_text(encoding="latin-1").replace("<WaveFormData>", "<WaveFormData>!!", 1), encoding="latin-1")
-    paths.append(bad)
+    for kind, old, new in (("muse", "<WaveFormData>", "<WaveFormData>!!"), ("hl7", "<digits>", "<digits>- "),
+                           ("sierra", '<waveform duration="500">', '<waveform duration="500">!')):
+        (tmp_path / f"bad-{kind}").mkdir()
+        bad = write(kind, 8 if kind == "muse" else 12, {}, tmp_path / f"bad-{kind}")[0]
+        bad.write_text(bad.read_text(encoding="latin-1").replace(old, new, 1), encoding="latin-1")
+        paths.append(bad)
     out = subprocess.run([sys.executable, "-c", BLOCKED, *map(str, paths)], capture_output=True, text=True, cwd=ROOT,
                          timeout=120)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     lines = out.stdout.splitlines()
     assert lines[:3] == expected
     assert lines[3].startswith("ERROR reading .xml files of this kind") and lines[3].endswith("pip install ecgspec[clinical]")
-    assert lines[4] == "ERROR Invalid Base64 in lead I (median)"
-    assert len(lines) == 5
+    assert lines[4:] == ["ERROR Invalid Base64 in lead I (median)", "ERROR Invalid digits: a sign without digits",
+                         "ERROR repbeat: invalid Base64 data"]
