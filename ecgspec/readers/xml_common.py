@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -176,9 +175,11 @@ class Payloads:
             raise Unhandled("waveform text outside the waveform elements")
 
 
-def parse(raw: bytes, tag: bytes, strip: Callable[[ET.Element], None] | None = None) -> tuple[ET.Element, Payloads]:
-    """The document's root (``tag`` texts cut out first) and its payloads; Unhandled when it
-    declares entities or is not well-formed (ecgdatakit then decodes it or gives its reason)."""
+def parse(raw: bytes, tag: bytes, attributes: tuple[bytes, ...] = ()) -> tuple[ET.Element, Payloads]:
+    """The document's root (``tag`` texts cut out first), namespaces stripped as ecgdatakit's
+    ``parse_xml_root`` strips them (those of attribute names where one of the ``attributes``
+    read may be prefixed), and its payloads; Unhandled when it declares entities or is not
+    well-formed (ecgdatakit then decodes it or gives its reason)."""
     if b"<!ENTITY" in raw:
         raise Unhandled("the XML declares entities")
     small, payloads = cut_payloads(raw, tag)
@@ -186,18 +187,25 @@ def parse(raw: bytes, tag: bytes, strip: Callable[[ET.Element], None] | None = N
         root = ET.fromstring(small)
     except ET.ParseError as exc:
         raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
-    if strip is not None and b"xmlns" in small:
-        strip(root)
+    if b"xmlns" in small:
+        strip_namespaces(root, names_prefixed(small, attributes))
     return root, Payloads(payloads)
 
 
 def strip_namespaces(root: ET.Element, attributes: bool = True) -> None:
     """Tags (and attribute names) without their namespace URIs, as ecgdatakit's ``parse_xml_root``."""
     for el in root.iter():
-        if "}" in el.tag:
-            el.tag = el.tag.split("}", 1)[1]
-        if attributes and any("}" in k for k in el.attrib):
+        tag = el.tag
+        if tag[0] == "{":  # only a namespaced tag holds a "}"
+            el.tag = tag[tag.index("}") + 1:]
+        if attributes and any("}" in k for k in el.keys()):
             el.attrib = {k.split("}", 1)[-1]: v for k, v in el.attrib.items()}
+
+
+def names_prefixed(small: bytes, names: tuple[bytes, ...]) -> bool:
+    """Whether an attribute of one of ``names`` may be namespace-prefixed in ``small`` (then
+    stripping attribute namespaces can change what a lookup of that name finds)."""
+    return any(b":" + name in small for name in names)
 
 
 def to_mv(counts: np.ndarray, resolution: float, unit: str, offset: float = 0.0) -> np.ndarray:

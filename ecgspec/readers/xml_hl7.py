@@ -6,6 +6,8 @@ The representative beat series is checked as ecgdatakit checks it. The digits ar
 numpy (``np.fromstring`` into int64 after a check that every token is a plain integer: its
 exact float64 value, ``-0`` kept negative as ecgdatakit's float parse keeps it).
 
+Left to ecgdatakit too: digits with a ``+`` sign.
+
 Left to ecgdatakit (:class:`.xml_common.Unhandled`): digits that are not plain integers
 (decimals, exponents, beyond 2^53), any file on which ecgdatakit warns (several rhythm series,
 beat series or sequence sets, sequences it does not know, a rate that is not a whole number, an
@@ -20,13 +22,13 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from .xml_common import TO_UV, Decoded, Payloads, Unhandled, clinical_name, lead_label, parse, strip_namespaces, \
-    to_mv, unique_labels, unit_of
+from .xml_common import TO_UV, Decoded, Payloads, Unhandled, clinical_name, lead_label, parse, to_mv, unique_labels, unit_of
 from .xml_hl7_meta import attr, child, finite, header_fields
 
 FORMAT = "HL7 aECG"
 _INCREMENT_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
-_INTEGER_TEXT = b"0123456789-+ \t\n\r"
+_INTEGER_TEXT = b"0123456789- \t\n\r"
+_ATTRIBUTES = (b"code", b"value", b"unit", b"extension", b"root", b"displayName")  # the ones read
 
 
 def _integers(chunk: bytes, negative_zero: bool) -> np.ndarray:
@@ -44,17 +46,18 @@ def _integers(chunk: bytes, negative_zero: bool) -> np.ndarray:
 
 
 def _check_digits(chunks: list[bytes]) -> bool:
-    """Unhandled unless every token is ``[+-]digits`` (``np.fromstring`` reads a lone sign as 0);
-    whether a ``-0`` is among them."""
-    joined = b" ".join(chunks) + b" "
+    """Unhandled unless every token is ``-?digits`` (``np.fromstring`` reads a lone ``-`` as 0;
+    a ``+`` goes to ecgdatakit); whether a ``-0`` is among them."""
+    joined = b" ".join(chunks + [b""])
     left = joined.translate(None, _INTEGER_TEXT)
     if left:
-        raise Unhandled("digits that are not plain integers", malformed=bool(left.translate(None, b".eE")))
+        raise Unhandled("digits that are not plain integers", malformed=bool(left.translate(None, b"+.eE")))
     a = np.frombuffer(joined, np.uint8)
     minus = a[:-1] == 45
-    if ((minus | (a[:-1] == 43)) & ((a[1:] - np.uint8(48)) > 9)).any():
+    digit = a[1:] - np.uint8(48)  # what follows each character, as a digit (> 9: not one)
+    if (minus & (digit > 9)).any():
         raise Unhandled("Invalid digits: a sign without digits", malformed=True)
-    return bool((minus & (a[1:] == 48)).any())
+    return bool((minus & (digit == 0)).any())
 
 
 def _time(code: str, value: ET.Element | None) -> dict:
@@ -112,7 +115,7 @@ def _sequences(series: ET.Element | None, texts: Payloads) -> tuple[list, dict]:
         if label is None:
             raise Unhandled(f"sequence {code} ecgdatakit does not know: it warns")
         chunk = texts.text(child(value, "digits"))
-        if not chunk or not chunk.strip():
+        if not chunk or chunk.isspace():
             raise Unhandled(f"Lead {code} has no digits", malformed=True)
         entries.append((label, chunk, value))
     if entries and not info.get("sampling_rate"):
@@ -136,7 +139,7 @@ def _series(root: ET.Element) -> tuple[ET.Element, ET.Element | None]:
 def decode(raw: bytes, meta_of) -> Decoded:
     """The rhythm leads and header of an HL7 aECG file's bytes; ``meta_of`` orders the fields as
     :func:`.clinical.meta_fields`. Unhandled for what is left to ecgdatakit."""
-    root, texts = parse(raw, b"digits", strip_namespaces)
+    root, texts = parse(raw, b"digits", _ATTRIBUTES)
     if root.tag != "AnnotatedECG":
         raise Unhandled("Missing AnnotatedECG root element")
     rhythm, derived = _series(root)

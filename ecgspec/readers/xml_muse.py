@@ -22,8 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from .xml_common import Decoded, Payloads, Unhandled, clinical_name, lead_label, parse, strip_namespaces, \
-    to_mv, unique_labels
+from .xml_common import Decoded, Payloads, Unhandled, clinical_name, lead_label, parse, to_mv, unique_labels
 
 FORMAT = "GE MUSE XML"
 _UNITS = {"MICROVOLTS": "uV", "MICROVOLT": "uV", "UV": "uV", "MILLIVOLTS": "mV", "MILLIVOLT": "mV", "MV": "mV",
@@ -218,7 +217,7 @@ def _check_measurements(root: ET.Element) -> None:
 def decode(raw: bytes, meta_of) -> Decoded:
     """The rhythm leads and header of a MUSE file's bytes; ``meta_of`` orders the fields as
     :func:`.clinical.meta_fields`. Unhandled for what is left to ecgdatakit."""
-    root, texts = parse(raw, b"WaveFormData", strip_namespaces)
+    root, texts = parse(raw, b"WaveFormData")  # no attribute is read
     if root.tag.lower() != "restingecg":
         raise Unhandled("Missing RestingECG root element")
     when, rec, dev = _recording(root.find("TestDemographics"), root)

@@ -24,8 +24,17 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from .xml_common import Decoded, Payloads, Unhandled, clinical_name, cut_payloads, lead_label, strip_namespaces, \
-    to_mv, unique_labels
+from .xml_common import (
+    Decoded,
+    Payloads,
+    Unhandled,
+    clinical_name,
+    cut_payloads,
+    lead_label,
+    strip_namespaces,
+    to_mv,
+    unique_labels,
+)
 
 FORMAT = "Philips Sierra XML"
 _STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
