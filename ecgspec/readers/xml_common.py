@@ -180,9 +180,9 @@ def parse(raw: bytes, tag: bytes, attributes: tuple[bytes, ...] = ()) -> tuple[E
     ``parse_xml_root`` strips them (those of attribute names where one of the ``attributes``
     read may be prefixed), and its payloads; Unhandled when it declares entities or is not
     well-formed (ecgdatakit then decodes it or gives its reason)."""
-    if b"<!ENTITY" in raw:
-        raise Unhandled("the XML declares entities")
     small, payloads = cut_payloads(raw, tag)
+    if b"<!ENTITY" in small:  # (a cut text holds no markup)
+        raise Unhandled("the XML declares entities")
     try:
         root = ET.fromstring(small)
     except ET.ParseError as exc:

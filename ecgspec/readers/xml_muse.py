@@ -18,7 +18,6 @@ import math
 import xml.etree.ElementTree as ET
 import zlib
 from datetime import date, datetime
-from typing import Callable
 
 import numpy as np
 
@@ -28,6 +27,7 @@ FORMAT = "GE MUSE XML"
 _UNITS = {"MICROVOLTS": "uV", "MICROVOLT": "uV", "UV": "uV", "MILLIVOLTS": "mV", "MILLIVOLT": "mV", "MV": "mV",
           "VOLTS": "V", "VOLT": "V", "V": "V", "NANOVOLTS": "nV", "NANOVOLT": "nV", "NV": "nV"}
 _AGE_UNITS = {"YEARS": 1.0, "MONTHS": 1 / 12, "WEEKS": 7 / 365.25, "DAYS": 1 / 365.25, "HOURS": 1 / 8766}
+_DTYPES = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 4: np.dtype("<i4")}
 _MEASURED = ("VentricularRate", "PRInterval", "QRSDuration", "QTInterval", "QTcFrederica", "PAxis", "RAxis",
              "TAxis", "QRSCount")  # those ecgdatakit rounds to int (so a nan or inf there is its error)
 
@@ -134,24 +134,24 @@ def _filters(wf: ET.Element) -> dict:
     return f
 
 
-def _children(node: ET.Element) -> Callable[[str], str]:
-    """``_get`` of ``node`` for many tags: its children indexed once (the first of each tag, as find)."""
-    kids: dict = {}
-    for child in node:
-        kids.setdefault(child.tag, child)
+def _fields(node: ET.Element) -> dict:
+    """``node``'s children by tag (the first of each, as ``find`` gives it)."""
+    return {child.tag: child for child in reversed(node)}
 
-    def get(tag: str) -> str:
-        el = kids.get(tag)
-        if el is None:
-            return _get(node, tag)
-        return " ".join(el.text.split()) if len(el) == 0 and el.text else _text(el)
-    return get
+
+def _field(kids: dict, node: ET.Element, tag: str) -> str:
+    """``_get(node, tag)`` with ``node``'s children indexed by :func:`_fields`."""
+    el = kids.get(tag)
+    if el is None:
+        return _get(node, tag)
+    text = el.text
+    return (" ".join(text.split()) if text else "") if len(el) == 0 else _text(el)
 
 
 def _lead(ld: ET.Element, kind: str, texts: Payloads) -> tuple[str, np.ndarray, float, str]:
     """One LeadData: its label, counts, resolution and unit; Unhandled where ecgdatakit raises or warns."""
-    get = _children(ld)
-    lead_id = get("LeadID")
+    kids = _fields(ld)
+    lead_id = _field(kids, ld, "LeadID")
     data = texts.text(ld.find("WaveFormData"))
     stripped = (data or b"").translate(None, b" \t\n\r")
     if not lead_id or not stripped:
@@ -160,21 +160,23 @@ def _lead(ld: ET.Element, kind: str, texts: Payloads) -> tuple[str, np.ndarray, 
         payload = binascii.a2b_base64(stripped, strict_mode=True)
     except (binascii.Error, ValueError):
         raise Unhandled(f"Invalid Base64 in lead {lead_id} ({kind})", malformed=True) from None
-    size = int(_num(get("LeadSampleSize")) or 2)
-    byte_count, sample_count = _num(get("LeadByteCountTotal")), _num(get("LeadSampleCountTotal"))
+    size = int(_num(_field(kids, ld, "LeadSampleSize")) or 2)
+    byte_count = _num(_field(kids, ld, "LeadByteCountTotal"))
     if size not in (1, 2, 4) or len(payload) % size or (byte_count is not None and int(byte_count) != len(payload)):
         raise Unhandled(f"lead {lead_id} ({kind}): {len(payload)} bytes do not match LeadSampleSize or LeadByteCountTotal",
                         malformed=True)
-    counts = np.frombuffer(payload, dtype=f"<i{size}")
+    counts = np.frombuffer(payload, dtype=_DTYPES[size])
+    sample_count = _num(_field(kids, ld, "LeadSampleCountTotal"))
     if sample_count is not None and int(sample_count) != len(counts):
         raise Unhandled(f"lead {lead_id} ({kind}): LeadSampleCountTotal {int(sample_count)} but {len(counts)} samples",
                         malformed=True)
-    crc = get("LeadDataCRC32")
+    crc = _field(kids, ld, "LeadDataCRC32")
     if crc.isdigit() and (zlib.crc32(payload) & 0xFFFFFFFF) != int(crc):
         raise Unhandled(f"CRC32 mismatch in lead {lead_id} ({kind})")
-    scale, unit_text = _num(get("LeadAmplitudeUnitsPerBit")), get("LeadAmplitudeUnits")
-    unit = _UNITS.get(unit_text.upper(), "") if scale is not None else ""
-    if not unit or scale == 0.0 or any(_num(get(t)) for t in ("FirstSampleBaseline", "LeadOffsetFirstSample")):
+    scale = _num(_field(kids, ld, "LeadAmplitudeUnitsPerBit"))
+    unit = _UNITS.get(_field(kids, ld, "LeadAmplitudeUnits").upper(), "") if scale is not None else ""
+    if (not unit or scale == 0.0 or _num(_field(kids, ld, "FirstSampleBaseline"))
+            or _num(_field(kids, ld, "LeadOffsetFirstSample"))):
         raise Unhandled(f"lead {lead_id} ({kind}) is unscaled or offset: ecgdatakit warns")
     return lead_label(lead_id), counts, float(scale), unit
 
