@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import EcgspecError
+
 SNIFF = 4096  # what ecgdatakit's detection reads of a file
 
 # ecgdatakit.models._UNIT_ALIASES and _TO_UV: voltage units and their size in uV
@@ -37,8 +39,8 @@ _MORTARA_ROOT = re.compile(r"<ECG[\s>/]")
 _MORTARA_MARKERS = ("ACQUISITION_TIME", "<TYPICAL_CYCLE", "<CHANNEL", "<DEMOGRAPHIC_FIELDS")
 
 
-class Unhandled(Exception):
-    """A file the fast decoder does not decode: a variant it leaves to ecgdatakit
+class Unhandled(EcgspecError):
+    """A file the fast decoder does not decode (never leaves :func:`.clinical.open_clinical`): a variant it leaves to ecgdatakit
     (``malformed`` False) or one it finds broken (``malformed`` True, the reason for the user
     when ecgdatakit is not there to give its own)."""
 
