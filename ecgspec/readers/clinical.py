@@ -1,16 +1,21 @@
-"""Clinical ECG files through ecgdatakit (the optional extra ``ecgspec[clinical]``, with pydicom).
+"""Clinical ECG files: GE MUSE, Philips Sierra and HL7 aECG XML through ecgspec's own decoders,
+the rest through ecgdatakit (the optional extra ``ecgspec[clinical]``, with pydicom).
 
 GE MUSE, Philips Sierra, HL7 aECG and Mortara XML (``.xml``), DICOM 12-lead waveforms (``.dcm``),
-SCP-ECG (``.scp``), ISHNE Holter (``.ecg``) and MFER (``.mwf``/``.mfer``/``.mfr``): ecgdatakit
-tells the format from the content and reads the whole file, at open (these are 10 s resting ECGs;
-a Holter file is read whole too). The record is its rhythm waveform (never the median beat), each
-lead in mV as ecgdatakit scales it (the file's own resolution, offset and units), each at its own
-rate, lead names in the standard spelling (``I``, ``aVR``, ``V1``). The acquisition time is the
-header's ``start_time``; the patient, device and acquisition fields ecgdatakit gives are ``meta``.
+SCP-ECG (``.scp``), ISHNE Holter (``.ecg``) and MFER (``.mwf``/``.mfer``/``.mfr``), each read
+whole at open (these are 10 s resting ECGs; a Holter file is read whole too). The record is its
+rhythm waveform (never the median beat), each lead in mV as ecgdatakit scales it (the file's own
+resolution, offset and units), each at its own rate, lead names in the standard spelling (``I``,
+``aVR``, ``V1``). The acquisition time is the header's ``start_time``; the patient, device and
+acquisition fields ecgdatakit gives are ``meta``.
 
-ecgdatakit is imported only when such a file is opened; without it, or without pydicom for a
-DICOM file, the file is the one-line error naming the extra. A file ecgdatakit cannot parse is a
-RecordError with ecgdatakit's reason.
+An ``.xml`` file that ecgdatakit would hand to its GE MUSE, HL7 aECG or Sierra parser (its own
+detection, replayed on the first 4096 bytes) is decoded by :mod:`.xml_muse`, :mod:`.xml_hl7` or
+:mod:`.xml_sierra` into exactly what :func:`open_with_ecgdatakit` gives (header, meta, float32
+samples bit for bit), without ecgdatakit; the variants each leaves to ecgdatakit go there
+(:func:`_fallback`). Every other file is ecgdatakit's, imported only when such a file is opened;
+without it, or without pydicom for a DICOM file, the file is the one-line error naming the extra.
+A file ecgdatakit cannot parse is a RecordError with ecgdatakit's reason.
 """
 
 from __future__ import annotations
