@@ -11,6 +11,8 @@ laughs") by itself. External DTDs and entities are never fetched.
 
 from __future__ import annotations
 
+import binascii
+import functools
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -66,6 +68,7 @@ def unit_of(text: str) -> str | None:
     return _UNIT_ALIASES.get(text) or _UNIT_ALIASES.get(text.strip().lower())
 
 
+@functools.lru_cache(maxsize=4096)
 def lead_label(label: str) -> str:
     """ecgdatakit's ``normalize_lead_label``: the standard spelling, prefixes ``ECG``/``Lead`` dropped."""
     text = label.strip()
@@ -77,6 +80,7 @@ def lead_label(label: str) -> str:
     return _CANONICAL.get(key, text)
 
 
+@functools.lru_cache(maxsize=4096)
 def clinical_name(label: str) -> str:
     """What :func:`.clinical.lead_name` makes of an ecgdatakit label (``MDC_ECG_LEAD_`` dropped)."""
     text = label.strip()
@@ -208,6 +212,35 @@ def names_prefixed(small: bytes, names: tuple[bytes, ...]) -> bool:
     """Whether an attribute of one of ``names`` may be namespace-prefixed in ``small`` (then
     stripping attribute namespaces can change what a lookup of that name finds)."""
     return any(b":" + name in small for name in names)
+
+
+def base64_strict(data: bytes) -> bytes | None:
+    """``base64.b64decode("".join(text.split()), validate=True)`` of a text whose whitespace is
+    XML's (space, tab, CR, LF), None where that raises; the text copied without its whitespace
+    only when it has some (strict decoding stops at the first)."""
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        return binascii.a2b_base64(data.translate(None, b" \t\n\r"), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def leads_to_mv(counts: list[np.ndarray], scales: list[tuple[float, str, float]]) -> list[np.ndarray]:
+    """:func:`to_mv` of each lead's counts by its (resolution, unit, offset), in one array
+    operation where the leads are of one length and type (the same float64 operations)."""
+    if len({(len(c), c.dtype) for c in counts}) != 1:
+        return [to_mv(c, *s) for c, s in zip(counts, scales)]
+    x = np.stack(counts).astype(np.float64)
+    factors = [TO_UV[unit] / TO_UV["mV"] for _, unit, _ in scales]
+    x *= np.array([[res * f] for (res, _, _), f in zip(scales, factors)])
+    shifts = np.array([off * f for (_, _, off), f in zip(scales, factors)])
+    moved = np.flatnonzero(shifts)  # adding 0.0 would turn a -0.0 into 0.0
+    if len(moved):
+        x[moved] += shifts[moved, None]
+    return list(x.astype(np.float32))
 
 
 def to_mv(counts: np.ndarray, resolution: float, unit: str, offset: float = 0.0) -> np.ndarray:

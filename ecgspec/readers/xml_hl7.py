@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from .xml_common import TO_UV, Decoded, Payloads, Unhandled, clinical_name, lead_label, parse, to_mv, unique_labels, unit_of
+from .xml_common import TO_UV, Decoded, Payloads, Unhandled, clinical_name, lead_label, leads_to_mv, parse, unique_labels, unit_of
 from .xml_hl7_meta import attr, child, finite, header_fields
 
 FORMAT = "HL7 aECG"
@@ -156,6 +156,6 @@ def decode(raw: bytes, meta_of) -> Decoded:
     when, fields = header_fields(root, rhythm, derived, info, len(values[0]))
     names = unique_labels([label for label, _, _ in entries])
     return Decoded(names=[clinical_name(n) for n in names],
-                   signals=[to_mv(v, *s) for v, s in zip(values[:len(entries)], scales)],
+                   signals=leads_to_mv(values[:len(entries)], scales),
                    rates=[float(rate)] * len(entries), units=["mV"] * len(entries),
                    start_time=when.isoformat() if when else "", meta=meta_of(FORMAT, *fields))

@@ -13,7 +13,6 @@ document that declares entities or that expat cannot parse as it stands, and any
 
 from __future__ import annotations
 
-import binascii
 import math
 import xml.etree.ElementTree as ET
 import zlib
@@ -21,7 +20,7 @@ from datetime import date, datetime
 
 import numpy as np
 
-from .xml_common import Decoded, Payloads, Unhandled, clinical_name, lead_label, parse, to_mv, unique_labels
+from .xml_common import Decoded, Payloads, Unhandled, base64_strict, clinical_name, lead_label, leads_to_mv, parse, unique_labels
 
 FORMAT = "GE MUSE XML"
 _UNITS = {"MICROVOLTS": "uV", "MICROVOLT": "uV", "UV": "uV", "MILLIVOLTS": "mV", "MILLIVOLT": "mV", "MV": "mV",
@@ -152,14 +151,12 @@ def _lead(ld: ET.Element, kind: str, texts: Payloads) -> tuple[str, np.ndarray, 
     """One LeadData: its label, counts, resolution and unit; Unhandled where ecgdatakit raises or warns."""
     kids = _fields(ld)
     lead_id = _field(kids, ld, "LeadID")
-    data = texts.text(ld.find("WaveFormData"))
-    stripped = (data or b"").translate(None, b" \t\n\r")
-    if not lead_id or not stripped:
+    data = texts.text(ld.find("WaveFormData")) or b""
+    if not lead_id or not data.strip():
         raise Unhandled(f"lead {lead_id or '?'} ({kind}) has no LeadID or no WaveFormData", malformed=True)
-    try:
-        payload = binascii.a2b_base64(stripped, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise Unhandled(f"Invalid Base64 in lead {lead_id} ({kind})", malformed=True) from None
+    payload = base64_strict(data)
+    if payload is None:
+        raise Unhandled(f"Invalid Base64 in lead {lead_id} ({kind})", malformed=True)
     size = int(_num(_field(kids, ld, "LeadSampleSize")) or 2)
     byte_count = _num(_field(kids, ld, "LeadByteCountTotal"))
     if size not in (1, 2, 4) or len(payload) % size or (byte_count is not None and int(byte_count) != len(payload)):
@@ -230,7 +227,7 @@ def decode(raw: bytes, meta_of) -> Decoded:
     if any(math.isnan(scale) for _, _, scale, _ in leads):
         raise Unhandled("a lead's LeadAmplitudeUnitsPerBit is nan")
     return Decoded(names=[clinical_name(n) for n in names],
-                   signals=[to_mv(counts, scale, unit) for _, counts, scale, unit in leads],
+                   signals=leads_to_mv([counts for _, counts, _, _ in leads], [(s, u, 0.0) for _, _, s, u in leads]),
                    rates=[float(rate)] * len(leads), units=["mV"] * len(leads),
                    start_time=when.isoformat() if when else "",
                    meta=meta_of(FORMAT, patient, rec, dev, _filters(wf)))

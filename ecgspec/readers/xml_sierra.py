@@ -16,7 +16,6 @@ document that declares entities or that expat cannot parse as it stands, and any
 
 from __future__ import annotations
 
-import binascii
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -28,11 +27,12 @@ from .xml_common import (
     Decoded,
     Payloads,
     Unhandled,
+    base64_strict,
     clinical_name,
     cut_payloads,
     lead_label,
+    leads_to_mv,
     strip_namespaces,
-    to_mv,
     unique_labels,
 )
 
@@ -103,11 +103,9 @@ def _date(text: str, fmts: tuple[str, ...]) -> datetime | None:
 
 
 def _base64(data: bytes | None, what: str) -> bytes:
-    stripped = (data or b"").translate(None, b" \t\n\r")
-    try:
-        raw = binascii.a2b_base64(stripped, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise Unhandled(f"{what}: invalid Base64 data", malformed=True) from None
+    raw = base64_strict(data or b"")
+    if raw is None:
+        raise Unhandled(f"{what}: invalid Base64 data", malformed=True)
     if not raw:
         raise Unhandled(f"{what}: no waveform data", malformed=True)
     return raw
@@ -154,7 +152,7 @@ def _leads(parsed: ET.Element, signal: ET.Element | None, texts: Payloads) -> tu
         raise Unhandled("no signal resolution: ecgdatakit warns")
     zero = _int(_attr(parsed, "signaloffset") or _text(_get(signal, "signaloffset"))) or 0
     counts = values.reshape(len(labels), n) if len(labels) else values.reshape(0, n)
-    return labels, [to_mv(c, resolution, "uV", -zero * resolution) for c in counts], rate
+    return labels, leads_to_mv(list(counts), [(resolution, "uV", -zero * resolution)] * len(labels)), rate
 
 
 def _check_beats(repbeats: ET.Element | None, texts: Payloads) -> None:
