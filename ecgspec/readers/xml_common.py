@@ -38,13 +38,14 @@ _CANONICAL = {name.lower(): name for name in _STANDARD + _EXTRA}
 _MUSE_ROOT = re.compile(r"<RESTINGECG[\s>]")
 _HL7_ROOT = re.compile(r"<([A-Za-z_][\w.-]*:)?AnnotatedECG\b")
 _MORTARA_ROOT = re.compile(r"<ECG[\s>/]")
-_MORTARA_MARKERS = ("ACQUISITION_TIME", "<TYPICAL_CYCLE", "<CHANNEL", "<DEMOGRAPHIC_FIELDS")
+_MORTARA_MARKERS = ("ACQUISITION_TIME", "<TYPICAL_CYCLE", "<CHANNEL", "<DEMOGRAPHIC_FIELDS", "<SUBJECT", "MORTARA",
+                    "WELCH ALLYN", "ELI LINK")  # ecgdatakit's, which it tries before Sierra
 
 
 class Unhandled(EcgspecError):
-    """A file the fast decoder does not decode (never leaves :func:`.clinical.open_clinical`): a variant it leaves to ecgdatakit
-    (``malformed`` False) or one it finds broken (``malformed`` True, the reason for the user
-    when ecgdatakit is not there to give its own)."""
+    """A file a fast decoder does not decode (never raised out of :func:`.clinical.open_clinical`):
+    a variant it leaves to ecgdatakit (``malformed`` False) or one it finds broken (``malformed``
+    True, the reason for the user when ecgdatakit is not there to give its own)."""
 
     def __init__(self, reason: str, malformed: bool = False) -> None:
         super().__init__(reason)

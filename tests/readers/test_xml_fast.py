@@ -156,23 +156,24 @@ def test_variant_left_to_ecgdatakit_is_read_as_ecgdatakit_reads_it(case: str, tm
         same(*outcome)
 
 
-@pytest.mark.parametrize("head, kind", [
-    (b'<?xml version="1.0"?><RestingECG><MuseInfo/>', "muse"),
-    (b"<restingecgdata><!-- a RestingECG export? -->", "sierra"),
-    (b'<?xml version="1.0"?><hl7:AnnotatedECG xmlns:hl7="urn:hl7-org:v3">', "hl7"),
-    (b"<AnnotatedECG><!-- <MuseInfo> -->", "muse"),  # ecgdatakit tries MUSE first
-    (b'<?xml version="1.0"?><ECG><CHANNEL NAME="I"/>', None),  # Mortara
-    (b'<?xml version="1.0"?><note><to>x</to></note>', None),
-    (b"\xff\xfe<\x00r\x00e\x00s\x00t\x00i\x00n\x00g\x00e\x00c\x00g\x00d\x00a\x00t\x00a\x00", None),  # UTF-16
+@pytest.mark.parametrize("head, kind, theirs", [
+    (b'<?xml version="1.0"?><RestingECG><MuseInfo/>', "muse", "muse"),
+    (b"<restingecgdata><!-- a RestingECG export? -->", "sierra", "sierra"),
+    (b'<?xml version="1.0"?><hl7:AnnotatedECG xmlns:hl7="urn:hl7-org:v3">', "hl7", "hl7"),
+    (b"<AnnotatedECG><!-- <MuseInfo> -->", "muse", "muse"),  # ecgdatakit tries MUSE first
+    (b'<?xml version="1.0"?><ECG><CHANNEL NAME="I"/>', None, None),  # Mortara
+    (b"<restingecgdata><!-- <ECG> from a Welch Allyn cart -->", None, None),  # Mortara's markers, tried before Sierra
+    (b'<?xml version="1.0"?><note><to>x</to></note>', None, None),
+    (b"\xff\xfe" + "<restingecgdata>".encode("utf-16-le"), None, "sierra"),  # UTF-16: left to ecgdatakit
 ])
-def test_sniff_names_the_parser_ecgdatakit_would_use(head: bytes, kind: str | None, tmp_path: Path) -> None:
+def test_sniff_names_the_parser_ecgdatakit_would_use(head: bytes, kind: str | None, theirs: str | None,
+                                                      tmp_path: Path) -> None:
     path = tmp_path / "f.xml"
     path.write_bytes(head + b"\n" * 10)
     parser = FileParser._find_parser(path)
     name = {"GEMuseXMLParser": "muse", "HL7aECGParser": "hl7", "SierraXMLParser": "sierra"}.get(
         parser.__name__ if parser else "")
-    assert sniff(path.read_bytes()[:SNIFF]) == kind
-    assert kind is None or name == kind
+    assert sniff(path.read_bytes()[:SNIFF]) == kind and name == theirs
 
 
 @pytest.mark.parametrize("kind", sorted(DECODER))
