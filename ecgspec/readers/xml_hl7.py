@@ -31,11 +31,11 @@ _INTEGER_TEXT = b"0123456789- \t\n\r"
 _ATTRIBUTES = (b"code", b"value", b"unit", b"extension", b"root", b"displayName")  # the ones read
 
 
-def _integers(chunk: bytes, negative_zero: bool) -> np.ndarray:
-    """One lead's digits (checked by :func:`_check_digits`) as int64, or float64 where a ``-0``
-    may be (``negative_zero``: one is somewhere in the file), which ecgdatakit keeps negative."""
+def _integers(chunk: bytes) -> np.ndarray:
+    """One lead's digits as int64, or float64 where a ``-0`` is (ecgdatakit keeps it negative)."""
+    negative_zero = _check_digits(chunk)
     try:
-        values = np.fromstring(chunk, dtype=np.float64 if negative_zero and b"-0" in chunk else np.int64, sep=" ")
+        values = np.fromstring(chunk, dtype=np.float64 if negative_zero else np.int64, sep=" ")
     except ValueError:
         raise Unhandled("Invalid digits: not whitespace-separated integers", malformed=True) from None
     if len(values) == 0:
@@ -45,15 +45,18 @@ def _integers(chunk: bytes, negative_zero: bool) -> np.ndarray:
     return values
 
 
-def _check_digits(chunks: list[bytes]) -> bool:
-    """Unhandled unless every token is ``-?digits`` (``np.fromstring`` reads a lone ``-`` as 0;
-    a ``+`` goes to ecgdatakit); whether a ``-0`` is among them."""
-    joined = b" ".join(chunks + [b""])
-    left = joined.translate(None, _INTEGER_TEXT)
+def _check_digits(chunk: bytes) -> bool:
+    """Unhandled unless every token of a lead's digits is ``-?digits`` (``np.fromstring`` reads a
+    lone ``-`` as 0; a ``+`` goes to ecgdatakit); whether a ``-0`` is among them. A lead at a
+    time: its temporaries stay in the CPU cache."""
+    left = chunk.translate(None, _INTEGER_TEXT)
     if left:
         raise Unhandled("digits that are not plain integers", malformed=bool(left.translate(None, b"+.eE")))
-    a = np.frombuffer(joined, np.uint8)
-    minus = a[:-1] == 45
+    a = np.frombuffer(chunk, np.uint8)
+    minus = a == 45
+    if minus[-1]:
+        raise Unhandled("Invalid digits: a sign without digits", malformed=True)
+    minus = minus[:-1]
     digit = a[1:] - np.uint8(48)  # what follows each character, as a digit (> 9: not one)
     if (minus & (digit > 9)).any():
         raise Unhandled("Invalid digits: a sign without digits", malformed=True)
@@ -149,8 +152,7 @@ def decode(raw: bytes, meta_of) -> Decoded:
     beats, _ = _sequences(derived, texts)
     texts.all_used()
     chunks = [chunk for _, chunk, _ in entries + beats]
-    negative_zero = _check_digits(chunks)
-    values = [_integers(chunk, negative_zero) for chunk in chunks]
+    values = [_integers(chunk) for chunk in chunks]
     scales = [_scale(value) for _, _, value in entries]  # the beats' units are not checked (no warning)
     rate = info["sampling_rate"]
     when, fields = header_fields(root, rhythm, derived, info, len(values[0]))
