@@ -219,10 +219,11 @@ def base64_strict(data: bytes) -> bytes | None:
     """``base64.b64decode("".join(text.split()), validate=True)`` of a text whose whitespace is
     XML's (space, tab, CR, LF), None where that raises; the text copied without its whitespace
     only when it has some (strict decoding stops at the first)."""
-    try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError):
-        pass
+    if b"\n" not in data[:100]:  # (Base64 in lines, the usual export, is stripped at once)
+        try:
+            return binascii.a2b_base64(data, strict_mode=True)
+        except (binascii.Error, ValueError):
+            pass
     try:
         return binascii.a2b_base64(data.translate(None, b" \t\n\r"), strict_mode=True)
     except (binascii.Error, ValueError):

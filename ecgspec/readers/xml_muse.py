@@ -13,6 +13,7 @@ document that declares entities or that expat cannot parse as it stands, and any
 
 from __future__ import annotations
 
+import functools
 import math
 import xml.etree.ElementTree as ET
 import zlib
@@ -46,6 +47,7 @@ def _get(node: ET.Element | None, tag: str) -> str:
     return _text(el)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few values, lead after lead
 def _num(text: str) -> float | None:
     try:
         return float(text.replace(",", "."))
