@@ -88,6 +88,18 @@ def frames_view(x: torch.Tensor, n_bins: int, win_length: int, hop_length: int) 
     return padded.unfold(-1, win_length, hop_length)[:, :n_frames]
 
 
+def frame_index(n_samples: int, n_bins: int, win_length: int, hop_length: int, frames: torch.Tensor) -> torch.Tensor | None:
+    """Signal indices ``(len(frames), win_length)`` of the samples the centred STFT frames ``frames``
+    weigh, reflected at both ends as the padding of :func:`frames_view` does; None where that
+    padding would reach past the signal's other end (torch refuses such a pad: its error stays)."""
+    start = fr.window_start(0, hop_length, fr.n_fft(n_bins), win_length)
+    index = (frames.to(torch.int64) * hop_length + start).unsqueeze(1) + torch.arange(win_length, device=frames.device)
+    if n_samples < 2 or len(frames) == 0 or int(index.min()) <= -n_samples or int(index.max()) >= 2 * n_samples - 1:
+        return None
+    index = torch.where(index < 0, -index, index)
+    return torch.where(index >= n_samples, 2 * (n_samples - 1) - index, index)
+
+
 def power_spectrogram(
     x: torch.Tensor,
     basis: torch.Tensor,
@@ -96,19 +108,24 @@ def power_spectrogram(
     frames: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
     scratch: torch.Tensor | None = None,
+    index: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``|STFT|^2`` of ``x`` ``(rows, time)`` as ``(rows, n_bins, n_frames)``, by one matrix product.
 
-    ``frames``, if given, are the only frame indices computed (for ``feature_fs``).
+    ``frames``, if given, are the only frame indices computed (for ``feature_fs``); ``index``, their
+    :func:`frame_index` (the same values, read straight from ``x``).
     Rows go through in chunks of ``len(scratch)`` rows; ``scratch`` ``(chunk, 2 n_bins,
     n_frames)`` holds one chunk's complex spectrum, small enough to stay in cache and
     reused rather than allocated (fresh large allocations cost a page fault per 4 kB).
     ``out``, if given, receives the result.
     """
     win_length = basis.shape[-1]
-    segments = frames_view(x, n_bins, win_length, hop_length)
-    if frames is not None:
-        segments = segments.index_select(1, frames)
+    if index is not None:  # a few frames (feature_fs): gathered, rather than padding the whole signal
+        segments = x.index_select(-1, index.flatten()).view(x.shape[0], *index.shape)
+    else:
+        segments = frames_view(x, n_bins, win_length, hop_length)
+        if frames is not None:
+            segments = segments.index_select(1, frames)
     n_rows, n_frames = segments.shape[0], segments.shape[1]
     if out is None:
         out = torch.empty(n_rows, n_bins, n_frames, dtype=x.dtype, device=x.device)

@@ -64,6 +64,8 @@ class SpectrogramInput:
         self.method = method or Fn.choose_method(self.n_bins, self.win_length)
         centred_frames = frames.n_frames(self.n_samples, self.hop_length)
         self._frames = Fn.kept_frame_indices(centred_frames, self.fs, self.feature_fs, self.dtype, self.device)
+        self._index = (None if self._frames is None else
+                       Fn.frame_index(self.n_samples, self.n_bins, self.win_length, self.hop_length, self._frames))
         self._scratch_buffer: torch.Tensor | None = None
         if self.method == "matmul":
             self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)
@@ -112,7 +114,8 @@ class SpectrogramInput:
             if self.method == "matmul":
                 target = None if out is None else out.view(-1, self.n_bins, self.n_frames)
                 power = Fn.power_spectrogram(
-                    rows, self._kernel, self.n_bins, self.hop_length, self._frames, target, self._scratch(len(rows))
+                    rows, self._kernel, self.n_bins, self.hop_length, self._frames, target, self._scratch(len(rows)),
+                    self._index,
                 )
             else:
                 power = Fn.stft_power_spectrogram(rows, self._kernel, self.n_bins, self.hop_length, self._frames)

@@ -1,5 +1,6 @@
-"""Clinical ECG files: GE MUSE, Philips Sierra and HL7 aECG XML through ecgspec's own decoders,
-the rest through ecgdatakit (the optional extra ``ecgspec[clinical]``, with pydicom).
+"""Clinical ECG files: DICOM waveforms and GE MUSE, Philips Sierra and HL7 aECG XML through
+ecgspec's own readers, the rest through ecgdatakit (the optional extra ``ecgspec[clinical]``, with
+pydicom).
 
 GE MUSE, Philips Sierra, HL7 aECG and Mortara XML (``.xml``), DICOM 12-lead waveforms (``.dcm``),
 SCP-ECG (``.scp``), ISHNE Holter (``.ecg``) and MFER (``.mwf``/``.mfer``/``.mfr``), each read
@@ -13,7 +14,8 @@ An ``.xml`` file that ecgdatakit would hand to its GE MUSE, HL7 aECG or Sierra p
 detection, replayed on the first 4096 bytes) is decoded by :mod:`.xml_muse`, :mod:`.xml_hl7` or
 :mod:`.xml_sierra` into exactly what :func:`open_with_ecgdatakit` gives (header, meta, float32
 samples bit for bit), without ecgdatakit; the variants each leaves to ecgdatakit go there
-(:func:`_fallback`). Every other file is ecgdatakit's, imported only when such a file is opened;
+(:func:`_fallback`); a DICOM file is :mod:`.dicom`'s, which does the same. Every other file is
+ecgdatakit's, imported only when such a file is opened;
 without it, or without pydicom for a DICOM file, the file is the one-line error naming the extra.
 A file ecgdatakit cannot parse is a RecordError with ecgdatakit's reason.
 """
@@ -152,7 +154,7 @@ def _check_leads(leads: list[Any]) -> None:
 
 
 def open_with_ecgdatakit(ref: RecordRef) -> Record:
-    """Parse a clinical file whole with ecgdatakit into a record of its rhythm leads in mV; RecordError otherwise."""
+    """Parse a clinical file whole by ecgdatakit into a record of its rhythm leads in mV; RecordError otherwise."""
     record, caught = parse(ref.path)
     _check_leads(record.leads)
     start = record.recording.date.isoformat() if record.recording.date else ""
@@ -211,9 +213,15 @@ def _fallback(ref: RecordRef, reason: str, malformed: bool) -> Record:
 
 
 def open_clinical(ref: RecordRef) -> Record:
-    """Parse a clinical file whole into a record of its rhythm leads in mV; RecordError otherwise.
-    GE MUSE, HL7 aECG and Philips Sierra XML are decoded by ecgspec, the rest by ecgdatakit."""
-    if ref.path.suffix.lower() == ".xml":
+    """A clinical file's record of its rhythm leads in mV; RecordError otherwise. DICOM by
+    :mod:`.dicom`, GE MUSE, HL7 aECG and Philips Sierra XML by :func:`_open_fast` (each falls back
+    to ecgdatakit for the files it does not read), the rest by ecgdatakit."""
+    suffix = ref.path.suffix.lower()
+    if suffix == ".dcm":
+        from .dicom import open_dicom
+
+        return open_dicom(ref)
+    if suffix == ".xml":
         record = _open_fast(ref)
         if record is not None:
             return record

@@ -16,47 +16,37 @@ cannot be used is reported and listed under ``/errors``; it never costs the othe
 from __future__ import annotations
 
 import contextlib
-import itertools
 import queue
 import signal
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import AbstractSet, Any, Callable, Dict, Iterator, List, Mapping, Sequence, TextIO, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Sequence, TextIO, Tuple
 
 from tqdm import tqdm
 
 from ..engine.config import InputConfig
-from ..engine.spectrogram import SpectrogramInput
-from ..errors import Interrupted, RecordFailed
+from ..errors import ExtractError, Interrupted, RecordFailed
 from ..readers import RecordRef
 from ..store.layout import normalised_config
 from ..store.leftovers import resumable_names
 from ..store.writer import SpectrogramWriter
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
 from .labels import LabelTable, join_labels, read_labels
-from .options import READ_THREADS, ExtractOptions, effective_config
+from .options import ExtractOptions, effective_config
 from .plan import find_some_records
 from .progress import progress_bar
-from .reading import ReadFailed, RecordRead, read_record
-from .runtime import StopFlag, run_scope
+from .readahead import Prefetch, reader_stage
+from .reading import ReadFailed, RecordRead
+from .runtime import StopFlag, engine_threads, run_scope
 from .shard import select as select_part
 from .space import check_free_space, expected_run_bytes
-from .stages import (
-    QUEUE_BLOCKS,
-    BatchBuffers,
-    Batcher,
-    CommitRecord,
-    ExtractError,
-    RecordSkipped,
-    StageClock,
-    WriterThread,
-    prefetch,
-    write_failed,
-)
-from .workers import ReaderPool, processes_allowed
+from .workers import processes_allowed, start_server
+
+if TYPE_CHECKING:  # torch is imported once the readers have started (see _run)
+    from ..engine.spectrogram import SpectrogramInput
+    from .stages import Batcher, WriterThread
 
 __all__ = ["run_local", "run_records", "RunControl", "ExtractResult", "ExtractError", "Interrupted", "RecordFailed"]
 
@@ -143,10 +133,12 @@ def run_local(
     cleanly and raises :class:`Interrupted`, leaving what was written in ``OUTPUT.partial``.
     """
     control = control or RunControl()
-    with run_scope(config) as stop:
+    with run_scope() as stop:
         t0 = time.perf_counter()
         table = load_labels(options)  # its errors come before any work
-        refs, problems = find_some_records(inputs, control.stdin)
+        if options.workers and processes_allowed():
+            start_server()  # the reader processes' server starts up while the records are found
+        refs, problems = find_some_records(inputs, control.stdin, options.workers)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
         result = _run(refs, problems, output, config, options, control, stop, part_attrs,
@@ -164,7 +156,7 @@ def run_records(
     What a cluster task runs for its part (:mod:`ecgspec.run.cluster`).
     """
     control = control or RunControl()
-    with run_scope(config) as stop:
+    with run_scope() as stop:
         return _run(refs, problems, output, config, options, control, stop, attrs or {}, labels=load_labels(options))
 
 
@@ -193,34 +185,64 @@ def _run(
     options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any], *,
     discovery: float = 0.0, labels: LabelTable | None = None,
 ) -> ExtractResult:
-    """Build the stages in data-flow order (memory first, then the file), feed them, and finish the file.
-    ``discovery``: the seconds it took to find ``refs``, for the report; ``labels``: the --labels table."""
+    """Start the readers, then build the other stages in data-flow order (memory first, then the
+    file), feed them, and finish the file. ``discovery``: the seconds it took to find ``refs``, for
+    the report; ``labels``: the --labels table."""
     result = ExtractResult(output=str(output), window_shape=config.window_shape, discovery_seconds=discovery)
     refs, problems = _join_labels(labels, refs, problems, options, result)
+    with reader_stage(config, options, stop.event) as (start, depth):
+        # the first records are read while torch is imported and the engine and the file are made;
+        # a resume learns which records the file keeps from the file, so its reading waits for it
+        early = None if control.resume else Prefetch(refs, start, depth)
+        with engine_threads(config):
+            engine, store, writer, batcher = _build(refs, output, config, options, control, stop, part_attrs,
+                                                    discovery, labels)
+            records = early or Prefetch(refs, start, depth, skip=store.done_names)
+            _compute(records, len(refs), problems, output, options, control, stop, result,
+                     store, writer, batcher)
+    return result
+
+
+def _build(
+    refs: Sequence[RecordRef], output: str | Path, config: InputConfig, options: ExtractOptions,
+    control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any], discovery: float,
+    labels: LabelTable | None,
+) -> Tuple["SpectrogramInput", SpectrogramWriter, "WriterThread", "Batcher"]:
+    """The engine and its batch buffers (before any file is made), the store, its writer thread and the batcher."""
+    from ..engine.spectrogram import SpectrogramInput
+    from .stages import BatchBuffers, Batcher, StageClock, WriterThread
+
     engine = SpectrogramInput(config)
-    buffers = BatchBuffers(engine, config.window_shape, options.batch_size, options.dtype)  # before any file is made
+    buffers = BatchBuffers(engine, config.window_shape, options.batch_size, options.dtype)
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
     store = _open_store(refs, output, config, options, control, engine, part_attrs)
     store.labels = labels.columns if labels is not None else None
     clock = StageClock(discovery=discovery)
     writer = WriterThread(store, release=buffers.free.put, clock=clock)
+    return engine, store, writer, Batcher(engine, buffers, emit=writer.put, clock=clock)
+
+
+def _compute(
+    records: Prefetch, n_refs: int, problems: Sequence[Tuple[str, str]], output: str | Path, options: ExtractOptions,
+    control: RunControl, stop: StopFlag, result: ExtractResult, store: SpectrogramWriter, writer: "WriterThread",
+    batcher: "Batcher",
+) -> None:
+    """Feed every record through the batcher and the writer, and finish the file (or keep it partial)."""
     failures = Failures(control.log, max_errors=options.max_errors,
                         fail_fast=FAIL_FAST_RECORDS if options.on_error == "skip" else 0)
     try:
         for warning in store.warnings:
             control.log(f"ecgspec: warning: {warning}")
         writer.start()
-        with progress_bar(len(refs) + len(problems), control.progress, control.log_every, clock.text) as bar:
-            run = _Run(config, options, Batcher(engine, buffers, emit=writer.put, clock=clock), result, stop, bar,
-                       failures)
-            run.feed(refs, problems, store.done_names, store.next_record_row)
+        with progress_bar(n_refs + len(problems), control.progress, control.log_every, batcher.clock.text) as bar:
+            _Run(options, batcher, result, stop, bar, failures).feed(problems, records, store.next_record_row)
         failures.close()
         logged = len(store.warnings)
         _finish(store, writer, output, stop)
         for warning in store.warnings[logged:]:  # those of finishing the file
             control.log(f"ecgspec: warning: {warning}")
-        result.shares = clock.shares()
+        result.shares = batcher.clock.shares()
     except BaseException as exc:
         writer.close()
         with contextlib.suppress(Exception):  # the first error is the one to report
@@ -228,11 +250,10 @@ def _run(
         if isinstance(exc, StoppedEarly):
             raise stopped_early(exc, output, store.next_record_row, keep=control.resume) from None
         raise
-    return result
 
 
 def _root_attrs(
-    engine: SpectrogramInput, config: InputConfig, options: ExtractOptions, part_attrs: Mapping[str, Any]
+    engine: "SpectrogramInput", config: InputConfig, options: ExtractOptions, part_attrs: Mapping[str, Any]
 ) -> Dict[str, Any]:
     """The output's root attributes: the effective config, the STFT's sizes, the version, a part's own."""
     return {
@@ -246,7 +267,7 @@ def _root_attrs(
 
 def _open_store(
     refs: Sequence[RecordRef], output: str | Path, config: InputConfig, options: ExtractOptions,
-    control: RunControl, engine: SpectrogramInput, part_attrs: Mapping[str, Any],
+    control: RunControl, engine: "SpectrogramInput", part_attrs: Mapping[str, Any],
 ) -> SpectrogramWriter:
     """The writer of ``output``, once the free space fits what the records a resume does not keep will take."""
     attrs = _root_attrs(engine, config, options, part_attrs)
@@ -261,10 +282,12 @@ def _open_store(
     )
 
 
-def _finish(store: SpectrogramWriter, writer: WriterThread, output: str | Path, stop: StopFlag) -> None:
+def _finish(store: SpectrogramWriter, writer: "WriterThread", output: str | Path, stop: StopFlag) -> None:
     """Drain the writer thread, then finish the file; a stopped run keeps it partial and raises Interrupted."""
     writer.close()
     if writer.error is not None:
+        from .stages import write_failed
+
         raise write_failed(output, writer.error) from writer.error
     if stop.signum is not None:
         store.close()
@@ -273,68 +296,43 @@ def _finish(store: SpectrogramWriter, writer: WriterThread, output: str | Path, 
 
 
 class _Run:
-    """Stages 1-3 of one run: read records in order (a few ahead, in threads), batch and compute them.
+    """Stages 1-3 of one run: take the records in order as they are read, batch and compute them.
 
     Holds what the feeding loop shares: the settings, the batcher, the result it tallies,
     the stop flag, the progress bar and the failures (which log them and may stop the run).
     """
 
     def __init__(
-        self, config: InputConfig, options: ExtractOptions, batcher: Batcher, result: ExtractResult,
-        stop: StopFlag, bar: Any, failures: Failures,
+        self, options: ExtractOptions, batcher: "Batcher", result: ExtractResult, stop: StopFlag, bar: Any,
+        failures: Failures,
     ) -> None:
-        self.config, self.options, self.batcher, self.result = config, options, batcher, result
+        self.options, self.batcher, self.result = options, batcher, result
         self.stop, self.bar, self.failures = stop, bar, failures
 
-    def feed(
-        self, refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], done: AbstractSet[str], row: int
-    ) -> None:
-        """Report ``problems``, then compute every ref in order, its windows in /records rows from ``row`` on;
-        those in ``done`` (kept in the output by an earlier run, --resume) are skipped."""
+    def feed(self, problems: Sequence[Tuple[str, str]], records: Prefetch, row: int) -> None:
+        """Report ``problems``, then compute every record in order, its windows in /records rows from
+        ``row`` on; those kept in the output by an earlier run (--resume) come without a stream."""
         for name, message in problems:
             self.fail(name, message)
             self.bar.update(1)
-        with self._readers() as (start, depth):
-            for ref, q in prefetch(refs, lambda r: r.name in done, start, depth):
-                if self.stop.signum is not None:
-                    return
-                if q is None:  # kept in the output by an earlier run
-                    self.result.resumed += 1
-                    self.failures.succeeded()
-                else:
-                    row += self.consume(ref, q, row)
-                self.bar.update(1)
-                self.bar.set_postfix(windows=self.batcher.windows, refresh=False)
-            if self.stop.signum is None:
-                self.batcher.flush()
-
-    @contextlib.contextmanager
-    def _readers(self) -> Iterator[tuple[Callable[[RecordRef], Any], int]]:
-        """Stage 1: ``(start, depth)``, where ``start(ref)`` begins reading a record and gives its event
-        stream (``get(timeout)``), and ``depth`` records are kept started ahead. Reader processes
-        (:class:`~ecgspec.run.workers.ReaderPool`), or with ``--workers 0`` threads of this process."""
-        workers = self.options.workers
-        if workers and processes_allowed():
-            with ReaderPool(workers, self.config, self.options) as pool:
-                seq = itertools.count()
-                yield (lambda ref: pool.submit(next(seq), ref)), pool.depth
-            return
-        with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="ecgspec-read") as pool:
-
-            def start(ref: RecordRef) -> "queue.Queue[Any]":
-                q: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_BLOCKS)
-                pool.submit(read_record, ref, self.config, self.options, q, self.stop.event)
-                return q
-
-            try:
-                yield start, 2 * READ_THREADS
-            finally:
-                self.stop.event.set()  # release threads still blocked on their queues
-                pool.shutdown(wait=False, cancel_futures=True)  # and start no more reads
+        for ref, q in records:
+            if self.stop.signum is not None:
+                return
+            if q is None:  # kept in the output by an earlier run
+                self.result.resumed += 1
+                self.failures.succeeded()
+            else:
+                row += self.consume(ref, q, row)
+            self.bar.update(1)
+            self.bar.set_postfix(windows=self.batcher.windows, refresh=False)
+        if self.stop.signum is None:
+            self.batcher.flush()
 
     def fail(self, name: str, message: str, row: int | None = None) -> None:
         """Report a record that cannot be used; ``row``: the /records row its windows carry, if it got
         that far (the batcher drops those it holds, the writer those it has)."""
+        from .stages import RecordSkipped
+
         self.result.errors.append((name, message))
         self.batcher.event(RecordSkipped(name, message, None if row is None else self.batcher.discard(row)))
         if self.options.on_error == "fail":
@@ -370,6 +368,8 @@ class _Run:
 
     def commit(self, read: RecordRead) -> None:
         """A record read in full: its row follows its windows, and the result counts it."""
+        from .stages import CommitRecord
+
         self.batcher.event(CommitRecord(read.row))
         self.result.records += 1
         self.result.windows += read.row.n_windows

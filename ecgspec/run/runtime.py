@@ -1,6 +1,7 @@
 """What a run changes in the process while it runs, and restores after: signal handlers, GIL hand-over, torch threads.
 
-:func:`run_scope` holds all three for an ``extract`` run (:mod:`ecgspec.run.pipeline`);
+:func:`run_scope` holds the first two for an ``extract`` run (:mod:`ecgspec.run.pipeline`), and
+:func:`engine_threads` the third once the run has started its readers and imports torch;
 :class:`StopFlag` alone serves the client of a cluster run (:mod:`ecgspec.run.cluster`).
 """
 
@@ -13,11 +14,9 @@ import sys
 import threading
 from typing import Any, Dict, Iterator
 
-import torch
-
 from ..engine.config import InputConfig, resolve_device
 
-__all__ = ["SWITCH_INTERVAL", "StopFlag", "run_scope"]
+__all__ = ["SWITCH_INTERVAL", "StopFlag", "engine_threads", "run_scope"]
 
 SWITCH_INTERVAL = 5e-4  # seconds; see _switch_interval
 
@@ -46,10 +45,9 @@ class StopFlag:
 
 
 @contextlib.contextmanager
-def run_scope(config: InputConfig) -> Iterator[StopFlag]:
-    """The stop flag (signals caught), a short GIL switch interval and, on CPU, a core left to the
-    reader and writer threads, for the duration of a run."""
-    with StopFlag() as stop, _switch_interval(SWITCH_INTERVAL), _engine_threads(config):
+def run_scope() -> Iterator[StopFlag]:
+    """The stop flag (signals caught) and a short GIL switch interval, for the duration of a run."""
+    with StopFlag() as stop, _switch_interval(SWITCH_INTERVAL):
         yield stop
 
 
@@ -70,13 +68,15 @@ def _switch_interval(seconds: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _engine_threads(config: InputConfig) -> Iterator[None]:
-    """On CPU, leave one core to the reader and writer threads for the run.
+def engine_threads(config: InputConfig) -> Iterator[None]:
+    """On CPU, leave one core to the reader and writer threads for the run (imports torch).
 
     The writer's copy into the page cache needs a core of its own; torch's threads
     spinning beside it cost more than they gave (2 cores: 1 engine thread ran the
     2,000-record bench 15-25% faster than 2, on a third less CPU time).
     """
+    import torch
+
     old = torch.get_num_threads()
     if resolve_device(config.get("device")).type == "cpu":
         torch.set_num_threads(max(1, min(old, (os.cpu_count() or 2) - 1)))

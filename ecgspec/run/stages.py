@@ -1,8 +1,8 @@
 """The stages of an ``extract`` run, and the events that pass between them.
 
 1. reading (:mod:`ecgspec.run.reading`, in reader threads or processes) streams one record's
-   windows, then a :class:`RecordRead` or :class:`ReadFailed`; :func:`prefetch` keeps a few
-   records started ahead;
+   windows, then a :class:`RecordRead` or :class:`ReadFailed`; :class:`~ecgspec.run.readahead.Prefetch`
+   keeps records started ahead;
 2. the :class:`Batcher` (main thread) packs windows of consecutive records into full
    batches and has the engine compute them, into :class:`BatchBuffers` allocated
    once, in the stored dtype (:func:`to_stored`);
@@ -17,20 +17,17 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Iterator, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from ..engine.spectrogram import SpectrogramInput
 from ..errors import ExtractError, one_line
-from ..readers import RecordRef
 from ..store.layout import OutputError, RecordRow, clip_to_stored
 from ..store.writer import SpectrogramWriter
 
-QUEUE_BLOCKS = 2  # blocks buffered per record ahead of the batcher
 FLUSH_SECONDS = 2.0
 
 
@@ -63,20 +60,6 @@ def write_failed(output: Any, error: BaseException) -> ExtractError:
     if isinstance(error, OutputError):
         return ExtractError(str(error))
     return ExtractError(f"writing {output} failed: {error}")
-
-
-def prefetch(
-    refs: Sequence[RecordRef], skip: Callable[[RecordRef], bool], start: Callable[[RecordRef], "queue.Queue[Any]"],
-    depth: int,
-) -> Iterator[tuple[RecordRef, "queue.Queue[Any] | None"]]:
-    """Yield each ref with its output queue, keeping ``depth`` records started ahead (None: skipped)."""
-    ahead: Deque[tuple[RecordRef, "queue.Queue[Any] | None"]] = deque()
-    for ref in refs:
-        ahead.append((ref, None if skip(ref) else start(ref)))
-        while len(ahead) > depth or (ahead and ahead[0][1] is None):
-            yield ahead.popleft()
-    while ahead:
-        yield ahead.popleft()
 
 
 # --- the writer events, in the order the batcher emits them -----------------------------------

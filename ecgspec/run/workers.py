@@ -3,10 +3,13 @@
 Each worker is a process started from a forkserver (never forked from a process that may hold
 CUDA or the engine's threads) that has imported the reading stage once (:mod:`ecgspec.run.reading`:
 readers, resampling, windowing; no torch). The main process hands it records, in run order,
-over a pipe; the worker reads each one (:func:`ecgspec.run.reading.read_events`) and sends its
-events back over another pipe, in order: a record's windows are copied into the worker's ring of
-shared-memory slots and only the slot's number, starts and flags travel through the pipe
-(no pickling of sample arrays); the record's ``/records`` row or its failure follow.
+over a pipe (up to :data:`IN_FLIGHT` ahead); in the worker one thread reads each one
+(:func:`ecgspec.run.reading.read_events`) into a read-ahead of at most its share of
+:data:`READ_AHEAD_BYTES`, and another sends the events back over another pipe, in order: a
+record's windows are copied into the worker's ring of shared-memory slots and only the slot's
+number, starts and flags travel through the pipe (no pickling of sample arrays); the record's
+``/records`` row or its failure follow. The read-ahead is what keeps every core reading while the
+run imports torch at its start and while it computes a batch.
 
 The main process consumes records strictly in run order, so each worker's pipe is read in the
 order its records were handed to it: the record the run waits for is always the oldest one its
@@ -23,6 +26,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -36,11 +40,14 @@ from ..readers import RecordRef
 from .options import ExtractOptions
 from .reading import ReadFailed, RecordRead, Windows
 
-__all__ = ["ReaderPool", "RecordStream", "map_in_processes", "processes_allowed"]
+__all__ = ["ReaderPool", "RecordStream", "map_in_processes", "processes_allowed", "start_server"]
 
-SLOT_BYTES = 4 << 20  # a shared-memory slot: at least this, at least one window
-SLOTS = 4  # slots per worker: windows one worker may have sent and the run not yet batched
-IN_FLIGHT = 2  # records handed to one worker ahead of the one the run waits for
+SLOT_BYTES = 1 << 20  # a shared-memory slot: at least this, at least one window
+SHM_BYTES = 32 << 20  # the slots of all workers together, about (at least SLOTS_MIN a worker)
+SLOTS_MIN = 4  # slots per worker at least: windows one worker may have sent and the run not yet batched
+READ_AHEAD_BYTES = 256 << 20  # windows all workers together may hold read ahead of the run (a worker: its share)
+IN_FLIGHT = 1024  # records handed to one worker ahead of the one the run waits for (the byte budget binds first)
+SEND_BATCH = 32  # records handed over in one message
 PRELOAD = ["ecgspec.run.reading"]  # what the forkserver imports once, for every worker it starts
 POLL_SECONDS = 0.1
 MAP_CHUNK = 1000  # items of one task of map_in_processes
@@ -53,6 +60,15 @@ def context() -> Any:
         ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def start_server() -> None:
+    """Start the forkserver now, without waiting for it: it imports the reading stage while the run
+    finds its records, and the first worker starts at once afterwards."""
+    if context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def processes_allowed() -> bool:
@@ -73,46 +89,112 @@ def map_in_processes(func: Callable[..., list[Any]], items: Sequence[Any], n: in
 # -- in a worker ----------------------------------------------------------------------------------
 
 
-def _worker_main(tasks: Connection, events: Connection, shm_name: str, first_slot: int, slot_bytes: int,
-                 free: Any, config: InputConfig, options: ExtractOptions, parent: int) -> None:
-    """A worker's loop: read each record handed over, send its events, until told to stop (None)."""
+@dataclass(frozen=True)
+class _Ring:
+    """Where a worker's windows go: its slots in the run's shared memory."""
+
+    shm_name: str
+    first: int  # the worker's first slot in the block
+    count: int  # its slots
+    size: int  # bytes a slot
+
+
+class _ReadAhead:
+    """A worker's events read ahead of the run, in order, holding at most ``budget`` bytes of windows
+    (one event always fits): the worker reads on while the run is busy (importing torch at the start,
+    computing a batch later), and stops reading when the run falls that far behind."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.held = budget, 0
+        self.events: Deque[Any] = deque()
+        self.changed = threading.Condition()
+
+    def put(self, event: Any) -> None:
+        size = event[1].nbytes if isinstance(event, tuple) else 0
+        with self.changed:
+            while self.held and self.held + size > self.budget:
+                self.changed.wait()
+            self.events.append(event)
+            self.held += size
+            self.changed.notify_all()
+
+    def get(self) -> Any:
+        with self.changed:
+            while not self.events:
+                self.changed.wait()
+            return self.events.popleft()
+
+    def sent(self, event: Windows) -> None:
+        """``event``'s windows are in shared memory: their bytes no longer count."""
+        with self.changed:
+            self.held -= event[1].nbytes
+            self.changed.notify_all()
+
+
+def _take_tasks(tasks: Connection, todo: "queue.SimpleQueue[RecordRef | None]") -> None:
+    """A worker's task thread: empties the task pipe as records are handed over, so that the run
+    never waits to hand one over while this worker waits on the run; None once told to stop."""
+    try:
+        while (refs := tasks.recv()) is not None:
+            for ref in refs:
+                todo.put(ref)
+    except (EOFError, OSError):
+        pass  # the run is gone
+    todo.put(None)
+
+
+def _read_loop(todo: "queue.SimpleQueue[RecordRef | None]", ahead: _ReadAhead, config: InputConfig,
+               options: ExtractOptions) -> None:
+    """A worker's reading thread: every record handed over, into ``ahead``; None at the end."""
     from .reading import read_events
 
+    while (ref := todo.get()) is not None:
+        for event in read_events(ref, config, options):
+            ahead.put(event)
+    ahead.put(None)
+
+
+def _worker_main(tasks: Connection, events: Connection, ring: _Ring, free: Any, budget: int, config: InputConfig,
+                 options: ExtractOptions, parent: int) -> None:
+    """A worker: one thread takes the records handed over (:func:`_take_tasks`), one reads them ahead
+    (:func:`_read_loop`), and this one sends their events in order, windows through the
+    shared-memory slots, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops the run, and then its workers
-    shm = SharedMemory(shm_name)
+    shm = SharedMemory(ring.shm_name)
+    ahead = _ReadAhead(budget)
+    todo: "queue.SimpleQueue[RecordRef | None]" = queue.SimpleQueue()
+    threading.Thread(target=_take_tasks, args=(tasks, todo), daemon=True).start()
+    threading.Thread(target=_read_loop, args=(todo, ahead, config, options), daemon=True).start()
     slot = 0
     try:
-        while True:
-            ref = tasks.recv()
-            if ref is None:
-                return
-            for event in read_events(ref, config, options):
-                if isinstance(event, tuple):
-                    slot = _send_windows(event, events, shm, first_slot, slot, slot_bytes, free, parent)
-                    if slot < 0:
-                        return
-                else:
-                    events.send(event)
+        while (event := ahead.get()) is not None:
+            if isinstance(event, tuple):
+                slot = _send_windows(event, events, shm, ring, slot, free, parent)
+                if slot < 0:
+                    return
+                ahead.sent(event)
+            else:
+                events.send(event)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the run is gone
     finally:
         shm.close()
 
 
-def _send_windows(windows: Windows, events: Connection, shm: SharedMemory, first_slot: int, slot: int,
-                  slot_bytes: int, free: Any, parent: int) -> int:
+def _send_windows(windows: Windows, events: Connection, shm: SharedMemory, ring: _Ring, slot: int, free: Any,
+                  parent: int) -> int:
     """Copy windows into the next free slots, as many as fit in each, and say so; the next slot (-1: run gone)."""
     starts, values, qc = windows
-    per_slot = max(1, slot_bytes // max(1, values[0].nbytes))
+    per_slot = max(1, ring.size // max(1, values[0].nbytes))
     for i in range(0, len(starts), per_slot):
         while not free.acquire(timeout=1.0):
             if not _alive(parent):
                 return -1
         k = min(per_slot, len(starts) - i)
-        offset = (first_slot + slot) * slot_bytes
+        offset = (ring.first + slot) * ring.size
         np.ndarray((k, *values.shape[1:]), np.float32, buffer=shm.buf, offset=offset)[...] = values[i : i + k]
         events.send((slot, starts[i : i + k], qc[i : i + k]))
-        slot = (slot + 1) % SLOTS
+        slot = (slot + 1) % ring.count
     return slot
 
 
@@ -134,6 +216,12 @@ class _Worker:
     events: Connection
     free: Any
     queued: Deque[int] = field(default_factory=deque)  # run-order numbers handed to it, not yet consumed
+    unsent: list[RecordRef] = field(default_factory=list)  # its records not yet sent (a batch fills up)
+
+    def send_tasks(self) -> None:
+        if self.unsent:
+            self.tasks.send(self.unsent)
+            self.unsent = []
 
 
 class RecordStream:
@@ -165,9 +253,11 @@ class ReaderPool:
     def __init__(self, n: int, config: InputConfig, options: ExtractOptions) -> None:
         window_bytes = 4 * config["n_channels"] * config["n_samples"]
         self.slot_bytes = math.ceil(max(SLOT_BYTES, window_bytes) / 4096) * 4096
+        self.slots = max(SLOTS_MIN, SHM_BYTES // (n * self.slot_bytes))  # a worker's
+        self.budget = max(READ_AHEAD_BYTES // n, window_bytes)  # a worker's read-ahead
         self.config, self.options = config, options
         self.ctx = context()
-        self.shm = SharedMemory(create=True, size=n * SLOTS * self.slot_bytes)
+        self.shm = SharedMemory(create=True, size=n * self.slots * self.slot_bytes)
         self.workers: list[_Worker] = []
         self.refs: dict[int, RecordRef] = {}  # what was handed over, for a replacement worker
         try:
@@ -186,11 +276,11 @@ class ReaderPool:
     def _start(self, index: int) -> _Worker:
         tasks_out, tasks_in = self.ctx.Pipe(duplex=False)[::-1]  # (send end, recv end) -> ours, theirs
         events_in, events_out = self.ctx.Pipe(duplex=False)
-        free = self.ctx.Semaphore(SLOTS)
+        free = self.ctx.Semaphore(self.slots)
+        ring = _Ring(self.shm.name, index * self.slots, self.slots, self.slot_bytes)
         process = self.ctx.Process(
             target=_worker_main, name=f"ecgspec-reader-{index}", daemon=True,
-            args=(tasks_in, events_out, self.shm.name, index * SLOTS, self.slot_bytes, free, self.config,
-                  self.options, os.getpid()),
+            args=(tasks_in, events_out, ring, free, self.budget, self.config, self.options, os.getpid()),
         )
         process.start()
         tasks_in.close()
@@ -203,7 +293,9 @@ class ReaderPool:
         worker = self.workers[index]
         worker.queued.append(seq)
         self.refs[seq] = ref
-        worker.tasks.send(ref)
+        worker.unsent.append(ref)
+        if len(worker.unsent) >= SEND_BATCH:
+            worker.send_tasks()
         return RecordStream(self, index, seq)
 
     @property
@@ -216,6 +308,9 @@ class ReaderPool:
         windows is valid until the slot is released."""
         worker = self.workers[index]
         try:
+            if not worker.events.poll(0):
+                for each in self.workers:  # the run is about to wait: every record handed over goes out
+                    each.send_tasks()
             if not worker.events.poll(timeout):
                 return None
             event = worker.events.recv()
@@ -225,7 +320,7 @@ class ReaderPool:
             slot, starts, qc = event
             k = len(starts)
             shape = (k, self.config["n_channels"], self.config["n_samples"])
-            offset = (index * SLOTS + slot) * self.slot_bytes
+            offset = (index * self.slots + slot) * self.slot_bytes
             return starts, np.ndarray(shape, np.float32, buffer=self.shm.buf, offset=offset), qc
         if worker.queued and worker.queued[0] == seq:
             worker.queued.popleft()
@@ -246,9 +341,9 @@ class ReaderPool:
         for conn in (old.tasks, old.events):
             conn.close()
         self.workers[index] = new = self._start(index)
-        for s in pending:
-            new.queued.append(s)
-            new.tasks.send(self.refs[s])
+        new.queued.extend(pending)
+        new.unsent = [self.refs[s] for s in pending]
+        new.send_tasks()
         self.refs.pop(seq, None)
         return ReadFailed(f"its reader process died ({how})")
 

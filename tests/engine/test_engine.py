@@ -204,3 +204,25 @@ def test_config_survives_pickle_and_copy():
     cfg = InputConfig(n_channels=2, n_samples=2000, n_bins=64, fs=200, feature_fs=50, name="x")
     for clone in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg), cfg.copy()):
         assert isinstance(clone, InputConfig) and clone == cfg and clone.window_shape == cfg.window_shape
+
+
+@pytest.mark.parametrize("n_samples,n_bins,win_length,hop_length", [
+    (5000, 128, 250, 25), (5000, 128, 256, 128), (64, 32, 63, 1), (40, 64, 39, 7), (10, 4, 7, 3), (2, 2, 2, 1)])
+def test_gathered_frames_equal_the_padded_view_of_the_same_frames(n_samples, n_bins, win_length, hop_length) -> None:
+    """What feature_fs computes: the kept frames read through reflected indices, not the padded signal."""
+    x = torch.randn(3, n_samples, dtype=torch.float64)
+    n_frames = frames.n_frames(n_samples, hop_length)
+    kept = torch.unique(torch.randint(0, n_frames, (max(1, n_frames // 3),)))
+    kept = torch.cat([torch.tensor([0, n_frames - 1]), kept]).unique()
+    index = functional.frame_index(n_samples, n_bins, win_length, hop_length, kept)
+    assert index is not None
+    view = functional.frames_view(x, n_bins, win_length, hop_length).index_select(1, kept)
+    assert torch.equal(x.index_select(-1, index.flatten()).view(3, *index.shape), view)
+
+
+def test_frames_reaching_past_the_far_end_keep_torchs_own_pad_error() -> None:
+    """A window wider than the signal allows no reflection: no index, and the padded path raises as torch_ecg does."""
+    kept = torch.tensor([0])
+    assert functional.frame_index(8, 64, 30, 4, kept) is None
+    with pytest.raises(RuntimeError):
+        functional.frames_view(torch.randn(1, 8), 64, 30, 4)

@@ -252,12 +252,21 @@ except RecordError as exc:
 @pytest.mark.parametrize("blocked, file", [({"ecgdatakit"}, "scp"), ({"pydicom"}, "dcm")])  # XML: test_xml_fast
 def test_without_the_extra_a_clinical_file_is_the_one_line_error_naming_it(blocked: set, file: str,
                                                                             tmp_path: Path) -> None:
-    path = DICOM if file == "dcm" else write_kind(file, tmp_path, n=500)[0]
+    path = write_kind(file, tmp_path, n=500)[0] if file != "dcm" else tmp_path / "cut.dcm"
+    if file == "dcm":  # a DICOM file ecgspec's own reader leaves to pydicom
+        path.write_bytes(DICOM.read_bytes()[:20000])
     out = subprocess.run([sys.executable, "-c", BLOCK.format(blocked=blocked), str(path)], capture_output=True,
                          text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
-    assert out.stdout.startswith("ERROR reading ") and out.stdout.strip().endswith("pip install ecgspec[clinical]")
+    assert out.stdout.startswith("ERROR reading " if file != "dcm" else "ERROR DICOM: "), out.stdout
+    assert out.stdout.strip().endswith("pip install ecgspec[clinical]")
     assert len(out.stdout.strip().splitlines()) == 1
+
+
+def test_without_the_extra_a_dicom_waveform_is_read_by_ecgspecs_own_reader() -> None:
+    code = BLOCK.format(blocked={"ecgdatakit", "pydicom"}).replace('print("ERROR", exc)', 'print("ERROR", exc)\nelse:\n    print("READ")')
+    out = subprocess.run([sys.executable, "-c", code, str(DICOM)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip() == "READ", out.stdout + out.stderr
 
 
 def test_discovery_imports_neither_ecgdatakit_nor_h5py(tmp_path: Path) -> None:

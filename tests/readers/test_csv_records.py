@@ -9,9 +9,12 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from ecgspec.cli import main
-from ecgspec.readers import RecordError, RecordRef, find_records, open_record
+from ecgspec.readers import RecordError, RecordRef, csv_records, find_records, open_record
 from tests.helpers import ecg_writers as w
 
 
@@ -85,3 +88,64 @@ def test_a_folder_passes_over_a_dataset_table_and_reads_a_table_named_on_its_own
     assert problems == [] and [r.name for r in refs] == ["rec", "timed"]
     (ref,), _ = find_records([tmp_path / "labels.csv"])
     assert open_record(ref, input_fs=100).header.leads == ("a", "b")
+
+
+# ---------------------------------------------------------------- the fast path for integer bodies
+
+def _loadtxt_reference(body: bytes) -> np.ndarray:
+    """What the record held before the fast path: np.loadtxt's float64 of the body, as float32."""
+    import io
+    return np.loadtxt(io.StringIO(body.decode()), delimiter=",", dtype=np.float64, ndmin=2, quotechar='"',
+                      comments=None).astype(np.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=9),
+                    elements=st.one_of(st.integers(-40000, 40000), st.integers(-2 ** 52, 2 ** 52))),
+       crlf=st.booleans(), final_newline=st.booleans())
+def test_integer_bodies_take_the_fast_path_and_equal_np_loadtxt(x: np.ndarray, crlf: bool, final_newline: bool) -> None:
+    end = b"\r\n" if crlf else b"\n"
+    body = end.join(",".join(map(str, row)).encode() for row in x.tolist()) + (end if final_newline else b"")
+    fast = csv_records.parse_integers(body, x.shape[1])
+    assert fast is not None
+    ref = _loadtxt_reference(body)
+    assert fast.astype(np.float32).tobytes() == ref.tobytes() and fast.shape == ref.shape
+
+
+def test_open_csv_reads_integers_by_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    x = w.counts(12, 500).astype(np.int64)
+    x[3, 7], x[4, 8] = 0, -40000
+    path = w.csv_record(tmp_path / "r.csv", x)
+    monkeypatch.setattr(csv_records, "_parse_loadtxt", None)  # any use of it is a TypeError
+    record = open_csv(path)
+    assert record.read(0, 500, range(12)).tobytes() == x.astype(np.float32).tobytes()
+
+
+@pytest.mark.parametrize("body", [
+    b"1,2\n\n3,4\n", b"-0,1\n", b"1,+2\n", b" 1,2\n", b"1.5,2\n", b'"1",2\n', b"1,2\n3,4\n\n",
+    b"99999999999999999999,1\n", b"9007199254740993,1\n", b"1e3,2\n",
+])
+def test_other_bodies_fall_back_to_np_loadtxt_and_read_the_same(body: bytes, tmp_path: Path) -> None:
+    assert csv_records.parse_integers(body, 2) is None
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"I,II\n" + body)
+    record = open_csv(path)
+    values = record.read(0, record.header.n_samples, [0, 1])
+    assert np.ascontiguousarray(values.T).tobytes() == _loadtxt_reference(body).tobytes()
+
+
+@pytest.mark.parametrize("body", [
+    b"1,2\n3\n", b"1,2\n3,4,5\n", b"1,,2\n", b"1,2,\n", b",1,2\n", b"1,-\n", b"1-2,3\n", b"-,1\n", b"1,2\n3,4-\n",
+    b"1,--2\n", b"1,2\r\n3\r\n", b"1,2\r3,4\n", b"1,2\n3,4\n5", b"1,2\n3,4\n5,", b"1,x\n", b"1,2\n,\n", b"\xff,1\n",
+])
+def test_a_malformed_integer_body_is_np_loadtxts_one_line_error(body: bytes, tmp_path: Path) -> None:
+    assert csv_records.parse_integers(body, 2) is None
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"I,II\n" + body)
+    with pytest.raises(RecordError) as info:
+        open_csv(path)
+    with pytest.raises(RecordError) as reference:
+        csv_records._parse_loadtxt(body.decode(errors="replace"))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("csv: ")
+    assert message == str(reference.value) or "the rows hold" in message, message

@@ -14,7 +14,7 @@ import pytest
 
 import ecgspec
 from ecgspec.readers import RecordRef, find_records
-from ecgspec.run import pipeline, workers
+from ecgspec.run import readahead, workers
 from ecgspec.run.options import ExtractOptions, available_cpus, build_settings
 from ecgspec.run.reading import ReadFailed, RecordRead
 from ecgspec.run.workers import ReaderPool
@@ -124,7 +124,7 @@ def test_workers_zero_reads_in_this_process(tmp_path: Path, cpsc_dir: Path, monk
     def refuse(*args, **kwargs):
         raise AssertionError("a reader process was started")
 
-    monkeypatch.setattr(pipeline, "ReaderPool", refuse)
+    monkeypatch.setattr(readahead, "ReaderPool", refuse)
     result = ecgspec.extract(cpsc_dir, tmp_path / "o.h5", CPSC, workers=0, log=lambda m: None)
     assert result.records == 18 and not multiprocessing.active_children()
 
