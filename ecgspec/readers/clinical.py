@@ -220,7 +220,7 @@ def open_clinical(ref: RecordRef) -> Record:
     if suffix == ".dcm":
         from .dicom import open_dicom
 
-        return open_dicom(ref)
+        return open_dicom(ref, open_with_ecgdatakit, EXTRA)
     if suffix == ".xml":
         record = _open_fast(ref)
         if record is not None:
