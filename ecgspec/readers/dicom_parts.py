@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import struct
 
+from ..errors import EcgspecError
+
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
@@ -34,7 +36,7 @@ _REGEX = {vr: re.compile(rx) for vr, rx in {
 _SINGLE = {"LT", "ST", "UT"}  # text VRs of one value (a backslash is text)
 
 
-class Fallback(Exception):
+class Fallback(EcgspecError):
     """The file is of a variant (or is malformed in a way) this reader does not read exactly."""
 
 
