@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import queue
 import signal
 import threading
@@ -131,15 +130,16 @@ class _ReadAhead:
             self.changed.notify_all()
 
 
-def _take_tasks(tasks: Connection, todo: "queue.SimpleQueue[RecordRef | None]") -> None:
+def _take_tasks(tasks: Connection, todo: "queue.SimpleQueue[RecordRef | None]", gone: threading.Event) -> None:
     """A worker's task thread: empties the task pipe as records are handed over, so that the run
-    never waits to hand one over while this worker waits on the run; None once told to stop."""
+    never waits to hand one over while this worker waits on the run; None once told to stop, and
+    ``gone`` set when the pipe closes without it (the run's process died, even one left a zombie)."""
     try:
         while (refs := tasks.recv()) is not None:
             for ref in refs:
                 todo.put(ref)
     except (EOFError, OSError):
-        pass  # the run is gone
+        gone.set()
     todo.put(None)
 
 
@@ -155,7 +155,7 @@ def _read_loop(todo: "queue.SimpleQueue[RecordRef | None]", ahead: _ReadAhead, c
 
 
 def _worker_main(tasks: Connection, events: Connection, ring: _Ring, free: Any, budget: int, config: InputConfig,
-                 options: ExtractOptions, parent: int) -> None:
+                 options: ExtractOptions) -> None:
     """A worker: one thread takes the records handed over (:func:`_take_tasks`), one reads them ahead
     (:func:`_read_loop`), and this one sends their events in order, windows through the
     shared-memory slots, until told to stop (None)."""
@@ -163,13 +163,14 @@ def _worker_main(tasks: Connection, events: Connection, ring: _Ring, free: Any, 
     shm = SharedMemory(ring.shm_name)
     ahead = _ReadAhead(budget)
     todo: "queue.SimpleQueue[RecordRef | None]" = queue.SimpleQueue()
-    threading.Thread(target=_take_tasks, args=(tasks, todo), daemon=True).start()
+    gone = threading.Event()
+    threading.Thread(target=_take_tasks, args=(tasks, todo, gone), daemon=True).start()
     threading.Thread(target=_read_loop, args=(todo, ahead, config, options), daemon=True).start()
     slot = 0
     try:
         while (event := ahead.get()) is not None:
             if isinstance(event, tuple):
-                slot = _send_windows(event, events, shm, ring, slot, free, parent)
+                slot = _send_windows(event, events, shm, ring, slot, free, gone)
                 if slot < 0:
                     return
                 ahead.sent(event)
@@ -182,13 +183,13 @@ def _worker_main(tasks: Connection, events: Connection, ring: _Ring, free: Any, 
 
 
 def _send_windows(windows: Windows, events: Connection, shm: SharedMemory, ring: _Ring, slot: int, free: Any,
-                  parent: int) -> int:
+                  gone: threading.Event) -> int:
     """Copy windows into the next free slots, as many as fit in each, and say so; the next slot (-1: run gone)."""
     starts, values, qc = windows
     per_slot = max(1, ring.size // max(1, values[0].nbytes))
     for i in range(0, len(starts), per_slot):
-        while not free.acquire(timeout=1.0):
-            if not _alive(parent):
+        while not free.acquire(timeout=POLL_SECONDS):
+            if gone.is_set():
                 return -1
         k = min(per_slot, len(starts) - i)
         offset = (ring.first + slot) * ring.size
@@ -197,14 +198,6 @@ def _send_windows(windows: Windows, events: Connection, shm: SharedMemory, ring:
         events.send((slot, starts[i : i + k].astype(np.int64).tobytes(), qc[i : i + k].astype(np.uint8).tobytes()))
         slot = (slot + 1) % ring.count
     return slot
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
 
 
 # -- in the run -----------------------------------------------------------------------------------
@@ -281,7 +274,7 @@ class ReaderPool:
         ring = _Ring(self.shm.name, index * self.slots, self.slots, self.slot_bytes)
         process = self.ctx.Process(
             target=_worker_main, name=f"ecgspec-reader-{index}", daemon=True,
-            args=(tasks_in, events_out, ring, free, self.budget, self.config, self.options, os.getpid()),
+            args=(tasks_in, events_out, ring, free, self.budget, self.config, self.options),
         )
         process.start()
         tasks_in.close()

@@ -145,3 +145,30 @@ def test_dry_run_in_processes_counts_as_the_threads_do(cpsc_dir: Path, monkeypat
     monkeypatch.setattr(plan, "PROCESS_MIN_RECORDS", 1)
     assert plan.outcomes(refs, config, options) == threads and sum(threads) > len(refs)
     assert workers.processes_allowed()
+
+
+def test_a_worker_waiting_for_a_slot_stops_once_the_run_is_gone(tmp_path: Path) -> None:
+    """The run's process died (SIGKILL: its task pipe closes without the stop message, and a zombie
+    still answers ``kill(pid, 0)``): a worker waiting for a free slot gives up at once, so the
+    processes that share the run's output pipes exit and a pipeline reading them does not hang."""
+    import queue
+    import threading
+    import time
+    from multiprocessing.shared_memory import SharedMemory
+
+    receive, send = multiprocessing.Pipe(duplex=False)
+    events, _ = multiprocessing.Pipe(duplex=False)
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    gone = threading.Event()
+    threading.Thread(target=workers._take_tasks, args=(receive, todo, gone), daemon=True).start()
+    send.close()  # the run is gone without a word
+    shm = SharedMemory(create=True, size=1 << 16)
+    try:
+        ring = workers._Ring(shm.name, 0, 1, 1 << 16)
+        windows = (np.zeros(1, np.int64), np.zeros((1, 2, 8), np.float32), np.zeros(1, np.uint8))
+        start = time.monotonic()
+        assert workers._send_windows(windows, events, shm, ring, 0, multiprocessing.Semaphore(0), gone) == -1
+        assert time.monotonic() - start < 2 and todo.get(timeout=1) is None
+    finally:
+        shm.close()
+        shm.unlink()
