@@ -44,7 +44,8 @@ CHANNEL = {0x003A0203: "LO", 0x003A0210: "DS", 0x003A0212: "DS", 0x003A0213: "DS
 GROUP = {0x003A0005: "US", 0x003A0010: "UL", 0x003A001A: "DS", 0x003A0020: "SH", 0x54001004: "US",
          0x54001006: "CS", 0x5400100A: "OW", 0x54001010: "OW"}
 SOURCE, UNITS, CHANNELS, WAVEFORMS = 0x003A0208, 0x003A0211, 0x003A0200, 0x54000100
-SPEC = (TOP, {WAVEFORMS: (GROUP, {CHANNELS: (CHANNEL, {SOURCE: (CODE, {}), UNITS: (CODE, {})})})})
+SPEC = (TOP, {WAVEFORMS: (GROUP, {CHANNELS: dp.SPAN})})  # channel definitions read for the rhythm group only
+CHANNEL_SPEC = (CHANNEL, {SOURCE: (CODE, {}), UNITS: (CODE, {})})
 
 
 class DicomRecord(Record):
@@ -98,11 +99,11 @@ def _dataset(buf: bytes) -> tuple[dict, list[dict]]:
     if buf[132:140] != b"\x02\x00\x00\x00UL\x04\x00":
         raise dp.Fallback("the file meta group has no group length")
     start = 144 + dp.unsigned(buf[140:144], "UL")
-    meta, _ = dp.walk(buf, 144, min(start, len(buf)), True, {0x00020010: "UI"}, {})
+    meta, _, _ = dp.walk(buf, 144, min(start, len(buf)), True, {0x00020010: "UI"}, {})
     syntax = dp.text("UI", meta.get(0x00020010, ("UI", None))[1])
     if syntax not in (EXPLICIT_LE, IMPLICIT_LE):
         raise dp.Fallback(f"transfer syntax {syntax or 'none'}")
-    values, seqs = dp.walk(buf, start, len(buf), syntax == EXPLICIT_LE, *SPEC)
+    values, seqs, _ = dp.walk(buf, start, len(buf), syntax == EXPLICIT_LE, *SPEC)
     return values, seqs.get(WAVEFORMS, [])
 
 
@@ -134,7 +135,9 @@ def _rhythm(groups: list[dict]) -> dict:
         usable["median" if median else "rhythm"].append(dict(group, n=(n_channels, n_samples), rate=rate))
     if len(usable["rhythm"]) != 1 or len(usable["median"]) > 1:
         raise dp.Fallback(f"{len(usable['rhythm'])} rhythm and {len(usable['median'])} median groups")
-    return usable["rhythm"][0]
+    rhythm = usable["rhythm"][0]
+    span = rhythm["seqs"].get(CHANNELS)
+    return dict(rhythm, channels=[] if span is None else dp.items(span, CHANNEL_SPEC))
 
 
 def _leads(group: dict) -> tuple[np.ndarray, list[str], int]:
@@ -145,7 +148,7 @@ def _leads(group: dict) -> tuple[np.ndarray, list[str], int]:
     padding = _get(group, 0x5400100A)
     if padding is not None and len(padding) >= 2:
         values[codes == np.frombuffer(padding[:2], "<i2")[0]] = np.nan
-    channels = group["seqs"].get(CHANNELS, [])
+    channels = group["channels"]
     if len(channels) < n_channels:
         raise dp.Fallback("fewer channel definitions than channels")
     out = np.empty((n_channels, n_samples), np.float32)
@@ -163,7 +166,7 @@ def _leads(group: dict) -> tuple[np.ndarray, list[str], int]:
 
 def _filters(group: dict) -> dict:
     """ecgdatakit's FilterSettings of a group: its first channel's filters."""
-    first = group["seqs"][CHANNELS][0]
+    first = group["channels"][0]
     found = {}
     for key, tag in (("highpass", 0x003A0220), ("lowpass", 0x003A0221), ("notch", 0x003A0222)):
         freq = dp.number(_get(first, tag))

@@ -176,7 +176,7 @@ def test_an_undefined_length_sequence_is_skipped_to_its_own_delimiter(nested: in
     seq = (np.array([0x0009, 0x1001], "<u2").tobytes() + b"SQ\0\0\xff\xff\xff\xff"
            + b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + body + b"\xfe\xff\x0d\xe0\0\0\0\0" + delim)
     buf = seq + element(0x0010, 0x0020, b"LO", b"ID42")
-    values, _ = dicom_parts.walk(buf, 0, len(buf), True, {0x00100020: "LO"}, {})
+    values, _, _ = dicom_parts.walk(buf, 0, len(buf), True, {0x00100020: "LO"}, {})
     assert values[0x00100020] == ("LO", b"ID42")
     with pytest.raises(dicom_parts.Fallback):
         dicom_parts.walk(buf[:-20], 0, len(buf) - 20, True, {}, {})
