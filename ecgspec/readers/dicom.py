@@ -141,26 +141,30 @@ def _rhythm(groups: list[dict]) -> dict:
 
 
 def _leads(group: dict) -> tuple[np.ndarray, list[str], int]:
-    """The group's (channels, samples) float32 in mV, lead names and integer rate, as ecgdatakit's."""
+    """The group's (channels, samples) float32 in mV, lead names and integer rate, as ecgdatakit's:
+    each sample ``float32(float64(code) x scale + shift)`` (the shift only where it is not 0)."""
     n_channels, n_samples = group["n"]
-    codes = np.frombuffer(_get(group, 0x54001010), "<i2", n_channels * n_samples).reshape(n_samples, n_channels)
-    values = codes.astype(np.float64)
-    padding = _get(group, 0x5400100A)
-    if padding is not None and len(padding) >= 2:
-        values[codes == np.frombuffer(padding[:2], "<i2")[0]] = np.nan
     channels = group["channels"]
     if len(channels) < n_channels:
         raise dp.Fallback("fewer channel definitions than channels")
-    out = np.empty((n_channels, n_samples), np.float32)
-    labels = []
+    labels, scales, shifts = [], np.empty((n_channels, 1)), np.empty((n_channels, 1))
     for ch in range(n_channels):
-        label, scale, shift = dv.channel(channels[ch])
+        label, scales[ch, 0], shifts[ch, 0] = dv.channel(channels[ch])
         labels.append(label or f"Ch{ch + 1}")
-        column = np.ascontiguousarray(values[:, ch])
-        column *= scale
-        if shift:
-            column += shift
-        out[ch] = column
+    data = _get(group, 0x54001010)
+    codes = np.frombuffer(data, "<i2", n_channels * n_samples).reshape(n_samples, n_channels).T
+    padding = _get(group, 0x5400100A)
+    pad = padding is not None and len(padding) >= 2
+    out = np.empty((n_channels, n_samples), np.float32)
+    if not pad and not shifts.any():  # float64 products rounded to float32 in the ufunc's buffer
+        np.multiply(codes, scales, out=out, dtype=np.float64, casting="same_kind")
+    else:
+        values = codes.astype(np.float64)
+        if pad:
+            values[codes == np.frombuffer(padding[:2], "<i2")[0]] = np.nan
+        values *= scales
+        np.add(values, shifts, out=values, where=shifts != 0)
+        out[...] = values
     return out, dv.lead_names(labels), int(round(group["rate"]))
 
 

@@ -10,6 +10,7 @@ slow way), never a guess.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from typing import Any, NamedTuple
@@ -39,6 +40,7 @@ _REGEX = {vr: re.compile(rx) for vr, rx in {
                         r"([0-5]\d((60|[0-5]\d)(\.\d{1,6} ?)?)?)?)?)?)?([+-][01]\d\d\d)?"),
     "TM": _RANGE.format(r"([01]\d|2[0-3])([0-5]\d((60|[0-5]\d)(\.\d{1,6} ?)?)?)?"),
     "UI": r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"}.items()}
+_PRINTABLE = bytes(range(0x20, 0x7F))
 _SINGLE = {"LT", "ST", "UT"}  # text VRs of one value (a backslash is text)
 
 
@@ -67,38 +69,43 @@ def walk(buf: bytes, pos: int, end: int, explicit: bool, want: dict[int, str], e
     seqs: dict[int, Any] = {}
     while pos < end:
         tag, vr, length, pos = _header(buf, pos, end, explicit)
-        if tag >> 16 == 0xFFFE:
+        if tag in want:
+            if length == UNDEFINED or pos + length > end:
+                raise Fallback(f"element {tag:08X} has an undefined length or runs past the end of its data set")
+            values[tag] = (vr or want[tag], buf[pos:pos + length])
+            pos += length
+        elif length != UNDEFINED and tag >> 16 != 0xFFFE and tag not in enter:
+            pos += length  # one past the end is caught below
+        elif tag >> 16 == 0xFFFE:
             if tag == ITEM_END and in_item:
                 return values, seqs, pos
             raise Fallback(f"a delimiter {tag:08X} inside a data set at byte {pos - 8}")
-        if tag in enter and vr not in ("SQ", ""):
-            raise Fallback(f"sequence {tag:08X} is stored as VR {vr}")
-        if length == UNDEFINED:
-            if vr not in ("SQ", ""):
-                raise Fallback(f"element {tag:08X} of VR {vr} has an undefined length")
-            stop = skip(buf, pos, end, explicit)
-            if tag in enter:
-                seqs[tag] = _sequence(Span(buf, pos, stop - 8, explicit, False), enter[tag])
-            pos = stop
-            continue
-        if pos + length > end:
-            raise Fallback(f"element {tag:08X} runs past the end of its data set (the file is cut short?)")
-        if tag in enter:
-            seqs[tag] = _sequence(Span(buf, pos, pos + length, explicit, True), enter[tag])
-        elif tag in want:
-            values[tag] = (vr or want[tag], buf[pos:pos + length])
-        pos += length
-    if in_item:
-        raise Fallback("an item of undefined length runs past the end (the file is cut short?)")
+        else:
+            pos = _sequence(buf, pos, end, explicit, tag, vr, length, enter.get(tag), seqs)
+    if in_item or pos > end:
+        raise Fallback("an element runs past the end of its data set (the file is cut short?)")
     return values, seqs, pos
 
 
-def _sequence(span: Span, spec: Any) -> Any:
-    if spec != SPAN:
-        return items(span, spec)
-    if span.defined:  # its items checked as the walk of an undefined one checks them
-        items(span, ({}, {}))
-    return span
+def _sequence(buf: bytes, pos: int, end: int, explicit: bool, tag: int, vr: str, length: int, spec: Any,
+              seqs: dict[int, Any]) -> int:
+    """Past a sequence (or, implicit VR, an element of undefined length) whose value starts at ``pos``,
+    its items (``spec``: (want, enter)) or :class:`Span` (:data:`SPAN`) put in ``seqs``."""
+    if vr not in ("SQ", ""):
+        raise Fallback(f"element {tag:08X} of VR {vr} is a sequence or has an undefined length")
+    if length == UNDEFINED and spec in (None, SPAN):
+        stop = skip(buf, pos, end, explicit)
+        if spec == SPAN:
+            seqs[tag] = Span(buf, pos, stop - 8, explicit, False)
+        return stop
+    if length == UNDEFINED:
+        seqs[tag], pos = _items(buf, pos, end, explicit, spec, None)
+        return pos
+    if pos + length > end:
+        raise Fallback(f"sequence {tag:08X} runs past the end of its data set (the file is cut short?)")
+    found, _ = _items(buf, pos, end, explicit, ({}, {}) if spec == SPAN else spec, pos + length)
+    seqs[tag] = Span(buf, pos, pos + length, explicit, True) if spec == SPAN else found
+    return pos + length
 
 
 def _header(buf: bytes, pos: int, end: int, explicit: bool) -> tuple[int, str, int, int]:
@@ -122,21 +129,30 @@ def _no_vr(group: int, elem: int) -> Any:
 
 
 def items(span: Span, spec: tuple[dict, dict]) -> list[dict]:
-    """The items of a sequence, each walked by ``spec`` (want, enter) as {"values": ..., "seqs": ...}."""
-    buf, pos, stop, explicit = span.buf, span.start, span.stop, span.explicit
+    """The items of a kept sequence, each walked by ``spec`` (want, enter) as {"values": ..., "seqs": ...}."""
+    return _items(span.buf, span.start, span.stop, span.explicit, spec, span.stop)[0]
+
+
+def _items(buf: bytes, pos: int, end: int, explicit: bool, spec: tuple[dict, dict],
+           stop: int | None) -> tuple[list[dict], int]:
+    """The items of a sequence from ``pos`` to ``stop`` (None: undefined length, to its delimiter,
+    within ``end``) and the position after it."""
     out = []
-    while pos < stop:
-        tag, _, length, pos = _header(buf, pos, stop, False)
+    limit = end if stop is None else stop
+    while stop is None or pos < stop:
+        tag, _, length, pos = _header(buf, pos, limit, False)
+        if tag == SEQ_END and stop is None:
+            return out, pos
         if tag != ITEM:
             raise Fallback(f"a sequence holds element {tag:08X}, not an item")
         if length == UNDEFINED:
-            values, seqs, pos = walk(buf, pos, stop, explicit, *spec, in_item=True)
-        elif pos + length > stop:
+            values, seqs, pos = walk(buf, pos, limit, explicit, *spec, in_item=True)
+        elif pos + length > limit:
             raise Fallback("a sequence item runs past the end (the file is cut short?)")
         else:
             values, seqs, pos = walk(buf, pos, pos + length, explicit, *spec)
         out.append({"values": values, "seqs": seqs})
-    return out
+    return out, pos
 
 
 def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
@@ -192,12 +208,13 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
                 raise Fallback(f"element {group:04X}{elem:04X} of VR {_VRS[code][0]} has an undefined length")
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the same codes, units and names recur file after file
 def text(vr: str, raw: bytes | None) -> str:
     """A string value as ecgdatakit's ``_text`` makes of pydicom's: stripped, several values joined
     by "; " ("" when absent); Fallback for a value pydicom would decode otherwise or warn about."""
     if raw is None:
         return ""
-    if raw.translate(None, bytes(range(0x20, 0x7F))).strip(b"\r\n\t\f\0"):
+    if raw.translate(None, _PRINTABLE).strip(b"\r\n\t\f\0"):
         raise Fallback(f"a {vr} value holds bytes beyond ASCII (its character set decides)")
     value = raw.decode("ascii").rstrip(" \0")
     if "\0" in value:
@@ -219,6 +236,7 @@ def _check(vr: str, value: str) -> None:
         raise Fallback("a person name of several component groups")
 
 
+@functools.lru_cache(maxsize=4096)
 def number(raw: bytes | None) -> float | None:
     """A DS value as ecgdatakit's ``_float`` makes of pydicom's (None: absent, empty or several)."""
     if raw is None:
