@@ -41,6 +41,7 @@ _REGEX = {vr: re.compile(rx) for vr, rx in {
     "TM": _RANGE.format(r"([01]\d|2[0-3])([0-5]\d((60|[0-5]\d)(\.\d{1,6} ?)?)?)?"),
     "UI": r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"}.items()}
 _PRINTABLE = bytes(range(0x20, 0x7F))
+_BINARY = {"OB", "OW"}  # values read by NumPy, not copied
 _SINGLE = {"LT", "ST", "UT"}  # text VRs of one value (a backslash is text)
 
 
@@ -62,9 +63,10 @@ class Span(NamedTuple):
 def walk(buf: bytes, pos: int, end: int, explicit: bool, want: dict[int, str], enter: dict[int, Any],
          in_item: bool = False) -> tuple[dict[int, tuple[str, bytes]], dict[int, Any], int]:
     """The elements of the data set from ``pos`` named in ``want`` (tag -> VR for implicit VR) as
-    (VR, value bytes); the sequences named in ``enter``: tag -> its own (want, enter), its items
-    walked the same way (a list), or :data:`SPAN` (a :class:`Span`); and the position after it. The
-    data set ends at ``end`` or, ``in_item`` (an item of undefined length), at its item delimiter."""
+    (VR, value bytes; a memoryview of ``buf`` where ``want`` names OB or OW); the sequences named in
+    ``enter``: tag -> its own (want, enter), its items walked the same way (a list), or :data:`SPAN`
+    (a :class:`Span`); and the position after it. The data set ends at ``end`` or, ``in_item`` (an
+    item of undefined length), at its item delimiter."""
     values: dict[int, tuple[str, bytes]] = {}
     seqs: dict[int, Any] = {}
     while pos < end:
@@ -72,7 +74,8 @@ def walk(buf: bytes, pos: int, end: int, explicit: bool, want: dict[int, str], e
         if tag in want:
             if length == UNDEFINED or pos + length > end:
                 raise Fallback(f"element {tag:08X} has an undefined length or runs past the end of its data set")
-            values[tag] = (vr or want[tag], buf[pos:pos + length])
+            binary = want[tag] in _BINARY  # as the caller names it, whatever VR the file gives
+            values[tag] = (vr or want[tag], memoryview(buf)[pos:pos + length] if binary else buf[pos:pos + length])
             pos += length
         elif length != UNDEFINED and tag >> 16 != 0xFFFE and tag not in enter:
             pos += length  # one past the end is caught below
