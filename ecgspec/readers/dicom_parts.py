@@ -29,6 +29,34 @@ _VRS = {_U16.unpack(bytes((a, b)))[0]: (chr(a) + chr(b), 12 if bytes((a, b)) in 
         for a in range(65, 91) for b in range(65, 91)}
 _SIZES = {code: size for code, (_, size) in _VRS.items()}
 
+
+def _simple_items(depth: int = 3) -> re.Pattern[bytes]:
+    """A run of whole items of undefined length holding only elements of a short explicit VR and an
+    even length up to 64 and sequences of undefined length of such items, nested up to ``depth``
+    deep (a WaveformAnnotationSequence's and a ChannelDefinitionSequence's items, code items in
+    them). Each piece is one element exactly as :func:`skip` reads it (a header fixes its length,
+    and no two pieces can start alike), so a match is the items that loop would walk, to the same
+    place, each delimiter where it belongs; anything else (a long VR, another length, a delimiter
+    with a length) ends the run, and the loop goes on from there."""
+    seconds = {a: "".join(b for b in _LETTERS if (a + b).encode() not in _LONG_VRS) for a in _LETTERS}
+    any_second = "".join(a for a in _LETTERS if seconds[a] == _LETTERS)  # one class for these first letters
+    short_vr = b"|".join([f"[{any_second}][A-Z]".encode()] + [f"{a}[{seconds[a]}]".encode()
+                                                            for a in _LETTERS if a not in any_second])
+    lengths = b"|".join(re.escape(struct.pack("<H", n)) + b".{%d}" % n for n in range(0, 65, 2))
+    tag = rb"(?!\xfe\xff).{4}"
+    element = tag + b"(?:" + short_vr + b")(?:" + lengths + b")"
+    item_open, item_end, seq_end = (re.escape(struct.pack("<HHI", 0xFFFE, e, n))
+                                    for e, n in ((0xE000, UNDEFINED), (0xE00D, 0), (0xE0DD, 0)))
+    item = item_open + b"(?:" + element + b")*" + item_end
+    for _ in range(depth):
+        seq = tag + b"SQ\x00\x00\xff\xff\xff\xff(?:" + item + b")*" + seq_end
+        item = item_open + b"(?:" + element + b"|" + seq + b")*" + item_end
+    return re.compile(b"(?:" + item + b")*", re.DOTALL)
+
+
+_LETTERS = "".join(chr(c) for c in range(65, 91))
+_SIMPLE = _simple_items()
+
 # pydicom's reading validation (pydicom.valuerep): a value it would warn about is read by pydicom
 _MAX_LEN = {"CS": 16, "DS": 16, "IS": 12, "LO": 64, "LT": 10240, "SH": 16, "ST": 1024, "UI": 64}
 _RANGE = r"^{0}$|^\-{0} ?$|^{0}\- ?$|^{0}\-{0} ?$"
@@ -165,7 +193,7 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
     alternate (a sequence holds items, an item elements), so an odd depth is inside a sequence.
     Fallback for anything out of place: an element in a sequence, a misplaced delimiter, an
     undefined length but on a sequence (or, implicit VR, any element), anything past ``end``."""
-    unpack, sizes, depth = _HEAD.unpack_from, _SIZES, 1
+    unpack, sizes, depth, simple, ran = _HEAD.unpack_from, _SIZES, 1, _SIMPLE.match, -1
     while True:
         if pos + 12 <= end:
             group, elem, code, short, long = unpack(buf, pos)
@@ -177,10 +205,13 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
             pos += 8
             if elem == 0xE000 and depth & 1:
                 length = code | short << 16
-                if length == UNDEFINED:
-                    depth += 1
-                else:
+                if length != UNDEFINED:
                     pos += length
+                elif explicit and pos - 8 != ran:  # items of short elements, at C speed
+                    ran = simple(buf, pos - 8, end).end()
+                    pos, depth = (ran, depth) if ran > pos - 8 else (pos, depth + 1)
+                else:
+                    depth += 1
             elif elem == 0xE00D and not depth & 1:
                 depth -= 1
             elif elem == 0xE0DD and depth & 1:

@@ -61,11 +61,20 @@ def _body(depth: int, explicit: bool) -> bytes:
     return out
 
 
+def _simple(explicit: bool) -> bytes:
+    """An item of short elements and a code sequence, as an annotation's (what skip matches at C speed)."""
+    code = _item(_el(0x0008, 0x0100, "SH", b"2:1 ", explicit) + _el(0x0008, 0x0104, "LO", b"Lead I" * 10, explicit), False)
+    return _item(_el(0x0009, 0x1006, "US", b"\x01\x00", explicit) + _seq(0x1007, [code, code], explicit, False)
+                 + _seq(0x1008, [], explicit, False) + _el(0x0009, 0x1009, "CS", b"", explicit), False)
+
+
 def _dataset(depth: int, explicit: bool) -> tuple[bytes, int, int]:
-    """A data set: a creator, a private sequence of undefined length (two items), then PatientID;
-    and where the sequence starts and ends."""
+    """A data set: a creator, a private sequence of undefined length (complex items among simple
+    ones), then PatientID; and where the sequence starts and ends."""
     head = _el(0x0009, 0x0010, "LO", b"ECGSPEC TEST", explicit)
-    seq = _seq(0x1001, [_item(_body(depth, explicit), False), _item(_body(depth, explicit), True)], explicit, False)
+    simple = _simple(explicit)
+    seq = _seq(0x1001, [simple, _item(_body(depth, explicit), False), simple, simple,
+                        _item(_body(depth, explicit), True), simple], explicit, False)
     return head + seq + _el(0x0010, 0x0020, "LO", b"ID42", explicit), len(head), len(head) + len(seq)
 
 
@@ -80,9 +89,10 @@ def test_the_walk_lands_after_the_sequence_where_pydicom_does(depth: int, explic
     ds = _pydicom(buf, explicit)
     assert ds.PatientID == "ID42"
     seq = ds[0x00091001].value
-    assert len(seq) == 2 and seq[0][0x00091002].value == TRAPS  # pydicom: the delimiters' bytes are a value
+    assert len(seq) == 6 and seq[1][0x00091002].value == TRAPS  # pydicom: the delimiters' bytes are a value
+    assert len(seq[0][0x00091007].value) == 2 and len(seq[0][0x00091008].value) == 0
     if depth:
-        assert len(seq[0][0x00091001].value) == 2
+        assert len(seq[1][0x00091001].value) == 2
     assert dicom_parts.skip(buf, start + (12 if explicit else 8), len(buf), explicit) == stop
     values, _, end = dicom_parts.walk(buf, 0, len(buf), explicit, WANT, {})
     assert values[0x00100020] == ("LO" if explicit else "LO", b"ID42") and end == len(buf)
@@ -97,7 +107,8 @@ def test_the_sequence_read_as_items_is_pydicoms(explicit: bool) -> None:
         _, seqs, _ = dicom_parts.walk(buf, 0, len(buf), explicit, WANT, {0x00091001: spec})
         found = seqs[0x00091001] if spec != dicom_parts.SPAN else dicom_parts.items(seqs[0x00091001], (ob, {}))
         reference = _pydicom(buf, explicit)[0x00091001].value
-        assert [item["values"][0x00091002][1] for item in found] == [item[0x00091002].value for item in reference]
+        assert [item["values"].get(0x00091002, (0, None))[1] for item in found] == [
+            item.get(0x00091002, pydicom.DataElement(0x00091002, "OB", None)).value for item in reference]
 
 
 @pytest.mark.parametrize("explicit", [True, False])
@@ -177,3 +188,72 @@ def test_the_fast_reader_gives_a_fallback_or_the_whole_record_on_any_cut(tmp_pat
         except dicom_parts.Fallback:
             continue
         assert header == whole and cut > raw.index(b"\x00\x54\x00\x01SQ")
+
+
+def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """skip without its C-speed run of simple items: the element loop alone."""
+    monkeypatch.setattr(dicom_parts, "_SIMPLE", __import__("re").compile(b""))
+
+
+def _outcome(buf: bytes, start: int) -> int | str:
+    try:
+        return dicom_parts.skip(buf, start, len(buf), True)
+    except dicom_parts.Fallback:
+        return "fallback"
+
+
+NEAR_SIMPLE = {  # items the run of simple items leaves to the loop (or takes whole), valid or not
+    "odd length": _item(_el(9, 0x1010, "SH", b"ABC", True), False),
+    "length 66": _item(_el(9, 0x1010, "LO", b"A" * 66, True), False),
+    "length 64": _item(_el(9, 0x1010, "LO", b"A" * 64, True), False),
+    "long VR": _item(_el(9, 0x1010, "UT", b"AB", True), False),
+    "unknown VR": _item(_el(9, 0x1010, "ZZ", b"AB", True), False),
+    "lowercase VR": _item(_el(9, 0x1010, "sh", b"AB", True), False),
+    "defined sequence": _item(_seq(0x1011, [_simple(True)], True, True), False),
+    "item end with a length": _delim(ITEM, UNDEF) + _el(9, 0x1010, "SH", b"AB", True) + _delim(ITEM_END, 4) + b"\0" * 4,
+    "item end missing": _delim(ITEM, UNDEF) + _el(9, 0x1010, "SH", b"AB", True),
+    "delimiter element": _item(_delim((0xFFFE, 0xE001)), False),
+    "an item that reads as an element": _item(struct.pack("<HH2sH", *ITEM, b"SH", 2) + b"AB", False),
+    "a delimiter that reads as an element": _item(struct.pack("<HH2sH", 0xFFFE, 0xE001, b"SH", 2) + b"AB", False),
+    "a delimiter that reads as a sequence": _item(struct.pack("<HH2sHI", 0xFFFE, 0xE001, b"SQ", 0, UNDEF)
+                                                  + _simple(True) + _delim(SEQ_END), False),
+    "sequence end in it": _item(_el(9, 0x1010, "SH", b"AB", True) + _delim(SEQ_END), False),
+    "nested deeper than the run": _item(_seq(0x1012, [_item(_seq(0x1013, [_item(_seq(0x1014, [
+        _item(_seq(0x1015, [_simple(True)], True, False), False)], True, False), False)], True, False), False)],
+        True, False), False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_SIMPLE))
+def test_the_run_of_simple_items_lands_where_the_element_loop_does(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between simple items, each near-simple item: skip with the run gives what the loop alone gives
+    (the same end, or both a Fallback), and, cut at every byte, both a Fallback."""
+    simple = _simple(True)
+    buf = _seq(0x1001, [simple, NEAR_SIMPLE[name], simple], True, False) + _el(0x0010, 0x0020, "LO", b"ID42", True)
+    fast = _outcome(buf, 12)
+    cuts = {cut: _outcome(buf[:cut], 12) for cut in range(12, len(buf) - 12)}
+    _plain(monkeypatch)
+    assert fast == _outcome(buf, 12)
+    assert cuts == {cut: _outcome(buf[:cut], 12) for cut in cuts}
+    assert all(found == "fallback" for found in cuts.values()) or fast == "fallback"
+
+
+def test_the_run_takes_pydicoms_annotation_items_whole() -> None:
+    """The Mortara file's 77 annotation items and each group's 12 channel definitions are simple:
+    one match each, to the sequence's delimiter."""
+    raw = Path(get_testdata_file("waveform_ecg.dcm")).read_bytes()
+    for tag in (b"\x40\x00\x20\xb0SQ", b"\x3a\x00\x00\x02SQ"):
+        start = raw.index(tag) + 12
+        stop = dicom_parts.skip(raw, start, len(raw), True)
+        assert dicom_parts._SIMPLE.match(raw, start).end() == stop - 8
+
+
+def test_with_and_without_the_run_the_hand_built_set_skips_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hand-built sequence (simple items among complex ones, nested 3 deep), whole and cut at
+    every byte: the same end or Fallback with the run as with the element loop alone."""
+    buf, start, stop = _dataset(3, True)
+    assert dicom_parts._SIMPLE.match(buf, start + 12).end() > start + 12  # the first item is taken by the run
+    fast = [_outcome(buf[:cut], start + 12) for cut in range(start + 12, stop + 1)]
+    _plain(monkeypatch)
+    assert fast == [_outcome(buf[:cut], start + 12) for cut in range(start + 12, stop + 1)]
+    assert fast[-1] == stop and set(fast[:-1]) == {"fallback"}
