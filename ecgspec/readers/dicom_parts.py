@@ -86,7 +86,7 @@ def walk(buf: bytes, pos: int, end: int, explicit: bool, want: dict[int, str], e
         elif length != UNDEFINED and tag >> 16 != 0xFFFE and tag not in enter:
             pos += length  # one past the end is caught below
         elif tag >> 16 == 0xFFFE:
-            if tag == ITEM_END and in_item:
+            if tag == ITEM_END and in_item and not length:
                 return values, seqs, pos
             raise Fallback(f"a delimiter {tag:08X} inside a data set at byte {pos - 8}")
         else:
@@ -150,7 +150,7 @@ def _items(buf: bytes, pos: int, end: int, explicit: bool, spec: tuple[dict, dic
     limit = end if stop is None else stop
     while stop is None or pos < stop:
         tag, _, length, pos = _header(buf, pos, limit, False)
-        if tag == SEQ_END and stop is None:
+        if tag == SEQ_END and stop is None and not length:
             return out, pos
         if tag != ITEM:
             raise Fallback(f"a sequence holds element {tag:08X}, not an item")
@@ -196,8 +196,9 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
     sequence delimiter), every nested element visited in one loop (items and sequences of defined
     length jumped whole): ``depth`` counts the open sequences and items of undefined length, which
     alternate (a sequence holds items, an item elements), so an odd depth is inside a sequence.
-    Fallback for anything out of place: an element in a sequence, a misplaced delimiter, an
-    undefined length but on a sequence (or, implicit VR, any element), anything past ``end``."""
+    Fallback for anything out of place: an element in a sequence, a misplaced delimiter or one with
+    a length (pydicom reads on by it), an undefined length but on a sequence (or, implicit VR, any
+    element), anything past ``end``."""
     unpack, sizes, depth, simple, ran = _HEAD.unpack_from, _SIZES, 1, _SIMPLE.match, -1
     while True:
         if pos + 12 <= end:
@@ -208,8 +209,8 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
             raise Fallback("a sequence runs past the end of its data set (the file is cut short?)")
         if group == 0xFFFE:
             pos += 8
+            length = code | short << 16
             if elem == 0xE000 and depth & 1:
-                length = code | short << 16
                 if length != UNDEFINED:
                     pos += length
                 elif explicit and pos - 8 != ran:  # items of short elements, at C speed
@@ -217,6 +218,8 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
                     pos, depth = (ran, depth) if ran > pos - 8 else (pos, depth + 1)
                 else:
                     depth += 1
+            elif length:
+                raise Fallback(f"delimiter FFFE{elem:04X} at byte {pos - 8} has a length ({length}), not 0")
             elif elem == 0xE00D and not depth & 1:
                 depth -= 1
             elif elem == 0xE0DD and depth & 1:

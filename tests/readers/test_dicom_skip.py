@@ -143,6 +143,8 @@ BROKEN = {  # each a structure pydicom's reading would reject or read otherwise
                             _delim(SEQ_END)),
     "a defined item too long": _open(_delim(ITEM, len(BODY) + 1 << 20), BODY, _delim(SEQ_END)),
     "no sequence end": _open(_delim(ITEM, UNDEF), BODY, _delim(ITEM_END)),
+    "an item end with a length": _open(_delim(ITEM, UNDEF), BODY, _delim(ITEM_END, 8), _delim(SEQ_END)),
+    "a sequence end with a length": _open(_delim(ITEM, UNDEF), BODY, _delim(ITEM_END), _delim(SEQ_END, 8)),
 }
 
 
@@ -257,3 +259,21 @@ def test_with_and_without_the_run_the_hand_built_set_skips_alike(monkeypatch: py
     _plain(monkeypatch)
     assert fast == [_outcome(buf[:cut], start + 12) for cut in range(start + 12, stop + 1)]
     assert fast[-1] == stop and set(fast[:-1]) == {"fallback"}
+
+
+def test_a_delimiter_given_a_length_falls_back_as_pydicom_reads_on_by_it(tmp_path: Path) -> None:
+    """An item delimiter of the annotation sequence given a length (found by fuzzing): pydicom reads
+    on by it and gives up later, so the fast reader must not read the file."""
+    from ecgspec.readers import RecordError, clinical
+
+    raw = bytearray(Path(get_testdata_file("waveform_ecg.dcm")).read_bytes())
+    at = raw.index(_delim(ITEM_END), raw.index(b"\x40\x00\x20\xb0SQ"))
+    raw[at + 4:at + 8] = b"SQ\0\0"
+    path = tmp_path / "delimiter.dcm"
+    path.write_bytes(bytes(raw))
+    ref = RecordRef("delimiter", path, "clinical")
+    with pytest.raises(dicom_parts.Fallback, match="has a length"):
+        dicom.read_fast(ref)
+    with pytest.raises(RecordError) as info:
+        clinical.open_clinical(ref)
+    assert "\n" not in str(info.value)
