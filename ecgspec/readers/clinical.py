@@ -1,21 +1,29 @@
-"""Clinical ECG files through ecgdatakit (the optional extra ``ecgspec[clinical]``, with pydicom).
+"""Clinical ECG files: DICOM waveforms and GE MUSE, Philips Sierra and HL7 aECG XML through
+ecgspec's own readers, the rest through ecgdatakit (the optional extra ``ecgspec[clinical]``, with
+pydicom).
 
 GE MUSE, Philips Sierra, HL7 aECG and Mortara XML (``.xml``), DICOM 12-lead waveforms (``.dcm``),
-SCP-ECG (``.scp``), ISHNE Holter (``.ecg``) and MFER (``.mwf``/``.mfer``/``.mfr``): ecgdatakit
-tells the format from the content and reads the whole file, at open (these are 10 s resting ECGs;
-a Holter file is read whole too). The record is its rhythm waveform (never the median beat), each
-lead in mV as ecgdatakit scales it (the file's own resolution, offset and units), each at its own
-rate, lead names in the standard spelling (``I``, ``aVR``, ``V1``). The acquisition time is the
-header's ``start_time``; the patient, device and acquisition fields ecgdatakit gives are ``meta``.
+SCP-ECG (``.scp``), ISHNE Holter (``.ecg``) and MFER (``.mwf``/``.mfer``/``.mfr``), each read
+whole at open (these are 10 s resting ECGs; a Holter file is read whole too). The record is its
+rhythm waveform (never the median beat), each lead in mV as ecgdatakit scales it (the file's own
+resolution, offset and units), each at its own rate, lead names in the standard spelling (``I``,
+``aVR``, ``V1``). The acquisition time is the header's ``start_time``; the patient, device and
+acquisition fields ecgdatakit gives are ``meta``.
 
-ecgdatakit is imported only when such a file is opened; without it, or without pydicom for a
-DICOM file, the file is the one-line error naming the extra. A file ecgdatakit cannot parse is a
-RecordError with ecgdatakit's reason.
+An ``.xml`` file that ecgdatakit would hand to its GE MUSE, HL7 aECG or Sierra parser (its own
+detection, replayed on the first 4096 bytes) is decoded by :mod:`.xml_muse`, :mod:`.xml_hl7` or
+:mod:`.xml_sierra` into exactly what :func:`open_with_ecgdatakit` gives (header, meta, float32
+samples bit for bit), without ecgdatakit; the variants each leaves to ecgdatakit go there
+(:func:`_fallback`); a DICOM file is :mod:`.dicom`'s, which does the same. Every other file is
+ecgdatakit's, imported only when such a file is opened;
+without it, or without pydicom for a DICOM file, the file is the one-line error naming the extra.
+A file ecgdatakit cannot parse is a RecordError with ecgdatakit's reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import threading
 import warnings
 from typing import Any
@@ -110,6 +118,30 @@ def meta_fields(record: Any, caught: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+# the keys of ecgdatakit's PatientInfo, RecordingInfo (less date, device, acquisition), DeviceInfo
+# and FilterSettings to_dict(), in their order
+PATIENT_KEYS = ("patient_id", "first_name", "last_name", "birth_date", "sex", "race", "age", "weight", "height",
+                "medications", "clinical_history", "has_pacemaker", "pacemaker_type")
+RECORDING_KEYS = ("end_date", "duration_seconds", "technician", "referring_physician", "room", "location")
+DEVICE_KEYS = ("manufacturer", "model", "name", "serial_number", "software_version", "institution", "department",
+               "acquisition_type")
+FILTER_KEYS = ("highpass", "lowpass", "notch", "notch_active", "artifact_filter")
+
+
+def meta_pairs(fmt: str, patient: dict, recording: dict, device: dict, filters: dict) -> tuple[tuple[str, str], ...]:
+    """What :func:`meta_fields` gives for a file of format ``fmt`` whose ecgdatakit to_dict()
+    fields (patient, recording, device, filters) are these, a missing key counting as empty."""
+    out = [("format", fmt)]
+    for prefix, keys, fields in (("", PATIENT_KEYS, patient), ("", RECORDING_KEYS, recording),
+                                 ("device_", DEVICE_KEYS, device), ("filter_", FILTER_KEYS, filters)):
+        for key in keys:
+            value = fields.get(key)
+            if value is None or value == "" or value == [] or value == {}:
+                continue
+            out.append((prefix + key, _text(key, value)))
+    return tuple(out)
+
+
 def _check_leads(leads: list[Any]) -> None:
     if not leads:
         raise RecordError("has no rhythm waveform (only median beats or none)")
@@ -121,23 +153,20 @@ def _check_leads(leads: list[Any]) -> None:
         raise RecordError(f"leads {', '.join(bad)} have no sampling rate")
 
 
-def open_clinical(ref: RecordRef) -> Record:
-    """A clinical file's record of its rhythm leads in mV (DICOM by :mod:`.dicom`, which falls back
-    to ecgdatakit for the files it does not read); RecordError otherwise."""
-    if ref.path.suffix.lower() == ".dcm":
-        from .dicom import open_dicom
-
-        return open_dicom(ref)
-    return open_with_ecgdatakit(ref)
-
-
 def open_with_ecgdatakit(ref: RecordRef) -> Record:
     """Parse a clinical file whole by ecgdatakit into a record of its rhythm leads in mV; RecordError otherwise."""
     record, caught = parse(ref.path)
     _check_leads(record.leads)
-    names = [lead_name(lead.label) for lead in record.leads]
-    signals = [np.asarray(lead.samples, dtype=np.float32) for lead in record.leads]
-    rates = [float(lead.sampling_rate) for lead in record.leads]
+    start = record.recording.date.isoformat() if record.recording.date else ""
+    return _record(ref, [lead_name(lead.label) for lead in record.leads],
+                   [np.asarray(lead.samples, dtype=np.float32) for lead in record.leads],
+                   [float(lead.sampling_rate) for lead in record.leads], [lead.units for lead in record.leads],
+                   start, meta_fields(record, caught))
+
+
+def _record(ref: RecordRef, names: list[str], signals: list[np.ndarray], rates: list[float], units: list[str],
+            start: str, meta: tuple[tuple[str, str], ...]) -> Record:
+    """The record of a file's rhythm leads (float32 in mV, each at its own rate), its header checked."""
     lengths = [len(s) for s in signals]
     top = max(range(len(rates)), key=lambda i: (rates[i], lengths[i]))
     uneven = len(set(rates)) > 1 or len(set(lengths)) > 1
@@ -145,7 +174,55 @@ def open_with_ecgdatakit(ref: RecordRef) -> Record:
                             tuple(rates) if uneven else (), tuple(lengths) if uneven else ())
     if min(lengths) < 1:
         raise RecordError(f"lead {names[lengths.index(min(lengths))]} has no samples")
-    start = record.recording.date.isoformat() if record.recording.date else ""
-    header = dataclasses.replace(header, units=tuple(lead.units for lead in record.leads),
-                                 meta=meta_fields(record, caught), start_time=start)
+    header = dataclasses.replace(header, units=tuple(units), meta=meta, start_time=start)
     return ClinicalRecord(ref, header, signals)
+
+
+def _open_fast(ref: RecordRef) -> Record | None:
+    """A GE MUSE, HL7 aECG or Philips Sierra XML file decoded by ecgspec (:mod:`.xml_muse`,
+    :mod:`.xml_hl7`, :mod:`.xml_sierra`), ecgdatakit's path for the variants they leave to it;
+    None for another file."""
+    from .xml_common import SNIFF, Unhandled, sniff
+
+    raw = ref.path.read_bytes()
+    kind = sniff(raw[:SNIFF])
+    if kind is None:
+        return None
+    decoder = importlib.import_module(f"{__package__}.xml_{kind}")
+    try:
+        got = decoder.decode(raw, meta_pairs)
+    except Unhandled as exc:
+        return _fallback(ref, str(exc), exc.malformed)
+    except Exception as exc:  # noqa: BLE001 - where ecgdatakit would raise too; it gives its reason
+        return _fallback(ref, one_line(exc), True)
+    if not got.signals:
+        return _fallback(ref, "no rhythm leads", True)
+    return _record(ref, got.names, got.signals, got.rates, got.units, got.start_time, got.meta)
+
+
+def _fallback(ref: RecordRef, reason: str, malformed: bool) -> Record:
+    """ecgdatakit's reading of a file the fast decoders leave to it; without ecgdatakit, a broken
+    file is ``reason`` and another the error naming the extra."""
+    try:
+        _ecgdatakit(ref.path.suffix)
+    except RecordError:
+        if malformed:
+            raise RecordError(reason) from None
+        raise RecordError(f"reading {ref.path.suffix} files of this kind ({reason}) needs ecgdatakit: {EXTRA}") from None
+    return open_with_ecgdatakit(ref)
+
+
+def open_clinical(ref: RecordRef) -> Record:
+    """A clinical file's record of its rhythm leads in mV; RecordError otherwise. DICOM by
+    :mod:`.dicom`, GE MUSE, HL7 aECG and Philips Sierra XML by :func:`_open_fast` (each falls back
+    to ecgdatakit for the files it does not read), the rest by ecgdatakit."""
+    suffix = ref.path.suffix.lower()
+    if suffix == ".dcm":
+        from .dicom import open_dicom
+
+        return open_dicom(ref, open_with_ecgdatakit, EXTRA)
+    if suffix == ".xml":
+        record = _open_fast(ref)
+        if record is not None:
+            return record
+    return open_with_ecgdatakit(ref)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 from datetime import timedelta
+from typing import Callable
 
 import numpy as np
 
@@ -63,17 +64,17 @@ class DicomRecord(Record):
         return self._signal[channels, start:stop]
 
 
-def open_dicom(ref: RecordRef) -> Record:
+def open_dicom(ref: RecordRef, slow: Callable[[RecordRef], Record], extra: str) -> Record:
     """The rhythm group of a DICOM waveform file, by :func:`read_fast` or, for any file it does not
-    read, by ecgdatakit (or the one-line error naming why and the extra, without it)."""
-    from .clinical import EXTRA, open_with_ecgdatakit
-
+    read, by ``slow`` (:func:`.clinical.open_with_ecgdatakit`, handed in so that this module does
+    not import :mod:`.clinical`, which imports it), or the one-line error naming why and the
+    ``extra``, without ecgdatakit or pydicom."""
     try:
         return read_fast(ref)
     except dp.Fallback as why:
         if _installed("ecgdatakit") and _installed("pydicom"):
-            return open_with_ecgdatakit(ref)
-        raise RecordError(f"DICOM: {why}; reading such a file needs pydicom: {EXTRA}") from None
+            return slow(ref)
+        raise RecordError(f"DICOM: {why}; reading such a file needs pydicom: {extra}") from None
 
 
 def _installed(name: str) -> bool:

@@ -19,6 +19,8 @@ import re
 import struct
 from typing import Any, NamedTuple
 
+from ..errors import EcgspecError
+
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
 SPAN = "span"  # in an ``enter`` spec: keep the sequence as a :class:`Span`, to read its items later
@@ -51,7 +53,7 @@ _BINARY = {"OB", "OW"}  # values read by NumPy, not copied
 _SINGLE = {"LT", "ST", "UT"}  # text VRs of one value (a backslash is text)
 
 
-class Fallback(Exception):
+class Fallback(EcgspecError):
     """The file is of a variant (or is malformed in a way) this reader does not read exactly."""
 
 

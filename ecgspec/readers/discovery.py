@@ -5,7 +5,8 @@ records of their own when a master header found in the same run names them: a fo
 MIMIC-style records yields whole records.
 
 Fast on trees of a million records: folders are listed with ``os.scandir`` (no ``stat`` per file,
-no ``realpath``: a file is known by its absolute path, and only symbolic links are resolved),
+no ``realpath``: a file is known by its absolute path, and only symbolic links are resolved), the
+folders of a tree still unwalked after half a second in parallel where the caller gives a map,
 and a header is opened only where a master header may name it: WFDB keeps a record's segments
 in its master header's folder, so only folders holding two or more headers are looked into,
 their headers read by a pool of threads.
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence, TextIO
+from typing import Callable, Iterable, Sequence, TextIO
 
 from .base import RecordRef
 from .wfdb.header import segment_headers
@@ -58,33 +61,75 @@ def _identity(path: str) -> str:
     return os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
 
 
-def _walk(folder: Path) -> list[File]:
+MapFn = Callable[..., list]  # map(func, items, *args) -> func(chunk, *args) over chunks of items, joined in order
+SERIAL_SECONDS = 0.5  # a walk still going after this long hands its folders left to ``map_fn``
+SPLIT_FOLDERS = 64  # ... when that many are left to walk
+
+
+def _walk(folder: Path, map_fn: MapFn | None = None) -> list[File]:
     """Every record file under ``folder``, hidden files and folders skipped (symbolic links to
-    folders are not followed, as ``os.walk`` does not)."""
-    found: list[File] = []
+    folders are not followed, as ``os.walk`` does not). A tree that takes longer than
+    :data:`SERIAL_SECONDS` to walk has the folders left walked by ``map_fn`` (processes), if given."""
     top = os.fspath(folder)
-    cut = len(os.path.join(top, ""))
-    absolute = os.path.join(os.path.abspath(top), "")
-    stack = [top]
-    while stack:
-        current = stack.pop()
+    found: list[File] = []
+    pending = deque([top])
+    deadline = time.monotonic() + SERIAL_SECONDS
+    names = _Names(top)
+    while pending:
+        if map_fn is not None and len(pending) >= SPLIT_FOLDERS and time.monotonic() > deadline:
+            return found + map_fn(_walk_folders, list(pending), top)
+        found += names.scan(pending.popleft(), pending)
+    return found
+
+
+def _walk_folders(folders: list[str], top: str) -> list[File]:
+    """Every record file under each of ``folders``, named relative to ``top`` (a part of :func:`_walk`)."""
+    found: list[File] = []
+    names = _Names(top)
+    for folder in folders:
+        pending = [folder]
+        while pending:
+            found += names.scan(pending.pop(), pending)
+    return found
+
+
+def _suffix(name: str) -> str:
+    """``os.path.splitext(name)[1]`` at a fraction of its cost (a tree of a million files asks it for
+    each): the last component's extension, leading dots not counted."""
+    dot = name.rfind(".")
+    if dot <= 0:
+        return ""
+    start = name.rfind("/") + 1
+    return name[dot:] if name[start:dot].strip(".") else ""
+
+
+class _Names:
+    """How the files under ``top`` are named: relative to it, and known by their absolute path."""
+
+    def __init__(self, top: str) -> None:
+        self.cut = len(os.path.join(top, ""))
+        self.absolute = os.path.join(os.path.abspath(top), "")
+
+    def scan(self, current: str, pending: "deque[str] | list[str]") -> list[File]:
+        """The record files in folder ``current``; its folders added to ``pending``."""
         try:
             entries = list(os.scandir(current))
         except OSError:
-            continue  # unreadable folder: passed over, as os.walk does
+            return []  # unreadable folder: passed over, as os.walk does
+        found: list[File] = []
         for entry in entries:
             name = entry.name
             if name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
+                pending.append(entry.path)
                 continue
-            ext = os.path.splitext(name)[1]
+            ext = _suffix(name)
             if ext in KINDS:
-                rel = entry.path[cut:]
-                identity = os.path.realpath(entry.path) if entry.is_symlink() else absolute + rel
+                rel = entry.path[self.cut:]
+                identity = os.path.realpath(entry.path) if entry.is_symlink() else self.absolute + rel
                 found.append((rel[: len(rel) - len(ext)].replace(os.sep, "/"), entry.path, identity))
-    return found
+        return found
 
 
 def _expand(files: list[File], problems: list[tuple[str, str]], explicit: bool) -> list[Found]:
@@ -94,7 +139,7 @@ def _expand(files: list[File], problems: list[tuple[str, str]], explicit: bool) 
     whose header row names no leads (a dataset's table of labels)."""
     out: list[Found] = []
     for name, path, identity in files:
-        kind = KINDS.get(os.path.splitext(path)[1])
+        kind = KINDS.get(_suffix(path))
         if kind == "csv" and not explicit:
             from .csv_records import names_leads
 
@@ -113,20 +158,21 @@ def _expand(files: list[File], problems: list[tuple[str, str]], explicit: bool) 
     return out
 
 
-def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None) -> tuple[list[Found], list]:
+def _candidates(inputs: Sequence[str | os.PathLike], stdin: TextIO | None,
+                map_fn: MapFn | None = None) -> tuple[list[Found], list]:
     """Expand INPUTs (folders, files, ``-`` for paths on stdin) into records found and problems."""
     found: list[Found] = []
     problems: list[tuple[str, str]] = []
     for item in inputs:
         if os.fspath(item) == "-":
             lines = (line.strip() for line in (stdin or sys.stdin))
-            more, more_problems = _candidates([line for line in lines if line and line != "-"], None)
+            more, more_problems = _candidates([line for line in lines if line and line != "-"], None, map_fn)
             found += more
             problems += more_problems
             continue
         path = Path(item)
         if path.is_dir():
-            found += _expand(_walk(path), problems, explicit=False)
+            found += _expand(_walk(path, map_fn), problems, explicit=False)
             continue
         files = _resolve_file(path)
         if isinstance(files, str):
@@ -163,7 +209,7 @@ def _segment_pieces(found: list[Found]) -> set[str]:
 
 
 def find_records(
-    inputs: Sequence[str | os.PathLike], stdin: TextIO | None = None
+    inputs: Sequence[str | os.PathLike], stdin: TextIO | None = None, map_fn: MapFn | None = None,
 ) -> tuple[list[RecordRef], list[tuple[str, str]]]:
     """Records named by ``inputs``: record paths (with or without extension), folders searched
     recursively for the files of :data:`KINDS` (``*.hea``, ``*.npy``, ``*.edf``, ``*.csv``, CODE-15%
@@ -171,12 +217,16 @@ def find_records(
     (``sys.stdin`` when None), one a line, each handled like an INPUT. A CODE-15% part is one
     record a row, named ``<part name>/<exam_id>``.
 
+    ``map_fn`` (``map_fn(func, items, *args)``: ``func(chunk, *args)`` over chunks of ``items``,
+    joined in order, such as :func:`ecgspec.run.workers.map_in_processes` bound to its processes)
+    walks the folders left of a large tree in parallel; the result is the same without it.
+
     Returns (refs sorted by name, problems as (name, reason)); never raises for a bad input.
     The same file named twice is read once; two files with one name keep the first by path
     and report the others as duplicates. Segment and layout headers of a multi-segment record
     found in the same run are left out (the master header stands for them).
     """
-    found, problems = _candidates(inputs, stdin)
+    found, problems = _candidates(inputs, stdin, map_fn)
     pieces = _segment_pieces(found)
     refs: dict[str, RecordRef] = {}
     seen: set[tuple[str, int | None]] = set()
@@ -187,5 +237,5 @@ def find_records(
         if name in refs:
             problems.append((name, f"duplicate record name, already read from {refs[name].path}"))
         else:
-            refs[name] = RecordRef(name, Path(path), KINDS[os.path.splitext(path)[1]], row)
+            refs[name] = RecordRef(name, Path(path), KINDS[_suffix(path)], row)
     return [refs[name] for name in sorted(refs)], problems

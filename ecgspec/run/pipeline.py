@@ -42,6 +42,7 @@ from .reading import ReadFailed, RecordRead
 from .runtime import StopFlag, engine_threads, run_scope
 from .shard import select as select_part
 from .space import check_free_space, expected_run_bytes
+from .workers import processes_allowed, start_server
 
 if TYPE_CHECKING:  # torch is imported once the readers have started (see _run)
     from ..engine.spectrogram import SpectrogramInput
@@ -135,7 +136,9 @@ def run_local(
     with run_scope() as stop:
         t0 = time.perf_counter()
         table = load_labels(options)  # its errors come before any work
-        refs, problems = find_some_records(inputs, control.stdin)
+        if options.workers and processes_allowed():
+            start_server()  # the reader processes' server starts up while the records are found
+        refs, problems = find_some_records(inputs, control.stdin, options.workers)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
         result = _run(refs, problems, output, config, options, control, stop, part_attrs,

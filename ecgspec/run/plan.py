@@ -98,13 +98,26 @@ def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> in
         return f"{type(exc).__name__}: {one_line(exc)}"
 
 
-def find_some_records(inputs: Sequence[str | Path], stdin: TextIO | None) -> tuple[list[RecordRef], list[tuple[str, str]]]:
-    """:func:`~ecgspec.readers.find_records`, or an ExtractError when it finds none (naming the first problem)."""
-    refs, problems = find_records(inputs, stdin=stdin)
+def find_some_records(inputs: Sequence[str | Path], stdin: TextIO | None,
+                      workers: int = 0) -> tuple[list[RecordRef], list[tuple[str, str]]]:
+    """:func:`~ecgspec.readers.find_records`, or an ExtractError when it finds none (naming the first
+    problem); ``workers`` processes walk the folders of a large tree (0: this process alone)."""
+    refs, problems = find_records(inputs, stdin=stdin, map_fn=_process_map(workers))
     if not refs:
         detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
         raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
     return refs, problems
+
+
+def _process_map(workers: int) -> Callable[..., list[Any]] | None:
+    """``map_fn(func, items, *args)`` in ``workers`` processes, or None (none, or none allowed here)."""
+    if not workers:
+        return None
+    from .workers import map_in_processes, processes_allowed
+
+    if not processes_allowed():
+        return None
+    return lambda func, items, *args: map_in_processes(func, items, workers, *args)
 
 
 def _outcome_list(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[int | str]:
@@ -133,7 +146,12 @@ def dry_run(
     t0 = time.perf_counter()
     compression_filters(options.compression)  # a bad name fails here as it would in the run
     table = read_labels(options.labels, options.label_key) if options.labels is not None else None
-    refs, problems = find_some_records(inputs, stdin)
+    if options.workers:
+        from .workers import processes_allowed, start_server
+
+        if processes_allowed():
+            start_server()  # it starts up while the first folders are walked
+    refs, problems = find_some_records(inputs, stdin, options.workers)
     plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
                 records=len(refs) + len(problems), output_exists=Path(output).exists())
     if table is not None:

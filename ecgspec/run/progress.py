@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-__all__ = ["LogProgress", "clock_text", "progress_bar", "progress_line"]
+__all__ = ["LogProgress", "Silent", "clock_text", "progress_bar", "progress_line"]
 
 
 def clock_text(seconds: float) -> str:
@@ -78,13 +78,30 @@ class LogProgress:
         self._thread.join()
 
 
+class Silent:
+    """tqdm's interface as the run uses it, showing nothing: the run without a bar or log lines
+    (a disabled tqdm still builds each record's postfix, and starts its monitor thread)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> Silent:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
 def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
 def progress_bar(total: int, terminal: bool, log_every: float, stages: Callable[[], str] | None = None) -> Any:
     """tqdm's bar where stderr is a terminal (``terminal``); else :class:`LogProgress` every
-    ``log_every`` seconds (``stages``: the tail of each line); else (0) a disabled bar."""
-    if not terminal and log_every > 0:
-        return LogProgress(total, log_every, stages=stages)
-    return tqdm(total=total, unit="rec", disable=not terminal, file=sys.stderr, dynamic_ncols=True)
+    ``log_every`` seconds (``stages``: the tail of each line); else (0) :class:`Silent`."""
+    if not terminal:
+        return LogProgress(total, log_every, stages=stages) if log_every > 0 else Silent()
+    return tqdm(total=total, unit="rec", file=sys.stderr, dynamic_ncols=True)

@@ -26,7 +26,6 @@ import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from ..readers import RecordRef
 from .options import ExtractOptions
 from .reading import ReadFailed, RecordRead, Windows
 
-__all__ = ["ReaderPool", "RecordStream", "map_in_processes", "processes_allowed"]
+__all__ = ["ReaderPool", "RecordStream", "map_in_processes", "processes_allowed", "start_server"]
 
 SLOT_BYTES = 1 << 20  # a shared-memory slot: at least this, at least one window
 SHM_BYTES = 32 << 20  # the slots of all workers together, about (at least SLOTS_MIN a worker)
@@ -51,7 +50,6 @@ IN_FLIGHT = 1024  # records handed to one worker ahead of the one the run waits 
 SEND_BATCH = 32  # records handed over in one message
 PRELOAD = ["ecgspec.run.reading"]  # what the forkserver imports once, for every worker it starts
 POLL_SECONDS = 0.1
-SWITCH_SECONDS = 5e-4  # a worker's GIL switch interval
 MAP_CHUNK = 1000  # items of one task of map_in_processes
 
 
@@ -62,6 +60,15 @@ def context() -> Any:
         ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def start_server() -> None:
+    """Start the forkserver now, without waiting for it: it imports the reading stage while the run
+    finds its records, and the first worker starts at once afterwards."""
+    if context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def processes_allowed() -> bool:
@@ -153,7 +160,6 @@ def _worker_main(tasks: Connection, events: Connection, ring: _Ring, free: Any, 
     (:func:`_read_loop`), and this one sends their events in order, windows through the
     shared-memory slots, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops the run, and then its workers
-    sys.setswitchinterval(SWITCH_SECONDS)  # the sender wakes for a free slot while the reader holds the GIL
     shm = SharedMemory(ring.shm_name)
     ahead = _ReadAhead(budget)
     todo: "queue.SimpleQueue[RecordRef | None]" = queue.SimpleQueue()
@@ -187,7 +193,8 @@ def _send_windows(windows: Windows, events: Connection, shm: SharedMemory, ring:
         k = min(per_slot, len(starts) - i)
         offset = (ring.first + slot) * ring.size
         np.ndarray((k, *values.shape[1:]), np.float32, buffer=shm.buf, offset=offset)[...] = values[i : i + k]
-        events.send((slot, starts[i : i + k], qc[i : i + k]))
+        # starts and flags as bytes: pickling two small arrays cost more than the rest of the message
+        events.send((slot, starts[i : i + k].astype(np.int64).tobytes(), qc[i : i + k].astype(np.uint8).tobytes()))
         slot = (slot + 1) % ring.count
     return slot
 
@@ -311,9 +318,9 @@ class ReaderPool:
         except (EOFError, OSError):
             return self._died(index, seq)
         if isinstance(event, tuple):
-            slot, starts, qc = event
-            k = len(starts)
-            shape = (k, self.config["n_channels"], self.config["n_samples"])
+            slot, start_bytes, qc_bytes = event
+            starts, qc = np.frombuffer(start_bytes, np.int64), np.frombuffer(qc_bytes, np.uint8)
+            shape = (len(starts), self.config["n_channels"], self.config["n_samples"])
             offset = (index * self.slots + slot) * self.slot_bytes
             return starts, np.ndarray(shape, np.float32, buffer=self.shm.buf, offset=offset), qc
         if worker.queued and worker.queued[0] == seq:

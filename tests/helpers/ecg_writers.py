@@ -45,40 +45,50 @@ def _b64(x: np.ndarray) -> str:
 # ---------------------------------------------------------------- GE MUSE
 
 
-def _muse_lead(name: str, x: np.ndarray, uv_per_bit: float) -> str:
+def _muse_lead(name: str, x: np.ndarray, uv_per_bit: float, wrap: bool = True, crc: str = "ok",
+               units: str = "MICROVOLTS", baseline: int = 0) -> str:
     payload = np.asarray(x, dtype="<i2").tobytes()
+    data = (base64.encodebytes if wrap else base64.b64encode)(payload).decode()
+    check = {"ok": f"<LeadDataCRC32>{zlib.crc32(payload)}</LeadDataCRC32>", "none": "",
+             "bad": f"<LeadDataCRC32>{zlib.crc32(payload) ^ 1}</LeadDataCRC32>"}[crc]
     return (f"<LeadData><LeadByteCountTotal>{len(payload)}</LeadByteCountTotal><LeadTimeOffset>0</LeadTimeOffset>"
             f"<LeadSampleCountTotal>{len(x)}</LeadSampleCountTotal>"
             f"<LeadAmplitudeUnitsPerBit>{uv_per_bit}</LeadAmplitudeUnitsPerBit>"
-            f"<LeadAmplitudeUnits>MICROVOLTS</LeadAmplitudeUnits><LeadHighLimit>32767</LeadHighLimit>"
+            f"<LeadAmplitudeUnits>{units}</LeadAmplitudeUnits><LeadHighLimit>32767</LeadHighLimit>"
             f"<LeadLowLimit>-32768</LeadLowLimit><LeadID>{name}</LeadID><LeadOffsetFirstSample>0</LeadOffsetFirstSample>"
-            f"<FirstSampleBaseline>0</FirstSampleBaseline><LeadSampleSize>2</LeadSampleSize><LeadOff>FALSE</LeadOff>"
-            f"<BaselineSway>FALSE</BaselineSway><LeadDataCRC32>{zlib.crc32(payload)}</LeadDataCRC32>"
-            f"<WaveFormData>{base64.encodebytes(payload).decode()}</WaveFormData></LeadData>")
+            f"<FirstSampleBaseline>{baseline}</FirstSampleBaseline><LeadSampleSize>2</LeadSampleSize><LeadOff>FALSE</LeadOff>"
+            f"<BaselineSway>FALSE</BaselineSway>{check}<WaveFormData>{data}</WaveFormData></LeadData>")
 
 
-def _muse_waveform(kind: str, x: np.ndarray, fs: int, uv_per_bit: float) -> str:
+def _muse_waveform(kind: str, x: np.ndarray, fs: int, uv_per_bit: float, exponent: int = 0, **lead) -> str:
     names = MUSE_LEADS if len(x) == len(MUSE_LEADS) else LEADS12
-    leads = "".join(_muse_lead(name, lead, uv_per_bit) for name, lead in zip(names, x))
+    leads = "".join(_muse_lead(name, row, uv_per_bit, **lead) for name, row in zip(names, x))
     return (f"<Waveform><WaveformType>{kind}</WaveformType><WaveformStartTime>0</WaveformStartTime>"
             f"<NumberofLeads>{len(x)}</NumberofLeads><SampleType>CONTINUOUS_SAMPLES</SampleType>"
-            f"<SampleBase>{fs}</SampleBase><SampleExponent>0</SampleExponent><HighPassFilter>16</HighPassFilter>"
-            f"<LowPassFilter>150</LowPassFilter><ACFilter>60</ACFilter>{leads}</Waveform>")
+            f"<SampleBase>{fs / 10 ** exponent:g}</SampleBase><SampleExponent>{exponent}</SampleExponent>"
+            f"<HighPassFilter>16</HighPassFilter><LowPassFilter>150</LowPassFilter><ACFilter>60</ACFilter>{leads}</Waveform>")
 
 
-def muse_xml(path: Path, x: np.ndarray, fs: int = 500, uv_per_bit: float = 4.88) -> Path:
-    """A GE MUSE RestingECG of the 8 leads ``x`` (I, II, V1-V6; or 12, I-V6) and a median beat of other values."""
+def muse_xml(path: Path, x: np.ndarray, fs: int = 500, uv_per_bit: float = 4.88, *, median: bool = True,
+             patient: str = "", test: str = "", exponent: int = 0, **lead) -> Path:
+    """A GE MUSE RestingECG of the 8 leads ``x`` (I, II, V1-V6; or 12, I-V6) and a median beat of other values.
+
+    ``patient``/``test`` are more PatientDemographics/TestDemographics fields (XML); ``exponent``
+    states the rate as SampleBase x 10^SampleExponent; ``lead`` options: ``wrap`` (Base64 in
+    76-character lines, else one line), ``crc`` (``ok``, ``bad``, ``none``), ``units``
+    (LeadAmplitudeUnits), ``baseline`` (FirstSampleBaseline).
+    """
     y, mo, d, h, mi, s = ACQUIRED
-    median = (x[:, : fs // 2] // 2 + 7).astype(np.int16)
+    beat = _muse_waveform("Median", (x[:, : fs // 2] // 2 + 7).astype(np.int16), fs, uv_per_bit, exponent, **lead)
     path.write_text(
         '<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n'
         "<RestingECG><MuseInfo><MuseVersion>9.0.9.18167</MuseVersion></MuseInfo>"
         "<PatientDemographics><PatientID>P0042</PatientID><PatientAge>63</PatientAge><AgeUnits>YEARS</AgeUnits>"
-        "<Gender>FEMALE</Gender></PatientDemographics>"
+        f"<Gender>FEMALE</Gender>{patient}</PatientDemographics>"
         f"<TestDemographics><DataType>RESTING</DataType><Site>1</Site><AcquisitionDevice>MAC55</AcquisitionDevice>"
         f"<AcquisitionDate>{mo:02d}-{d:02d}-{y}</AcquisitionDate><AcquisitionTime>{h:02d}:{mi:02d}:{s:02d}</AcquisitionTime>"
-        "</TestDemographics>"
-        f"{_muse_waveform('Median', median, fs, uv_per_bit)}{_muse_waveform('Rhythm', x, fs, uv_per_bit)}"
+        f"{test}</TestDemographics>"
+        f"{beat if median else ''}{_muse_waveform('Rhythm', x, fs, uv_per_bit, exponent, **lead)}"
         "</RestingECG>\n", encoding="latin-1")
     return path
 
@@ -86,64 +96,88 @@ def muse_xml(path: Path, x: np.ndarray, fs: int = 500, uv_per_bit: float = 4.88)
 # ---------------------------------------------------------------- HL7 aECG
 
 
-def _hl7_sequence_set(x: np.ndarray, fs: int, scale_uv: float, origin_uv: float) -> str:
+def _hl7_sequence_set(x: np.ndarray, fs: int, scale_uv: float, origin_uv: float, scale_unit: str = "uV",
+                      sep: str = " ", digit: str = "{}") -> str:
     y, mo, d, h, mi, s = ACQUIRED
     time = (f'<component><sequence><code code="TIME_ABSOLUTE" codeSystem="2.16.840.1.113883.5.4"/>'
             f'<value xsi:type="GLIST_TS"><head value="{y}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}.000"/>'
             f'<increment value="{1 / fs:g}" unit="s"/></value></sequence></component>')
     leads = "".join(
         f'<component><sequence><code code="MDC_ECG_LEAD_{name.upper()}" codeSystem="2.16.840.1.113883.6.24"/>'
-        f'<value xsi:type="SLIST_PQ"><origin value="{origin_uv:g}" unit="uV"/><scale value="{scale_uv:g}" unit="uV"/>'
-        f'<digits>{" ".join(map(str, lead.tolist()))}</digits></value></sequence></component>'
+        f'<value xsi:type="SLIST_PQ"><origin value="{origin_uv:g}" unit="uV"/>'
+        f'<scale value="{scale_uv:g}" unit="{scale_unit}"/>'
+        f'<digits>{sep.join(digit.format(v) for v in lead.tolist())}</digits></value></sequence></component>'
         for name, lead in zip(LEADS12, x))
     return f"<component><sequenceSet>{time}{leads}</sequenceSet></component>"
 
 
-def hl7_aecg(path: Path, x: np.ndarray, fs: int = 500, scale_uv: float = 5.0, origin_uv: float = 0.0) -> Path:
-    """An HL7 aECG of the 12 leads ``x`` (digits), with a representative beat of other values."""
+def hl7_aecg(path: Path, x: np.ndarray, fs: int = 500, scale_uv: float = 5.0, origin_uv: float = 0.0, *,
+             beat: bool = True, person: str = "", series: str = "", root: str = "", **digits) -> Path:
+    """An HL7 aECG of the 12 leads ``x`` (digits), with a representative beat of other values.
+
+    ``person`` is more subjectDemographicPerson XML (a name, a raceCode), ``series`` more of the
+    rhythm series (an author device, controlVariable filters, subjectOf annotation sets), ``root``
+    more of the document (a location, pertainsTo findings); ``digits`` options: ``scale_unit``,
+    ``sep`` (between digits), ``digit`` (a format for each, ``"{}"`` an integer as is).
+    """
     y, mo, d, h, mi, s = ACQUIRED
     stamp = f"{y}{mo:02d}{d:02d}{h:02d}{mi:02d}{s:02d}"
-    beat = (x[:, : fs // 2] // 3 - 5).astype(np.int16)
+    median = (x[:, : fs // 2] // 3 - 5).astype(np.int16)
+    derived = ('<derivation><derivedSeries><code code="REPRESENTATIVE_BEAT" codeSystem="2.16.840.1.113883.5.4"/>'
+               f'{_hl7_sequence_set(median, fs, scale_uv, origin_uv, **digits).replace("TIME_ABSOLUTE", "TIME_RELATIVE")}'
+               '</derivedSeries></derivation>') if beat else ""
     path.write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<AnnotatedECG xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
         '<id root="61d1a24f-b47e-41aa-ae95-f8ac302f4eeb"/><code code="93000" codeSystem="2.16.840.1.113883.6.12"/>'
-        f'<effectiveTime><low value="{stamp}"/><high value="{stamp}"/></effectiveTime>'
+        f'<effectiveTime><low value="{stamp}"/><high value="{stamp}"/></effectiveTime>{root}'
         '<componentOf><timepointEvent><componentOf><subjectAssignment><subject><trialSubject>'
         '<id extension="SUBJ-7"/><subjectDemographicPerson><administrativeGenderCode code="M"/>'
-        '<birthTime value="19600101"/></subjectDemographicPerson></trialSubject></subject>'
+        f'<birthTime value="19600101"/>{person}</subjectDemographicPerson></trialSubject></subject>'
         '</subjectAssignment></componentOf></timepointEvent></componentOf>'
         '<component><series><code code="RHYTHM" codeSystem="2.16.840.1.113883.5.4"/>'
-        f'<effectiveTime><low value="{stamp}"/></effectiveTime>'
-        f'{_hl7_sequence_set(x, fs, scale_uv, origin_uv)}'
-        '<derivation><derivedSeries><code code="REPRESENTATIVE_BEAT" codeSystem="2.16.840.1.113883.5.4"/>'
-        f'{_hl7_sequence_set(beat, fs, scale_uv, origin_uv).replace("TIME_ABSOLUTE", "TIME_RELATIVE")}'
-        '</derivedSeries></derivation></series></component></AnnotatedECG>\n', encoding="utf-8")
+        f'<effectiveTime><low value="{stamp}"/></effectiveTime>{series}'
+        f'{_hl7_sequence_set(x, fs, scale_uv, origin_uv, **digits)}{derived}'
+        '</series></component></AnnotatedECG>\n', encoding="utf-8")
     return path
 
 
 # ---------------------------------------------------------------- Philips Sierra XML
 
 
-def sierra_xml(path: Path, x: np.ndarray, fs: int = 500, resolution_uv: float = 5.0) -> Path:
-    """A Philips Sierra ECG XML 1.04 of the 12 leads ``x``: uncompressed Base64, one lead after another."""
+def sierra_xml(path: Path, x: np.ndarray, fs: int = 500, resolution_uv: float = 5.0, *, offset: int = 0,
+               signed: bool = True, compression: str = "Uncompressed", beats: bool = True, attrs: str = "",
+               acquisition: str = "", patient: str = "", xmlns: str = "", labels: tuple[str, ...] = LEADS12) -> Path:
+    """A Philips Sierra ECG XML 1.04 of the leads ``x`` (``labels``): uncompressed Base64, one lead after another.
+
+    ``offset`` is the signaloffset (the count of 0 V), ``signed`` False stores uint16 counts,
+    ``compression`` the parsedwaveforms' (``XLI`` keeps the same bytes, for the fallback tests),
+    ``beats`` False leaves out the repbeats, ``attrs`` more parsedwaveforms attributes (filters),
+    ``acquisition``/``patient`` more dataacquisition (machine, acquirer) and generalpatientdata
+    XML, ``xmlns`` a default namespace for the document.
+    """
     y, mo, d, h, mi, s = ACQUIRED
     n = x.shape[1]
-    beats = "".join(f'<repbeat leadname="{name}"><waveform duration="500">{_b64(lead[: fs // 2] // 4)}</waveform></repbeat>'
-                    for name, lead in zip(LEADS12, x))
+    stored = np.asarray(x, dtype=np.int64) + offset
+    data = base64.b64encode(stored.astype("<i2" if signed else "<u2").tobytes()).decode()
+    repbeats = "".join(f'<repbeat leadname="{name}"><waveform duration="500">{_b64(lead[: fs // 2] // 4)}</waveform></repbeat>'
+                       for name, lead in zip(labels, x))
+    repbeats = (f'<repbeats dataencoding="Base64" samplespersec="{fs}" resolution="{resolution_uv:g}">{repbeats}</repbeats>'
+                if beats else "")
+    flag = "False" if compression == "Uncompressed" else "True"
     path.write_text(
-        '<?xml version="1.0" encoding="utf-8"?>\n<restingecgdata>'
+        f'<?xml version="1.0" encoding="utf-8"?>\n<restingecgdata{f" xmlns={chr(34)}{xmlns}{chr(34)}" if xmlns else ""}>'
         '<documentinfo><documenttype>SierraECG</documenttype><documentversion>1.04</documentversion></documentinfo>'
-        f'<dataacquisition date="{y}-{mo:02d}-{d:02d}" time="{h:02d}:{mi:02d}:{s:02d}">'
+        f'<dataacquisition date="{y}-{mo:02d}-{d:02d}" time="{h:02d}:{mi:02d}:{s:02d}">{acquisition}'
         f'<signalcharacteristics><samplingrate>{fs}</samplingrate><resolution>{resolution_uv:g}</resolution>'
-        '<acquisitiontype>STD-12</acquisitiontype><bitspersample>16</bitspersample><signaloffset>0</signaloffset>'
-        '<signalsigned>1</signalsigned><numberchannelsvalid>12</numberchannelsvalid>'
-        '<numberchannelsallocated>12</numberchannelsallocated></signalcharacteristics></dataacquisition>'
-        '<patient><generalpatientdata><patientid>S-991</patientid><sex>Male</sex></generalpatientdata></patient>'
-        f'<waveforms><repbeats dataencoding="Base64" samplespersec="{fs}" resolution="{resolution_uv:g}">{beats}</repbeats>'
+        f'<acquisitiontype>STD-12</acquisitiontype><bitspersample>16</bitspersample><signaloffset>{offset}</signaloffset>'
+        f'<signalsigned>{int(signed)}</signalsigned><numberchannelsvalid>{len(x)}</numberchannelsvalid>'
+        f'<numberchannelsallocated>{len(x)}</numberchannelsallocated></signalcharacteristics></dataacquisition>'
+        f'<patient><generalpatientdata><patientid>S-991</patientid><sex>Male</sex>{patient}</generalpatientdata></patient>'
+        f'<waveforms>{repbeats}'
         f'<parsedwaveforms durationperchannel="{n * 1000 // fs}" samplespersecond="{fs}" dataencoding="Base64"'
-        f' compression="Uncompressed" compressflag="False" leadlabels="{" ".join(LEADS12)}" numberofleads="12"'
-        f' signalsigned="1" resolution="{resolution_uv:g}">{_b64(x.reshape(-1))}</parsedwaveforms></waveforms>'
+        f' compression="{compression}" compressflag="{flag}" leadlabels="{" ".join(labels)}" numberofleads="{len(x)}"'
+        f' signalsigned="{int(signed)}" resolution="{resolution_uv:g}"{attrs}>{data}</parsedwaveforms></waveforms>'
         '</restingecgdata>\n', encoding="utf-8")
     return path
 

@@ -174,6 +174,11 @@ BAD = {  # case -> (kind, spoil, what the message says)
                          "LeadSampleCountTotal"),
     "hl7 truncated": ("hl7", _cut, "Malformed XML"),
     "hl7 bad digits": ("hl7", lambda p: _spoil_text(p, "<digits>", "<digits>x7 "), "Invalid digits"),
+    "hl7 lone sign": ("hl7", lambda p: _spoil_text(p, "<digits>", "<digits>- "), "Invalid digits"),
+    "muse wrong byte count": ("muse", lambda p: _spoil_text(p, "<LeadByteCountTotal>2000", "<LeadByteCountTotal>2002"),
+                              "LeadByteCountTotal"),
+    "sierra bad repbeat": ("sierra", lambda p: _spoil_text(p, '<waveform duration="500">', '<waveform duration="500">!'),
+                           "invalid Base64"),
     "sierra bad base64": ("sierra", lambda p: _spoil_text(p, 'signalsigned="1" resolution="5">', 'signalsigned="1" resolution="5">@@'), "Base64"),
     "sierra wrong count": ("sierra", lambda p: _spoil_text(p, 'durationperchannel="2000"', 'durationperchannel="4000"'),
                            "expected"),
@@ -244,7 +249,7 @@ except RecordError as exc:
 """
 
 
-@pytest.mark.parametrize("blocked, file", [({"ecgdatakit"}, "muse"), ({"pydicom"}, "dcm")])
+@pytest.mark.parametrize("blocked, file", [({"ecgdatakit"}, "scp"), ({"pydicom"}, "dcm")])  # XML: test_xml_fast
 def test_without_the_extra_a_clinical_file_is_the_one_line_error_naming_it(blocked: set, file: str,
                                                                             tmp_path: Path) -> None:
     path = write_kind(file, tmp_path, n=500)[0] if file != "dcm" else tmp_path / "cut.dcm"

@@ -282,3 +282,53 @@ def test_bad_record_is_one_line_record_error(case, tmp_path, copy_records, wfdb_
 def test_header_file_gone_is_record_error(tmp_path):
     with pytest.raises(RecordError, match="cannot read gone.hea"):
         open_record(RecordRef("gone", tmp_path / "gone.hea", "wfdb"))
+
+
+def test_replaced_header_equals_dataclasses_replace_and_refuses_unknown_fields() -> None:
+    """The read stage's fast replace: the same Header as dataclasses.replace, frozen still."""
+    import dataclasses
+
+    from ecgspec.readers.base import Header, replaced
+
+    header = Header(500.0, 5000, ("I", "II"), 2, units=("mV", "mV"))
+    changes = {"comments": ("Age: 7",), "meta": (("Age", "7"),), "start_time": "2020-01-01", "adc_step": (0.005,) * 2}
+    fast, slow = replaced(header, **changes), dataclasses.replace(header, **changes)
+    assert fast == slow and fast.__dict__ == slow.__dict__ and header.comments == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.fs = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        replaced(header, nope=1)
+
+
+def test_suffix_is_splitext_on_every_short_name() -> None:
+    """Discovery's fast extension, against os.path.splitext on every name of up to 6 of 'ab./'."""
+    import itertools
+    import os
+
+    from ecgspec.readers.discovery import _suffix
+
+    names = ["".join(chars) for n in range(7) for chars in itertools.product("ab./", repeat=n)]
+    assert [_suffix(n) for n in names] == [os.path.splitext(n)[1] for n in names]
+
+
+def test_a_large_tree_walked_in_processes_gives_the_same_records(tmp_path, wfdb_dir, monkeypatch) -> None:
+    """The folders left of a slow walk go to the map (processes): the same refs and problems, in order."""
+    from ecgspec.readers import discovery
+    from ecgspec.run.plan import _process_map
+
+    source = sorted(wfdb_dir.glob("*.hea"))[0]
+    for p in range(3):
+        for s in range(40):
+            folder = tmp_path / "files" / f"p{p}" / f"s{s:03d}"
+            folder.mkdir(parents=True)
+            (folder / source.name).write_bytes(source.read_bytes())
+            (folder / ".hidden.hea").write_text("x")
+    (tmp_path / "files" / "top.npy").write_bytes(b"")
+    serial = find_records([tmp_path / "files"])
+    calls = []
+    parallel_map = _process_map(2)
+    monkeypatch.setattr(discovery, "SERIAL_SECONDS", 0.0)
+    monkeypatch.setattr(discovery, "SPLIT_FOLDERS", 2)
+    parallel = find_records([tmp_path / "files"],
+                            map_fn=lambda f, items, *a: calls.append(len(items)) or parallel_map(f, items, *a))
+    assert calls and parallel == serial and len(serial[0]) == 121

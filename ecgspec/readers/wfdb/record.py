@@ -10,7 +10,6 @@ formats, headers it cannot parse) is read through wfdb, imported only then.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import Header, Record, RecordError, RecordRef, checked_header, framed, record_errors
+from ..base import Header, Record, RecordError, RecordRef, checked_header, framed, record_errors, replaced
 from .header import MasterHeader, WfdbHeader, comment_lines, comment_meta, parse_header, start_time_text
 from .signal import AMPLITUDE_BITS, INVALID_SAMPLE, SignalFile, check_signal_files, digital_limits, fast_layout, read_samples
 
@@ -139,8 +138,7 @@ def wfdb_header_of(h: Any) -> Header:
     if any(len(field or ()) != h.n_sig for field in (h.file_name, h.fmt)) or None in h.fmt:
         raise RecordError(f"header: says {h.n_sig} signals but does not describe them all")
     units = tuple(str(u) if u else "mV" for u in (h.units or ()))  # WFDB: a signal without units is in mV
-    header = dataclasses.replace(header, units=units)
-    return framed(with_adc_limits(header, h), [s or 1 for s in h.samps_per_frame])
+    return framed(with_adc_limits(header, h, units), [s or 1 for s in h.samps_per_frame])
 
 
 def physical32(digital: np.ndarray, baseline: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -150,18 +148,18 @@ def physical32(digital: np.ndarray, baseline: np.ndarray, gain: np.ndarray) -> n
         return ((digital - baseline) / gain).astype(np.float32)
 
 
-def with_adc_limits(header: Header, h: Any) -> Header:
-    """``header`` with the ADC step and the clipping limits (physical, per signal) of parsed header ``h``;
-    unchanged where the header's fields cannot give them (QC then knows nothing of its ADC)."""
+def with_adc_limits(header: Header, h: Any, units: tuple[str, ...]) -> Header:
+    """``header`` with ``units``, the ADC step and the clipping limits (physical, per signal) of parsed
+    header ``h``; no limits where the header's fields cannot give them (QC then knows nothing of its ADC)."""
     try:
         fields = tuple(zip(h.fmt, h.adc_gain, h.baseline, h.adc_res, h.adc_zero, strict=True))
         limits = _adc_limits(fields)
     except (TypeError, ValueError, OverflowError):  # unhashable or unusable fields
-        return header
+        limits = None
     if limits is None:
-        return header
+        return replaced(header, units=units)
     step, low, high = limits
-    return dataclasses.replace(header, adc_step=step, clip_low=low, clip_high=high)
+    return replaced(header, units=units, adc_step=step, clip_low=low, clip_high=high)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -226,7 +224,7 @@ def described(record: Record, comments: tuple[str, ...] | list[str], date: datet
               time: datetime.time | None) -> Record:
     """``record`` with its header's comment lines, their ``key: value`` fields and its start time filled in."""
     comments = tuple(str(line) for line in comments)
-    record.header = dataclasses.replace(record.header, comments=comments, meta=comment_meta(comments),
+    record.header = replaced(record.header, comments=comments, meta=comment_meta(comments),
                                         start_time=start_time_text(date, time))
     return record
 

@@ -5,6 +5,8 @@ says, and the digital samples of a frame range, for the common uncompressed form
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,11 +201,15 @@ def _signal_files(h: WfdbHeader) -> dict[str, tuple[str, int, int]]:
 
 def check_signal_files(folder: Path, h: WfdbHeader) -> None:
     """Check the signal files a header names exist and hold its length (where the format can be sized)."""
+    top = os.fspath(folder)
     for name, (fmt, offset, per_frame) in _signal_files(h).items():
-        file = folder / name
-        if not file.is_file():
+        try:
+            info = os.stat(os.path.join(top, name))  # one stat a file: opening a record is the hot path
+        except (OSError, ValueError):
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
             raise RecordError(f"signal file {name} is missing")
-        size = file.stat().st_size
+        size = info.st_size
         if size == 0:
             raise RecordError(f"signal file {name} is empty")
         needed = signal_bytes(fmt, h.sig_len * per_frame)

@@ -1,0 +1,248 @@
+"""What the fast XML decoders (:mod:`.xml_muse`, :mod:`.xml_hl7`, :mod:`.xml_sierra`) share: which
+of them a file is for (ecgdatakit's own detection, replayed on the file's first 4096 bytes), the
+document parsed with its big payloads cut out first, lead labels as ecgdatakit spells them, and the
+rhythm leads as they come out.
+
+The XML is parsed by :mod:`xml.etree.ElementTree` (expat). A document that declares entities is
+not decoded here (ecgdatakit refuses those, and it decides); without entity declarations there
+is nothing to expand, and Python 3.11's expat also refuses runaway entity expansion ("billion
+laughs") by itself. External DTDs and entities are never fetched.
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import EcgspecError
+
+SNIFF = 4096  # what ecgdatakit's detection reads of a file
+
+# ecgdatakit.models._UNIT_ALIASES and _TO_UV: voltage units and their size in uV
+_UNIT_ALIASES = {
+    "uV": "uV", "uv": "uV", "\u00b5V": "uV", "\u00b5v": "uV", "\u03bcV": "uV", "\u03bcv": "uV",
+    "microvolt": "uV", "microvolts": "uV", "mV": "mV", "mv": "mV", "millivolt": "mV", "millivolts": "mV",
+    "V": "V", "v": "V", "volt": "V", "volts": "V", "nV": "nV", "nv": "nV", "nanovolt": "nV", "nanovolts": "nV",
+}
+TO_UV = {"nV": 0.001, "uV": 1.0, "mV": 1_000.0, "V": 1_000_000.0}
+
+_STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+_EXTRA = ("V7", "V8", "V9", "V3R", "V4R", "V5R", "V6R", "V7R", "V8R", "V9R", "X", "Y", "Z", "-aVR")
+_CANONICAL = {name.lower(): name for name in _STANDARD + _EXTRA}
+
+_MUSE_ROOT = re.compile(r"<RESTINGECG[\s>]")
+_HL7_ROOT = re.compile(r"<([A-Za-z_][\w.-]*:)?AnnotatedECG\b")
+_MORTARA_ROOT = re.compile(r"<ECG[\s>/]")
+_MORTARA_MARKERS = ("ACQUISITION_TIME", "<TYPICAL_CYCLE", "<CHANNEL", "<DEMOGRAPHIC_FIELDS", "<SUBJECT", "MORTARA",
+                    "WELCH ALLYN", "ELI LINK")  # ecgdatakit's, which it tries before Sierra
+
+
+class Unhandled(EcgspecError):
+    """A file a fast decoder does not decode (never raised out of :func:`.clinical.open_clinical`):
+    a variant it leaves to ecgdatakit (``malformed`` False) or one it finds broken (``malformed``
+    True, the reason for the user when ecgdatakit is not there to give its own)."""
+
+    def __init__(self, reason: str, malformed: bool = False) -> None:
+        super().__init__(reason)
+        self.malformed = malformed
+
+
+@dataclass
+class Decoded:
+    """A file's rhythm leads in mV, as ecgdatakit's path in :mod:`.clinical` gives them."""
+
+    names: list[str]
+    signals: list[np.ndarray]  # float32, one a lead
+    rates: list[float]
+    units: list[str]
+    start_time: str
+    meta: tuple[tuple[str, str], ...]
+
+
+def unit_of(text: str) -> str | None:
+    """ecgdatakit's canonical voltage unit of ``text`` (``"uV"``), None when not a voltage."""
+    return _UNIT_ALIASES.get(text) or _UNIT_ALIASES.get(text.strip().lower())
+
+
+@functools.lru_cache(maxsize=4096)
+def lead_label(label: str) -> str:
+    """ecgdatakit's ``normalize_lead_label``: the standard spelling, prefixes ``ECG``/``Lead`` dropped."""
+    text = label.strip()
+    key = text.lower()
+    for prefix in ("ecg lead ", "ecg ", "lead "):
+        if key.startswith(prefix):
+            key = key[len(prefix):].strip()
+            break
+    return _CANONICAL.get(key, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def clinical_name(label: str) -> str:
+    """What :func:`.clinical.lead_name` makes of an ecgdatakit label (``MDC_ECG_LEAD_`` dropped)."""
+    text = label.strip()
+    if text.upper().startswith("MDC_ECG_LEAD_"):
+        text = text[len("MDC_ECG_LEAD_"):]
+    return lead_label(text)
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """ecgdatakit's ``unique_labels``: repeats suffixed ``_2``, ``_3`` (never a label already present)."""
+    originals, used, counts, out = set(labels), set(), {}, []
+    for label in labels:
+        name = label
+        if name in used:
+            n = counts.get(label, 1)
+            while name in used or name in originals:
+                n += 1
+                name = f"{label}_{n}"
+            counts[label] = n
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def sniff(head: bytes) -> str | None:
+    """``"muse"``, ``"hl7"`` or ``"sierra"`` when ecgdatakit would hand a file starting with
+    ``head`` to that parser, None otherwise (another parser first, Mortara, UTF-16, not XML)."""
+    if b"\0" in head[:32] or head[128:132] == b"DICM" or head[:8] in (b"ISHNE1.0", b"0       ", b"\xffBIOSEMI"):
+        return None  # a binary format ecgdatakit tries before the XML ones (or UTF-16)
+    text = head.decode("utf-8", errors="ignore")
+    upper = text.upper()
+    if "<RESTINGECGDATA" not in upper and (_MUSE_ROOT.search(upper) or "<MUSEINFO" in upper):
+        return "muse"
+    if _HL7_ROOT.search(text):
+        return "hl7"
+    if _MORTARA_ROOT.search(text) and any(m in upper for m in _MORTARA_MARKERS):
+        return None
+    return "sierra" if b"<restingecgdata" in head else None
+
+
+def cut_payloads(raw: bytes, tag: bytes, payloads: list[bytes] | None = None) -> tuple[bytes, list[bytes]]:
+    """``raw`` with the text of every ``<tag ...>text</tag>`` replaced by ``@@k@@`` (its index in
+    ``payloads``) and the texts cut out into ``payloads``, so that expat never walks them. A text
+    holding markup (a comment, CDATA, a character reference) is left in place for the parser; one
+    cut from a comment is never claimed (:meth:`Payloads.all_used`)."""
+    payloads = [] if payloads is None else payloads
+    open_, close = b"<" + tag, b"</" + tag + b">"
+    parts, pos, search = [], 0, 0
+    while True:
+        start = raw.find(open_, search)
+        if start < 0:
+            break
+        search = start + len(open_)
+        if raw[search:search + 1] not in (b">", b" ", b"\t", b"\n", b"\r"):
+            continue  # another tag that starts with this name
+        gt = raw.find(b">", search)
+        end = raw.find(b"<", gt + 1) if gt >= 0 else -1
+        if end < 0:
+            break
+        search = end
+        if raw[gt - 1:gt] != b"/" and raw.startswith(close, end) and raw.find(b"&", gt + 1, end) < 0:
+            parts += [raw[pos:gt + 1], b"@@%d@@" % len(payloads)]
+            payloads.append(raw[gt + 1:end])
+            pos = end
+    parts.append(raw[pos:])
+    return b"".join(parts), payloads
+
+
+class Payloads:
+    """The cut-out texts, each to be claimed once by the element it came from."""
+
+    def __init__(self, payloads: list[bytes]) -> None:
+        self._payloads = payloads
+        self._used = [False] * len(payloads)
+
+    def text(self, el: ET.Element | None) -> bytes | None:
+        """The bytes of ``el``'s text: its cut payload, or what the parser kept; None without text."""
+        if el is None:
+            return None
+        if el.text is None:
+            if len(el):
+                raise Unhandled("a waveform element holds child elements")
+            return None
+        t = el.text
+        if t.startswith("@@") and t.endswith("@@") and len(el) == 0:
+            k = int(t[2:-2])
+            if self._used[k]:
+                raise Unhandled("a waveform text is referenced twice")
+            self._used[k] = True
+            return self._payloads[k]
+        if len(el):
+            raise Unhandled("a waveform element holds child elements")
+        return t.encode("utf-8")
+
+    def all_used(self) -> None:
+        """Unhandled unless every cut text was claimed (one inside a comment or CDATA was not)."""
+        if not all(self._used):
+            raise Unhandled("waveform text outside the waveform elements")
+
+
+def parse(raw: bytes, tag: bytes, attributes: tuple[bytes, ...] = ()) -> tuple[ET.Element, Payloads]:
+    """The document's root (``tag`` texts cut out first), namespaces stripped as ecgdatakit's
+    ``parse_xml_root`` strips them (those of attribute names where one of the ``attributes``
+    read may be prefixed), and its payloads; Unhandled when it declares entities or is not
+    well-formed (ecgdatakit then decodes it or gives its reason)."""
+    small, payloads = cut_payloads(raw, tag)
+    if b"<!ENTITY" in small:  # (a cut text holds no markup)
+        raise Unhandled("the XML declares entities")
+    try:
+        root = ET.fromstring(small)
+    except ET.ParseError as exc:
+        raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
+    if b"xmlns" in small:
+        strip_namespaces(root, names_prefixed(small, attributes))
+    return root, Payloads(payloads)
+
+
+def strip_namespaces(root: ET.Element, attributes: bool = True) -> None:
+    """Tags (and attribute names) without their namespace URIs, as ecgdatakit's ``parse_xml_root``."""
+    for el in root.iter():
+        tag = el.tag
+        if tag[0] == "{":  # only a namespaced tag holds a "}"
+            el.tag = tag[tag.index("}") + 1:]
+        if attributes and any("}" in k for k in el.keys()):
+            el.attrib = {k.split("}", 1)[-1]: v for k, v in el.attrib.items()}
+
+
+def names_prefixed(small: bytes, names: tuple[bytes, ...]) -> bool:
+    """Whether an attribute of one of ``names`` may be namespace-prefixed in ``small`` (then
+    stripping attribute namespaces can change what a lookup of that name finds)."""
+    return any(b":" + name in small for name in names)
+
+
+def base64_strict(data: bytes) -> bytes | None:
+    """``base64.b64decode("".join(text.split()), validate=True)`` of a text whose whitespace is
+    XML's (space, tab, CR, LF), None where that raises; the text copied without its whitespace
+    only when it has some (strict decoding stops at the first)."""
+    if b"\n" not in data[:100]:  # (Base64 in lines, the usual export, is stripped at once)
+        try:
+            return binascii.a2b_base64(data, strict_mode=True)
+        except (binascii.Error, ValueError):
+            pass
+    try:
+        return binascii.a2b_base64(data.translate(None, b" \t\n\r"), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def leads_to_mv(counts: list[np.ndarray], scales: list[tuple[float, str, float]]) -> list[np.ndarray]:
+    """:func:`to_mv` of each lead's counts by its (resolution, unit, offset). Lead by lead: the
+    float64 temporaries of one lead stay in the CPU cache (all leads at once were slower)."""
+    return [to_mv(c, *s) for c, s in zip(counts, scales)]
+
+
+def to_mv(counts: np.ndarray, resolution: float, unit: str, offset: float = 0.0) -> np.ndarray:
+    """ecgdatakit's auto_scale to mV of counts of ``resolution`` ``unit`` plus ``offset``: the
+    same float64 operations in the same order, then float32 as :mod:`.clinical` keeps them."""
+    factor = TO_UV[unit] / TO_UV["mV"]
+    x = counts.astype(np.float64)
+    x *= resolution * factor
+    shift = offset * factor
+    if shift:
+        x += shift
+    return x.astype(np.float32)

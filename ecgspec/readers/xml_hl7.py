@@ -1,0 +1,163 @@
+"""HL7 aECG (``AnnotatedECG``, ANSI/HL7 V3 ECG R1-2004) decoded by ecgspec, equal to ecgdatakit's reading.
+
+The first rhythm ``series``' ``sequenceSet``: each ``SLIST_PQ`` lead ``origin + scale x digit``
+in mV at the rate of the ``TIME_*`` sequence's ``increment``; the header fields ecgdatakit gives.
+The representative beat series is checked as ecgdatakit checks it. The digits are parsed by
+numpy (``np.fromstring`` into int64 after a check that every token is a plain integer: its
+exact float64 value, ``-0`` kept negative as ecgdatakit's float parse keeps it).
+
+Left to ecgdatakit too: digits with a ``+`` sign.
+
+Left to ecgdatakit (:class:`.xml_common.Unhandled`): digits that are not plain integers
+(decimals, exponents, beyond 2^53), any file on which ecgdatakit warns (several rhythm series,
+beat series or sequence sets, sequences it does not know, a rate that is not a whole number, an
+annotation unit it does not know, a lead without a voltage unit), a root other than
+``AnnotatedECG``, a document that declares entities or that expat cannot parse as it stands,
+and anything broken.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from .xml_common import TO_UV, Decoded, Payloads, Unhandled, clinical_name, lead_label, leads_to_mv, parse, unique_labels, unit_of
+from .xml_hl7_meta import attr, child, finite, header_fields
+
+FORMAT = "HL7 aECG"
+_INCREMENT_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
+_INTEGER_TEXT = b"0123456789- \t\n\r"
+_ATTRIBUTES = (b"code", b"value", b"unit", b"extension", b"root", b"displayName")  # the ones read
+
+
+def _integers(chunk: bytes) -> np.ndarray:
+    """One lead's digits as int64, or float64 where a ``-0`` is (ecgdatakit keeps it negative)."""
+    negative_zero = _check_digits(chunk)
+    try:
+        values = np.fromstring(chunk, dtype=np.float64 if negative_zero else np.int64, sep=" ")
+    except ValueError:
+        raise Unhandled("Invalid digits: not whitespace-separated integers", malformed=True) from None
+    if len(values) == 0:
+        raise Unhandled("a lead has no digits", malformed=True)
+    if values.max() >= 2 ** 53 or values.min() <= -2 ** 53:
+        raise Unhandled("digits beyond 2^53")
+    return values
+
+
+def _check_digits(chunk: bytes) -> bool:
+    """Unhandled unless every token of a lead's digits is ``-?digits`` (``np.fromstring`` reads a
+    lone ``-`` as 0; a ``+`` goes to ecgdatakit); whether a ``-0`` is among them. A lead at a
+    time: its temporaries stay in the CPU cache."""
+    left = chunk.translate(None, _INTEGER_TEXT)
+    if left:
+        raise Unhandled("digits that are not plain integers", malformed=bool(left.translate(None, b"+.eE")))
+    a = np.frombuffer(chunk, np.uint8)
+    minus = a == 45
+    if minus[-1]:
+        raise Unhandled("Invalid digits: a sign without digits", malformed=True)
+    minus = minus[:-1]
+    digit = a[1:] - np.uint8(48)  # what follows each character, as a digit (> 9: not one)
+    if (minus & (digit > 9)).any():
+        raise Unhandled("Invalid digits: a sign without digits", malformed=True)
+    return bool((minus & (digit == 0)).any())
+
+
+def _time(code: str, value: ET.Element | None) -> dict:
+    head, inc = child(value, "head"), child(value, "increment")
+    info = {"code": code, "head": attr(head, "value"), "sampling_rate": 0}
+    step = finite(attr(inc, "value"))
+    if not step or step <= 0:
+        return info
+    unit = attr(inc, "unit")
+    if unit not in _INCREMENT_TO_S:
+        raise Unhandled(f"time increment unit {unit!r} is missing or not supported", malformed=True)
+    rate = 1.0 / (step * _INCREMENT_TO_S[unit])
+    if abs(rate - round(rate)) > 1e-3:
+        raise Unhandled(f"sampling rate {rate:.4f} Hz is not an integer: ecgdatakit warns")
+    info.update(sampling_rate=int(round(rate)), sampling_rate_exact=rate)
+    return info
+
+
+def _lead_code(code: str) -> str | None:
+    upper = code.upper()
+    if "_ECG_LEAD_" not in upper:
+        return None
+    suffix = code[upper.index("_ECG_LEAD_") + len("_ECG_LEAD_"):]
+    return None if not suffix else "-aVR" if suffix.upper() == "AVRNEG" else lead_label(suffix)
+
+
+def _scale(value: ET.Element) -> tuple[float, str, float]:
+    """A lead's resolution, its voltage unit and offset (in that unit), as ecgdatakit makes them."""
+    scale_el, origin_el = value.find("scale"), value.find("origin")
+    scale, origin = finite(attr(scale_el, "value")), finite(attr(origin_el, "value")) or 0.0
+    unit = unit_of(attr(scale_el, "unit")) if attr(scale_el, "unit") else None
+    origin_unit = unit_of(attr(origin_el, "unit")) if attr(origin_el, "unit") else None
+    resolution, offset = scale if scale is not None else 1.0, origin
+    if unit and origin_unit and origin_unit != unit:
+        offset = origin * TO_UV[origin_unit] / TO_UV[unit]
+    raw = not (bool(unit) and resolution == 1.0 and offset == 0.0)
+    if not unit or (raw and resolution == 0.0):
+        raise Unhandled("a lead without a voltage unit or scale: ecgdatakit warns")
+    return resolution, unit, offset
+
+
+def _sequences(series: ET.Element | None, texts: Payloads) -> tuple[list, dict]:
+    """A series' leads as (label, digit text, value element) and its time info."""
+    sets = [] if series is None else series.findall("component/sequenceSet")
+    if len(sets) > 1:
+        raise Unhandled("several sequence sets: ecgdatakit warns")
+    info: dict = {}
+    entries = []
+    for seq in sets[0].findall("component/sequence") if sets else ():
+        code, value = attr(seq.find("code"), "code"), seq.find("value")
+        if code.upper().startswith("TIME_"):
+            info = info or _time(code, value)
+            continue
+        label = _lead_code(code)
+        if label is None:
+            raise Unhandled(f"sequence {code} ecgdatakit does not know: it warns")
+        chunk = texts.text(child(value, "digits"))
+        if not chunk or chunk.isspace():
+            raise Unhandled(f"Lead {code} has no digits", malformed=True)
+        entries.append((label, chunk, value))
+    if entries and not info.get("sampling_rate"):
+        raise Unhandled("No usable time increment", malformed=True)
+    return entries, info
+
+
+def _series(root: ET.Element) -> tuple[ET.Element, ET.Element | None]:
+    rhythm, beats = [], []
+    for series in root.findall("component/series"):
+        (beats if attr(series.find("code"), "code").upper() == "REPRESENTATIVE_BEAT" else rhythm).append(series)
+        beats += [d for d in series.findall("derivation/derivedSeries")
+                  if attr(d.find("code"), "code").upper() in ("REPRESENTATIVE_BEAT", "")]
+    if not rhythm:
+        raise Unhandled("No rhythm series", malformed=True)
+    if len(rhythm) > 1 or len(beats) > 1:
+        raise Unhandled("several rhythm or beat series: ecgdatakit warns")
+    return rhythm[0], beats[0] if beats else None
+
+
+def decode(raw: bytes, meta_of) -> Decoded:
+    """The rhythm leads and header of an HL7 aECG file's bytes; ``meta_of`` orders the fields as
+    :func:`.clinical.meta_fields`. Unhandled for what is left to ecgdatakit."""
+    root, texts = parse(raw, b"digits", _ATTRIBUTES)
+    if root.tag != "AnnotatedECG":
+        raise Unhandled("Missing AnnotatedECG root element")
+    rhythm, derived = _series(root)
+    entries, info = _sequences(rhythm, texts)
+    if not entries:
+        raise Unhandled("No ECG lead sequence in the rhythm series", malformed=True)
+    beats, _ = _sequences(derived, texts)
+    texts.all_used()
+    chunks = [chunk for _, chunk, _ in entries + beats]
+    values = [_integers(chunk) for chunk in chunks]
+    scales = [_scale(value) for _, _, value in entries]  # the beats' units are not checked (no warning)
+    rate = info["sampling_rate"]
+    when, fields = header_fields(root, rhythm, derived, info, len(values[0]))
+    names = unique_labels([label for label, _, _ in entries])
+    return Decoded(names=[clinical_name(n) for n in names],
+                   signals=leads_to_mv(values[:len(entries)], scales),
+                   rates=[float(rate)] * len(entries), units=["mV"] * len(entries),
+                   start_time=when.isoformat() if when else "", meta=meta_of(FORMAT, *fields))
