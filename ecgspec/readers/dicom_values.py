@@ -6,6 +6,7 @@ ecgdatakit code it follows; the tests compare them with ecgdatakit's on varied f
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta, timezone
 
 from . import dicom_parts as dp
@@ -111,7 +112,9 @@ def channel(item: dict) -> tuple[str, float, float]:
     return label, resolution * factor, offset * factor
 
 
+@functools.lru_cache(maxsize=256)  # a file's study, content and acquisition dates are mostly one
 def _da(text: str) -> date | None:
+    """A DA as ecgdatakit reads it: ``strptime`` of its first 8 characters."""
     if len(text) >= 8 and text[:8].isdigit():
         try:
             return datetime.strptime(text[:8], "%Y%m%d").date()

@@ -48,6 +48,15 @@ def _subset(ds, keep: list[int]) -> None:
     group.NumberOfWaveformChannels = len(keep)
 
 
+def _defined_lengths(ds) -> None:
+    """Every sequence and item written with its length (pydicom's file has them undefined)."""
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            elem.is_undefined_length = False
+            for item in elem.value:
+                item.is_undefined_length_sequence_item = False
+
+
 VARIANTS = {
     "as_is": lambda ds: None,
     "sensitivity": lambda ds: [_scale(ds, c, sensitivity="2.5") for c in range(12)],
@@ -56,6 +65,11 @@ VARIANTS = {
     "mv_unit_unit_scale": lambda ds: [_scale(ds, c, sensitivity="1", correction="1", baseline="0", unit="mV")
                                       for c in range(12)],
     "negative_sensitivity": lambda ds: _scale(ds, 3, sensitivity="-1.25"),
+    "negative_sensitivity_beside_baselines": lambda ds: [_scale(ds, c, sensitivity="-1.25" if c == 5 else None,
+                                                                baseline=str(c - 5)) for c in range(12)],
+    "padding_negative_sensitivity": lambda ds: (ds.WaveformSequence[0].add_new(0x5400100A, "OW", b"\x50\x00"),
+                                                _scale(ds, 2, sensitivity="-2.5")),
+    "defined_lengths": _defined_lengths,
     "lead_subset": lambda ds: _subset(ds, [1, 0, 7]),
     "one_lead": lambda ds: _subset(ds, [4]),
     "median_first": lambda ds: setattr(ds, "WaveformSequence", list(ds.WaveformSequence)[::-1]),
@@ -176,7 +190,7 @@ def test_an_undefined_length_sequence_is_skipped_to_its_own_delimiter(nested: in
     seq = (np.array([0x0009, 0x1001], "<u2").tobytes() + b"SQ\0\0\xff\xff\xff\xff"
            + b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + body + b"\xfe\xff\x0d\xe0\0\0\0\0" + delim)
     buf = seq + element(0x0010, 0x0020, b"LO", b"ID42")
-    values, _ = dicom_parts.walk(buf, 0, len(buf), True, {0x00100020: "LO"}, {})
+    values, _, _ = dicom_parts.walk(buf, 0, len(buf), True, {0x00100020: "LO"}, {})
     assert values[0x00100020] == ("LO", b"ID42")
     with pytest.raises(dicom_parts.Fallback):
         dicom_parts.walk(buf[:-20], 0, len(buf) - 20, True, {}, {})

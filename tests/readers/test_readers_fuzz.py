@@ -93,6 +93,48 @@ def test_spoiled_clinical_file_is_read_or_a_record_error(kind: str, data: st.Dat
         event("record error" if n is None else "read")
 
 
+def _structure_spoil(raw: bytes, data: st.DataObject) -> bytes:
+    """Bytes overwritten (or removed, or inserted) where the DICOM structure is: the annotation and
+    waveform sequences' headers, delimiters and short values (the first 20 kB), maybe cut there."""
+    out = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 4), label="edits")):
+        at = data.draw(st.integers(300, 20000), label="at")
+        junk = data.draw(st.one_of(st.binary(min_size=1, max_size=8), st.sampled_from(
+            [b"\xfe\xff\x00\xe0", b"\xfe\xff\x0d\xe0", b"\xfe\xff\xdd\xe0", b"\xff\xff\xff\xff", b"SQ", b"OB", b"\0\0"])),
+            label="junk")
+        how = data.draw(st.sampled_from(["overwrite", "insert", "remove"]), label="how")
+        if how == "overwrite":
+            out[at:at + len(junk)] = junk
+        elif how == "insert":
+            out[at:at] = junk
+        else:
+            del out[at:at + len(junk)]
+    if data.draw(st.booleans(), label="cut"):
+        out = out[: data.draw(st.integers(300, 20000), label="length")]
+    return bytes(out)
+
+
+@settings(FUZZ, max_examples=300)
+@given(data=st.data())
+def test_spoiled_dicom_structure_is_a_fallback_or_a_record_to_ecgspecs_own_reader(data: st.DataObject) -> None:
+    """ecgspec's own DICOM reader alone (no ecgdatakit): a Fallback, or a record of float32 leads."""
+    from ecgspec.readers import dicom, dicom_parts
+
+    with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
+        path = Path(tmp) / "r.dcm"
+        path.write_bytes(_structure_spoil(Path(get_testdata_file("waveform_ecg.dcm")).read_bytes(), data))
+        with time_limit():
+            try:
+                record = dicom.read_fast(RecordRef("r", path, "clinical"))
+            except dicom_parts.Fallback as why:
+                assert str(why) and "\n" not in str(why)
+                event("fallback")
+                return
+        event("read")
+        h = record.header
+        assert record.read(0, h.n_samples, range(h.n_signals)).dtype == np.float32
+
+
 @FUZZ
 @given(data=st.data())
 def test_spoiled_csv_is_read_or_a_record_error(data: st.DataObject) -> None:
