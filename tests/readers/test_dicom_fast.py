@@ -1,4 +1,4 @@
-"""ecgspec's own DICOM waveform reader (readers/dicom.py) against ecgdatakit + pydicom on pydicom's
+"""ecgspec's own DICOM waveform reader (readers/clinical/dicom.py) against ecgdatakit + pydicom on pydicom's
 waveform_ecg.dcm and on variants written with pydicom: the same header, meta and float32 samples;
 other variants fall back to ecgdatakit; malformed files are one-line RecordErrors."""
 
@@ -12,7 +12,8 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from ecgspec.readers import RecordError, RecordRef, clinical, dicom, dicom_parts
+from ecgspec.readers import RecordError, RecordRef, clinical
+from ecgspec.readers.clinical import dicom, dicom_parts
 
 DICOM = Path(get_testdata_file("waveform_ecg.dcm"))
 

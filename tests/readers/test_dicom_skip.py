@@ -15,7 +15,8 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.filereader import read_dataset
 
-from ecgspec.readers import RecordRef, dicom, dicom_parts
+from ecgspec.readers import RecordRef
+from ecgspec.readers.clinical import dicom, dicom_parts
 
 UNDEF = 0xFFFFFFFF
 ITEM, ITEM_END, SEQ_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)

@@ -118,7 +118,7 @@ def _structure_spoil(raw: bytes, data: st.DataObject) -> bytes:
 @given(data=st.data())
 def test_spoiled_dicom_structure_is_a_fallback_or_a_record_to_ecgspecs_own_reader(data: st.DataObject) -> None:
     """ecgspec's own DICOM reader alone (no ecgdatakit): a Fallback, or a record of float32 leads."""
-    from ecgspec.readers import dicom, dicom_parts
+    from ecgspec.readers.clinical import dicom, dicom_parts
 
     with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
         path = Path(tmp) / "r.dcm"
@@ -193,7 +193,7 @@ def test_spoiled_xml_the_fast_decoder_reads_is_what_ecgdatakit_reads(kind: str, 
     """Differential: whatever ecgspec's own XML decoder makes of a spoiled file (not leaving it to
     ecgdatakit) is exactly what ecgdatakit makes of it."""
     from ecgspec.readers import clinical
-    from ecgspec.readers.xml_common import SNIFF, sniff
+    from ecgspec.readers.clinical.xml_common import SNIFF, sniff
 
     with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
         path = _writer(kind, Path(tmp))
@@ -205,7 +205,7 @@ def test_spoiled_xml_the_fast_decoder_reads_is_what_ecgdatakit_reads(kind: str, 
         if found is None:
             event("not sniffed")
             return
-        decoder = __import__(f"ecgspec.readers.xml_{found}", fromlist=["decode"])
+        decoder = __import__(f"ecgspec.readers.clinical.{found}", fromlist=["decode"])
         with time_limit():
             try:
                 got = decoder.decode(raw, clinical.meta_pairs)

@@ -1,4 +1,4 @@
-"""ecgspec's own GE MUSE, HL7 aECG and Philips Sierra XML decoders (readers/xml_*.py) against
+"""ecgspec's own GE MUSE, HL7 aECG and Philips Sierra XML decoders (readers/clinical/{muse,hl7,sierra}.py) against
 ecgdatakit (``clinical.open_with_ecgdatakit``): the same header, units, start time, meta and
 float32 samples bit for bit on varied files written from the specifications, and the known
 signal; the variants they leave to ecgdatakit taken there; the formats told apart as ecgdatakit
@@ -18,8 +18,12 @@ from ecgdatakit.models import DeviceInfo, FilterSettings, PatientInfo, Recording
 from ecgdatakit.parsing.helpers import normalize_lead_label
 from ecgdatakit.parsing.helpers import unique_labels as edk_unique_labels
 
-from ecgspec.readers import RecordError, RecordRef, clinical, xml_hl7, xml_muse, xml_sierra
-from ecgspec.readers.xml_common import SNIFF, Unhandled, lead_label, sniff, unique_labels
+from ecgspec.readers import RecordError, RecordRef, clinical
+from ecgspec.readers.clinical import hl7 as xml_hl7
+from ecgspec.readers.clinical import muse as xml_muse
+from ecgspec.readers.clinical import sierra as xml_sierra
+from ecgspec.readers.clinical.labels import lead_label, unique_labels
+from ecgspec.readers.clinical.xml_common import SNIFF, Unhandled, sniff
 from tests.helpers import ecg_writers as w
 
 ROOT = Path(__file__).resolve().parents[2]

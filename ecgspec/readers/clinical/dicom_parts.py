@@ -19,7 +19,7 @@ import re
 import struct
 from typing import Any, NamedTuple
 
-from ..errors import EcgspecError
+from ...errors import EcgspecError
 
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF

@@ -32,9 +32,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..base import Record, RecordError, RecordRef, checked_header
 from . import dicom_parts as dp
 from . import dicom_values as dv
-from .base import Record, RecordError, RecordRef, checked_header
 
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 TOP = {0x00080005: "CS", 0x00080016: "UI", 0x00080020: "DA", 0x00080022: "DA", 0x00080023: "DA",
@@ -67,7 +67,7 @@ class DicomRecord(Record):
 def open_dicom(ref: RecordRef, slow: Callable[[RecordRef], Record], extra: str) -> Record:
     """The rhythm group of a DICOM waveform file, by :func:`read_fast` or, for any file it does not
     read, by ``slow`` (:func:`.clinical.open_with_ecgdatakit`, handed in so that this module does
-    not import :mod:`.clinical`, which imports it), or the one-line error naming why and the
+    not import :mod:`ecgspec.readers.clinical`, which imports it), or the one-line error naming why and the
     ``extra``, without ecgdatakit or pydicom."""
     try:
         return read_fast(ref)

@@ -23,18 +23,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from .xml_common import (
-    Decoded,
-    Payloads,
-    Unhandled,
-    base64_strict,
-    clinical_name,
-    cut_payloads,
-    lead_label,
-    leads_to_mv,
-    strip_namespaces,
-    unique_labels,
-)
+from .labels import clinical_name, lead_label, unique_labels
+from .xml_common import Decoded, Payloads, Unhandled, base64_strict, cut_payloads, leads_to_mv, strip_namespaces
 
 FORMAT = "Philips Sierra XML"
 _STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")

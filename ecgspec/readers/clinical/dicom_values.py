@@ -10,15 +10,8 @@ import functools
 from datetime import date, datetime, timedelta, timezone
 
 from . import dicom_parts as dp
+from .labels import TO_UV, clinical_name, lead_label, unique_labels, unit_of
 
-_TO_UV = {"nV": 0.001, "uV": 1.0, "mV": 1_000.0, "V": 1_000_000.0}
-_UNITS = {"uV": "uV", "uv": "uV", "\u00b5V": "uV", "\u00b5v": "uV", "\u03bcV": "uV", "\u03bcv": "uV",
-          "microvolt": "uV", "microvolts": "uV", "mV": "mV", "mv": "mV", "millivolt": "mV",
-          "millivolts": "mV", "V": "V", "v": "V", "volt": "V", "volts": "V", "nV": "nV", "nv": "nV",
-          "nanovolt": "nV", "nanovolts": "nV"}
-_STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "V7", "V8", "V9",
-             "V3R", "V4R", "V5R", "V6R", "V7R", "V8R", "V9R", "X", "Y", "Z", "-aVR")
-_CANONICAL = {name.lower(): name for name in _STANDARD}
 _LEAD_CODES = {1: "I", 2: "II", 3: "V1", 4: "V2", 5: "V3", 6: "V4", 7: "V5", 8: "V6", 9: "V7", 10: "V2R",
                11: "V3R", 12: "V4R", 13: "V5R", 14: "V6R", 15: "V7R", 16: "X", 17: "Y", 18: "Z", 19: "CC5",
                20: "CM5", 61: "III", 62: "aVR", 63: "aVL", 64: "aVF", 65: "-aVR", 66: "V8", 67: "V9",
@@ -29,38 +22,9 @@ _SOP_CLASSES = {f"1.2.840.10008.5.1.4.1.1.9.{k}": v for k, v in {
     "3.1": "Cardiac Electrophysiology Waveform"}.items()}
 
 
-def _unit(text: str) -> str | None:
-    return _UNITS.get(text) or _UNITS.get(text.strip().lower())
-
-
-def normalize_lead_label(label: str) -> str:
-    """ecgdatakit's ``normalize_lead_label``: the standard spelling, "ECG "/"Lead " prefixes dropped."""
-    text = label.strip()
-    key = text.lower()
-    for prefix in ("ecg lead ", "ecg ", "lead "):
-        if key.startswith(prefix):
-            key = key[len(prefix):].strip()
-            break
-    return _CANONICAL.get(key, text)
-
-
 def lead_names(labels: list[str]) -> list[str]:
-    """ecgdatakit's ``unique_labels`` of the channel labels, then :func:`.clinical.lead_name`."""
-    originals, used, counts, out = set(labels), set(), {}, []
-    for label in labels:
-        name = label
-        if name in used:
-            n = counts.get(label, 1)
-            while name in used or name in originals:
-                n += 1
-                name = f"{label}_{n}"
-            counts[label] = n
-        used.add(name)
-        text = name.strip()
-        if text.upper().startswith("MDC_ECG_LEAD_"):
-            text = text[len("MDC_ECG_LEAD_"):]
-        out.append(normalize_lead_label(text))
-    return out
+    """ecgdatakit's ``unique_labels`` of the channel labels, then :func:`ecgspec.readers.clinical.lead_name`."""
+    return [clinical_name(label) for label in unique_labels(labels)]
 
 
 def _code(item: dict | None) -> tuple[str, str, str]:
@@ -79,7 +43,7 @@ def _lead_from_code(scheme: str, value: str) -> str:
     elif value.startswith("5.6.3-9-"):
         number = value.rsplit("-", 1)[-1]
     elif value.upper().startswith("MDC_ECG_LEAD_"):
-        label = normalize_lead_label(value[len("MDC_ECG_LEAD_"):])
+        label = lead_label(value[len("MDC_ECG_LEAD_"):])
         return label if label in _LEAD_CODES.values() else ""
     if number is not None and number.isdigit():
         return _LEAD_CODES.get(int(number), "")
@@ -88,7 +52,7 @@ def _lead_from_code(scheme: str, value: str) -> str:
 
 def _lead_from_meaning(meaning: str) -> str:
     text = meaning.split(",")[0].split("(")[0].strip()
-    return normalize_lead_label(text) if text else ""
+    return lead_label(text) if text else ""
 
 
 def channel(item: dict) -> tuple[str, float, float]:
@@ -98,15 +62,15 @@ def channel(item: dict) -> tuple[str, float, float]:
     raw = lambda tag: (item["values"].get(tag) or (0, None))[1]  # noqa: E731
     scheme, value, meaning = _code(first(0x003A0208))
     label = _lead_from_code(scheme, value) or _lead_from_meaning(meaning)
-    label = label or normalize_lead_label(dp.text("LO", raw(0x003A0203)))
+    label = label or lead_label(dp.text("LO", raw(0x003A0203)))
     sensitivity, correction, baseline = (dp.number(raw(t)) for t in (0x003A0210, 0x003A0212, 0x003A0213))
     _, unit_value, unit_meaning = _code(first(0x003A0211))
-    unit = next((_unit(c) for c in (unit_value, unit_meaning) if c and _unit(c)), None)
+    unit = next((unit_of(c) for c in (unit_value, unit_meaning) if c and unit_of(c)), None)
     if sensitivity is None or unit is None:
         raise dp.Fallback("a channel without a sensitivity in a voltage unit")
     resolution = sensitivity * (correction if correction is not None else 1.0)
     offset = baseline or 0.0
-    factor = _TO_UV[unit] / _TO_UV["mV"]
+    factor = TO_UV[unit] / TO_UV["mV"]
     if resolution == 1.0 and offset == 0.0:  # already physical: only the unit changes
         return label, (1.0 if unit == "mV" else factor), 0.0
     return label, resolution * factor, offset * factor

@@ -11,8 +11,8 @@ resolution, offset and units), each at its own rate, lead names in the standard 
 acquisition fields ecgdatakit gives are ``meta``.
 
 An ``.xml`` file that ecgdatakit would hand to its GE MUSE, HL7 aECG or Sierra parser (its own
-detection, replayed on the first 4096 bytes) is decoded by :mod:`.xml_muse`, :mod:`.xml_hl7` or
-:mod:`.xml_sierra` into exactly what :func:`open_with_ecgdatakit` gives (header, meta, float32
+detection, replayed on the first 4096 bytes) is decoded by :mod:`.muse`, :mod:`.hl7` or
+:mod:`.sierra` into exactly what :func:`open_with_ecgdatakit` gives (header, meta, float32
 samples bit for bit), without ecgdatakit; the variants each leaves to ecgdatakit go there
 (:func:`_fallback`); a DICOM file is :mod:`.dicom`'s, which does the same. Every other file is
 ecgdatakit's, imported only when such a file is opened;
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Header, Record, RecordError, RecordRef, checked_header, one_line
+from ..base import Header, Record, RecordError, RecordRef, checked_header, one_line
 
 SUFFIXES = (".xml", ".dcm", ".scp", ".ecg", ".mwf", ".mfer", ".mfr")
 EXTRA = "pip install ecgspec[clinical]"
@@ -179,8 +179,8 @@ def _record(ref: RecordRef, names: list[str], signals: list[np.ndarray], rates: 
 
 
 def _open_fast(ref: RecordRef) -> Record | None:
-    """A GE MUSE, HL7 aECG or Philips Sierra XML file decoded by ecgspec (:mod:`.xml_muse`,
-    :mod:`.xml_hl7`, :mod:`.xml_sierra`), ecgdatakit's path for the variants they leave to it;
+    """A GE MUSE, HL7 aECG or Philips Sierra XML file decoded by ecgspec (:mod:`.muse`,
+    :mod:`.hl7`, :mod:`.sierra`), ecgdatakit's path for the variants they leave to it;
     None for another file."""
     from .xml_common import SNIFF, Unhandled, sniff
 
@@ -188,7 +188,7 @@ def _open_fast(ref: RecordRef) -> Record | None:
     kind = sniff(raw[:SNIFF])
     if kind is None:
         return None
-    decoder = importlib.import_module(f"{__package__}.xml_{kind}")
+    decoder = importlib.import_module(f"{__package__}.{kind}")
     try:
         got = decoder.decode(raw, meta_pairs)
     except Unhandled as exc:

@@ -1,4 +1,4 @@
-"""The header half of :mod:`.xml_hl7`: the patient, recording, device and filter fields of an HL7
+"""The header half of :mod:`.hl7`: the patient, recording, device and filter fields of an HL7
 aECG file as ecgdatakit's ``HL7aECGParser`` derives them, and the check that its annotation
 reading would not warn (an annotation unit it does not know) or fail."""
 

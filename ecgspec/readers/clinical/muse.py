@@ -21,7 +21,8 @@ from datetime import date, datetime
 
 import numpy as np
 
-from .xml_common import Decoded, Payloads, Unhandled, base64_strict, clinical_name, lead_label, leads_to_mv, parse, unique_labels
+from .labels import clinical_name, lead_label, unique_labels
+from .xml_common import Decoded, Payloads, Unhandled, base64_strict, leads_to_mv, parse
 
 FORMAT = "GE MUSE XML"
 _UNITS = {"MICROVOLTS": "uV", "MICROVOLT": "uV", "UV": "uV", "MILLIVOLTS": "mV", "MILLIVOLT": "mV", "MV": "mV",

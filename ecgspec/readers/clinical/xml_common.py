@@ -1,4 +1,4 @@
-"""What the fast XML decoders (:mod:`.xml_muse`, :mod:`.xml_hl7`, :mod:`.xml_sierra`) share: which
+"""What the fast XML decoders (:mod:`.muse`, :mod:`.hl7`, :mod:`.sierra`) share: which
 of them a file is for (ecgdatakit's own detection, replayed on the file's first 4096 bytes), the
 document parsed with its big payloads cut out first, lead labels as ecgdatakit spells them, and the
 rhythm leads as they come out.
@@ -12,28 +12,16 @@ laughs") by itself. External DTDs and entities are never fetched.
 from __future__ import annotations
 
 import binascii
-import functools
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import EcgspecError
+from ...errors import EcgspecError
+from .labels import TO_UV
 
 SNIFF = 4096  # what ecgdatakit's detection reads of a file
-
-# ecgdatakit.models._UNIT_ALIASES and _TO_UV: voltage units and their size in uV
-_UNIT_ALIASES = {
-    "uV": "uV", "uv": "uV", "\u00b5V": "uV", "\u00b5v": "uV", "\u03bcV": "uV", "\u03bcv": "uV",
-    "microvolt": "uV", "microvolts": "uV", "mV": "mV", "mv": "mV", "millivolt": "mV", "millivolts": "mV",
-    "V": "V", "v": "V", "volt": "V", "volts": "V", "nV": "nV", "nv": "nV", "nanovolt": "nV", "nanovolts": "nV",
-}
-TO_UV = {"nV": 0.001, "uV": 1.0, "mV": 1_000.0, "V": 1_000_000.0}
-
-_STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-_EXTRA = ("V7", "V8", "V9", "V3R", "V4R", "V5R", "V6R", "V7R", "V8R", "V9R", "X", "Y", "Z", "-aVR")
-_CANONICAL = {name.lower(): name for name in _STANDARD + _EXTRA}
 
 _MUSE_ROOT = re.compile(r"<RESTINGECG[\s>]")
 _HL7_ROOT = re.compile(r"<([A-Za-z_][\w.-]*:)?AnnotatedECG\b")
@@ -43,7 +31,7 @@ _MORTARA_MARKERS = ("ACQUISITION_TIME", "<TYPICAL_CYCLE", "<CHANNEL", "<DEMOGRAP
 
 
 class Unhandled(EcgspecError):
-    """A file a fast decoder does not decode (never raised out of :func:`.clinical.open_clinical`):
+    """A file a fast decoder does not decode (never raised out of :func:`ecgspec.readers.clinical.open_clinical`):
     a variant it leaves to ecgdatakit (``malformed`` False) or one it finds broken (``malformed``
     True, the reason for the user when ecgdatakit is not there to give its own)."""
 
@@ -54,7 +42,7 @@ class Unhandled(EcgspecError):
 
 @dataclass
 class Decoded:
-    """A file's rhythm leads in mV, as ecgdatakit's path in :mod:`.clinical` gives them."""
+    """A file's rhythm leads in mV, as ecgdatakit's path in :mod:`ecgspec.readers.clinical` gives them."""
 
     names: list[str]
     signals: list[np.ndarray]  # float32, one a lead
@@ -62,48 +50,6 @@ class Decoded:
     units: list[str]
     start_time: str
     meta: tuple[tuple[str, str], ...]
-
-
-def unit_of(text: str) -> str | None:
-    """ecgdatakit's canonical voltage unit of ``text`` (``"uV"``), None when not a voltage."""
-    return _UNIT_ALIASES.get(text) or _UNIT_ALIASES.get(text.strip().lower())
-
-
-@functools.lru_cache(maxsize=4096)
-def lead_label(label: str) -> str:
-    """ecgdatakit's ``normalize_lead_label``: the standard spelling, prefixes ``ECG``/``Lead`` dropped."""
-    text = label.strip()
-    key = text.lower()
-    for prefix in ("ecg lead ", "ecg ", "lead "):
-        if key.startswith(prefix):
-            key = key[len(prefix):].strip()
-            break
-    return _CANONICAL.get(key, text)
-
-
-@functools.lru_cache(maxsize=4096)
-def clinical_name(label: str) -> str:
-    """What :func:`.clinical.lead_name` makes of an ecgdatakit label (``MDC_ECG_LEAD_`` dropped)."""
-    text = label.strip()
-    if text.upper().startswith("MDC_ECG_LEAD_"):
-        text = text[len("MDC_ECG_LEAD_"):]
-    return lead_label(text)
-
-
-def unique_labels(labels: list[str]) -> list[str]:
-    """ecgdatakit's ``unique_labels``: repeats suffixed ``_2``, ``_3`` (never a label already present)."""
-    originals, used, counts, out = set(labels), set(), {}, []
-    for label in labels:
-        name = label
-        if name in used:
-            n = counts.get(label, 1)
-            while name in used or name in originals:
-                n += 1
-                name = f"{label}_{n}"
-            counts[label] = n
-        used.add(name)
-        out.append(name)
-    return out
 
 
 def sniff(head: bytes) -> str | None:
@@ -238,7 +184,7 @@ def leads_to_mv(counts: list[np.ndarray], scales: list[tuple[float, str, float]]
 
 def to_mv(counts: np.ndarray, resolution: float, unit: str, offset: float = 0.0) -> np.ndarray:
     """ecgdatakit's auto_scale to mV of counts of ``resolution`` ``unit`` plus ``offset``: the
-    same float64 operations in the same order, then float32 as :mod:`.clinical` keeps them."""
+    same float64 operations in the same order, then float32 as :mod:`ecgspec.readers.clinical` keeps them."""
     factor = TO_UV[unit] / TO_UV["mV"]
     x = counts.astype(np.float64)
     x *= resolution * factor

@@ -22,8 +22,9 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from .xml_common import TO_UV, Decoded, Payloads, Unhandled, clinical_name, lead_label, leads_to_mv, parse, unique_labels, unit_of
-from .xml_hl7_meta import attr, child, finite, header_fields
+from .hl7_meta import attr, child, finite, header_fields
+from .labels import TO_UV, clinical_name, lead_label, unique_labels, unit_of
+from .xml_common import Decoded, Payloads, Unhandled, leads_to_mv, parse
 
 FORMAT = "HL7 aECG"
 _INCREMENT_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
