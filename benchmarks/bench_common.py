@@ -8,6 +8,7 @@ import contextlib
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -107,12 +108,41 @@ def load_average() -> str:
 
 class ForeignCpu:
     """CPU time used by other processes while a block runs, in cores (0 = the machine was ours):
-    the busy time in /proc/stat less this process's and its waited-for children's CPU time."""
+    the busy time in /proc/stat less this process's and its waited-for children's CPU time, and
+    less that of the processes of this session nobody waits for (ecgspec's reader processes and
+    their forkserver, reparented when a run ends), sampled every :data:`SESSION_SAMPLE` seconds."""
 
     def __enter__(self) -> "ForeignCpu":
         self.cores = float("nan")
+        self._session: dict[int, float] = {}  # pid -> CPU seconds last seen, for this session's other processes
+        self._first: dict[int, float] = {}  # pid -> CPU seconds when first seen
+        self._stop = threading.Event()
+        self._sample_session()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
         self._start = self._sample()
         return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(SESSION_SAMPLE):
+            self._sample_session()
+
+    def _sample_session(self) -> None:
+        """The CPU seconds of each process of this session that is neither this one nor its waited-for child."""
+        tick, me, sid = os.sysconf("SC_CLK_TCK"), os.getpid(), os.getsid(0)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == me:
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) != sid or int(fields[1]) == me:  # another session, or a child we wait for
+                continue
+            cpu = (int(fields[11]) + int(fields[12])) / tick
+            self._first.setdefault(int(entry), cpu)
+            self._session[int(entry)] = cpu
 
     @staticmethod
     def _sample() -> tuple:
@@ -129,11 +159,16 @@ class ForeignCpu:
 
     def __exit__(self, *exc: Any) -> None:
         end = self._sample()
+        self._stop.set()
+        self._thread.join()
+        self._sample_session()
+        unwaited = sum(self._session[pid] - self._first[pid] for pid in self._session)
         if self._start[0] is not None and end[0] is not None and end[2] > self._start[2]:
-            foreign = (end[0] - self._start[0]) - (end[1] - self._start[1])
+            foreign = (end[0] - self._start[0]) - (end[1] - self._start[1]) - unwaited
             self.cores = max(0.0, foreign / (end[2] - self._start[2]))
 
 
+SESSION_SAMPLE = 0.2  # seconds between samples of this session's processes nobody waits for
 NOISY_CORES = 0.3  # other processes using more than this many cores during a section: figures are suspect
 
 

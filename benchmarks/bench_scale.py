@@ -55,8 +55,10 @@ def linked_corpus(data: Path, folder: Path, n: int) -> Path:
     return folder
 
 
-def extract_command(folder: Path, out: Path, *flags: str) -> List[str]:
-    return [sys.executable, "-m", "ecgspec", "extract", str(folder), str(out), "--overwrite", "--quiet", *flags]
+def extract_command(folder: Path, out: Path, *flags: str, quiet: bool = True) -> List[str]:
+    """The ``extract`` command line; ``quiet=False`` keeps its progress lines (``--quiet`` drops them)."""
+    return [sys.executable, "-m", "ecgspec", "extract", str(folder), str(out), "--overwrite",
+            *(["--quiet"] if quiet else []), *flags]
 
 
 def same_outputs(a: Path, b: Path) -> bool:
@@ -162,7 +164,7 @@ def section_mimic(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -
     table.add("mimic", f"{n} records, --dry-run wall s, best of 2", f"{dry:.1f} s ({n / dry:.0f} rec/s)", "",
               None, f"<= {TARGETS['mimic_dry_run_s']:g} s" if target else "",
               dry <= TARGETS["mimic_dry_run_s"] if target else None)
-    points, wall, rss_kb = timed_progress(extract_command(files, out, *MIMIC, "--log-every", "1"))
+    points, wall, rss_kb = timed_progress(extract_command(files, out, *MIMIC, "--log-every", "1", quiet=False))
     drop_output(out)
     first, last = tenth_rates(points, n, wall)
     table.add("mimic", f"{n} records, rate over the last tenth vs the first", f"{last:.0f} rec/s",
