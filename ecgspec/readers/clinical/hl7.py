@@ -143,7 +143,7 @@ def _series(root: ET.Element) -> tuple[ET.Element, ET.Element | None]:
 def decode(raw: bytes, meta_of) -> Decoded:
     """The rhythm leads and header of an HL7 aECG file's bytes; ``meta_of`` orders the fields as
     :func:`.clinical.meta_fields`. Unhandled for what is left to ecgdatakit."""
-    root, texts = parse(raw, b"digits", _ATTRIBUTES)
+    root, texts = parse(raw, (b"digits",), _ATTRIBUTES)
     if root.tag != "AnnotatedECG":
         raise Unhandled("Missing AnnotatedECG root element")
     rhythm, derived = _series(root)

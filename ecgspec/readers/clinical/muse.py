@@ -219,7 +219,7 @@ def _check_measurements(root: ET.Element) -> None:
 def decode(raw: bytes, meta_of) -> Decoded:
     """The rhythm leads and header of a MUSE file's bytes; ``meta_of`` orders the fields as
     :func:`.clinical.meta_fields`. Unhandled for what is left to ecgdatakit."""
-    root, texts = parse(raw, b"WaveFormData")  # no attribute is read
+    root, texts = parse(raw, (b"WaveFormData",))  # no attribute is read
     if root.tag.lower() != "restingecg":
         raise Unhandled("Missing RestingECG root element")
     when, rec, dev = _recording(root.find("TestDemographics"), root)

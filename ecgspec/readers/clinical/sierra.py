@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from .labels import clinical_name, lead_label, unique_labels
-from .xml_common import Decoded, Payloads, Unhandled, base64_strict, cut_payloads, leads_to_mv, strip_namespaces
+from .xml_common import Decoded, Payloads, Unhandled, base64_strict, leads_to_mv, parse
 
 FORMAT = "Philips Sierra XML"
 _STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -240,19 +240,9 @@ def _filters(parsed: ET.Element, signal: ET.Element | None) -> dict:
 def decode(raw: bytes, meta_of) -> Decoded:
     """The rhythm leads and header of a Sierra file's bytes; ``meta_of`` orders the fields as
     :func:`.clinical.meta_fields`. Unhandled for what is left to ecgdatakit."""
-    small, payloads = cut_payloads(raw, b"parsedwaveforms")
-    small, payloads = cut_payloads(small, b"waveform", payloads)
-    if b"<!ENTITY" in small:  # (a cut text holds no markup)
-        raise Unhandled("the XML declares entities")
-    if _PREFIXED.search(small):
-        raise Unhandled("namespace-prefixed element names")
-    try:
-        root = ET.fromstring(small)
-    except ET.ParseError as exc:
-        raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
-    if b"xmlns" in small:
-        strip_namespaces(root, attributes=False)  # xmltodict keeps prefixed attribute names as written
-    texts = Payloads(payloads)
+    # no attribute names are stripped of their namespace (xmltodict keeps prefixed ones as written)
+    root, texts = parse(raw, (b"parsedwaveforms", b"waveform"),
+                        refuse=lambda small: "namespace-prefixed element names" if _PREFIXED.search(small) else None)
     info = _get(root, "documentinfo")
     if root.tag != "restingecgdata" or _empty(root) or info is None:
         raise Unhandled("Missing <restingecgdata> root or documentinfo", malformed=True)

@@ -15,6 +15,7 @@ import binascii
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -128,14 +129,21 @@ class Payloads:
             raise Unhandled("waveform text outside the waveform elements")
 
 
-def parse(raw: bytes, tag: bytes, attributes: tuple[bytes, ...] = ()) -> tuple[ET.Element, Payloads]:
-    """The document's root (``tag`` texts cut out first), namespaces stripped as ecgdatakit's
-    ``parse_xml_root`` strips them (those of attribute names where one of the ``attributes``
-    read may be prefixed), and its payloads; Unhandled when it declares entities or is not
-    well-formed (ecgdatakit then decodes it or gives its reason)."""
-    small, payloads = cut_payloads(raw, tag)
+def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (),
+          refuse: Callable[[bytes], str | None] | None = None) -> tuple[ET.Element, Payloads]:
+    """The document's root (the texts of ``tags`` cut out first), namespaces stripped as
+    ecgdatakit's ``parse_xml_root`` strips them (those of attribute names where one of the
+    ``attributes`` read may be prefixed), and its payloads; Unhandled when it declares entities,
+    when ``refuse`` gives a reason for the cut document, or when it is not well-formed
+    (ecgdatakit then decodes it or gives its reason)."""
+    small, payloads = raw, []
+    for tag in tags:
+        small, payloads = cut_payloads(small, tag, payloads)
     if b"<!ENTITY" in small:  # (a cut text holds no markup)
         raise Unhandled("the XML declares entities")
+    reason = refuse(small) if refuse is not None else None
+    if reason:
+        raise Unhandled(reason)
     try:
         root = ET.fromstring(small)
     except ET.ParseError as exc:
