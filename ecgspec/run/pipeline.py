@@ -42,7 +42,6 @@ from .reading import ReadFailed, RecordRead
 from .runtime import StopFlag, engine_threads, run_scope
 from .shard import select as select_part
 from .space import check_free_space, expected_run_bytes
-from .workers import processes_allowed, start_server
 
 if TYPE_CHECKING:  # torch is imported once the readers have started (see _run)
     from ..engine.spectrogram import SpectrogramInput
@@ -136,8 +135,6 @@ def run_local(
     with run_scope() as stop:
         t0 = time.perf_counter()
         table = load_labels(options)  # its errors come before any work
-        if options.workers and processes_allowed():
-            start_server()  # the reader processes' server starts up while the records are found
         refs, problems = find_some_records(inputs, control.stdin, options.workers)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
@@ -195,8 +192,8 @@ def _run(
         # a resume learns which records the file keeps from the file, so its reading waits for it
         early = None if control.resume else Prefetch(refs, start, depth)
         with engine_threads(config):
-            engine, store, writer, batcher = _build(refs, output, config, options, control, stop, part_attrs,
-                                                    discovery, labels)
+            store, writer, batcher = _build(refs, output, config, options, control, stop, part_attrs, discovery,
+                                            labels)
             records = early or Prefetch(refs, start, depth, skip=store.done_names)
             _compute(records, len(refs), problems, output, options, control, stop, result,
                      store, writer, batcher)
@@ -207,8 +204,9 @@ def _build(
     refs: Sequence[RecordRef], output: str | Path, config: InputConfig, options: ExtractOptions,
     control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any], discovery: float,
     labels: LabelTable | None,
-) -> Tuple["SpectrogramInput", SpectrogramWriter, "WriterThread", "Batcher"]:
-    """The engine and its batch buffers (before any file is made), the store, its writer thread and the batcher."""
+) -> Tuple[SpectrogramWriter, "WriterThread", "Batcher"]:
+    """The store, its writer thread and the batcher with the engine and its batch buffers (made
+    before any file is)."""
     from ..engine.spectrogram import SpectrogramInput
     from .stages import BatchBuffers, Batcher, StageClock, WriterThread
 
@@ -220,7 +218,7 @@ def _build(
     store.labels = labels.columns if labels is not None else None
     clock = StageClock(discovery=discovery)
     writer = WriterThread(store, release=buffers.free.put, clock=clock)
-    return engine, store, writer, Batcher(engine, buffers, emit=writer.put, clock=clock)
+    return store, writer, Batcher(engine, buffers, emit=writer.put, clock=clock)
 
 
 def _compute(

@@ -110,13 +110,16 @@ def find_some_records(inputs: Sequence[str | Path], stdin: TextIO | None,
 
 
 def _process_map(workers: int) -> Callable[..., list[Any]] | None:
-    """``map_fn(func, items, *args)`` in ``workers`` processes, or None (none, or none allowed here)."""
+    """``map_fn(func, items, *args)`` in ``workers`` processes, or None (none, or none allowed here).
+    The processes' forkserver is started at once: it starts up while the first folders are walked,
+    and is ready for the run's reader processes or the dry run's header reading after."""
     if not workers:
         return None
-    from .workers import map_in_processes, processes_allowed
+    from .workers import map_in_processes, processes_allowed, start_server
 
     if not processes_allowed():
         return None
+    start_server()
     return lambda func, items, *args: map_in_processes(func, items, workers, *args)
 
 
@@ -146,11 +149,6 @@ def dry_run(
     t0 = time.perf_counter()
     compression_filters(options.compression)  # a bad name fails here as it would in the run
     table = read_labels(options.labels, options.label_key) if options.labels is not None else None
-    if options.workers:
-        from .workers import processes_allowed, start_server
-
-        if processes_allowed():
-            start_server()  # it starts up while the first folders are walked
     refs, problems = find_some_records(inputs, stdin, options.workers)
     plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
                 records=len(refs) + len(problems), output_exists=Path(output).exists())
