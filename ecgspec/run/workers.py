@@ -302,11 +302,11 @@ class ReaderPool:
         windows is valid until the slot is released."""
         worker = self.workers[index]
         try:
-            if not worker.events.poll(0):
+            if not worker.events.poll(0):  # an event ready (the usual case) is read at once
                 for each in self.workers:  # the run is about to wait: every record handed over goes out
                     each.send_tasks()
-            if not worker.events.poll(timeout):
-                return None
+                if not worker.events.poll(timeout):
+                    return None
             event = worker.events.recv()
         except (EOFError, OSError):
             return self._died(index, seq)
