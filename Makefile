@@ -15,7 +15,7 @@ DATA   ?= ../shared/data
 
 # `install`: what running ecgspec needs (the demo, the command). `install-test`: that plus the
 # test extra (pytest, hypothesis, torch-ecg for the parity tests, edfio), for `make test` and `make bench`.
-$(BIN)/ecgspec: pyproject.toml
+$(BIN)/ecgspec: pyproject.toml ecgspec/readers/_digits.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"

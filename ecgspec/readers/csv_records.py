@@ -7,7 +7,8 @@ The file stores no rate: it is ``--input-fs`` (by default ``--fs``), as for ``.n
 kept as stored. The whole file is parsed once, at open (a 10 s 12-lead record is 60,000 numbers).
 A body of plain integers (``-?[0-9]+`` fields, one comma between, the header's number a row, LF or
 CRLF lines, a final newline or not: the common export of counts) takes a fast path
-(:func:`parse_integers`: vectorised checks of the layout, then one ``np.fromstring``); anything
+(:func:`parse_integers`: ecgspec's compiled parser, :mod:`.digits`; where it was not built,
+vectorised checks of the layout, then one ``np.fromstring``); anything
 else (decimals, quotes, spaces, blank lines, a malformed row) is parsed by ``np.loadtxt``, which
 gives the same values for integers and, for a row with another number of values or a value that
 is not a number, the RecordError naming the line.
@@ -20,6 +21,7 @@ import io
 
 import numpy as np
 
+from . import digits
 from .base import Record, RecordError, RecordRef, checked_header, one_line
 
 _LEADS = {name.casefold() for name in (
@@ -90,8 +92,18 @@ def parse_integers(body: bytes, n_leads: int) -> np.ndarray | None:
     between, ``n_leads`` a row, LF or CRLF lines, a final newline or not), or None for any other body.
 
     Equal to what ``np.loadtxt`` gives for such a body; None sends every other body (and every
-    malformed one) to ``np.loadtxt``. The layout is checked with whole-array operations (no Python
-    loop a row or a value) before the one C parse, so the parse never meets text it would stop at."""
+    malformed one) to ``np.loadtxt``. :mod:`.digits`' compiled parse where it was built, else
+    :func:`parse_integers_numpy`."""
+    if digits.BUILT:
+        return digits.csv_integers(body, n_leads)
+    return parse_integers_numpy(body, n_leads)
+
+
+def parse_integers_numpy(body: bytes, n_leads: int) -> np.ndarray | None:
+    """:func:`parse_integers` with NumPy alone, for an install without the compiled parser (None
+    for a ``-0``, too, which ``np.loadtxt`` reads as -0.0). The layout is checked with whole-array
+    operations (no Python loop a row or a value) before the one C parse, so the parse never meets
+    text it would stop at."""
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
     if body.endswith(b"\n"):

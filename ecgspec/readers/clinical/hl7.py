@@ -3,8 +3,9 @@
 The first rhythm ``series``' ``sequenceSet``: each ``SLIST_PQ`` lead ``origin + scale x digit``
 in mV at the rate of the ``TIME_*`` sequence's ``increment``; the header fields ecgdatakit gives.
 The representative beat series is checked as ecgdatakit checks it. The digits are parsed by
-numpy (``np.fromstring`` into int64 after a check that every token is a plain integer: its
-exact float64 value, ``-0`` kept negative as ecgdatakit's float parse keeps it).
+ecgspec's compiled parser (:mod:`ecgspec.readers.digits`) or, where it was not built or refuses
+them, by numpy (``np.fromstring`` into int64 after a check that every token is a plain integer):
+the exact float64 value of each, ``-0`` kept negative as ecgdatakit's float parse keeps it.
 
 Left to ecgdatakit too: digits with a ``+`` sign.
 
@@ -22,6 +23,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from ..digits import spaced_integers
 from .hl7_meta import attr, child, finite, header_fields
 from .labels import TO_UV, clinical_name, lead_label, unique_labels, unit_of
 from .xml_common import Decoded, Payloads, Unhandled, leads_to_mv, parse
@@ -33,6 +35,13 @@ _ATTRIBUTES = (b"code", b"value", b"unit", b"extension", b"root", b"displayName"
 
 
 def _integers(chunk: bytes) -> np.ndarray:
+    """One lead's digits as float64 (ecgspec's compiled parse, :mod:`..digits`) or, where it
+    was not built or refuses the text, :func:`_integers_numpy`'s."""
+    values = spaced_integers(chunk)
+    return _integers_numpy(chunk) if values is None else values
+
+
+def _integers_numpy(chunk: bytes) -> np.ndarray:
     """One lead's digits as int64, or float64 where a ``-0`` is (ecgdatakit keeps it negative)."""
     negative_zero = _check_digits(chunk)
     try:

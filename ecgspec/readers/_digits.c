@@ -1,0 +1,221 @@
+/* Plain decimal integers in text, parsed into float64: the one loop of the text readers.
+ *
+ * ecgspec reads CSV records and HL7 aECG digits as text: 60,000 numbers a 10 s 12-lead record.
+ * NumPy's fastest parse of them (np.fromstring) takes longer than reading a binary record whole,
+ * so the happy path is parsed here, one pass over the bytes. Each function gives the values as
+ * a bytes object of native float64 (np.frombuffer views it), or None for any text that is not
+ * exactly the layout it names; the Python reader then parses that text as before (NumPy), so
+ * every rule and every error message stays in Python. A token is -?[0-9]+ of at most 2^53 - 1,
+ * which float64 holds exactly; "-0" is -0.0, as NumPy's float parse gives it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define EXACT ((int64_t)1 << 53) /* integers below it are all float64s */
+
+/* The value of the n (1..7) digits at the start of x (8 bytes of text, minus '0' from each, the
+ * first in the lowest byte): shifted to the top, they are an 8-digit number with leading zeros,
+ * which three multiplications add up (digit pairs, then fours, then the eight). */
+static int64_t swar_value(uint64_t x, int n)
+{
+    x <<= 8 * (8 - n);
+    x = ((x & 0x0F0F0F0F0F0F0F0FULL) * 2561) >> 8;
+    x = ((x & 0x00FF00FF00FF00FFULL) * 6553601) >> 16;
+    return (int64_t)(((x & 0x0000FFFF0000FFFFULL) * 42949672960001ULL) >> 32);
+}
+
+/* The digits -?[0-9]+ at *p (p < end) one at a time: the slow path, for long numbers and a
+ * number near the end of the text. */
+static int token_slow(const unsigned char **p, const unsigned char *end, int64_t *value)
+{
+    const unsigned char *s = *p, *first = s;
+    int64_t v = 0;
+    while (s < end && (unsigned)(*s - '0') < 10) {
+        v = v * 10 + (*s - '0');
+        if (v >= EXACT)
+            return 0;
+        s++;
+    }
+    if (s == first)
+        return 0;
+    *value = v;
+    *p = s;
+    return 1;
+}
+
+/* One token -?[0-9]+ at *p (p < end): its value in *out, *p past it; 0 when there is none or it
+ * reaches 2^53. Up to 7 digits in one 8-byte load, without a branch on the digits themselves
+ * (the numbers of an ECG vary in length and sign from one to the next, which branches mispredict). */
+static int token(const unsigned char **p, const unsigned char *end, double *out)
+{
+    const unsigned char *s = *p;
+    int negative = *s == '-';
+    s += negative;
+    int64_t v;
+    int n = 8;
+    if (end - s >= 8) {
+        uint64_t x;
+        memcpy(&x, s, 8);
+        x -= 0x3030303030303030ULL;
+        /* the high bit of each byte that is not a digit: 10..127 reach it by the add, the rest have it */
+        uint64_t not_digit = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+        if (not_digit) {
+            n = __builtin_ctzll(not_digit) >> 3;
+            if (n == 0)
+                return 0;
+            v = swar_value(x, n);
+            s += n;
+        }
+    }
+    if (n == 8 && !token_slow(&s, end, &v))
+        return 0;
+    *out = negative ? -(double)v : (double)v;
+    *p = s;
+    return 1;
+}
+
+/* A bytes object sized for at most n float64s, and its data. */
+static PyObject *values_for(Py_ssize_t n, double **data)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(double));
+    if (out != NULL)
+        *data = (double *)PyBytes_AS_STRING(out);
+    return out;
+}
+
+/* ``out`` cut to its first n values (or None for n < 0, releasing it). */
+static PyObject *finished(PyObject *out, Py_ssize_t n)
+{
+    if (n < 0) {
+        Py_DECREF(out);
+        Py_RETURN_NONE;
+    }
+    if (_PyBytes_Resize(&out, n * (Py_ssize_t)sizeof(double)) < 0)
+        return NULL;
+    return out;
+}
+
+/* The number of values of a CSV body of n_cols-field rows, written to data; -1 for another layout. */
+static Py_ssize_t csv_rows(const unsigned char *p, const unsigned char *end, Py_ssize_t n_cols, double *data)
+{
+    Py_ssize_t n = 0;
+    if (p == end)
+        return -1;
+    while (p < end) {
+        for (Py_ssize_t col = 0; col < n_cols; col++) {
+            if (p >= end || !token(&p, end, data + n))
+                return -1;
+            n++;
+            if (col + 1 < n_cols) {
+                if (p >= end || *p != ',')
+                    return -1;
+                p++;
+            }
+        }
+        if (p < end && *p == '\r')
+            p++;
+        if (p < end) {
+            if (*p != '\n')
+                return -1;
+            p++;
+        }
+        else if (p[-1] == '\r')
+            return -1; /* a lone CR at the end */
+    }
+    return n;
+}
+
+PyDoc_STRVAR(csv_integers_doc,
+"csv_integers(body, n_cols) -> bytes | None\n\n"
+"The float64 values of a CSV body of plain integers: -?[0-9]+ fields, one comma between,\n"
+"n_cols a row, LF or CRLF lines, a final newline or not; None for any other body.");
+
+static PyObject *csv_integers(PyObject *self, PyObject *args)
+{
+    Py_buffer text;
+    Py_ssize_t n_cols;
+    if (!PyArg_ParseTuple(args, "y*n", &text, &n_cols))
+        return NULL;
+    PyObject *out = NULL;
+    if (n_cols > 0) {
+        double *data;
+        out = values_for(text.len / 2 + 1, &data); /* a value takes a digit and a separator */
+        if (out != NULL) {
+            const unsigned char *p = text.buf;
+            Py_ssize_t n;
+            Py_BEGIN_ALLOW_THREADS
+            n = csv_rows(p, p + text.len, n_cols, data);
+            Py_END_ALLOW_THREADS
+            out = finished(out, n);
+        }
+    }
+    else {
+        out = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&text);
+    return out;
+}
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The number of values of a text of whitespace-separated tokens, written to data; -1 for another text. */
+static Py_ssize_t spaced(const unsigned char *p, const unsigned char *end, double *data)
+{
+    Py_ssize_t n = 0;
+    while (1) {
+        while (p < end && is_space(*p))
+            p++;
+        if (p == end)
+            return n > 0 ? n : -1;
+        if (!token(&p, end, data + n))
+            return -1;
+        n++;
+        if (p < end && !is_space(*p))
+            return -1;
+    }
+}
+
+PyDoc_STRVAR(spaced_integers_doc,
+"spaced_integers(text) -> bytes | None\n\n"
+"The float64 values of a text of -?[0-9]+ tokens between runs of XML whitespace (space, tab,\n"
+"CR, LF), at least one token; None for any other text.");
+
+static PyObject *spaced_integers(PyObject *self, PyObject *arg)
+{
+    Py_buffer text;
+    if (PyObject_GetBuffer(arg, &text, PyBUF_SIMPLE) < 0)
+        return NULL;
+    double *data;
+    PyObject *out = values_for(text.len / 2 + 1, &data);
+    if (out != NULL) {
+        const unsigned char *p = text.buf;
+        Py_ssize_t n;
+        Py_BEGIN_ALLOW_THREADS
+        n = spaced(p, p + text.len, data);
+        Py_END_ALLOW_THREADS
+        out = finished(out, n);
+    }
+    PyBuffer_Release(&text);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"csv_integers", csv_integers, METH_VARARGS, csv_integers_doc},
+    {"spaced_integers", spaced_integers, METH_O, spaced_integers_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_digits",
+    "Plain decimal integers in text, parsed into float64 (the text readers' fast path).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__digits(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,102 @@
+"""The compiled integer parser of the text readers (ecgspec/readers/_digits.c) against NumPy and
+Python's own parses: what it reads is theirs, bit for bit, and it refuses (None) every text it
+does not read, for the reader to parse as before."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecgspec.readers import csv_records, digits
+from ecgspec.readers.clinical import hl7
+from ecgspec.readers.clinical.xml_common import Unhandled
+
+EXACT = 2 ** 53
+
+
+def test_the_parser_is_built_by_the_install() -> None:
+    assert digits.BUILT, "ecgspec/readers/_digits.c was not built: pip install -e . needs a C compiler"
+
+
+def _bits(x: np.ndarray | None) -> bytes | None:
+    return None if x is None else np.asarray(x, np.float64).tobytes()
+
+
+def _float_tokens(text: bytes) -> np.ndarray:
+    """Python's float of each whitespace-separated token: how ecgdatakit reads HL7 digits."""
+    return np.array([float(t) for t in text.split()], np.float64)
+
+
+@pytest.mark.parametrize("text, values", [
+    (b"0", [0.0]), (b"-0", [-0.0]), (b" 12\t-3\r\n4 ", [12, -3, 4]), (b"1234567", [1234567]),
+    (b"12345678", [12345678]), (b"-123456789012", [-123456789012]), (b"00000000000000000007", [7]),
+    (str(EXACT - 1).encode(), [EXACT - 1]), (("-" + str(EXACT - 1)).encode(), [-(EXACT - 1)]),
+    (b"1 2 3 4 5 6 7 8 9", list(range(1, 10))),  # every length of text left past the last 8-byte load
+])
+def test_spaced_integers_reads_tokens_exactly(text: bytes, values: list) -> None:
+    assert _bits(digits.spaced_integers(text)) == np.array(values, np.float64).tobytes()
+
+
+@pytest.mark.parametrize("text", [
+    b"", b"   ", b"-", b"1 -", b"--1", b"1-2", b"+1", b"1.5", b"1e3", b"1,2", b"1\f2", b"1\v2", b"\xa01",
+    str(EXACT).encode(), b"-" + str(EXACT).encode(), b"99999999999999999999999", b"12345678x", b"1234567x",
+])
+def test_spaced_integers_refuses_every_other_text(text: bytes) -> None:
+    assert digits.spaced_integers(text) is None
+
+
+@pytest.mark.parametrize("body, n_cols, values", [
+    (b"1,2\n3,4", 2, [[1, 2], [3, 4]]), (b"1,2\r\n3,4\r\n", 2, [[1, 2], [3, 4]]), (b"-0\n5\n", 1, [[-0.0], [5]]),
+    (b"123456789,-98765432\n", 2, [[123456789, -98765432]]),
+])
+def test_csv_integers_reads_rows_exactly(body: bytes, n_cols: int, values: list) -> None:
+    assert _bits(digits.csv_integers(body, n_cols)) == np.array(values, np.float64).tobytes()
+
+
+@pytest.mark.parametrize("body, n_cols", [
+    (b"", 2), (b"\n", 2), (b"1,2", 3), (b"1,2,3", 2), (b"1,2\n\n", 2), (b"1,2\r", 2), (b"1,2\r3,4", 2),
+    (b"1, 2", 2), (b"1;2", 2), (b"1,2\n3", 2), (b"1,2", 0), (str(EXACT).encode(), 1),
+])
+def test_csv_integers_refuses_every_other_body(body: bytes, n_cols: int) -> None:
+    assert digits.csv_integers(body, n_cols) is None
+
+
+# texts of the characters that matter, so that most draws are near the happy path
+_SPACED = st.text(alphabet="0123456789- \t\n\r+.\f", max_size=60).map(str.encode)
+_CSV = st.text(alphabet="0123456789-,\n\r +.", max_size=60).map(str.encode)
+_NUMBERS = st.lists(st.integers(-EXACT + 1, EXACT - 1) | st.integers(-3000, 3000), min_size=1, max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_SPACED | _NUMBERS.map(lambda v: " ".join(map(str, v)).encode()))
+def test_spaced_integers_equals_python_and_the_numpy_path(text: bytes) -> None:
+    compiled = digits.spaced_integers(text)
+    try:  # (a lead without digits is refused before its digits are parsed)
+        numpy_path = hl7._integers_numpy(text) if text.strip() else None
+    except Unhandled:
+        numpy_path = None
+    if compiled is not None:
+        assert compiled.tobytes() == _float_tokens(text).tobytes()
+    assert _bits(numpy_path) == _bits(compiled)  # the NumPy path reads the same texts, the same values
+
+
+def _loadtxt(body: bytes) -> np.ndarray:
+    return np.loadtxt(io.StringIO(body.decode()), delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=_CSV | st.integers(1, 5).flatmap(
+    lambda n: st.lists(st.lists(st.integers(-99999, 99999), min_size=n, max_size=n), min_size=1, max_size=8)
+    .map(lambda rows: b"\n".join(",".join(map(str, r)).encode() for r in rows))))
+def test_csv_integers_equals_np_loadtxt_and_the_numpy_path(body: bytes) -> None:
+    n_cols = body.split(b"\n", 1)[0].count(b",") + 1
+    compiled = digits.csv_integers(body, n_cols)
+    numpy_path = csv_records.parse_integers_numpy(body, n_cols)
+    if compiled is not None:
+        assert compiled.shape[1] == n_cols and compiled.tobytes() == _loadtxt(body).tobytes()
+    if numpy_path is not None:
+        assert _bits(numpy_path) == _bits(compiled)
