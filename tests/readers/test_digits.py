@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecgspec.readers import csv_records, digits
@@ -20,6 +20,14 @@ EXACT = 2 ** 53
 
 def test_the_parser_is_built_by_the_install() -> None:
     assert digits.BUILT, "ecgspec/readers/_digits.c was not built: pip install -e . needs a C compiler"
+
+
+@pytest.fixture(params=["sse2", "portable"])
+def byte_classes(request):
+    """spaced_integers with each way of classifying bytes: SSE2 where built for it, a byte at a time."""
+    digits._digits._portable(request.param == "portable")
+    yield request.param
+    digits._digits._portable(False)
 
 
 def _bits(x: np.ndarray | None) -> bytes | None:
@@ -36,16 +44,19 @@ def _float_tokens(text: bytes) -> np.ndarray:
     (b"12345678", [12345678]), (b"-123456789012", [-123456789012]), (b"00000000000000000007", [7]),
     (str(EXACT - 1).encode(), [EXACT - 1]), (("-" + str(EXACT - 1)).encode(), [-(EXACT - 1)]),
     (b"1 2 3 4 5 6 7 8 9", list(range(1, 10))),  # every length of text left past the last 8-byte load
+    (b" " * 63 + b"-7", [-7]), (b" " * 62 + b"-7", [-7]),
+    (b"7 " * 40 + b"-123456789 " + b"8" * 15, [7] * 40 + [-123456789, int("8" * 15)]),  # blocks and the slow path
 ])
-def test_spaced_integers_reads_tokens_exactly(text: bytes, values: list) -> None:
+def test_spaced_integers_reads_tokens_exactly(byte_classes, text: bytes, values: list) -> None:
     assert _bits(digits.spaced_integers(text)) == np.array(values, np.float64).tobytes()
 
 
 @pytest.mark.parametrize("text", [
     b"", b"   ", b"-", b"1 -", b"--1", b"1-2", b"+1", b"1.5", b"1e3", b"1,2", b"1\f2", b"1\v2", b"\xa01",
     str(EXACT).encode(), b"-" + str(EXACT).encode(), b"99999999999999999999999", b"12345678x", b"1234567x",
+    b" " * 63 + b"-", b" " * 63 + b"- 1", b" " * 64 + b"-", b"1" * 64, b"1 " * 40 + b"2-3", b"1 " * 40 + b"x",
 ])
-def test_spaced_integers_refuses_every_other_text(text: bytes) -> None:
+def test_spaced_integers_refuses_every_other_text(byte_classes, text: bytes) -> None:
     assert digits.spaced_integers(text) is None
 
 
@@ -66,14 +77,14 @@ def test_csv_integers_refuses_every_other_body(body: bytes, n_cols: int) -> None
 
 
 # texts of the characters that matter, so that most draws are near the happy path
-_SPACED = st.text(alphabet="0123456789- \t\n\r+.\f", max_size=60).map(str.encode)
+_SPACED = st.text(alphabet="0123456789- \t\n\r+.\f", max_size=200).map(str.encode)
 _CSV = st.text(alphabet="0123456789-,\n\r +.", max_size=60).map(str.encode)
 _NUMBERS = st.lists(st.integers(-EXACT + 1, EXACT - 1) | st.integers(-3000, 3000), min_size=1, max_size=40)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # (set once a test)
 @given(text=_SPACED | _NUMBERS.map(lambda v: " ".join(map(str, v)).encode()))
-def test_spaced_integers_equals_python_and_the_numpy_path(text: bytes) -> None:
+def test_spaced_integers_equals_python_and_the_numpy_path(byte_classes, text: bytes) -> None:
     compiled = digits.spaced_integers(text)
     try:  # (a lead without digits is refused before its digits are parsed)
         numpy_path = hl7._integers_numpy(text) if text.strip() else None
