@@ -242,3 +242,26 @@ def test_without_ecgdatakit_xml_files_read_and_broken_or_other_ones_are_one_line
     assert lines[3].startswith("ERROR reading .xml files of this kind") and lines[3].endswith("pip install ecgspec[clinical]")
     assert lines[4:] == ["ERROR Invalid Base64 in lead I (median)", "ERROR Invalid digits: a sign without digits",
                          "ERROR repbeat: invalid Base64 data"]
+
+
+def _names(root) -> list:
+    return [(el.tag, sorted(el.attrib.items())) for el in root.iter()]
+
+
+@pytest.mark.parametrize("doc, plain", [
+    (b'<a xmlns="u"><b c="1"/></a>', True),
+    (b'<?xml version="1.0"?>\n<!-- x --><a x="1" xmlns=\'u\' xmlns:xsi="v"><b xsi:type="t"/></a>', True),
+    (b'<a t=\'"\' xmlns="u"><b/></a>', True),
+    (b'<a xmlns="u"><b xmlns="w"/></a>', False), (b'<a><b xmlns="u"/></a>', False),
+    (b'<x:a xmlns:x="u" xmlns="v"/>', False), (b'<a xmlns="u"><x:b xmlns:x="w"/></a>', False),
+    (b'<a t="xmlns=1" xmlns="u"/>', False), (b'<a t=\' xmlns="u"\'/>', False), (b'<a/>', False),
+])
+def test_a_root_default_namespace_is_dropped_only_where_it_gives_the_stripped_names(doc: bytes, plain: bool) -> None:
+    from ecgspec.readers.clinical import xml_common
+
+    dropped = xml_common.without_default_namespace(doc)
+    assert (dropped is not None) == plain
+    stripped = xml_common.ET.fromstring(doc)
+    xml_common.strip_namespaces(stripped, attributes=False)
+    if dropped is not None:
+        assert _names(xml_common.ET.fromstring(dropped)) == _names(stripped)

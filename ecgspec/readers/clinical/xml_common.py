@@ -145,13 +145,32 @@ def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (
     reason = refuse(small) if refuse is not None else None
     if reason:
         raise Unhandled(reason)
+    plain = without_default_namespace(small) if b"xmlns" in small else small
     try:
-        root = ET.fromstring(small)
+        root = ET.fromstring(small if plain is None else plain)
     except ET.ParseError as exc:
         raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
-    if b"xmlns" in small:
+    if b"xmlns" in small and (plain is None or names_prefixed(small, attributes)):
         strip_namespaces(root, names_prefixed(small, attributes))
     return root, Payloads(payloads)
+
+
+_XMLNS = re.compile(rb"xmlns(?=\s*=)")
+_ROOT_DEFAULT_NS = re.compile(  # the prolog, the root's name and attributes, then its xmlns="..."
+    rb"\A(?:<\?[^>]*\?>|<!--.*?-->|\s)*<[^\s>/!?]+(?:\s+[^\s=>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*?"
+    rb"(\s+xmlns\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))", re.S)
+_PREFIXED_TAG = re.compile(rb"</?[^\s>/!?:]+:")
+
+
+def without_default_namespace(small: bytes) -> bytes | None:
+    """``small`` without its root's default namespace declaration, when that is its one default
+    declaration and no tag has a prefix: its tags then parse to the names that stripping their
+    namespaces gives (its prefixed attributes keep theirs), without a walk of the tree. None
+    for any other document."""
+    if len(_XMLNS.findall(small)) != 1 or _PREFIXED_TAG.search(small):
+        return None
+    match = _ROOT_DEFAULT_NS.match(small)
+    return None if match is None else small[:match.start(1)] + small[match.end(1):]
 
 
 def strip_namespaces(root: ET.Element, attributes: bool = True) -> None:
@@ -202,8 +221,7 @@ def to_mv(counts: np.ndarray, resolution: float, unit: str, offset: float = 0.0)
     """ecgdatakit's auto_scale to mV of counts of ``resolution`` ``unit`` plus ``offset``: the
     same float64 operations in the same order, then float32 as :mod:`ecgspec.readers.clinical` keeps them."""
     factor = TO_UV[unit] / TO_UV["mV"]
-    x = counts.astype(np.float64)
-    x *= resolution * factor
+    x = np.multiply(counts, resolution * factor, dtype=np.float64)  # (each count as float64, then the product)
     shift = offset * factor
     if shift:
         x += shift
