@@ -17,6 +17,8 @@ from ecgdatakit import FileParser
 from ecgdatakit.models import DeviceInfo, FilterSettings, PatientInfo, RecordingInfo
 from ecgdatakit.parsing.helpers import normalize_lead_label
 from ecgdatakit.parsing.helpers import unique_labels as edk_unique_labels
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ecgspec.readers import RecordError, RecordRef, clinical
 from ecgspec.readers.clinical import hl7 as xml_hl7
@@ -265,3 +267,11 @@ def test_a_root_default_namespace_is_dropped_only_where_it_gives_the_stripped_na
     xml_common.strip_namespaces(stripped, attributes=False)
     if dropped is not None:
         assert _names(xml_common.ET.fromstring(dropped)) == _names(stripped)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=80) | st.text(alphabet="QUJD=+/ \t\n\r\x0b", max_size=80).map(str.encode))
+def test_xml_space_is_dropped_as_translate_drops_it(data: bytes) -> None:
+    from ecgspec.readers.clinical.xml_common import without_xml_space
+
+    assert without_xml_space(data) == data.translate(None, b" \t\n\r")
