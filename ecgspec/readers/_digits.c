@@ -2,7 +2,9 @@
  *
  * ecgspec reads CSV records and HL7 aECG digits as text: 60,000 numbers a 10 s 12-lead record.
  * NumPy's fastest parse of them (np.fromstring) takes longer than reading a binary record whole,
- * so the happy path is parsed here, one pass over the bytes. Each function gives the values as
+ * so the happy path is parsed here: a CSV body in one pass, HL7 digits in two a 64-byte block
+ * (where the tokens start, then each token). GCC or Clang builds it (their bit-scan builtins);
+ * without either, the install goes on without it. Each function gives the values as
  * a bytes object of native float64 (np.frombuffer views it), or None for any text that is not
  * exactly the layout it names; the Python reader then parses that text as before (NumPy), so
  * every rule and every error message stays in Python. A token is -?[0-9]+ of at most 2^53 - 1,
@@ -50,6 +52,7 @@ static int token_slow(const unsigned char **p, const unsigned char *end, int64_t
  * (the numbers of an ECG vary in length and sign from one to the next, which branches mispredict). */
 static int token(const unsigned char **p, const unsigned char *end, double *out)
 {
+    static const double signs[2] = {1.0, -1.0};
     const unsigned char *s = *p;
     int negative = *s == '-';
     s += negative;
@@ -71,7 +74,7 @@ static int token(const unsigned char **p, const unsigned char *end, double *out)
     }
     if (n == 8 && !token_slow(&s, end, &v))
         return 0;
-    *out = negative ? -(double)v : (double)v;
+    *out = (double)v * signs[negative]; /* (the product keeps -0 negative) */
     *p = s;
     return 1;
 }
@@ -217,33 +220,6 @@ static uint64_t classes(const unsigned char *b, uint64_t *space, uint64_t *minus
     return classes_bytes(b, space, minus);
 }
 
-/* The value of a token known to be -?[0-9]+ at *p, *p past it; 0 when it reaches 2^53. */
-static int known_token(const unsigned char **p, const unsigned char *end, double *out)
-{
-    static const double signs[2] = {1.0, -1.0}; /* (a product keeps -0 negative) */
-    const unsigned char *s = *p;
-    int negative = *s == '-';
-    s += negative;
-    int64_t v;
-    uint64_t x = 0, not_digit = 0;
-    if (end - s >= 8) {
-        memcpy(&x, s, 8);
-        x -= 0x3030303030303030ULL;
-        not_digit = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
-    }
-    if (not_digit) {
-        int n = __builtin_ctzll(not_digit) >> 3;
-        v = swar_value(x, n);
-        s += n;
-    }
-    else if (!token_slow(&s, end, &v)) {
-        return 0;
-    }
-    *out = (double)v * signs[negative];
-    *p = s;
-    return 1;
-}
-
 /* The number of values of a text of whitespace-separated tokens, written to data; -1 for another
  * text. Two passes a block of 64 bytes: the classes of its bytes, which say where the tokens
  * start and that each is -?[0-9]+; then each token from its start, so that the parse of one
@@ -271,7 +247,7 @@ static Py_ssize_t spaced(const unsigned char *text, Py_ssize_t len, double *data
         minus_before = minus >> 63;
         for (; start; start &= start - 1) {
             const unsigned char *s = text + block + __builtin_ctzll(start);
-            if (!known_token(&s, end, data + n))
+            if (!token(&s, end, data + n))
                 return -1;
             n++;
         }
