@@ -69,25 +69,20 @@ def default_table() -> list[tuple[int, int, int, int, str]]:
     return codes + [(10, 18, 1, 0, "1" * 9 + "0"), (10, 26, 1, 0, "1" * 10)]
 
 
-def _encoder(table: list[tuple[int, int, int, int, str]]) -> dict:
-    """value -> the shortest bit string that codes it in ``table`` (data codes of up to 16 extra bits)."""
-    best: dict[int, str] = {}
-    for prefix, total, mode, value, code in sorted(table, key=lambda c: c[1]):
-        if mode == 0:
-            continue
+def _code(value: int, table: list[tuple[int, int, int, int, str]]) -> str:
+    """The shortest bit string that codes ``value`` in ``table``'s data codes."""
+    for prefix, total, mode, base, code in sorted(table, key=lambda c: c[1]):
         extra = total - prefix
-        if extra == 0:
-            best.setdefault(value, code)
+        if mode == 0 or not (value == base if extra == 0 else -(1 << (extra - 1)) <= value - base < 1 << (extra - 1)):
             continue
-        for raw in range(-(1 << (extra - 1)), 1 << (extra - 1)):
-            best.setdefault(value + raw, code + format(raw & ((1 << extra) - 1), f"0{extra}b"))
-    return best
+        return code + (format((value - base) & ((1 << extra) - 1), f"0{extra}b") if extra else "")
+    raise ValueError(f"{value} has no code in the table")
 
 
 def huffman_bytes(values: np.ndarray, table: list[tuple[int, int, int, int, str]]) -> bytes:
     """``values`` coded by ``table``, bits MSB first, the last byte padded with zeros."""
-    codes = _encoder(table)
-    bits = "".join(codes[int(v)] for v in values)
+    codes: dict[int, str] = {}
+    bits = "".join(codes.get(v) or codes.setdefault(v, _code(v, table)) for v in map(int, values))
     bits += "0" * (-len(bits) % 8)
     return int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
 
