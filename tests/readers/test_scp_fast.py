@@ -73,6 +73,8 @@ HANDLED = {
     "second differences, wrapping": ({"diff": 2}, 12),
     "default Huffman, second differences": ({"huffman": "default", "diff": 2}, 12),
     "default Huffman, amplitudes, no reference beats": ({"huffman": "default", "median": False}, 12),
+    "default Huffman, small second differences": ({"huffman": "default", "diff": 2, "small": True}, 12),
+    "own Huffman table, small first differences": ({"huffman": [own_table()], "diff": 1, "small": True}, 12),
     "own Huffman table, first differences, a second table": ({"huffman": [own_table(), sw.default_table()],
                                                               "diff": 1}, 12),
     "no Section 1": ({"header": False}, 12),
@@ -111,7 +113,9 @@ def signal(leads: int, seed: int, wrap: bool) -> np.ndarray:
 
 
 def write(options: dict, leads: int, folder: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
-    x = signal(leads, seed, options.get("diff") == 2)
+    """A record of the known signal (``small``: 1/256 of it, an ECG's few bits a Huffman code)."""
+    options = dict(options)
+    x = signal(leads, seed, options.get("diff") == 2) // (256 if options.pop("small", False) else 1)
     return sw.scp_ecg(folder / "r.scp", x, **options), x
 
 
@@ -203,8 +207,9 @@ def _edk_tables(body: bytes):
     return scp_ecg._parse_huffman_tables(body)
 
 
+@pytest.mark.parametrize("walk", [scp_codec.by_jumps, scp_codec.by_regex])
 @pytest.mark.parametrize("table", ["default", "own"])
-def test_huffman_decoding_is_ecgdatakits_on_coded_and_on_random_bytes(table: str) -> None:
+def test_huffman_decoding_is_ecgdatakits_on_coded_and_on_random_bytes(table: str, walk) -> None:
     """Values equal where ecgdatakit decodes, Unhandled (malformed) where it raises."""
     from ecgdatakit.exceptions import CorruptedFileError
     from ecgdatakit.parsing.parsers import scp_ecg
@@ -223,10 +228,11 @@ def test_huffman_decoding_is_ecgdatakits_on_coded_and_on_random_bytes(table: str
             expected = scp_ecg._huffman_decode(chunk, count, theirs, "test")
         except CorruptedFileError:
             with pytest.raises(Unhandled) as info:
-                scp_codec.huffman(chunk, count, ours)
+                scp_codec.huffman(chunk, count, ours, walk)
             assert info.value.malformed
             continue
-        assert np.array_equal(scp_codec.huffman(chunk, count, ours), expected)
+        assert np.array_equal(scp_codec.huffman(chunk, count, ours, walk), expected)
+    assert np.array_equal(scp_codec.huffman(chunks[0][0], 400, ours), scp_codec.huffman(chunks[0][0], 400, ours, walk))
 
 
 @pytest.mark.parametrize("mode", [1, 2])

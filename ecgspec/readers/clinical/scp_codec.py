@@ -10,10 +10,12 @@ on its end, the initial value XORed into its first two bytes); a 120 kB lead sec
 ``crc_hqx`` of 32 kB. The record's CRC is put together from the sections' (a register shifted
 over a span's length by tables of shifts by 2^k bytes), so that the record is read once.
 
-Huffman codes are decoded by a regular expression of the table's code tree (one match a code,
-the sequential walk done by the ``re`` engine), the code lengths then giving every code's start,
-and each value (base plus its signed extra bits) taken from 32-bit windows at those starts with
-NumPy. Decoded: the default table, and a file's own first table when it is a prefix code of
+Huffman codes are found in one of two ways: short codes (an ECG's second differences) by the
+code starting at every bit, the next code's start from each, and jumps of 16 codes by doubling,
+the chain of jumps then walked in Python (a 16th of the codes); long codes by a regular
+expression of the table's code tree (one match a code, the walk done by the ``re`` engine) whose
+match lengths give every code's start. Each value (base plus its signed extra bits) is taken from
+the codes' 32-bit windows with NumPy. Decoded: the default table, and a file's own first table when it is a prefix code of
 prefixes and extra bits of at most 16 bits each, without table-switch codes (anything else goes
 to ecgdatakit).
 """
@@ -25,6 +27,7 @@ import functools
 import re
 import struct
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -32,6 +35,8 @@ from .xml_common import Unhandled
 
 PERIOD = 32767  # bytes after which a CRC-CCITT register shifted over zeros is back where it was
 DEFAULT_HUFFMAN = 19999
+_LEVELS = 4  # Huffman jump tables: 2^4 codes a jump chased in Python
+_OFFSETS = 8 - np.arange(8, dtype=np.int64)  # a bit's 32-bit window within its byte's 40-bit one
 
 
 # ---------------------------------------------------------------- CRC-CCITT
@@ -182,12 +187,23 @@ def _own_table(entries: list[tuple[int, int, int, int, int]]) -> Table:
     return _build({code: (extra, value) for (_, code), (_, extra, value) in keyed.items()})
 
 
-def huffman(chunk: bytes, count: int, table: Table) -> np.ndarray:
+def huffman(chunk: bytes, count: int, table: Table, walk: Callable | None = None) -> np.ndarray:
     """The first ``count`` values (int64) coded in ``chunk`` (bits first-to-last, MSB first);
-    Unhandled (malformed) where ecgdatakit finds the data ending early or an invalid code."""
-    nbits = 8 * len(chunk)
-    if count > nbits:
+    Unhandled (malformed) where ecgdatakit finds the data ending early or an invalid code. Short
+    codes (at most 6 bits a code on average) are walked by jump tables, longer ones by the regex
+    (``walk``: :func:`by_jumps` or :func:`by_regex`, for the tests)."""
+    if count > 8 * len(chunk):
         raise Unhandled("SCP Huffman data end before the samples do", True)
+    walk = walk or (by_jumps if 8 * len(chunk) <= 6 * count else by_regex)
+    entry, window = walk(chunk, count, table)
+    raw = (window >> table.shift[entry]) & table.mask[entry]
+    return table.base[entry] + raw - (raw >= table.half[entry]) * table.full[entry]
+
+
+def by_regex(chunk: bytes, count: int, table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each of the first ``count`` codes' table entry and 32-bit window: the code lengths from the
+    regular expression's matches (one a code, or a lone bit where none matches), checked against the table."""
+    nbits = 8 * len(chunk)
     bits = bin(int.from_bytes(chunk, "big") | (1 << nbits))[3:]
     found = table.pattern.findall(bits)
     if len(found) < count:
@@ -201,8 +217,39 @@ def huffman(chunk: bytes, count: int, table: Table) -> np.ndarray:
     entry = table.lut[window >> (32 - table.width)]
     if not np.array_equal(table.length[entry], lengths):
         raise Unhandled("SCP Huffman data hold an invalid code or end early", True)
-    raw = (window >> table.shift[entry]) & table.mask[entry]
-    return table.base[entry] + raw - (raw >= table.half[entry]) * table.full[entry]
+    return entry, window
+
+
+def by_jumps(chunk: bytes, count: int, table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each of the first ``count`` codes' table entry and 32-bit window: the code starting at every
+    bit, the next code's start from each (a sink where no code fits), jumps of 16 codes by
+    doubling, those chased in Python and the 15 codes between filled in by NumPy."""
+    nbits = 8 * len(chunk)
+    padded = np.frombuffer(chunk + b"\0\0\0\0", np.uint8).astype(np.int64)
+    w40 = (padded[:-4] << 32) | (padded[1:-3] << 24) | (padded[2:-2] << 16) | (padded[3:-1] << 8) | padded[4:]
+    window = ((w40[:, None] >> _OFFSETS) & 0xFFFFFFFF).ravel()
+    entry = table.lut[window >> (32 - table.width)]
+    sink = nbits + 1
+    jump = np.arange(nbits + 2, dtype=np.int64)
+    length = table.length[entry]
+    jump[:nbits] += length
+    jump[:nbits][(length == 0) | (jump[:nbits] > nbits)] = sink  # no code, or one running past the data
+    jump[nbits:] = sink
+    far = jump
+    for _ in range(_LEVELS):
+        far = far[far]
+    starts = np.empty(-(-count // (1 << _LEVELS)), np.int64)
+    pos = 0
+    for i in range(len(starts)):
+        starts[i] = pos
+        pos = far.item(pos)
+    rows = [starts]
+    for _ in range((1 << _LEVELS) - 1):
+        rows.append(jump[rows[-1]])
+    at = np.stack(rows, axis=1).ravel()[:count]
+    if jump[at[-1]] == sink:  # (the sink keeps whatever falls in it)
+        raise Unhandled("SCP Huffman data hold an invalid code or end early", True)
+    return entry[at], window[at]
 
 
 # ---------------------------------------------------------------- differences
