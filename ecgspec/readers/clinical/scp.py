@@ -120,23 +120,23 @@ def _pointers(buf: memoryview) -> dict[int, tuple[int, int]]:
         raise _broken(f"invalid Section 0 length {length}")
     sections = {0: (6, length)}
     for pos in range(22, 6 + length - 9, 10):
-        sid, length, index = struct.unpack_from("<HII", buf, pos)
-        if sid == 0 or length == 0:
+        sid, size, index = struct.unpack_from("<HII", buf, pos)
+        if sid == 0 or size == 0:
             continue
-        if index == 0 or index - 1 + length > len(buf):
+        if index == 0 or index - 1 + size > len(buf):
             raise _broken(f"Section {sid} lies outside the record")
         offset = index - 1
         if sid > 11:
-            sections[sid] = (offset, length)  # manufacturer sections: not checked, not read
+            sections[sid] = (offset, size)  # manufacturer sections: not checked, not read
             continue
-        if length < 16:
+        if size < 16:
             raise _broken(f"Section {sid} is shorter than its header")
-        header_id, header_length = struct.unpack_from("<HI", buf, offset + 2)
+        header_id, header_size = struct.unpack_from("<HI", buf, offset + 2)
         if header_id != sid:
             raise _broken(f"Section 0 points to section {sid} but the header says {header_id}")
-        if header_length != length:
+        if header_size != size:
             raise Unhandled(f"Section {sid}'s lengths differ (ecgdatakit warns)")
-        sections[sid] = (offset, length)
+        sections[sid] = (offset, size)
     return sections
 
 
