@@ -189,6 +189,20 @@ def test_variant_left_to_ecgdatakit_is_read_as_ecgdatakit_reads_it(case: str, tm
         assert isinstance(expected, str) or any(key == "warning" for key, _ in expected[2]), expected
 
 
+def test_section_lengths_that_disagree_are_left_to_ecgdatakit(tmp_path: Path, monkeypatch) -> None:
+    """Section 5's header giving it two bytes more than Section 0 does: ecgdatakit warns and reads."""
+    path, _ = write({}, 12, tmp_path)
+    raw = path.read_bytes()
+    at = _section_at(raw, 5) + 4
+    path.write_bytes(_spoil_structure(raw, at, struct.pack("<I", struct.unpack_from("<I", raw, at)[0] + 2)))
+    with pytest.raises(Unhandled, match="lengths differ"):
+        scp.decode(path.read_bytes(), clinical.meta_pairs)
+    ref = RecordRef("r", path, "clinical")
+    expected = outcome(clinical.open_with_ecgdatakit, ref)
+    assert any(key == "warning" and "Section 5 length" in value for key, value in expected[2]), expected[2]
+    assert outcome(clinical.open_clinical, ref) == expected
+
+
 # ---------------------------------------------------------------- the codings, against ecgdatakit's
 
 
