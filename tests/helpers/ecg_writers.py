@@ -8,8 +8,8 @@ the reader tests and the readers benchmark (not a test module).
   (``value = origin + scale * digit``), and a ``REPRESENTATIVE_BEAT`` derived series.
 - Philips Sierra XML 1.04: ``restingecgdata`` with uncompressed Base64 ``parsedwaveforms``
   (lead after lead, int16 counts of ``resolution`` uV) and ``repbeats``.
-- SCP-ECG (EN 1064): preamble, Sections 0 (pointers), 1 (tags), 3 (leads), 5 (reference beats)
-  and 6 (rhythm, int16 amplitudes, no Huffman since there is no Section 2), CRC-CCITT checksums.
+- SCP-ECG (EN 1064): :mod:`.scp_writer` (preamble, Sections 0-6, int16 or Huffman coded
+  amplitudes or differences, CRC-CCITT checksums).
 - ISHNE Holter (Badilini 1998): magic, CRC-CCITT, the fixed header, int16 samples interleaved.
 - CODE-15% parts (``tracings``, ``exam_id``) and CSV records.
 """
@@ -23,6 +23,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .scp_writer import SCP_CODES, scp_ecg  # noqa: F401 - the SCP-ECG writer, with its options, lives there
 
 LEADS12 = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 MUSE_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -182,58 +184,11 @@ def sierra_xml(path: Path, x: np.ndarray, fs: int = 500, resolution_uv: float = 
     return path
 
 
-# ---------------------------------------------------------------- SCP-ECG
-
-SCP_CODES = {"I": 1, "II": 2, "V1": 3, "V2": 4, "V3": 5, "V4": 6, "V5": 7, "V6": 8,
-             "III": 61, "aVR": 62, "aVL": 63, "aVF": 64}
-
+# ---------------------------------------------------------------- SCP-ECG (scp_writer) and ISHNE's checksum
 
 def _crc(data: bytes) -> int:
-    """CRC-CCITT, polynomial 0x1021, initial value 0xFFFF (EN 1064 5.3.2)."""
+    """CRC-CCITT, polynomial 0x1021, initial value 0xFFFF (EN 1064 5.3.2; ISHNE's checksum too)."""
     return binascii.crc_hqx(data, 0xFFFF)
-
-
-def _section(sid: int, body: bytes) -> bytes:
-    """A section: CRC, ID, length, section version 20, protocol version 20, 6 reserved bytes; even length."""
-    body += b"\0" * (len(body) % 2)
-    reserved = b"SCPECG" if sid == 0 else b"\0" * 6
-    rest = struct.pack("<HIBB", sid, 16 + len(body), 20, 20) + reserved + body
-    return struct.pack("<H", _crc(rest)) + rest
-
-
-def _tag(tag: int, value: bytes) -> bytes:
-    return struct.pack("<BH", tag, len(value)) + value
-
-
-def _leads_section(sid: int, x: np.ndarray, fs: int, avm_nv: int) -> bytes:
-    data = [np.asarray(lead, dtype="<i2").tobytes() for lead in x]
-    head = struct.pack("<HHBB", avm_nv, round(1_000_000 / fs), 0, 0) + struct.pack(f"<{len(data)}H", *map(len, data))
-    return _section(sid, head + b"".join(data))
-
-
-def scp_ecg(path: Path, x: np.ndarray, fs: int = 500, avm_nv: int = 5000) -> Path:
-    """An SCP-ECG record of the 12 leads ``x`` (int16 amplitudes of ``avm_nv`` nV) and reference beats."""
-    y, mo, d, h, mi, s = ACQUIRED
-    n = x.shape[1]
-    s1 = _section(1, _tag(2, b"SCP-314\0") + _tag(8, b"\x01") + _tag(25, struct.pack("<HBB", y, mo, d))
-                  + _tag(26, bytes([h, mi, s])) + _tag(255, b""))
-    s3 = _section(3, bytes([len(x), 0x04 | (len(x) << 3) & 0xF8])
-                  + b"".join(struct.pack("<IIB", 1, n, SCP_CODES[name]) for name in LEADS12[: len(x)]))
-    s5 = _leads_section(5, (x[:, : fs // 2] // 5).astype(np.int16), fs, avm_nv)
-    s6 = _leads_section(6, x, fs, avm_nv)
-    sections = {1: s1, 3: s3, 5: s5, 6: s6}
-    start = 6 + 16 + 12 * 10 + 1  # 1-based index of the byte after Section 0
-    pointers, offset, blob = [], start, b""
-    for sid in range(12):
-        body = sections.get(sid, b"")
-        pointers.append(struct.pack("<HII", sid, len(body), offset if body else 0))
-        offset, blob = offset + len(body), blob + body
-    s0_len = 16 + 12 * 10
-    pointers[0] = struct.pack("<HII", 0, s0_len, 7)
-    record = _section(0, b"".join(pointers)) + blob
-    rest = struct.pack("<I", 6 + len(record)) + record
-    path.write_bytes(struct.pack("<H", _crc(rest)) + rest)
-    return path
 
 
 # ---------------------------------------------------------------- ISHNE Holter

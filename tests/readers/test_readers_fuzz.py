@@ -1,7 +1,8 @@
 """Fuzzing the new readers as tests/test_fuzz.py fuzzes the others: a clinical file (MUSE, HL7 aECG,
 Sierra, SCP-ECG, ISHNE, pydicom's DICOM), a CODE-15% part or a CSV, cut short or with bytes overwritten,
 either reads (every sample float32, of the asked shape) or is one RecordError line (or, for a part,
-one discovery problem); never another exception, never a hang."""
+one discovery problem); never another exception, never a hang. ecgspec's own XML and SCP-ECG
+decoders are also fuzzed differentially: what they read of a spoiled file is what ecgdatakit reads."""
 
 from __future__ import annotations
 
@@ -211,6 +212,64 @@ def test_spoiled_xml_the_fast_decoder_reads_is_what_ecgdatakit_reads(kind: str, 
                 got = decoder.decode(raw, clinical.meta_pairs)
             except Exception:  # noqa: BLE001 - Unhandled, or what open_clinical hands to ecgdatakit
                 event("left to ecgdatakit")
+                return
+            fast = _outcome(lambda: clinical._record(ref, got.names, got.signals, got.rates, got.units,
+                                                     got.start_time, got.meta))
+            assert fast == _outcome(lambda: clinical.open_with_ecgdatakit(ref))
+        event("fast " + ("error" if fast == "error" else "read"))
+
+
+SCP_VARIANTS = {"int16": {}, "second differences": {"diff": 2},
+                "default Huffman": {"huffman": "default", "diff": 2, "sections": {7: bytes(6), 10: bytes(4)}},
+                "default Huffman, small values": {"huffman": "default", "diff": 2},
+                "own Huffman table": {"huffman": [[(1, 1, 1, 0, "0"), (2, 2, 1, 1, "10"), (3, 11, 1, 0, "110"),
+                                                   (3, 19, 1, 0, "111")]], "diff": 1},
+                "tags, Sections 7, 8, 10": {"more_tags": [(0, b"Doe\0"), (4, b"\x36\x00\x01"), (5, b"\xaf\x07\x05\x06"),
+                                                          (14, bytes(36) + b"prog\0SN\0v1\0\0Acme\0"),
+                                                          (27, b"\x05\x00"), (29, b"\x05"), (34, b"\x3c\x00\x00\x00")],
+                                            "sections": {7: bytes(6), 8: bytes(8) + b"\x01\x01\x02\x00ab",
+                                                         10: b"\x01\x00\x00\x00\x01\x00\x02\x00\x05\x00"}}}
+
+
+def _scp_spoil(raw: bytes, data: st.DataObject) -> bytes:
+    """``raw`` with a few bytes overwritten, mostly where its structure is (the first 400 bytes: the
+    pointers, tags, tables, lead definitions and lead byte counts), maybe cut short."""
+    out = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        at = data.draw(st.one_of(st.integers(0, 400), st.integers(0, len(out) - 1)), label="at")
+        junk = data.draw(st.one_of(st.binary(min_size=1, max_size=4), st.sampled_from(
+            [b"\0", b"\xff", b"\x01", b"\x02", b"\x0c", b"\xff\xff", b"\0\0\0\0", b"\x1f\x4e"])), label="junk")
+        out[at:at + len(junk)] = junk
+    if data.draw(st.integers(0, 3), label="cut") == 0:
+        out = out[: data.draw(st.integers(0, len(out)), label="length")]
+    return bytes(out)
+
+
+@settings(FUZZ, max_examples=400)
+@given(variant=st.sampled_from(sorted(SCP_VARIANTS)), fix=st.booleans(), data=st.data())
+def test_spoiled_scp_the_fast_decoder_reads_is_what_ecgdatakit_reads(variant: str, fix: bool,
+                                                                     data: st.DataObject) -> None:
+    """Differential: whatever ecgspec's own SCP-ECG decoder makes of a spoiled record (its CRCs made
+    right again, or not) is exactly what ecgdatakit makes of it; a record it finds broken (not
+    merely left to ecgdatakit) ecgdatakit refuses too."""
+    from ecgspec.readers import clinical
+    from ecgspec.readers.clinical import scp
+    from ecgspec.readers.clinical.xml_common import Unhandled
+    from tests.helpers import scp_writer
+
+    with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
+        x = w.counts(12, 300, seed=3) // (256 if "small" in variant else 1)  # small: a few bits a Huffman code
+        path = scp_writer.scp_ecg(Path(tmp) / "r.scp", x, **SCP_VARIANTS[variant])
+        spoiled = _scp_spoil(path.read_bytes(), data)
+        path.write_bytes(scp_writer.fix_crcs(spoiled) if fix else spoiled)
+        ref = RecordRef("r", path, "clinical")
+        with time_limit():
+            try:
+                got = scp.decode(path.read_bytes(), clinical.meta_pairs)
+            except Unhandled as exc:
+                if exc.malformed:
+                    assert _outcome(lambda: clinical.open_with_ecgdatakit(ref)) == "error", exc
+                event("broken" if exc.malformed else "left to ecgdatakit")
                 return
             fast = _outcome(lambda: clinical._record(ref, got.names, got.signals, got.rates, got.units,
                                                      got.start_time, got.meta))

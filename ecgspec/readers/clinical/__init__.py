@@ -1,5 +1,5 @@
-"""Clinical ECG files: DICOM waveforms and GE MUSE, Philips Sierra and HL7 aECG XML through
-ecgspec's own readers, the rest through ecgdatakit (the optional extra ``ecgspec[clinical]``, with
+"""Clinical ECG files: DICOM waveforms, SCP-ECG and GE MUSE, Philips Sierra and HL7 aECG XML
+through ecgspec's own readers, the rest through ecgdatakit (the optional extra ``ecgspec[clinical]``, with
 pydicom).
 
 GE MUSE, Philips Sierra, HL7 aECG and Mortara XML (``.xml``), DICOM 12-lead waveforms (``.dcm``),
@@ -13,8 +13,8 @@ acquisition fields ecgdatakit gives are ``meta``.
 An ``.xml`` file that ecgdatakit would hand to its GE MUSE, HL7 aECG or Sierra parser (its own
 detection, replayed on the first 4096 bytes) is decoded by :mod:`.muse`, :mod:`.hl7` or
 :mod:`.sierra` into exactly what :func:`open_with_ecgdatakit` gives (header, meta, float32
-samples bit for bit), without ecgdatakit; the variants each leaves to ecgdatakit go there
-(:func:`_fallback`); a DICOM file is :mod:`.dicom`'s, which does the same. Every other file is
+samples bit for bit), without ecgdatakit, and an ``.scp`` file by :mod:`.scp`; the variants each
+leaves to ecgdatakit go there (:func:`_fallback`); a DICOM file is :mod:`.dicom`'s, which does the same. Every other file is
 ecgdatakit's, imported only when such a file is opened;
 without it, or without pydicom for a DICOM file, the file is the one-line error naming the extra.
 A file ecgdatakit cannot parse is a RecordError with ecgdatakit's reason.
@@ -179,13 +179,13 @@ def _record(ref: RecordRef, names: list[str], signals: list[np.ndarray], rates: 
 
 
 def _open_fast(ref: RecordRef) -> Record | None:
-    """A GE MUSE, HL7 aECG or Philips Sierra XML file decoded by ecgspec (:mod:`.muse`,
-    :mod:`.hl7`, :mod:`.sierra`), ecgdatakit's path for the variants they leave to it;
-    None for another file."""
+    """A GE MUSE, HL7 aECG or Philips Sierra XML file or an SCP-ECG file decoded by ecgspec
+    (:mod:`.muse`, :mod:`.hl7`, :mod:`.sierra`, :mod:`.scp`), ecgdatakit's path for the variants
+    they leave to it; None for another XML file."""
     from .xml_common import SNIFF, Unhandled, sniff
 
     raw = ref.path.read_bytes()
-    kind = sniff(raw[:SNIFF])
+    kind = "scp" if ref.path.suffix.lower() == ".scp" else sniff(raw[:SNIFF])
     if kind is None:
         return None
     decoder = importlib.import_module(f"{__package__}.{kind}")
@@ -214,14 +214,14 @@ def _fallback(ref: RecordRef, reason: str, malformed: bool) -> Record:
 
 def open_clinical(ref: RecordRef) -> Record:
     """A clinical file's record of its rhythm leads in mV; RecordError otherwise. DICOM by
-    :mod:`.dicom`, GE MUSE, HL7 aECG and Philips Sierra XML by :func:`_open_fast` (each falls back
-    to ecgdatakit for the files it does not read), the rest by ecgdatakit."""
+    :mod:`.dicom`, GE MUSE, HL7 aECG and Philips Sierra XML and SCP-ECG by :func:`_open_fast`
+    (each falls back to ecgdatakit for the files it does not read), the rest by ecgdatakit."""
     suffix = ref.path.suffix.lower()
     if suffix == ".dcm":
         from .dicom import open_dicom
 
         return open_dicom(ref, open_with_ecgdatakit, EXTRA)
-    if suffix == ".xml":
+    if suffix in (".xml", ".scp"):
         record = _open_fast(ref)
         if record is not None:
             return record
