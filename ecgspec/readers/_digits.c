@@ -47,36 +47,53 @@ static int token_slow(const unsigned char **p, const unsigned char *end, int64_t
     return 1;
 }
 
+/* The value of the n (1..7) digits of x (as swar_value): those of up to 4 in 32 bits, two steps. */
+static inline int64_t digits_value(uint64_t x, int n)
+{
+    if (n <= 4) { /* (an ECG's numbers, most of the time: predicted) */
+        uint32_t y = (uint32_t)x << (8 * (4 - n));
+        y = ((y & 0x0F0F0F0FU) * 2561) >> 8;
+        return (int64_t)(((y & 0x00FF00FFU) * 6553601) >> 16);
+    }
+    return swar_value(x, n);
+}
+
 /* One token -?[0-9]+ at *p (p < end): its value in *out, *p past it; 0 when there is none or it
  * reaches 2^53. Up to 7 digits in one 8-byte load, without a branch on the digits themselves
- * (the numbers of an ECG vary in length and sign from one to the next, which branches mispredict). */
-static int token(const unsigned char **p, const unsigned char *end, double *out)
+ * (the numbers of an ECG vary in length and sign from one to the next, which branches mispredict).
+ * ``room``: the caller knows that 8 bytes past the sign are readable (then no test of it). */
+static inline int token_at(const unsigned char **p, const unsigned char *end, double *out, int room)
 {
     static const double signs[2] = {1.0, -1.0};
     const unsigned char *s = *p;
     int negative = *s == '-';
     s += negative;
     int64_t v;
-    int n = 8;
-    if (end - s >= 8) {
-        uint64_t x;
+    uint64_t x = 0, not_digit = 0;
+    if (room || end - s >= 8) {
         memcpy(&x, s, 8);
         x -= 0x3030303030303030ULL;
         /* the high bit of each byte that is not a digit: 10..127 reach it by the add, the rest have it */
-        uint64_t not_digit = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
-        if (not_digit) {
-            n = __builtin_ctzll(not_digit) >> 3;
-            if (n == 0)
-                return 0;
-            v = swar_value(x, n);
-            s += n;
-        }
+        not_digit = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
     }
-    if (n == 8 && !token_slow(&s, end, &v))
+    if (not_digit) {
+        int n = __builtin_ctzll(not_digit) >> 3;
+        if (n == 0)
+            return 0;
+        v = digits_value(x, n);
+        s += n;
+    }
+    else if (!token_slow(&s, end, &v)) {
         return 0;
+    }
     *out = (double)v * signs[negative]; /* (the product keeps -0 negative) */
     *p = s;
     return 1;
+}
+
+static int token(const unsigned char **p, const unsigned char *end, double *out)
+{
+    return token_at(p, end, out, 0);
 }
 
 /* A bytes object sized for at most n float64s, and its data. */
@@ -245,9 +262,10 @@ static Py_ssize_t spaced(const unsigned char *text, Py_ssize_t len, double *data
             return -1;
         space_before = space >> 63;
         minus_before = minus >> 63;
+        int room = len - block >= 64 + 9; /* a token starting in this block has 8 bytes past its sign */
         for (; start; start &= start - 1) {
             const unsigned char *s = text + block + __builtin_ctzll(start);
-            if (!token(&s, end, data + n))
+            if (!(room ? token_at(&s, end, data + n, 1) : token(&s, end, data + n)))
                 return -1;
             n++;
         }
