@@ -20,7 +20,7 @@ from ecgspec.readers.clinical import scp, scp_codec
 from ecgspec.readers.clinical.xml_common import Unhandled
 from tests.helpers import ecg_writers as w
 from tests.helpers import scp_writer as sw
-from tests.helpers.without_ecgdatakit import read_without_ecgdatakit, summary
+from tests.helpers.clinical import decoded_as_ecgdatakit, no_fallback, read_without_ecgdatakit, summary
 
 N = 2000
 LATIN = 0x3B  # Section 1 language code: ISO 8859-15
@@ -116,19 +116,6 @@ def write(options: dict, leads: int, folder: Path, seed: int = 0) -> tuple[Path,
     return sw.scp_ecg(folder / "r.scp", x, **options), x
 
 
-def no_fallback(ref: RecordRef):
-    raise AssertionError(f"{ref.path.name} went to ecgdatakit")
-
-
-def same(got, expected) -> None:
-    """Equal headers (with units, start time, meta) and float32 samples bit for bit."""
-    g, e = got.header, expected.header
-    assert g == e and g.units == e.units and g.start_time == e.start_time, (g, e)
-    assert g.meta == e.meta, (g.meta, e.meta)
-    for c in range(g.n_signals):
-        assert got.read(0, g.length(c), [c]).tobytes() == expected.read(0, e.length(c), [c]).tobytes(), c
-
-
 def outcome(opener, ref: RecordRef):
     """A record's header, meta and samples, or its one-line error."""
     try:
@@ -144,12 +131,7 @@ def outcome(opener, ref: RecordRef):
 def test_fast_decoder_equals_ecgdatakit_and_the_known_signal(case: str, tmp_path: Path, monkeypatch) -> None:
     options, leads = HANDLED[case]
     path, x = write(options, leads, tmp_path)
-    ref = RecordRef(path.stem, path, "clinical")
-    expected = clinical.open_with_ecgdatakit(ref)
-    assert "warning" not in dict(expected.header.meta), expected.header.meta
-    monkeypatch.setattr(clinical, "open_with_ecgdatakit", no_fallback)
-    got = clinical.open_clinical(ref)
-    same(got, expected)
+    got = decoded_as_ecgdatakit(path, monkeypatch)
     h = got.header
     assert h.fs == options.get("fs", 500) and h.units == ("mV",) * leads and dict(h.meta)["format"] == "SCP-ECG"
     spans = options.get("ranges", [(1, N)] * leads)

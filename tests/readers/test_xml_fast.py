@@ -24,7 +24,7 @@ from ecgspec.readers.clinical import sierra as xml_sierra
 from ecgspec.readers.clinical.labels import lead_label, unique_labels
 from ecgspec.readers.clinical.xml_common import SNIFF, Unhandled, sniff
 from tests.helpers import ecg_writers as w
-from tests.helpers.without_ecgdatakit import read_without_ecgdatakit, summary
+from tests.helpers.clinical import decoded_as_ecgdatakit, no_fallback, read_without_ecgdatakit, same, summary
 
 DECODER = {"muse": xml_muse, "hl7": xml_hl7, "sierra": xml_sierra}
 N = 2000
@@ -94,29 +94,11 @@ def write(kind: str, leads: int, options: dict, folder: Path, n: int = N) -> tup
     return writer(folder / f"{kind}.xml", x, **options), x
 
 
-def no_fallback(ref: RecordRef):
-    raise AssertionError(f"{ref.path.name} went to ecgdatakit")
-
-
-def same(got, expected) -> None:
-    """Equal headers (with units, start time, meta) and float32 samples bit for bit."""
-    g, e = got.header, expected.header
-    assert g == e and g.units == e.units and g.start_time == e.start_time, (g, e)
-    assert g.meta == e.meta, (g.meta, e.meta)
-    for c in range(g.n_signals):
-        assert got.read(0, g.length(c), [c]).tobytes() == expected.read(0, e.length(c), [c]).tobytes(), c
-
-
 @pytest.mark.parametrize("case", sorted(HANDLED))
 def test_fast_decoder_equals_ecgdatakit_and_the_known_signal(case: str, tmp_path: Path, monkeypatch) -> None:
     kind, leads, options, scale, origin = HANDLED[case]
     path, x = write(kind, leads, options, tmp_path)
-    ref = RecordRef(path.stem, path, "clinical")
-    expected = clinical.open_with_ecgdatakit(ref)
-    assert "warning" not in dict(expected.header.meta), expected.header.meta
-    monkeypatch.setattr(clinical, "open_with_ecgdatakit", no_fallback)
-    got = clinical.open_clinical(ref)
-    same(got, expected)
+    got = decoded_as_ecgdatakit(path, monkeypatch)
     h = got.header
     assert h.fs == options.get("fs", 500) and h.n_samples == N and h.units == ("mV",) * leads
     assert h.start_time == w.ISO and dict(h.meta)["format"] == DECODER[kind].FORMAT
