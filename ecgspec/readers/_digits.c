@@ -273,25 +273,53 @@ static Py_ssize_t spaced(const unsigned char *text, Py_ssize_t len, double *data
     return n == 0 || minus_before ? -1 : n;
 }
 
-PyDoc_STRVAR(spaced_integers_doc,
-"spaced_integers(text) -> bytes | None\n\n"
-"The float64 values of a text of -?[0-9]+ tokens between runs of XML whitespace (space, tab,\n"
-"CR, LF), at least one token; None for any other text.");
+/* The n float64s at data as float32s of value x scale (+ offset where it is not 0), in place
+ * (a float32 i ends before float64 i starts, for every i past the first, read first). */
+static void scaled_in_place(unsigned char *data, Py_ssize_t n, double scale, double offset)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double d;
+        memcpy(&d, data + 8 * i, 8);
+        d *= scale;
+        if (offset != 0.0) /* (as NumPy's x * scale, then x + offset only where it is not 0: -0 stays) */
+            d += offset;
+        float f = (float)d;
+        memcpy(data + 4 * i, &f, 4);
+    }
+}
 
-static PyObject *spaced_integers(PyObject *self, PyObject *arg)
+PyDoc_STRVAR(spaced_integers_doc,
+"spaced_integers(text, scale=None, offset=0.0) -> bytes | None\n\n"
+"The float64 values of a text of -?[0-9]+ tokens between runs of XML whitespace (space, tab,\n"
+"CR, LF), at least one token; None for any other text. With a scale, the float32s of each\n"
+"value x scale (+ offset where it is not 0), each product and sum in float64.");
+
+static PyObject *spaced_integers(PyObject *self, PyObject *args)
 {
     Py_buffer text;
-    if (PyObject_GetBuffer(arg, &text, PyBUF_SIMPLE) < 0)
+    PyObject *scale_arg = Py_None;
+    double offset = 0.0;
+    if (!PyArg_ParseTuple(args, "y*|Od", &text, &scale_arg, &offset))
         return NULL;
+    double scale = scale_arg == Py_None ? 1.0 : PyFloat_AsDouble(scale_arg);
+    if (scale == -1.0 && PyErr_Occurred()) {
+        PyBuffer_Release(&text);
+        return NULL;
+    }
     double *data;
     PyObject *out = values_for(text.len / 2 + 1, &data);
     if (out != NULL) {
         const unsigned char *p = text.buf;
         Py_ssize_t n;
         Py_BEGIN_ALLOW_THREADS
-        n = text.len > 0xFFFFFFFFLL ? -1 : spaced(p, text.len, data);
+        n = spaced(p, text.len, data);
+        if (n > 0 && scale_arg != Py_None)
+            scaled_in_place((unsigned char *)data, n, scale, offset);
         Py_END_ALLOW_THREADS
-        out = finished(out, n);
+        if (n > 0 && scale_arg != Py_None)
+            out = _PyBytes_Resize(&out, n * 4) < 0 ? NULL : out;
+        else
+            out = finished(out, n);
     }
     PyBuffer_Release(&text);
     return out;
@@ -309,7 +337,7 @@ static PyObject *set_portable(PyObject *self, PyObject *arg)
 static PyMethodDef methods[] = {
     {"_portable", set_portable, METH_O, "_portable(flag): classify bytes one at a time, not with SSE2 (for the tests)."},
     {"csv_integers", csv_integers, METH_VARARGS, csv_integers_doc},
-    {"spaced_integers", spaced_integers, METH_O, spaced_integers_doc},
+    {"spaced_integers", spaced_integers, METH_VARARGS, spaced_integers_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,8 +28,12 @@ def csv_integers(body: bytes, n_cols: int) -> np.ndarray | None:
     return None if raw is None else np.frombuffer(raw, np.float64).reshape(-1, n_cols)
 
 
-def spaced_integers(text: bytes) -> np.ndarray | None:
+def spaced_integers(text: bytes | memoryview, scale: float | None = None, offset: float = 0.0) -> np.ndarray | None:
     """The float64 values of ``-?[0-9]+`` tokens (magnitude below 2^53) between runs of XML
-    whitespace, at least one; ``-0`` is -0.0; None for any other text."""
-    raw = _digits.spaced_integers(text) if BUILT else None
-    return None if raw is None else np.frombuffer(raw, np.float64)
+    whitespace, at least one; ``-0`` is -0.0; None for any other text. With ``scale``, float32:
+    ``values * scale``, plus ``offset`` where it is not 0, in float64, then rounded, as NumPy
+    gives it (one pass, no float64 array)."""
+    if not BUILT:
+        return None
+    raw = _digits.spaced_integers(text) if scale is None else _digits.spaced_integers(text, scale, offset)
+    return None if raw is None else np.frombuffer(raw, np.float64 if scale is None else np.float32)

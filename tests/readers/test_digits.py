@@ -111,3 +111,17 @@ def test_csv_integers_equals_np_loadtxt_and_the_numpy_path(body: bytes) -> None:
         assert compiled.shape[1] == n_cols and compiled.tobytes() == _loadtxt(body).tobytes()
     if numpy_path is not None:
         assert _bits(numpy_path) == _bits(compiled)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=_NUMBERS, scale=st.floats(allow_nan=False, width=64) | st.sampled_from([0.5, 4.88, -1e-3, 0.0]),
+       offset=st.sampled_from([0.0, -0.0, 12.5, -7.25]) | st.floats(allow_nan=False))
+def test_scaled_spaced_integers_equal_numpys_product_then_sum_in_float64(values: list, scale: float, offset: float) -> None:
+    text = " ".join(map(str, values)).encode() + b" -0"
+    x = digits.spaced_integers(text) * scale
+    if offset:
+        x += offset
+    with np.errstate(over="ignore"):  # (a huge scale: inf, as the cast gives it)
+        expected = x.astype(np.float32).tobytes()
+    assert digits.spaced_integers(text, scale, offset).tobytes() == expected
+    assert digits.spaced_integers(memoryview(b"x" + text)[1:], scale, offset).tobytes() == expected

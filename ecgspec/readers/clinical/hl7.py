@@ -26,7 +26,7 @@ import numpy as np
 from ..digits import spaced_integers
 from .hl7_meta import attr, child, finite, header_fields
 from .labels import TO_UV, clinical_name, lead_label, unique_labels, unit_of
-from .xml_common import Decoded, Payloads, Unhandled, leads_to_mv, parse
+from .xml_common import Decoded, Payloads, Unhandled, mv_scale, parse, to_mv
 
 FORMAT = "HL7 aECG"
 _INCREMENT_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
@@ -34,11 +34,25 @@ _INTEGER_TEXT = b"0123456789- \t\n\r"
 _ATTRIBUTES = (b"code", b"value", b"unit", b"extension", b"root", b"displayName")  # the ones read
 
 
-def _integers(chunk: bytes) -> np.ndarray:
+def _integers(chunk: bytes | memoryview) -> np.ndarray:
     """One lead's digits as float64 (ecgspec's compiled parse, :mod:`..digits`) or, where it
     was not built or refuses the text, :func:`_integers_numpy`'s."""
     values = spaced_integers(chunk)
-    return _integers_numpy(chunk) if values is None else values
+    return _integers_numpy(bytes(chunk)) if values is None else values
+
+
+def _lead_mv(chunk: bytes | memoryview, scale: tuple[float, str, float] | None) -> np.ndarray:
+    """A rhythm lead's digits in float32 mV (:func:`.xml_common.to_mv` of them), parsed and scaled
+    in one pass where the compiled parser reads them; only parsed (for its errors) without a scale."""
+    if scale is None:
+        return _integers(chunk)
+    mv = spaced_integers(chunk, *mv_scale(*scale))
+    return to_mv(_integers(chunk), *scale) if mv is None else mv
+
+
+def _blank(chunk: bytes | memoryview | None) -> bool:
+    """Whether a lead's digits are empty or whitespace alone (copied only when they start with a space)."""
+    return not chunk or (bytes(chunk[:1]).isspace() and bytes(chunk).isspace())
 
 
 def _integers_numpy(chunk: bytes) -> np.ndarray:
@@ -128,7 +142,7 @@ def _sequences(series: ET.Element | None, texts: Payloads) -> tuple[list, dict]:
         if label is None:
             raise Unhandled(f"sequence {code} ecgdatakit does not know: it warns")
         chunk = texts.text(child(value, "digits"))
-        if not chunk or chunk.isspace():
+        if _blank(chunk):
             raise Unhandled(f"Lead {code} has no digits", malformed=True)
         entries.append((label, chunk, value))
     if entries and not info.get("sampling_rate"):
@@ -152,7 +166,7 @@ def _series(root: ET.Element) -> tuple[ET.Element, ET.Element | None]:
 def decode(raw: bytes, meta_of) -> Decoded:
     """The rhythm leads and header of an HL7 aECG file's bytes; ``meta_of`` orders the fields as
     :func:`.clinical.meta_fields`. Unhandled for what is left to ecgdatakit."""
-    root, texts = parse(raw, (b"digits",), _ATTRIBUTES)
+    root, texts = parse(raw, (b"digits",), _ATTRIBUTES, views=True)  # (the digits parsed where they lie)
     if root.tag != "AnnotatedECG":
         raise Unhandled("Missing AnnotatedECG root element")
     rhythm, derived = _series(root)
@@ -161,13 +175,22 @@ def decode(raw: bytes, meta_of) -> Decoded:
         raise Unhandled("No ECG lead sequence in the rhythm series", malformed=True)
     beats, _ = _sequences(derived, texts)
     texts.all_used()
-    chunks = [chunk for _, chunk, _ in entries + beats]
-    values = [_integers(chunk) for chunk in chunks]
-    scales = [_scale(value) for _, _, value in entries]  # the beats' units are not checked (no warning)
+    scales, scale_error = [], None
+    for _, _, value in entries:  # the beats' units are not checked (no warning)
+        try:
+            scales.append(_scale(value))
+        except Exception as exc:  # noqa: BLE001 - raised after the digits' errors, as ecgdatakit meets them
+            scales.append(None)
+            scale_error = scale_error or exc
+    signals = [_lead_mv(chunk, scale) for (_, chunk, _), scale in zip(entries, scales)]
+    for _, chunk, _ in beats:
+        _integers(chunk)
+    if scale_error is not None:
+        raise scale_error
     rate = info["sampling_rate"]
-    when, fields = header_fields(root, rhythm, derived, info, len(values[0]))
+    when, fields = header_fields(root, rhythm, derived, info, len(signals[0]))
     names = unique_labels([label for label, _, _ in entries])
     return Decoded(names=[clinical_name(n) for n in names],
-                   signals=leads_to_mv(values[:len(entries)], scales),
+                   signals=signals,
                    rates=[float(rate)] * len(entries), units=["mV"] * len(entries),
                    start_time=when.isoformat() if when else "", meta=meta_of(FORMAT, *fields))

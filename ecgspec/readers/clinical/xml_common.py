@@ -70,12 +70,14 @@ def sniff(head: bytes) -> str | None:
     return "sierra" if b"<restingecgdata" in head else None
 
 
-def cut_payloads(raw: bytes, tag: bytes, payloads: list[bytes] | None = None) -> tuple[bytes, list[bytes]]:
+def cut_payloads(raw: bytes, tag: bytes, payloads: list | None = None, views: bool = False) -> tuple[bytes, list]:
     """``raw`` with the text of every ``<tag ...>text</tag>`` replaced by ``@@k@@`` (its index in
     ``payloads``) and the texts cut out into ``payloads``, so that expat never walks them. A text
     holding markup (a comment, CDATA, a character reference) is left in place for the parser; one
-    cut from a comment is never claimed (:meth:`Payloads.all_used`)."""
+    cut from a comment is never claimed (:meth:`Payloads.all_used`). With ``views``, each text is
+    a memoryview of ``raw``, not a copy (for a reader that parses the buffer as it is)."""
     payloads = [] if payloads is None else payloads
+    source = memoryview(raw) if views else raw
     open_, close = b"<" + tag, b"</" + tag + b">"
     parts, pos, search = [], 0, 0
     while True:
@@ -92,7 +94,7 @@ def cut_payloads(raw: bytes, tag: bytes, payloads: list[bytes] | None = None) ->
         search = end
         if raw[gt - 1:gt] != b"/" and raw.startswith(close, end) and raw.find(b"&", gt + 1, end) < 0:
             parts += [raw[pos:gt + 1], b"@@%d@@" % len(payloads)]
-            payloads.append(raw[gt + 1:end])
+            payloads.append(source[gt + 1:end])
             pos = end
     parts.append(raw[pos:])
     return b"".join(parts), payloads
@@ -105,7 +107,7 @@ class Payloads:
         self._payloads = payloads
         self._used = [False] * len(payloads)
 
-    def text(self, el: ET.Element | None) -> bytes | None:
+    def text(self, el: ET.Element | None) -> bytes | memoryview | None:
         """The bytes of ``el``'s text: its cut payload, or what the parser kept; None without text."""
         if el is None:
             return None
@@ -131,15 +133,16 @@ class Payloads:
 
 
 def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (),
-          refuse: Callable[[bytes], str | None] | None = None) -> tuple[ET.Element, Payloads]:
+          refuse: Callable[[bytes], str | None] | None = None, views: bool = False) -> tuple[ET.Element, Payloads]:
     """The document's root (the texts of ``tags`` cut out first), namespaces stripped as
     ecgdatakit's ``parse_xml_root`` strips them (those of attribute names where one of the
     ``attributes`` read may be prefixed), and its payloads; Unhandled when it declares entities,
     when ``refuse`` gives a reason for the cut document, or when it is not well-formed
-    (ecgdatakit then decodes it or gives its reason)."""
+    (ecgdatakit then decodes it or gives its reason). ``views``: the payloads as memoryviews
+    (:func:`cut_payloads`)."""
     small, payloads = raw, []
     for tag in tags:
-        small, payloads = cut_payloads(small, tag, payloads)
+        small, payloads = cut_payloads(small, tag, payloads, views)
     if b"<!ENTITY" in small:  # (a cut text holds no markup)
         raise Unhandled("the XML declares entities")
     reason = refuse(small) if refuse is not None else None
@@ -226,12 +229,18 @@ def leads_to_mv(counts: list[np.ndarray], scales: list[tuple[float, str, float]]
     return [to_mv(c, *s) for c, s in zip(counts, scales)]
 
 
-def to_mv(counts: np.ndarray, resolution: float, unit: str, offset: float = 0.0) -> np.ndarray:
-    """ecgdatakit's auto_scale to mV of counts of ``resolution`` ``unit`` plus ``offset``: the
-    same float64 operations in the same order, then float32 as :mod:`ecgspec.readers.clinical` keeps them."""
+def mv_scale(resolution: float, unit: str, offset: float = 0.0) -> tuple[float, float]:
+    """The (scale, shift) of ecgdatakit's auto_scale to mV of counts of ``resolution`` ``unit``
+    plus ``offset``: mV = count x scale, plus shift where it is not 0, in float64."""
     factor = TO_UV[unit] / TO_UV["mV"]
-    x = np.multiply(counts, resolution * factor, dtype=np.float64)  # (each count as float64, then the product)
-    shift = offset * factor
+    return resolution * factor, offset * factor
+
+
+def to_mv(counts: np.ndarray, resolution: float, unit: str, offset: float = 0.0) -> np.ndarray:
+    """ecgdatakit's auto_scale to mV of counts (:func:`mv_scale`): the same float64 operations in
+    the same order, then float32 as :mod:`ecgspec.readers.clinical` keeps them."""
+    scale, shift = mv_scale(resolution, unit, offset)
+    x = np.multiply(counts, scale, dtype=np.float64)  # (each count as float64, then the product)
     if shift:
         x += shift
     return x.astype(np.float32)
