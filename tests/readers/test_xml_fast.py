@@ -231,3 +231,15 @@ def test_xml_space_is_dropped_as_translate_drops_it(data: bytes) -> None:
     from ecgspec.readers.clinical.xml_common import without_xml_space
 
     assert without_xml_space(data) == data.translate(None, b" \t\n\r")
+
+
+@pytest.mark.parametrize("path", ["component/series", "component/sequence", "a/b/c", "component", "x/y", "a/b"])
+def test_child_paths_are_found_as_elementpath_finds_them(path: str) -> None:
+    from ecgspec.readers.clinical.hl7_meta import child, path_all
+    from ecgspec.readers.clinical.xml_common import ET
+
+    root = ET.fromstring("<r><component><series i='1'/><sequence i='2'/><series i='3'/></component><a><b><c i='4'/></b>"
+                         "<b/><b><c i='5'/><c i='6'/></b></a><component><series i='7'/></component><a/></r>")
+    assert path_all(root, path) == root.findall(path)
+    assert child(root, path) is root.find(path)
+    assert path_all(None, path) == [] and child(None, path) is None

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from ..digits import spaced_integers
-from .hl7_meta import attr, child, finite, header_fields
+from .hl7_meta import attr, child, finite, header_fields, path_all
 from .labels import TO_UV, clinical_name, lead_label, unique_labels, unit_of
 from .xml_common import Decoded, Payloads, Unhandled, mv_scale, parse, to_mv
 
@@ -128,12 +128,12 @@ def _scale(value: ET.Element) -> tuple[float, str, float]:
 
 def _sequences(series: ET.Element | None, texts: Payloads) -> tuple[list, dict]:
     """A series' leads as (label, digit text, value element) and its time info."""
-    sets = [] if series is None else series.findall("component/sequenceSet")
+    sets = [] if series is None else path_all(series, "component/sequenceSet")
     if len(sets) > 1:
         raise Unhandled("several sequence sets: ecgdatakit warns")
     info: dict = {}
     entries = []
-    for seq in sets[0].findall("component/sequence") if sets else ():
+    for seq in path_all(sets[0], "component/sequence") if sets else ():
         code, value = attr(seq.find("code"), "code"), seq.find("value")
         if code.upper().startswith("TIME_"):
             info = info or _time(code, value)
@@ -152,9 +152,9 @@ def _sequences(series: ET.Element | None, texts: Payloads) -> tuple[list, dict]:
 
 def _series(root: ET.Element) -> tuple[ET.Element, ET.Element | None]:
     rhythm, beats = [], []
-    for series in root.findall("component/series"):
+    for series in path_all(root, "component/series"):
         (beats if attr(series.find("code"), "code").upper() == "REPRESENTATIVE_BEAT" else rhythm).append(series)
-        beats += [d for d in series.findall("derivation/derivedSeries")
+        beats += [d for d in path_all(series, "derivation/derivedSeries")
                   if attr(d.find("code"), "code").upper() in ("REPRESENTATIVE_BEAT", "")]
     if not rhythm:
         raise Unhandled("No rhythm series", malformed=True)

@@ -32,8 +32,21 @@ def attr(el: ET.Element | None, name: str) -> str:
     return "" if el is None else (el.get(name) or "").strip()
 
 
+def path_all(el: ET.Element | None, path: str) -> list[ET.Element]:
+    """``el.findall(path)`` of a path of child tags (``a/b/c``), a step at a time in C:
+    ElementTree hands a path with a ``/`` to its Python ElementPath, a few times slower."""
+    found = [] if el is None else [el]
+    for tag in path.split("/"):
+        found = [c for e in found for c in e.findall(tag)]
+    return found
+
+
 def child(el: ET.Element | None, path: str) -> ET.Element | None:
-    return None if el is None else el.find(path)
+    """``el.find(path)`` of a path of child tags, None for no element."""
+    if el is None or "/" not in path:
+        return None if el is None else el.find(path)
+    found = path_all(el, path)
+    return found[0] if found else None
 
 
 def finite(value: str | None) -> float | None:
@@ -80,7 +93,7 @@ def _name(el: ET.Element | None) -> tuple[str, str, str]:
 
 
 def _patient(root: ET.Element) -> dict:
-    subject = root.find("componentOf/timepointEvent/componentOf/subjectAssignment/subject/trialSubject")
+    subject = child(root, "componentOf/timepointEvent/componentOf/subjectAssignment/subject/trialSubject")
     if subject is None:
         return {}
     p: dict = {"patient_id": _placeholder(attr(subject.find("id"), "extension"))}
@@ -128,7 +141,7 @@ def _dates(root: ET.Element, rhythm: ET.Element, info: dict, n: int) -> tuple[da
 
 def _device(rhythm: ET.Element, rec: dict) -> dict:
     dev: dict = {}
-    author = rhythm.find("author/seriesAuthor")
+    author = child(rhythm, "author/seriesAuthor")
     device = child(author, "manufacturedSeriesDevice")
     if device is not None:
         dev["model"] = text(device.find("manufacturerModelName"))
@@ -143,8 +156,8 @@ def _device(rhythm: ET.Element, rec: dict) -> dict:
     dev["manufacturer"] = text(child(author, "manufacturerOrganization/name"))
     for path in ("secondaryPerformer", "performer"):
         for perf in rhythm.findall(path):
-            name = _name(perf.find("seriesPerformer/assignedPerson/name"))[2]
-            ident = attr(perf.find("seriesPerformer/id"), "extension")
+            name = _name(child(perf, "seriesPerformer/assignedPerson/name"))[2]
+            ident = attr(child(perf, "seriesPerformer/id"), "extension")
             if name or ident:
                 rec["technician"] = name or ident
                 return dev
@@ -153,9 +166,9 @@ def _device(rhythm: ET.Element, rec: dict) -> dict:
 
 def _filters(rhythm: ET.Element) -> dict:
     f: dict = {}
-    for cv in rhythm.findall("controlVariable/controlVariable"):
+    for cv in path_all(rhythm, "controlVariable/controlVariable"):
         kind, freq = attr(cv.find("code"), "code").upper(), None
-        for sub in cv.findall("component/controlVariable"):
+        for sub in path_all(cv, "component/controlVariable"):
             value = sub.find("value")
             if attr(sub.find("code"), "code").upper().endswith(("_CUTOFF_FREQ", "_NOTCH_FREQ")):
                 v, unit = finite(attr(value, "value")), attr(value, "unit") or "Hz"
@@ -173,11 +186,11 @@ def _filters(rhythm: ET.Element) -> dict:
 
 def _context(root: ET.Element, patient: dict, rec: dict, dev: dict) -> None:
     """Institution, location, clinical history and a stated age, as ecgdatakit's ``_read_context``."""
-    event = root.find("componentOf/timepointEvent")
+    event = child(root, "componentOf/timepointEvent")
     trial = child(event, "componentOf/subjectAssignment/componentOf/clinicalTrial")
     site_loc = child(trial, "location/trialSite/location")
     dev["institution"] = text(child(site_loc, "name"))
-    testing = root.find("location/testingSite/location")
+    testing = child(root, "location/testingSite/location")
     for loc in (testing, site_loc):
         if loc is None:
             continue
@@ -189,7 +202,7 @@ def _context(root: ET.Element, patient: dict, rec: dict, dev: dict) -> None:
     notes = [n for n in (text(child(p, "subjectFindingComment/text")) for p in root.findall("pertainsTo")) if n]
     if notes:
         patient["clinical_history"] = "\n".join(notes)
-    for obs in root.findall("controlVariable/relatedObservation"):
+    for obs in path_all(root, "controlVariable/relatedObservation"):
         value = obs.find("value")
         if attr(obs.find("code"), "code") == "21612-7":
             age, factor = finite(attr(value, "value")), _AGE_TO_YEARS.get(attr(value, "unit") or "a")
@@ -212,14 +225,14 @@ def _walk(ann: ET.Element, relative: bool, in_beat: bool) -> None:
     code, value = attr(ann.find("code"), "code"), ann.find("value")
     upper = code.upper()
     if upper == "MDC_ECG_BEAT":
-        for sub in ann.findall("component/annotation"):
+        for sub in path_all(ann, "component/annotation"):
             _walk(sub, relative, True)
         return
     if any("_ECG_LEAD_" in attr(b.find("code"), "code").upper()
-           for b in ann.findall("support/supportingROI/component/boundary")):
+           for b in path_all(ann, "support/supportingROI/component/boundary")):
         return
     if upper in ("MDC_ECG_WAVC", "MDC_ECG_WAVC_TYPE"):
-        boundary = ann.find("support/supportingROI/component/boundary")
+        boundary = child(ann, "support/supportingROI/component/boundary")
         if (relative and not in_beat and attr(value, "code").upper() in
                 ("MDC_ECG_WAVC_PWAVE", "MDC_ECG_WAVC_QRSWAVE", "MDC_ECG_WAVC_TWAVE") and boundary is not None
                 and attr(boundary.find("code"), "code").upper() == "TIME_RELATIVE"):
@@ -230,7 +243,7 @@ def _walk(ann: ET.Element, relative: bool, in_beat: bool) -> None:
         converted = _converts(attr(value, "value"), attr(value, "unit"), _QUANTITY[code])
         if converted is not None and not in_beat:
             int(round(converted))  # raises where ecgdatakit's rounding raises (an overflow to inf)
-    for sub in ann.findall("component/annotation"):
+    for sub in path_all(ann, "component/annotation"):
         _walk(sub, relative, in_beat)
 
 
@@ -243,8 +256,8 @@ def header_fields(root: ET.Element, rhythm: ET.Element, derived: ET.Element | No
     dev = _device(rhythm, rec)
     filters = _filters(rhythm)
     for series, relative in ((rhythm, False), (derived, True)):
-        for aset in series.findall("subjectOf/annotationSet") if series is not None else ():
-            for ann in aset.findall("component/annotation"):
+        for aset in path_all(series, "subjectOf/annotationSet") if series is not None else ():
+            for ann in path_all(aset, "component/annotation"):
                 _walk(ann, relative, False)
     _context(root, patient, rec, dev)
     birth = patient.get("birth_date")
