@@ -5,7 +5,8 @@
  * so the happy path is parsed here: a CSV body in one pass, HL7 digits in two a 64-byte block
  * (where the tokens start, then each token). GCC or Clang builds it (their bit-scan builtins);
  * without either, the install goes on without it. Each function gives the values as
- * a bytes object of native float64 (np.frombuffer views it), or None for any text that is not
+ * a bytes object of native float64 (float32 where asked to scale them; np.frombuffer views it),
+ * or None for any text that is not
  * exactly the layout it names; the Python reader then parses that text as before (NumPy), so
  * every rule and every error message stays in Python. A token is -?[0-9]+ of at most 2^53 - 1,
  * which float64 holds exactly; "-0" is -0.0, as NumPy's float parse gives it.
@@ -105,14 +106,14 @@ static PyObject *values_for(Py_ssize_t n, double **data)
     return out;
 }
 
-/* ``out`` cut to its first n values (or None for n < 0, releasing it). */
-static PyObject *finished(PyObject *out, Py_ssize_t n)
+/* ``out`` cut to its first n values of ``size`` bytes (or None for n < 0, releasing it). */
+static PyObject *finished(PyObject *out, Py_ssize_t n, size_t size)
 {
     if (n < 0) {
         Py_DECREF(out);
         Py_RETURN_NONE;
     }
-    if (_PyBytes_Resize(&out, n * (Py_ssize_t)sizeof(double)) < 0)
+    if (_PyBytes_Resize(&out, n * (Py_ssize_t)size) < 0)
         return NULL;
     return out;
 }
@@ -168,7 +169,7 @@ static PyObject *csv_integers(PyObject *self, PyObject *args)
             Py_BEGIN_ALLOW_THREADS
             n = csv_rows(p, p + text.len, n_cols, data);
             Py_END_ALLOW_THREADS
-            out = finished(out, n);
+            out = finished(out, n, sizeof(double));
         }
     }
     else {
@@ -306,6 +307,7 @@ static PyObject *spaced_integers(PyObject *self, PyObject *args)
         PyBuffer_Release(&text);
         return NULL;
     }
+    int scaled = scale_arg != Py_None;
     double *data;
     PyObject *out = values_for(text.len / 2 + 1, &data);
     if (out != NULL) {
@@ -313,13 +315,10 @@ static PyObject *spaced_integers(PyObject *self, PyObject *args)
         Py_ssize_t n;
         Py_BEGIN_ALLOW_THREADS
         n = spaced(p, text.len, data);
-        if (n > 0 && scale_arg != Py_None)
+        if (n > 0 && scaled)
             scaled_in_place((unsigned char *)data, n, scale, offset);
         Py_END_ALLOW_THREADS
-        if (n > 0 && scale_arg != Py_None)
-            out = _PyBytes_Resize(&out, n * 4) < 0 ? NULL : out;
-        else
-            out = finished(out, n);
+        out = finished(out, n, scaled ? sizeof(float) : sizeof(double));
     }
     PyBuffer_Release(&text);
     return out;

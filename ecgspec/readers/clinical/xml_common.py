@@ -153,8 +153,10 @@ def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (
         root = ET.fromstring(small if plain is None else plain)
     except ET.ParseError as exc:
         raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
-    if b"xmlns" in small and (plain is None or names_prefixed(small, attributes)):
-        strip_namespaces(root, names_prefixed(small, attributes))
+    if plain is not small:  # a document with namespaces
+        prefixed = names_prefixed(small, attributes)
+        if plain is None or prefixed:
+            strip_namespaces(root, prefixed)
     return root, Payloads(payloads)
 
 
@@ -194,12 +196,10 @@ def names_prefixed(small: bytes, names: tuple[bytes, ...]) -> bool:
 
 def base64_strict(data: bytes) -> bytes | None:
     """``base64.b64decode("".join(text.split()), validate=True)`` of a text whose whitespace is
-    XML's (space, tab, CR, LF), None where that raises; the text copied without its whitespace
-    only when it has some (strict decoding stops at the first). pybase64's SIMD decode first
-    (what it accepts, Python's strict decode gives the same bytes); Python's where it refuses,
-    which is the rule (it accepts a few texts pybase64 does not, such as data after the padding)."""
-    if b"\n" in data[:100] or b" " in data[:100]:  # (Base64 in lines, the usual export, is stripped at once)
-        data = without_xml_space(data)
+    XML's (space, tab, CR, LF), None where that raises. pybase64's SIMD decode first (what it
+    accepts, Python's strict decode gives the same bytes); Python's where it refuses, which is the
+    rule (it accepts a few texts pybase64 does not, such as data after the padding)."""
+    data = without_xml_space(data)
     try:
         return pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -207,16 +207,13 @@ def base64_strict(data: bytes) -> bytes | None:
     try:
         return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
-        pass
-    try:
-        return binascii.a2b_base64(without_xml_space(data), strict_mode=True)
-    except (binascii.Error, ValueError):
         return None
 
 
 def without_xml_space(data: bytes) -> bytes:
     """``data.translate(None, b" \\t\\n\\r")``, a character at a time with ``bytes.replace``
-    (memchr's speed: six times translate's on Base64 in lines), only for those it holds."""
+    (memchr's speed: six times translate's on Base64 in lines), only for those it holds (the
+    text itself, not a copy, where it holds none)."""
     for space in (b"\n", b"\r", b" ", b"\t"):
         if space in data:
             data = data.replace(space, b"")
