@@ -18,15 +18,20 @@
 
 #define EXACT ((int64_t)1 << 53) /* integers below it are all float64s */
 
-/* The value of the n (1..7) digits at the start of x (8 bytes of text, minus '0' from each, the
- * first in the lowest byte): shifted to the top, they are an 8-digit number with leading zeros,
- * which three multiplications add up (digit pairs, then fours, then the eight). */
-static int64_t swar_value(uint64_t x, int n)
+/* The number that 8 digit values (0..9 a byte, the first in the lowest byte) spell: three
+ * multiplications add up digit pairs, then fours, then the eight (leading zeros spell nothing). */
+static inline int64_t eight_digits(uint64_t x)
 {
-    x <<= 8 * (8 - n);
     x = ((x & 0x0F0F0F0F0F0F0F0FULL) * 2561) >> 8;
     x = ((x & 0x00FF00FF00FF00FFULL) * 6553601) >> 16;
     return (int64_t)(((x & 0x0000FFFF0000FFFFULL) * 42949672960001ULL) >> 32);
+}
+
+/* The value of the n (1..7) digits at the start of x (8 bytes of text, minus '0' from each, the
+ * first in the lowest byte): shifted to the top, they are an 8-digit number with leading zeros. */
+static int64_t swar_value(uint64_t x, int n)
+{
+    return eight_digits(x << 8 * (8 - n));
 }
 
 /* The digits -?[0-9]+ at *p (p < end) one at a time: the slow path, for long numbers and a
@@ -61,9 +66,8 @@ static inline int64_t digits_value(uint64_t x, int n)
 
 /* One token -?[0-9]+ at *p (p < end): its value in *out, *p past it; 0 when there is none or it
  * reaches 2^53. Up to 7 digits in one 8-byte load, without a branch on the digits themselves
- * (the numbers of an ECG vary in length and sign from one to the next, which branches mispredict).
- * ``room``: the caller knows that 8 bytes past the sign are readable (then no test of it). */
-static inline int token_at(const unsigned char **p, const unsigned char *end, double *out, int room)
+ * (the numbers of an ECG vary in length and sign from one to the next, which branches mispredict). */
+static inline int token(const unsigned char **p, const unsigned char *end, double *out)
 {
     static const double signs[2] = {1.0, -1.0};
     const unsigned char *s = *p;
@@ -71,7 +75,7 @@ static inline int token_at(const unsigned char **p, const unsigned char *end, do
     s += negative;
     int64_t v;
     uint64_t x = 0, not_digit = 0;
-    if (room || end - s >= 8) {
+    if (end - s >= 8) {
         memcpy(&x, s, 8);
         x -= 0x3030303030303030ULL;
         /* the high bit of each byte that is not a digit: 10..127 reach it by the add, the rest have it */
@@ -90,11 +94,6 @@ static inline int token_at(const unsigned char **p, const unsigned char *end, do
     *out = (double)v * signs[negative]; /* (the product keeps -0 negative) */
     *p = s;
     return 1;
-}
-
-static int token(const unsigned char **p, const unsigned char *end, double *out)
-{
-    return token_at(p, end, out, 0);
 }
 
 /* A bytes object sized for at most n float64s, and its data. */
@@ -238,19 +237,39 @@ static uint64_t classes(const unsigned char *b, uint64_t *space, uint64_t *minus
     return classes_bytes(b, space, minus);
 }
 
-/* The number of values of a text of whitespace-separated tokens, written to data; -1 for another
- * text. Two passes a block of 64 bytes: the classes of its bytes, which say where the tokens
- * start and that each is -?[0-9]+; then each token from its start, so that the parse of one
- * does not wait for the end of the one before. */
-static Py_ssize_t spaced(const unsigned char *text, Py_ssize_t len, double *data)
+/* The token -?[0-9]+ that ends at text + e (e > 0), found walking back from its end: its value
+ * and sign; 0 when it reaches 2^53. The slow path of spaced(), for a token that ends within 8
+ * bytes of the text's start or has 8 digits or more. */
+static __attribute__((noinline)) int token_ending(const unsigned char *text, Py_ssize_t e, int64_t *value,
+                                                  int *negative)
 {
-    const unsigned char *end = text + len;
+    Py_ssize_t s = e;
+    while (s > 0 && (unsigned)(text[s - 1] - '0') < 10)
+        s--;
+    *negative = s > 0 && text[s - 1] == '-';
+    const unsigned char *p = text + s;
+    return token_slow(&p, text + e, value) && p == text + e;
+}
+
+/* The number of tokens of a text of whitespace-separated -?[0-9]+, each value x scale (+ offset
+ * where it is not 0) written to data as float32 (as_float) or float64; -1 for another text. Two
+ * passes a block of 64 bytes: the classes of its bytes, which check that every token is
+ * -?[0-9]+ and say where each one ends; then each token from its end: the 8 bytes before the
+ * end hold its digits at the top (bit 4 set in a digit, clear in whitespace and '-'), so that
+ * one load, a mask and three multiplications give its value, and nothing is read past the text.
+ * (The parse of one token does not wait for the one before.) */
+static inline __attribute__((always_inline)) Py_ssize_t spaced_into(const unsigned char *text, Py_ssize_t len,
+                                                                    void *data, int as_float, double scale,
+                                                                    double offset)
+{
+    const double signed_scale[2] = {scale, -scale}; /* (v x -scale is -v x scale, bit for bit; -0 stays) */
     Py_ssize_t n = 0;
-    uint64_t space_before = 1, minus_before = 0; /* the text starts after a space */
+    uint64_t space_before = 1, minus_before = 0, token_before = 0; /* the text starts after a space */
     unsigned char tail[64];
-    for (Py_ssize_t block = 0; block < len; block += 64) {
+    /* (a text of whole blocks that ends in a token gets a block of spaces, to end it) */
+    for (Py_ssize_t block = 0; block < len || (block == len && token_before); block += 64) {
         const unsigned char *b = text + block;
-        if (len - block < 64) { /* the last block, padded with spaces */
+        if (len - block < 64) { /* the last block, padded with spaces (which end its last token) */
             memset(tail, ' ', 64);
             memcpy(tail, b, (size_t)(len - block));
             b = tail;
@@ -261,32 +280,49 @@ static Py_ssize_t spaced(const unsigned char *text, Py_ssize_t len, double *data
         bad |= (minus & ~start) | (((minus << 1) | minus_before) & (space | minus)); /* a sign, then a digit */
         if (bad)
             return -1;
+        uint64_t ends = space & ((~space << 1) | token_before); /* the first space after each token */
         space_before = space >> 63;
         minus_before = minus >> 63;
-        int room = len - block >= 64 + 9; /* a token starting in this block has 8 bytes past its sign */
-        for (; start; start &= start - 1) {
-            const unsigned char *s = text + block + __builtin_ctzll(start);
-            if (!(room ? token_at(&s, end, data + n, 1) : token(&s, end, data + n)))
+        token_before = ~space >> 63;
+        for (; ends; ends &= ends - 1) {
+            Py_ssize_t e = block + __builtin_ctzll(ends);
+            uint64_t x = 0, other = 0;
+            if (e >= 8) {
+                memcpy(&x, text + e - 8, 8);
+                other = ~x & 0x1010101010101010ULL; /* the bytes before the token's digits */
+            }
+            int64_t v;
+            int negative;
+            if (other) {
+                int k = __builtin_clzll(other) >> 3; /* its digits, at the top of x */
+                v = eight_digits(x & (~0ULL << (64 - 8 * k)));
+                negative = text[e - k - 1] == '-';
+            }
+            else if (!token_ending(text, e, &v, &negative)) {
                 return -1;
+            }
+            double d = (double)v * signed_scale[negative];
+            if (offset != 0.0) /* (as NumPy's x * scale, then x + offset only where it is not 0: -0 stays) */
+                d += offset;
+            if (as_float)
+                ((float *)data)[n] = (float)d;
+            else
+                ((double *)data)[n] = d;
             n++;
         }
     }
     return n == 0 || minus_before ? -1 : n;
 }
 
-/* The n float64s at data as float32s of value x scale (+ offset where it is not 0), in place
- * (a float32 i ends before float64 i starts, for every i past the first, read first). */
-static void scaled_in_place(unsigned char *data, Py_ssize_t n, double scale, double offset)
+static Py_ssize_t spaced(const unsigned char *text, Py_ssize_t len, double *data)
 {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double d;
-        memcpy(&d, data + 8 * i, 8);
-        d *= scale;
-        if (offset != 0.0) /* (as NumPy's x * scale, then x + offset only where it is not 0: -0 stays) */
-            d += offset;
-        float f = (float)d;
-        memcpy(data + 4 * i, &f, 4);
-    }
+    return spaced_into(text, len, data, 0, 1.0, 0.0);
+}
+
+static Py_ssize_t spaced_scaled(const unsigned char *text, Py_ssize_t len, float *data, double scale,
+                                double offset)
+{
+    return spaced_into(text, len, data, 1, scale, offset);
 }
 
 PyDoc_STRVAR(spaced_integers_doc,
@@ -314,9 +350,7 @@ static PyObject *spaced_integers(PyObject *self, PyObject *args)
         const unsigned char *p = text.buf;
         Py_ssize_t n;
         Py_BEGIN_ALLOW_THREADS
-        n = spaced(p, text.len, data);
-        if (n > 0 && scaled)
-            scaled_in_place((unsigned char *)data, n, scale, offset);
+        n = scaled ? spaced_scaled(p, text.len, (float *)data, scale, offset) : spaced(p, text.len, data);
         Py_END_ALLOW_THREADS
         out = finished(out, n, scaled ? sizeof(float) : sizeof(double));
     }

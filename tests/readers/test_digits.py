@@ -46,6 +46,11 @@ def _float_tokens(text: bytes) -> np.ndarray:
     (b"1 2 3 4 5 6 7 8 9", list(range(1, 10))),  # every length of text left past the last 8-byte load
     (b" " * 63 + b"-7", [-7]), (b" " * 62 + b"-7", [-7]),
     (b"7 " * 40 + b"-123456789 " + b"8" * 15, [7] * 40 + [-123456789, int("8" * 15)]),  # blocks and the slow path
+    # each token is read back from its end: a text of whole blocks ending in a token, a token across
+    # two blocks, tokens within 8 bytes of the start, 7 and 8 digits where a block ends
+    (b"1 " * 63 + b"-1", [1] * 63 + [-1]), (b"9 " * 31 + b"-12", [9] * 31 + [-12]), (b"1 -2 3", [1, -2, 3]),
+    (b"-1234567" + b" -1234567" * 7, [-1234567] * 8), (b" " * 56 + b"12345678", [12345678]),
+    (b"1234567 " * 8 + b"-0", [1234567] * 8 + [-0.0]),
 ])
 def test_spaced_integers_reads_tokens_exactly(byte_classes, text: bytes, values: list) -> None:
     assert _bits(digits.spaced_integers(text)) == np.array(values, np.float64).tobytes()
@@ -80,10 +85,14 @@ def test_csv_integers_refuses_every_other_body(body: bytes, n_cols: int) -> None
 _SPACED = st.text(alphabet="0123456789- \t\n\r+.\f", max_size=200).map(str.encode)
 _CSV = st.text(alphabet="0123456789-,\n\r +.", max_size=60).map(str.encode)
 _NUMBERS = st.lists(st.integers(-EXACT + 1, EXACT - 1) | st.integers(-3000, 3000), min_size=1, max_size=40)
+_GAP = st.sampled_from([" ", "  ", "\t", "\r\n", "\n   "])
+# numbers between whitespace of any length, after a lead-in of any length: tokens end anywhere in a block
+_SPACED_NUMBERS = st.tuples(st.integers(0, 70), st.lists(st.tuples(_NUMBERS, _GAP), min_size=1, max_size=3)).map(
+    lambda t: (" " * t[0] + "".join(g.join(map(str, v)) + g for v, g in t[1])).encode())
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # (set once a test)
-@given(text=_SPACED | _NUMBERS.map(lambda v: " ".join(map(str, v)).encode()))
+@given(text=_SPACED | _NUMBERS.map(lambda v: " ".join(map(str, v)).encode()) | _SPACED_NUMBERS)
 def test_spaced_integers_equals_python_and_the_numpy_path(byte_classes, text: bytes) -> None:
     compiled = digits.spaced_integers(text)
     try:  # (a lead without digits is refused before its digits are parsed)
