@@ -6,6 +6,7 @@ tells them; and, without ecgdatakit, the XML files still read, broken ones a one
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +214,8 @@ def _names(root) -> list:
     (b'<a xmlns="u"><b xmlns="w"/></a>', False), (b'<a><b xmlns="u"/></a>', False),
     (b'<x:a xmlns:x="u" xmlns="v"/>', False), (b'<a xmlns="u"><x:b xmlns:x="w"/></a>', False),
     (b'<a t="xmlns=1" xmlns="u"/>', False), (b'<a t=\' xmlns="u"\'/>', False), (b'<a/>', False),
+    (b'<a xmlns="u"><xml:b/></a>', False), (b'<a xmlns="u" xmlns:x = "w"><b x:c="1"/><x:d/></a>', False),
+    (b'<a xmlns="u" xmlns:x="w"><b x:c="1"/><!-- <x:d/> --></a>', False),  # (a comment may say no: never wrongly yes)
 ])
 def test_a_root_default_namespace_is_dropped_only_where_it_gives_the_stripped_names(doc: bytes, plain: bool) -> None:
     from ecgspec.readers.clinical import xml_common
@@ -223,6 +226,39 @@ def test_a_root_default_namespace_is_dropped_only_where_it_gives_the_stripped_na
     xml_common.strip_namespaces(stripped, attributes=False)
     if dropped is not None:
         assert _names(xml_common.ET.fromstring(dropped)) == _names(stripped)
+
+
+_READ = (b"code", b"value")  # the attributes read in the next test
+
+
+@pytest.mark.parametrize("doc", [
+    b'<a xmlns="u"><b code="1"/></a>', b'<a xmlns="u" xmlns:x="w"><b x:code="1" value="2"/></a>',
+    b'<a xmlns="u" xml:value="3"><b/></a>', b'<a xmlns="u" xmlns:x="w"><x:b code="1"/></a>',
+    b'<x:a xmlns:x="w"><x:b x:value="1" code="2"/></x:a>', b'<a><b xmlns="u" value="1"/></a>', b'<a><b code="1"/></a>',
+    b'<a xmlns="u" xmlns:x="w"><b x:codeSystem="9" code="1"/></a>',
+])
+def test_parse_gives_the_names_and_read_attributes_that_stripping_every_namespace_gives(doc: bytes) -> None:
+    """What ecgdatakit's parse_xml_root makes of a document (every tag and attribute namespace
+    stripped) is what parse() gives of its tags and of the attributes the reader reads."""
+    from ecgspec.readers.clinical import xml_common
+
+    reference = xml_common.ET.fromstring(doc)
+    xml_common.strip_namespaces(reference, attributes=True)
+    root, _ = xml_common.parse(doc, (), _READ)
+
+    def read(tree):
+        return [(el.tag, [el.get(name.decode()) for name in _READ]) for el in tree.iter()]
+    assert read(root) == read(reference)
+
+
+@pytest.mark.parametrize("doc", [b'<a xmlns="u"><q:b/></a>', b'<a xmlns="u" xmlns:x="w"><b></c></a>'])
+def test_a_malformed_document_with_a_default_namespace_gets_the_error_where_it_has_it(doc: bytes) -> None:
+    from ecgspec.readers.clinical import xml_common
+
+    with pytest.raises(xml_common.ET.ParseError) as own:
+        xml_common.ET.fromstring(doc)
+    with pytest.raises(xml_common.Unhandled, match=re.escape(f"Malformed XML: {own.value}")):
+        xml_common.parse(doc, ())
 
 
 @settings(max_examples=300, deadline=None)

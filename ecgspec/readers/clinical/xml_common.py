@@ -12,6 +12,7 @@ laughs") by itself. External DTDs and entities are never fetched.
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -148,31 +149,51 @@ def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (
     reason = refuse(small) if refuse is not None else None
     if reason:
         raise Unhandled(reason)
-    plain = without_default_namespace(small) if b"xmlns" in small else small
-    try:
-        root = ET.fromstring(small if plain is None else plain)
-    except ET.ParseError as exc:
-        raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
-    if plain is not small:  # a document with namespaces
-        prefixed = names_prefixed(small, attributes)
+    prefixes = declared_prefixes(small) if b"xmlns" in small else []
+    plain = without_default_namespace(small, prefixes) if prefixes else small
+    root = None
+    if plain is not None:
+        try:
+            root = ET.fromstring(plain)
+        except ET.ParseError:
+            plain = None  # (the document's own error, or its tree, below)
+    if root is None:
+        try:
+            root = ET.fromstring(small)
+        except ET.ParseError as exc:
+            raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
+    if prefixes:  # a document with namespaces
+        prefixed = names_prefixed(small, attributes, prefixes)
         if plain is None or prefixed:
             strip_namespaces(root, prefixed)
     return root, Payloads(payloads)
 
 
-_XMLNS = re.compile(rb"xmlns(?=\s*=)")
+_DECLARATION = re.compile(rb"xmlns(?::([^\s=>/]+))?\s*=")  # a namespace declaration: its prefix (b"" for a default one)
 _ROOT_DEFAULT_NS = re.compile(  # the prolog, the root's name and attributes, then its xmlns="..."
     rb"\A(?:<\?[^>]*\?>|<!--.*?-->|\s)*<[^\s>/!?]+(?:\s+[^\s=>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*?"
     rb"(\s+xmlns\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))", re.S)
-_PREFIXED_TAG = re.compile(rb"</?[^\s>/!?:]+:")
 
 
-def without_default_namespace(small: bytes) -> bytes | None:
+def declared_prefixes(small: bytes) -> list[bytes]:
+    """The prefix of each namespace declaration in ``small`` (b"" for a default one), in order;
+    one in a comment or an attribute's value too (what is found here is only ever checked for)."""
+    return _DECLARATION.findall(small)
+
+
+def _bound(prefixes: list[bytes]) -> frozenset[bytes]:
+    """The prefixes a tag or attribute name can have: those declared, and ``xml`` (always bound)."""
+    return frozenset(prefixes) - {b""} | {b"xml"}
+
+
+def without_default_namespace(small: bytes, prefixes: list[bytes] | None = None) -> bytes | None:
     """``small`` without its root's default namespace declaration, when that is its one default
     declaration and no tag has a prefix: its tags then parse to the names that stripping their
     namespaces gives (its prefixed attributes keep theirs), without a walk of the tree. None
-    for any other document."""
-    if len(_XMLNS.findall(small)) != 1 or _PREFIXED_TAG.search(small):
+    for any other document. ``prefixes``: its :func:`declared_prefixes`, where known. (A tag's
+    prefix is one bound, or expat refuses the document: ``<p:`` for each bound ``p`` finds them all.)"""
+    prefixes = declared_prefixes(small) if prefixes is None else prefixes
+    if prefixes.count(b"") != 1 or any(b"<" + p + b":" in small for p in _bound(prefixes)):
         return None
     match = _ROOT_DEFAULT_NS.match(small)
     return None if match is None else small[:match.start(1)] + small[match.end(1):]
@@ -188,10 +209,19 @@ def strip_namespaces(root: ET.Element, attributes: bool = True) -> None:
             el.attrib = {k.split("}", 1)[-1]: v for k, v in el.attrib.items()}
 
 
-def names_prefixed(small: bytes, names: tuple[bytes, ...]) -> bool:
+def names_prefixed(small: bytes, names: tuple[bytes, ...], prefixes: list[bytes]) -> bool:
     """Whether an attribute of one of ``names`` may be namespace-prefixed in ``small`` (then
-    stripping attribute namespaces can change what a lookup of that name finds)."""
-    return any(b":" + name in small for name in names)
+    stripping attribute namespaces can change what a lookup of that name finds), given its
+    :func:`declared_prefixes` (an attribute's prefix is one bound, as a tag's)."""
+    return bool(names) and _prefixed_names(_bound(prefixes), names).search(small) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _prefixed_names(prefixes: frozenset[bytes], names: tuple[bytes, ...]) -> re.Pattern:
+    """``p:name`` for any of ``prefixes`` and ``names``, one pattern (one pass over the document)."""
+    def either(words):
+        return b"|".join(re.escape(w) for w in sorted(words))
+    return re.compile(b"(?:%s):(?:%s)" % (either(prefixes), either(names)))
 
 
 def base64_strict(data: bytes) -> bytes | None:
