@@ -3,13 +3,13 @@
  * ecgspec reads CSV records and HL7 aECG digits as text: 60,000 numbers a 10 s 12-lead record.
  * NumPy's fastest parse of them (np.fromstring) takes longer than reading a binary record whole,
  * so the happy path is parsed here: a CSV body in one pass, HL7 digits in two a 64-byte block
- * (where the tokens start, then each token). GCC or Clang builds it (their bit-scan builtins);
- * without either, the install goes on without it. Each function gives the values as
- * a bytes object of native float64 (float32 where asked to scale them; np.frombuffer views it),
- * or None for any text that is not
- * exactly the layout it names; the Python reader then parses that text as before (NumPy), so
- * every rule and every error message stays in Python. A token is -?[0-9]+ of at most 2^53 - 1,
- * which float64 holds exactly; "-0" is -0.0, as NumPy's float parse gives it.
+ * (where every token ends, then each token read back from its end, two at a time with SSE4.1
+ * where the CPU has it). GCC or Clang builds it (their bit-scan and CPU-feature builtins);
+ * without either, the install goes on without it. Each function gives the values as a bytes
+ * object of native float64 (float32 where asked to scale them; np.frombuffer views it), or None
+ * for any text that is not exactly the layout it names; the Python reader then parses that text
+ * as before (NumPy), so every rule and every error message stays in Python. A token is -?[0-9]+
+ * of at most 2^53 - 1, which float64 holds exactly; "-0" is -0.0, as NumPy's float parse gives it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -251,6 +251,67 @@ static __attribute__((noinline)) int token_ending(const unsigned char *text, Py_
     return token_slow(&p, text + e, value) && p == text + e;
 }
 
+/* Two tokens at a time with SSSE3/SSE4.1 (x86-64 machines of the last fifteen years, found at
+ * run time): the tokens of one block whose ends are in ``*ends`` (block > 0: 8 bytes before each
+ * end are text), in pairs, each pair's two 8-byte windows in one register. The digits at the top
+ * of a window are the bytes from its top down to the first with bit 4 clear (a suffix AND of the
+ * digit bytes, three shifts); the byte below them is the sign's place; the digits' value is two
+ * multiply-adds of the digits with (10, 1), then (100, 1), and one of the two halves with
+ * (10000, 1). Each value is then scaled and rounded as the scalar loop does it, in float64. Stops
+ * before a pair with a token of 8 digits or more (left in *ends for the scalar loop); returns n. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define PAIRS 1
+#include <smmintrin.h>
+
+static int pairs_cpu = 0, pairs_ok = 0; /* the CPU has them (module init); and no test asked for the scalar loop */
+
+__attribute__((target("ssse3,sse4.1"))) static Py_ssize_t pairs(const unsigned char *text, Py_ssize_t block,
+                                                                 uint64_t *ends_in, void *data, Py_ssize_t n,
+                                                                 int as_float, double scale, double offset)
+{
+    const __m128i bit4 = _mm_set1_epi8(0x10), low = _mm_set1_epi8(0x0F), sign = _mm_set1_epi8('-');
+    const __m128i top1 = _mm_set1_epi64x((long long)0xFF00000000000000ULL);
+    const __m128i top2 = _mm_set1_epi64x((long long)0xFFFF000000000000ULL);
+    const __m128i top4 = _mm_set1_epi64x((long long)0xFFFFFFFF00000000ULL);
+    const __m128i tens = _mm_set1_epi16(0x010A), hundreds = _mm_set1_epi32(0x00010064);
+    const __m128i ten_thousands = _mm_set1_epi32(0x00012710);
+    const __m128d shift = _mm_set1_pd(offset);
+    uint64_t ends = *ends_in;
+    while (ends & (ends - 1)) {
+        uint64_t rest = ends & (ends - 1);
+        Py_ssize_t e0 = block + __builtin_ctzll(ends), e1 = block + __builtin_ctzll(rest);
+        uint64_t a, b;
+        memcpy(&a, text + e0 - 8, 8);
+        memcpy(&b, text + e1 - 8, 8);
+        __m128i w = _mm_set_epi64x((long long)b, (long long)a);
+        __m128i m = _mm_cmpeq_epi8(_mm_and_si128(w, bit4), bit4); /* the digits */
+        m = _mm_and_si128(m, _mm_or_si128(_mm_srli_epi64(m, 8), top1));
+        m = _mm_and_si128(m, _mm_or_si128(_mm_srli_epi64(m, 16), top2));
+        m = _mm_and_si128(m, _mm_or_si128(_mm_srli_epi64(m, 32), top4)); /* those at the top */
+        int all = _mm_movemask_epi8(m);
+        if ((all & 0xFF) == 0xFF || (all & 0xFF00) == 0xFF00)
+            break; /* 8 digits or more */
+        __m128i below = _mm_andnot_si128(m, _mm_srli_epi64(m, 8));
+        int negative = _mm_movemask_epi8(_mm_and_si128(below, _mm_cmpeq_epi8(w, sign)));
+        __m128i v = _mm_maddubs_epi16(_mm_and_si128(_mm_and_si128(w, m), low), tens);
+        v = _mm_madd_epi16(v, hundreds);
+        v = _mm_madd_epi16(_mm_packus_epi32(v, v), ten_thousands);
+        __m128d scales = _mm_set_pd(negative & 0xFF00 ? -scale : scale, negative & 0xFF ? -scale : scale);
+        __m128d d = _mm_mul_pd(_mm_cvtepi32_pd(v), scales);
+        if (offset != 0.0)
+            d = _mm_add_pd(d, shift);
+        if (as_float)
+            _mm_storel_pi((__m64 *)((float *)data + n), _mm_cvtpd_ps(d));
+        else
+            _mm_storeu_pd((double *)data + n, d);
+        n += 2;
+        ends = rest & (rest - 1);
+    }
+    *ends_in = ends;
+    return n;
+}
+#endif
+
 /* The number of tokens of a text of whitespace-separated -?[0-9]+, each value x scale (+ offset
  * where it is not 0) written to data as float32 (as_float) or float64; -1 for another text. Two
  * passes a block of 64 bytes: the classes of its bytes, which check that every token is
@@ -284,6 +345,10 @@ static inline __attribute__((always_inline)) Py_ssize_t spaced_into(const unsign
         space_before = space >> 63;
         minus_before = minus >> 63;
         token_before = ~space >> 63;
+#ifdef PAIRS
+        if (pairs_ok && !portable && block)
+            n = pairs(text, block, &ends, data, n, as_float, scale, offset);
+#endif
         for (; ends; ends &= ends - 1) {
             Py_ssize_t e = block + __builtin_ctzll(ends);
             uint64_t x = 0, other = 0;
@@ -374,8 +439,25 @@ static PyObject *set_portable(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *set_pairs(PyObject *self, PyObject *arg)
+{
+    int flag = PyObject_IsTrue(arg);
+    if (flag < 0)
+        return NULL;
+#ifdef PAIRS
+    pairs_ok = flag && pairs_cpu;
+    return PyBool_FromLong(pairs_cpu);
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
-    {"_portable", set_portable, METH_O, "_portable(flag): classify bytes one at a time, not with SSE2 (for the tests)."},
+    {"_portable", set_portable, METH_O,
+     "_portable(flag): classify bytes one at a time, not with SSE2, and no SSE4.1 pairs (for the tests)."},
+    {"_pairs", set_pairs, METH_O,
+     "_pairs(flag): HL7 digits two at a time with SSE4.1 where the CPU has it, or only one at a time (for the\n"
+     "tests); whether the CPU has it."},
     {"csv_integers", csv_integers, METH_VARARGS, csv_integers_doc},
     {"spaced_integers", spaced_integers, METH_VARARGS, spaced_integers_doc},
     {NULL, NULL, 0, NULL},
@@ -388,5 +470,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__digits(void)
 {
+#ifdef PAIRS
+    pairs_cpu = pairs_ok = __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.1");
+#endif
     return PyModule_Create(&module);
 }
