@@ -11,6 +11,9 @@
  * as before (NumPy), so every rule and every error message stays in Python. A token is -?[0-9]+
  * of at most 2^53 - 1, which float64 holds exactly; "-0" is -0.0, as NumPy's float parse gives it.
  */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#error "_digits.c reads text 8 bytes at a time, the first byte lowest: not built here (the readers parse with NumPy)"
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>

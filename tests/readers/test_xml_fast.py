@@ -236,6 +236,7 @@ _READ = (b"code", b"value")  # the attributes read in the next test
     b'<a xmlns="u" xml:value="3"><b/></a>', b'<a xmlns="u" xmlns:x="w"><x:b code="1"/></a>',
     b'<x:a xmlns:x="w"><x:b x:value="1" code="2"/></x:a>', b'<a><b xmlns="u" value="1"/></a>', b'<a><b code="1"/></a>',
     b'<a xmlns="u" xmlns:x="w"><b x:codeSystem="9" code="1"/></a>',
+    b'<a xml:code="1"><b xml:value="2"/></a>', b'<xml:a><b/></xml:a>',  # (xml: is bound without a declaration)
 ])
 def test_parse_gives_the_names_and_read_attributes_that_stripping_every_namespace_gives(doc: bytes) -> None:
     """What ecgdatakit's parse_xml_root makes of a document (every tag and attribute namespace
@@ -251,7 +252,13 @@ def test_parse_gives_the_names_and_read_attributes_that_stripping_every_namespac
     assert read(root) == read(reference)
 
 
-@pytest.mark.parametrize("doc", [b'<a xmlns="u"><q:b/></a>', b'<a xmlns="u" xmlns:x="w"><b></c></a>'])
+@pytest.mark.parametrize("doc", [
+    b'<a xmlns="u"><q:b/></a>', b'<a xmlns="u" xmlns:x="w"><b></c></a>',
+    # what dropping the declaration would have hidden: a namespace name expat refuses, a name run on
+    b'<a xmlns="a&b"><b/></a>', b'<a xmlns="&foo;"><b code="1"/></a>', b'<a xmlns="&#0;"/>', b'<a xmlns="\x01"/>',
+    b'<a xmlns="http://www.w3.org/XML/1998/namespace"/>', b'<a xmlns="http://www.w3.org/2000/xmlns/"/>',
+    b'<a xmlns="u"b/>', b'<AnnotatedECG xmlns="urn:hl7-org:v3"x><series/></AnnotatedECGx>',
+])
 def test_a_malformed_document_with_a_default_namespace_gets_the_error_where_it_has_it(doc: bytes) -> None:
     from ecgspec.readers.clinical import xml_common
 

@@ -149,7 +149,8 @@ def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (
     reason = refuse(small) if refuse is not None else None
     if reason:
         raise Unhandled(reason)
-    prefixes = declared_prefixes(small) if b"xmlns" in small else []
+    namespaced = b"xmlns" in small or b"xml:" in small  # (the xml prefix is bound without a declaration)
+    prefixes = declared_prefixes(small) if namespaced else []
     plain = without_default_namespace(small, prefixes) if prefixes else small
     root = None
     if plain is not None:
@@ -162,9 +163,9 @@ def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (
             root = ET.fromstring(small)
         except ET.ParseError as exc:
             raise Unhandled(f"Malformed XML: {exc}", malformed=True) from None
-    if prefixes:  # a document with namespaces
+    if namespaced:  # a document with namespaces
         prefixed = names_prefixed(small, attributes, prefixes)
-        if plain is None or prefixed:
+        if plain is None or prefixed or (not prefixes and b"<xml:" in small):
             strip_namespaces(root, prefixed)
     return root, Payloads(payloads)
 
@@ -172,7 +173,10 @@ def parse(raw: bytes, tags: tuple[bytes, ...], attributes: tuple[bytes, ...] = (
 _DECLARATION = re.compile(rb"xmlns(?::([^\s=>/]+))?\s*=")  # a namespace declaration: its prefix (b"" for a default one)
 _ROOT_DEFAULT_NS = re.compile(  # the prolog, the root's name and attributes, then its xmlns="..."
     rb"\A(?:<\?[^>]*\?>|<!--.*?-->|\s)*<[^\s>/!?]+(?:\s+[^\s=>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*?"
-    rb"(\s+xmlns\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))", re.S)
+    rb"(\s+xmlns\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))(?=[\s/>])", re.S)
+# a namespace name expat may refuse (a reference, a byte it does not take, a reserved name): the
+# document is then parsed as it is, for expat to say
+_UNSAFE_URI = re.compile(rb"[^\t\n\r\x20-\x7e]|&|www\.w3\.org/(?:XML/1998/namespace|2000/xmlns)")
 
 
 def declared_prefixes(small: bytes) -> list[bytes]:
@@ -196,7 +200,9 @@ def without_default_namespace(small: bytes, prefixes: list[bytes] | None = None)
     if prefixes.count(b"") != 1 or any(b"<" + p + b":" in small for p in _bound(prefixes)):
         return None
     match = _ROOT_DEFAULT_NS.match(small)
-    return None if match is None else small[:match.start(1)] + small[match.end(1):]
+    if match is None or _UNSAFE_URI.search(match.group(1)):
+        return None
+    return small[:match.start(1)] + small[match.end(1):]
 
 
 def strip_namespaces(root: ET.Element, attributes: bool = True) -> None:
