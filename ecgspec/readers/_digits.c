@@ -30,11 +30,11 @@ static inline int64_t eight_digits(uint64_t x)
     return (int64_t)(((x & 0x0000FFFF0000FFFFULL) * 42949672960001ULL) >> 32);
 }
 
-/* The value of the n (1..7) digits at the start of x (8 bytes of text, minus '0' from each, the
- * first in the lowest byte): shifted to the top, they are an 8-digit number with leading zeros. */
-static int64_t swar_value(uint64_t x, int n)
+/* The number that 4 digit values spell (as eight_digits): two multiplications in 32 bits. */
+static inline int64_t four_digits(uint32_t y)
 {
-    return eight_digits(x << 8 * (8 - n));
+    y = ((y & 0x0F0F0F0FU) * 2561) >> 8;
+    return (int64_t)(((y & 0x00FF00FFU) * 6553601) >> 16);
 }
 
 /* The digits -?[0-9]+ at *p (p < end) one at a time: the slow path, for long numbers and a
@@ -56,15 +56,12 @@ static int token_slow(const unsigned char **p, const unsigned char *end, int64_t
     return 1;
 }
 
-/* The value of the n (1..7) digits of x (as swar_value): those of up to 4 in 32 bits, two steps. */
+/* The value of the n (1..7) digits at the start of x (8 bytes of text, minus '0' from each, the
+ * first in the lowest byte): shifted to the top, they are a number with leading zeros; up to 4
+ * (an ECG's numbers, most of the time: predicted) in 32 bits. */
 static inline int64_t digits_value(uint64_t x, int n)
 {
-    if (n <= 4) { /* (an ECG's numbers, most of the time: predicted) */
-        uint32_t y = (uint32_t)x << (8 * (4 - n));
-        y = ((y & 0x0F0F0F0FU) * 2561) >> 8;
-        return (int64_t)(((y & 0x00FF00FFU) * 6553601) >> 16);
-    }
-    return swar_value(x, n);
+    return n <= 4 ? four_digits((uint32_t)x << (8 * (4 - n))) : eight_digits(x << 8 * (8 - n));
 }
 
 /* One token -?[0-9]+ at *p (p < end): its value in *out, *p past it; 0 when there is none or it
@@ -362,15 +359,9 @@ static inline __attribute__((always_inline)) Py_ssize_t spaced_into(const unsign
             int64_t v;
             int negative;
             if (other) {
-                int k = __builtin_clzll(other) >> 3; /* its digits, at the top of x */
-                if (k <= 4) { /* (most of an ECG's numbers: predicted) four digits in 32 bits, two steps */
-                    uint32_t y = (uint32_t)(x >> 32) & (~0U << (32 - 8 * k)) & 0x0F0F0F0FU;
-                    y = (y * 2561) >> 8;
-                    v = (int64_t)(((y & 0x00FF00FFU) * 6553601) >> 16);
-                }
-                else {
-                    v = eight_digits(x & (~0ULL << (64 - 8 * k)));
-                }
+                int k = __builtin_clzll(other) >> 3; /* its digits, at the top of x (up to 4: 32 bits) */
+                v = k <= 4 ? four_digits((uint32_t)(x >> 32) & (~0U << (32 - 8 * k)))
+                           : eight_digits(x & (~0ULL << (64 - 8 * k)));
                 negative = text[e - k - 1] == '-';
             }
             else if (!token_ending(text, e, &v, &negative)) {

@@ -43,8 +43,8 @@ def path_all(el: ET.Element | None, path: str) -> list[ET.Element]:
 
 def child(el: ET.Element | None, path: str) -> ET.Element | None:
     """``el.find(path)`` of a path of child tags, None for no element."""
-    if el is None or "/" not in path:
-        return None if el is None else el.find(path)
+    if el is not None and "/" not in path:
+        return el.find(path)
     found = path_all(el, path)
     return found[0] if found else None
 
