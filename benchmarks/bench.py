@@ -143,6 +143,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None, help="extract's reader processes (default: one per CPU)")
     p.add_argument("--scale-records", type=int, default=10_000, help="records of the workers section")
     p.add_argument("--mimic-records", type=int, default=100_000, help="records of the mimic section (MIMIC-IV-ECG layout)")
+    p.add_argument("--reader-records", type=int, default=200, help="records a format of the readers section (20..20000)")
     args = p.parse_args(argv)
     if args.records is None:
         args.records = 200 if args.quick else 2000
