@@ -322,8 +322,9 @@ def test_file_cut_after_open_is_one_line_record_error(tmp_path: Path) -> None:
 
 
 def test_find_and_open_whole_data_folder_fast() -> None:
-    refs, problems = find_records([DATA])
-    assert problems == [] and len(refs) == 73
+    found, problems = find_records([DATA])
+    refs = [r for r in found if not r.name.startswith("real/")]  # real/: every format, as others wrote them
+    assert [p for p in problems if not p[0].startswith("real/")] == [] and len(refs) == 73
     assert all(isinstance(open_record(ref), FastWfdbRecord) for ref in refs)
 
 
@@ -431,6 +432,7 @@ def test_fast_path_imports_neither_wfdb_nor_pandas() -> None:
 
     code = ("import sys; from ecgspec.readers import find_records, open_record\n"
             f"refs, _ = find_records([{str(DATA)!r}])\n"
+            "refs = [r for r in refs if not r.name.startswith('real/')]  # the WFDB folders\n"
             "[open_record(r).read(0, 10, [0]) for r in refs]\n"
             "print(sorted(m for m in ('wfdb', 'pandas', 'edfio') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
