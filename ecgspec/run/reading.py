@@ -8,6 +8,7 @@ which is why nothing here imports torch: a reader process starts in a fraction o
 
 from __future__ import annotations
 
+import json
 import math
 import queue
 import threading
@@ -88,7 +89,8 @@ def record_row(ref: RecordRef, record: Record, layout: RecordLayout, stats: Wind
     return RecordRow(ref.name, str(ref.path), float(header.fs), int(header.n_samples), ",".join(leads), n_windows,
                      int(stats.nan_filled), lead_fs_text(rates), stats.share(stats.nan_filled), flat,
                      stats.share(stats.clipped), mask, derived,
-                     comments="\n".join(header.comments), start_time=header.start_time)
+                     comments="\n".join(header.comments), start_time=header.start_time,
+                     fields=json.dumps([list(pair) for pair in header.meta], ensure_ascii=False))
 
 
 def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:

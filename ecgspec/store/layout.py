@@ -99,6 +99,9 @@ class RecordRow:
     lead_derived: tuple = ()  # (n_leads,) bool: the output lead was derived (--derive-leads; files before: none)
     comments: str = ""  # the header's comment lines as written, joined by "\n" (files before: "")
     start_time: str = ""  # the record's start, ISO 8601, "" where the header gives no date (files before: "")
+    # the reader's header fields (Header.meta) as JSON [[key, value], ...], the source of /records/meta;
+    # "" in files written before it, whose meta is derived from their comments
+    fields: str = ""
 
 
 def lead_fs_text(rates: Iterable[float]) -> str:
@@ -113,7 +116,7 @@ WINDOW_COLUMNS: dict[str, Any] = {"record": np.int64, "start": np.int64, "qc": n
 FRAME_COLUMNS: dict[str, Any] = {"time": np.float64, "edge": np.bool_}  # /frames/<name>, one per output frame
 # What a file written before a column reads as (committed()): unknown shares are NaN.
 _RECORD_FILL: dict[str, Any] = {"filled_share": np.nan, "flat_leads": "", "clipped_share": np.nan, "comments": "",
-                                 "start_time": ""}
+                                 "start_time": "", "fields": ""}
 ERROR_COLUMNS: dict[str, Any] = {"name": STR, "message": STR}
 
 

@@ -4,14 +4,16 @@ or joined label column, a row per record.
 Their columns are only known once records are read (each header brings its own keys), and an
 SWMR writer can create no datasets, so they are written when the writer finishes the file
 (with SWMR off; :meth:`ecgspec.store.writer.SpectrogramWriter.finish`): ``meta`` from the
-``/records/comments`` column, ``labels`` from the joined table. A file being written (or one
-written before them) has neither; its reader derives ``meta`` from ``/records/comments``
+``/records/fields`` column (the reader's header fields; in files written before it, the
+``key: value`` lines of ``/records/comments``), ``labels`` from the joined table. A file being
+written (or one written before them) has neither; its reader derives ``meta`` the same way
 (:func:`read_groups`), which gives the same columns. No torch here.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any, Callable, Mapping, Sequence
 
 import h5py
@@ -38,14 +40,22 @@ def column_name(name: str) -> str:
     return "_" if name in ("", ".") else name
 
 
-def meta_columns(comments: Sequence[str]) -> dict[str, np.ndarray]:
-    """One str column per ``key: value`` field found in any record's comments (``"\\n"``-joined lines),
-    in order of first appearance; ``""`` where a record lacks the key. A key a record repeats keeps
-    each value, joined by ``"\\n"``."""
+def record_fields(fields: str, comments: str) -> list[tuple[str, str]]:
+    """A record's header fields: its ``/records/fields`` JSON ``[[key, value], ...]``, or in a file written
+    before that column (``fields`` is ``""``) the ``key: value`` lines of its comments."""
+    if fields:
+        return [(str(key), str(value)) for key, value in json.loads(fields)]
+    return list(comment_meta(comments.split("\n") if comments else ()))
+
+
+def meta_columns(fields: Sequence[str], comments: Sequence[str]) -> dict[str, np.ndarray]:
+    """One str column per header field found in any record (:func:`record_fields` of each row's
+    ``fields`` and ``comments``), in order of first appearance; ``""`` where a record lacks the key. A
+    key a record repeats keeps each value, joined by ``"\n"``."""
     columns: dict[str, list[str]] = {}
-    for row, text in enumerate(comments):
+    for row, (text, lines) in enumerate(zip(fields, comments)):
         seen: dict[str, str] = {}
-        for key, value in comment_meta(str(text).split("\n") if text else ()):
+        for key, value in record_fields(str(text), str(lines)):
             key = column_name(key)
             seen[key] = f"{seen[key]}\n{value}" if key in seen else value
         for key, value in seen.items():
@@ -53,14 +63,22 @@ def meta_columns(comments: Sequence[str]) -> dict[str, np.ndarray]:
     return {key: np.array(values, dtype=object) for key, values in columns.items()}
 
 
+def _text_column(records: h5py.Group | Mapping[str, np.ndarray], name: str, n: int) -> list[str]:
+    """The first ``n`` values of a str ``/records`` column, ``""`` each where the file lacks it."""
+    if name not in records:
+        return [""] * n
+    column = records[name]
+    return (column.asstr()[:n] if isinstance(column, h5py.Dataset) else column[:n]).tolist()
+
+
 def group_columns(file: h5py.File, n: int, labels: LabelColumns | None) -> dict[str, Mapping[str, np.ndarray]]:
-    """The ``/records/meta`` columns of the first ``n`` records of ``file`` (from their comments) and, with
-    ``labels``, their ``/records/labels`` columns (from their names): what :func:`write_groups` writes.
+    """The ``/records/meta`` columns of the first ``n`` records of ``file`` (from their header fields) and,
+    with ``labels``, their ``/records/labels`` columns (from their names): what :func:`write_groups` writes.
     Computed apart, while the writer still has the file in SWMR mode, so that the moment readers
     cannot open it (SWMR off) is only as long as writing them."""
     records = file["records"]
-    comments = records["comments"].asstr()[:n] if "comments" in records else np.full(n, "", dtype=object)
-    groups: dict[str, Mapping[str, np.ndarray]] = {META: meta_columns(comments.tolist())}
+    groups: dict[str, Mapping[str, np.ndarray]] = {
+        META: meta_columns(_text_column(records, "fields", n), _text_column(records, "comments", n))}
     if labels is not None:
         groups[LABELS] = labels(np.asarray(records["name"].asstr()[:n], dtype=object))
     return groups
@@ -121,7 +139,7 @@ def merge_labels(parts: Sequence[tuple[Mapping[str, np.ndarray], int]]) -> dict[
 
 def read_groups(file: h5py.File, records: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``meta/<key>`` and ``labels/<column>`` columns of the records read (``records``, committed rows);
-    ``meta`` derived from ``records["comments"]`` where the file has no group covering them (a
+    ``meta`` derived from ``records["fields"]`` (or ``["comments"]``) where the file has no group covering them (a
     file being written, or one from before), ``labels`` only where the file has them."""
     n = len(records["name"])
     out: dict[str, np.ndarray] = {}
@@ -131,7 +149,9 @@ def read_groups(file: h5py.File, records: Mapping[str, np.ndarray]) -> dict[str,
             for key, dataset in group.items():
                 out[prefix + key] = dataset.asstr()[:n] if h5py.check_string_dtype(dataset.dtype) else dataset[:n]
         elif path == META:
-            out.update({prefix + k: v for k, v in meta_columns(records["comments"].tolist()).items()})
+            n_rows = len(records["name"])
+            derived = meta_columns(_text_column(records, "fields", n_rows), _text_column(records, "comments", n_rows))
+            out.update({prefix + k: v for k, v in derived.items()})
     return out
 
 

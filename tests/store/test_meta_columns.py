@@ -4,6 +4,7 @@ real headers, window start times, partial and resumed files, and files written b
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def test_a_file_from_before_these_columns_opens_with_empty_meta_and_no_labels(ci
     old = tmp_path / "old.h5"
     shutil.copy(cinc_out, old)
     with h5py.File(old, "a") as f:
-        for name in ("records/comments", "records/start_time", "records/meta"):
+        for name in ("records/comments", "records/start_time", "records/fields", "records/meta"):
             del f[name]
     with ecgspec.open(old, columns=("name",)) as ds, ecgspec.open(cinc_out) as new:
         assert len(ds) == len(new) == 50
@@ -172,3 +173,43 @@ def test_merged_shards_rebuild_meta_and_promote_labels(tmp_path: Path, cinc_dir:
             np.testing.assert_array_equal(merged.records[key], single.records[key])
         assert merged.records["meta/Extra"].tolist() == ["", "", "", "only here"]
         assert merged.records["labels/fold"].dtype == np.float64
+
+
+def test_a_clinical_files_header_fields_reach_meta(tmp_path: Path, data_dir: Path) -> None:
+    """A hospital file has no comment lines: its reader's header fields (``Header.meta``) are what
+    ``/records/fields`` holds and ``/records/meta`` is built from."""
+    from ecgspec.readers import open_record
+    from ecgspec.readers.discovery import find_records
+
+    source = data_dir / "real" / "clinical" / "muse"
+    out = tmp_path / "muse.h5"
+    ecgspec.extract(source, out, SMALL, lead_set="standard12", log=quiet)
+    refs, _ = find_records([source])
+    with h5py.File(out, "r") as f:
+        names = f["records/name"].asstr()[()].tolist()
+        fields = f["records/fields"].asstr()[()]
+        meta = {k: d.asstr()[()] for k, d in f["records/meta"].items()}
+    assert names == [r.name for r in refs] and len(names) == 3
+    for row, ref in enumerate(refs):
+        header = open_record(ref).header
+        assert header.meta and [tuple(p) for p in json.loads(fields[row])] == list(header.meta)
+        for key, value in dict(header.meta).items():  # no key repeats in these files
+            assert meta[key][row] == value
+
+
+def test_a_partial_file_derives_meta_from_its_fields_before_its_comments(tmp_path: Path) -> None:
+    w = _writer(tmp_path / "f.h5")
+    rows = [("Age: 7", json.dumps([["Age", "8"], ["scp_warnings", "x"]])), ("Age: 9", "")]  # "": written before fields
+    for i, (comments, fields) in enumerate(rows):
+        w.write_windows([i], [0], np.zeros((1, 2, 3), dtype=np.float32))
+        w.commit_record(RecordRow(f"r{i}", "s", 500.0, 10, "I", 1, 0, "500.0", comments=comments, fields=fields))
+    w.flush()
+    try:
+        with ecgspec.open(tmp_path / "f.h5.partial", allow_partial=True) as ds:
+            assert ds.records["meta/Age"].tolist() == ["8", "9"]
+            assert ds.records["meta/scp_warnings"].tolist() == ["x", ""]
+        w.finish()
+        with h5py.File(tmp_path / "f.h5", "r") as f:
+            assert f["records/meta/Age"].asstr()[()].tolist() == ["8", "9"]
+    finally:
+        w.close()
