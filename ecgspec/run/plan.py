@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence, TextIO
 
 from ..engine.config import InputConfig
 from ..errors import ExtractError, one_line
-from ..readers import RecordError, RecordRef, find_records
+from ..readers import Discovery, RecordError, RecordRef, discover
+from ..readers.registry import expected
 from ..signal.leads import open_layout
 from ..signal.windowing import count_windows
 from ..store.layout import compression_filters, expected_output_bytes
@@ -47,6 +48,7 @@ class Plan:
     seconds: float = 0.0
     reasons: list[dict[str, Any]] = field(default_factory=list)
     labels: Any = None  # with --labels: how the records matched (ecgspec.labels.Match)
+    passed_over: dict[str, int] = field(default_factory=dict)  # files the search skipped as no records, by extension
 
     @property
     def output_bytes(self) -> int:
@@ -60,7 +62,7 @@ class Plan:
             "dtype": self.dtype, "compression": self.compression, "output": self.output,
             "output_exists": self.output_exists, "output_bytes": self.output_bytes,
             "skipped": [{"name": n, "message": m} for n, m in self.skipped], "skip_reasons": self.reasons,
-            "seconds": round(self.seconds, 3), **self._labels_dict(),
+            "seconds": round(self.seconds, 3), "passed_over": self.passed_over, **self._labels_dict(),
         }
 
     def _labels_dict(self) -> dict[str, Any]:
@@ -75,7 +77,7 @@ class Plan:
         exists = f"; {self.output} exists (the run needs --overwrite or --resume)" if self.output_exists else ""
         return [
             f"ecgspec: dry run, nothing written: {self.records} records found, {self.records - len(self.skipped)} to read"
-            f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip",
+            f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip{passed_over_text(self.passed_over)}",
             f"ecgspec: {self.windows} windows of {shape} {self.dtype}, output about {size / 2**20:.1f} MiB"
             f" ({size} bytes){' before compression' if self.compression not in (None, 'none') else ''}{exists}",
         ]
@@ -100,13 +102,30 @@ def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> in
 
 def find_some_records(inputs: Sequence[str | Path], stdin: TextIO | None,
                       workers: int = 0) -> tuple[list[RecordRef], list[tuple[str, str]]]:
-    """:func:`~ecgspec.readers.find_records`, or an ExtractError when it finds none (naming the first
-    problem); ``workers`` processes walk the folders of a large tree (0: this process alone)."""
-    refs, problems = find_records(inputs, stdin=stdin, map_fn=_process_map(workers))
-    if not refs:
-        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
-    return refs, problems
+    """:func:`find_some`'s records and problems."""
+    found = find_some(inputs, stdin, workers)
+    return found.refs, found.problems
+
+
+def find_some(inputs: Sequence[str | Path], stdin: TextIO | None, workers: int = 0) -> Discovery:
+    """:func:`~ecgspec.readers.discover`, or an ExtractError when it finds none (naming the first
+    problem and the files it passed over); ``workers`` processes walk the folders of a large tree
+    (0: this process alone)."""
+    found = discover(inputs, stdin=stdin, map_fn=_process_map(workers))
+    if not found.refs:
+        detail = f": {found.problems[0][0]}: {found.problems[0][1]}" if found.problems else ""
+        seen = f" (records are {expected()})" if found.passed_over else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}"
+                           f"{passed_over_text(found.passed_over)}{seen}")
+    return found
+
+
+def passed_over_text(passed_over: dict[str, int]) -> str:
+    """``; 4 other files passed over (.pdf 3, .txt 1)`` ("" when none)."""
+    if not passed_over:
+        return ""
+    counts = ", ".join(f"{ext or 'no extension'} {n}" for ext, n in passed_over.items())
+    return f"; {sum(passed_over.values())} other files passed over ({counts})"
 
 
 def _process_map(workers: int) -> Callable[..., list[Any]] | None:
@@ -149,9 +168,10 @@ def dry_run(
     t0 = time.perf_counter()
     compression_filters(options.compression)  # a bad name fails here as it would in the run
     table = read_labels(options.labels, options.label_key) if options.labels is not None else None
-    refs, problems = find_some_records(inputs, stdin, options.workers)
+    found = find_some(inputs, stdin, options.workers)
+    refs, problems = found.refs, found.problems
     plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
-                records=len(refs) + len(problems), output_exists=Path(output).exists())
+                records=len(refs) + len(problems), output_exists=Path(output).exists(), passed_over=found.passed_over)
     if table is not None:
         plan.labels, missing = join_labels(table, [r.name for r in refs], options.labels_required)
         skipped = {name for name, _ in missing}
