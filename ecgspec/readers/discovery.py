@@ -135,7 +135,7 @@ class _Names:
         except OSError:
             return []  # unreadable folder: passed over, as os.walk does
         found: list[File] = []
-        others = []
+        others, headers = [], set()
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -148,18 +148,19 @@ class _Names:
                 rel = entry.path[self.cut:]
                 identity = os.path.realpath(entry.path) if entry.is_symlink() else self.absolute + rel
                 found.append((rel[: len(rel) - len(ext)].replace(os.sep, "/"), entry.path, identity))
+                if ext == ".hea":
+                    headers.add(name[:-4])
             else:
                 others.append((entry, ext))
         if others:
-            _count_others(others, found, passed)
+            _count_others(others, headers, passed)
         return found
 
 
-def _count_others(others: list, found: list[File], passed: Counter) -> None:
+def _count_others(others: list, headers: set[str], passed: Counter) -> None:
     """Count by extension the files of a folder that are no record (``others``: entries and their
-    extensions), less those of its WFDB records (``NAME.*`` beside ``NAME.hea``) and symbolic links
-    to folders."""
-    headers = {os.path.basename(path)[:-4] for _, path, _ in found if kind_of(path) == "wfdb"}
+    extensions), less those of its WFDB records (``NAME.*`` beside a header ``NAME.hea``, in
+    ``headers``) and symbolic links to folders."""
     for entry, ext in others:
         if entry.name[: len(entry.name) - len(ext)] in headers or (entry.is_symlink() and entry.is_dir()):
             continue

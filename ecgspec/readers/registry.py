@@ -25,6 +25,8 @@ from ..errors import EcgspecError
 from .base import Record, RecordError, RecordRef
 
 SNIFF = 4096  # bytes of a file a sniff sees (what ecgdatakit's detection reads)
+_SEP = os.sep
+_SEPS_AND_DOT = {"/", os.sep, "."}
 
 
 class Unhandled(EcgspecError):
@@ -84,8 +86,13 @@ def suffix_of(name: str) -> str:
     dot = name.rfind(".")
     if dot <= 0:
         return ""
-    start = max(name.rfind("/"), name.rfind(os.sep)) + 1
-    return name[dot:].lower() if name[start:dot].strip(".") else ""
+    suffix = name[dot:]
+    if "/" in suffix or _SEP in suffix:
+        return ""  # the last dot is a folder's
+    if name[dot - 1] not in _SEPS_AND_DOT:
+        return suffix.lower()  # (the usual name: a character of the stem before the dot)
+    start = max(name.rfind("/"), name.rfind(_SEP)) + 1
+    return suffix.lower() if name[start:dot].strip(".") else ""
 
 
 def kind_of(name: str | os.PathLike) -> str | None:
