@@ -100,6 +100,5 @@ def class_counts(file: h5py.File, n: int) -> dict[str, Any] | None:
     dataset = file.get(TARGETS)
     if dataset is None:
         return None
-    rows = dataset[: min(n, dataset.shape[0])]
-    totals = rows.sum(axis=0, dtype=np.int64).tolist() if rows.size else [0] * len(file_classes(file))
+    totals = dataset[: min(n, dataset.shape[0])].sum(axis=0, dtype=np.int64).tolist()
     return {"vocabulary": str(dataset.attrs["vocabulary"]), "classes": dict(zip(file_classes(file), totals))}

@@ -64,7 +64,6 @@ def written(path: Path) -> tuple[list[str], list[str], np.ndarray, dict]:
         return f["records/name"].asstr()[()].tolist(), json.loads(t.attrs["classes"]), t[()], dict(t.attrs)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name, aux", [("cinc2021", a21), ("cinc2020", a20)])
 def test_the_50_records_rows_are_torch_ecgs_labels(tmp_path: Path, cinc_dir: Path, name, aux) -> None:
     out = tmp_path / "o.h5"

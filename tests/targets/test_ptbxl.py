@@ -120,7 +120,6 @@ def ptbxl_run(tmp_path_factory, cinc_dir: Path) -> tuple[Path, Path, list[dict[s
     return folder, table, rows
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_extracted_records_carry_the_benchmarks_rows(tmp_path: Path, ptbxl_run, stat, task) -> None:
     folder, table, rows = ptbxl_run
