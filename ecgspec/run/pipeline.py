@@ -33,7 +33,7 @@ from ..store.layout import normalised_config
 from ..store.leftovers import resumable_names
 from ..store.writer import SpectrogramWriter
 from ..targets.vocabulary import Vocabulary
-from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
+from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, left_out, stopped_early
 from .labels import LabelTable, join_labels, read_labels
 from .options import ExtractOptions, effective_config
 from .plan import find_some_records
@@ -340,7 +340,7 @@ class _Run:
 
         self.result.errors.append((name, message))
         self.batcher.event(RecordSkipped(name, message, None if row is None else self.batcher.discard(row)))
-        if self.options.on_error == "fail":
+        if self.options.on_error == "fail" and not left_out(message):
             self.failures.log(f"ecgspec: skipped {name}: {message}")
             raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
         try:
