@@ -188,6 +188,13 @@ def main(debug: bool) -> None:
               " each column but the key goes to /records/labels/<column>.")
 @click.option("--label-key", help="The --labels column holding record names (or file names).")
 @click.option("--labels-required", is_flag=True, default=None, help="Skip records without a row in --labels.")
+@click.option("--targets", metavar="VOCAB", help="Write /records/targets, a class vector per record: cinc2021, cinc2020"
+              " (header Dx), ptbxl:TASK (all, diagnostic, subdiagnostic, superdiagnostic, form, rhythm; --labels"
+              " scp_codes), code15 (--labels exams.csv), codes:labels/COLUMN or codes:meta/KEY.")
+@click.option("--targets-required", is_flag=True, default=None, help="Skip records without a class of --targets.")
+@click.option("--min-count", type=int, help="With --targets codes:COLUMN: only codes at least N records hold [1].")
+@click.option("--ptbxl-statements", type=click.Path(dir_okay=False), help="PTB-XL's scp_statements.csv for"
+              " --targets ptbxl:TASK [beside --labels].")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")
@@ -278,6 +285,9 @@ def info(file: str, as_json: bool) -> None:
             value = json.dumps(value, sort_keys=True)
         elif key in ("meta", "labels"):  # the /records/meta and /records/labels columns
             value = ", ".join(value) or "none"
+        elif key == "targets":  # each class's count of records
+            value = "none" if value is None else f"{value['vocabulary']}, {len(value['classes'])} classes: " + (
+                ", ".join(f"{name} {n}" for name, n in value["classes"].items()))
         elif key == "qc":  # windows carrying each quality flag
             value = "not checked (written before quality flags)" if value is None else (
                 ", ".join(f"{n} {name}" for name, n in value.items()))

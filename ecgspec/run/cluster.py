@@ -48,6 +48,7 @@ from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, load
 from .plan import find_some_records
 from .runtime import StopFlag
 from .shard import Part, local_workers, part_name, plan
+from .targets import load_targets
 
 __all__ = ["run_on_cluster", "assign_device", "worker_index", "parts_folder", "part_count"]
 
@@ -290,6 +291,7 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
     _import_distributed()
     output = Path(output)
     table = load_labels(options)  # a bad table stops the run before any work (each part reads it again)
+    load_targets(options, table)  # and so does a bad vocabulary
     refs, problems = find_some_records(inputs, control.stdin)
     folder = _prepare(output, control)
     stored = normalised_config(effective_config(config, options))

@@ -73,6 +73,10 @@ class ExtractOptions:
     labels: str | None = None  # a CSV/TSV/Parquet table joined to the records (ecgspec.labels)
     label_key: str | None = None  # its column holding record names
     labels_required: bool = False  # skip records without a row
+    targets: str | None = None  # a vocabulary: /records/targets (ecgspec.targets.vocabulary)
+    targets_required: bool = False  # skip records without a class of it
+    min_count: int | None = None  # codes:COLUMN: only codes that many records hold
+    ptbxl_statements: str | None = None  # ptbxl:TASK: scp_statements.csv [beside labels]
 
     def __post_init__(self) -> None:
         self._check_layout()
@@ -111,6 +115,15 @@ class ExtractOptions:
         if self.on_error not in ON_ERROR:
             raise fail("on_error", self.on_error, f"must be one of {list(ON_ERROR)}")
         self._check_labels()
+        self._check_targets()
+
+    def _check_targets(self) -> None:
+        from ..targets.spec import check_targets
+
+        check_targets(self.targets, labels=self.labels is not None, min_count=self.min_count,
+                      statements=self.ptbxl_statements, required=self.targets_required)
+        if str(self.targets).startswith("ptbxl:"):  # its table beside the labels, unless given
+            self.ptbxl_statements = str(self.ptbxl_statements or Path(str(self.labels)).parent / "scp_statements.csv")
 
     def _check_labels(self) -> None:
         if self.labels is None and (self.label_key is not None or self.labels_required):
@@ -289,6 +302,10 @@ def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, 
             out["derive_leads"] = True
     if options.units is not None:
         out["units"] = options.units
+    if options.targets is not None:  # the vocabulary and its source (ptbxl: the statements table's digest)
+        from ..targets.vocabulary import vocabulary_of
+
+        out["targets"] = vocabulary_of(options.targets, options.min_count, options.ptbxl_statements).config()
     if options.preprocess is not None:
         # a list of [step, settings]: the order matters, and the stored JSON sorts mapping keys
         steps = options.preprocess.config(config.sampling_rate)

@@ -32,7 +32,8 @@ from ..readers import RecordRef
 from ..store.layout import normalised_config
 from ..store.leftovers import resumable_names
 from ..store.writer import SpectrogramWriter
-from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, stopped_early
+from ..targets.vocabulary import Vocabulary
+from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, left_out, stopped_early
 from .labels import LabelTable, join_labels, read_labels
 from .options import ExtractOptions, effective_config
 from .plan import find_some_records
@@ -42,6 +43,7 @@ from .reading import ReadFailed, RecordRead
 from .runtime import StopFlag, engine_threads, run_scope
 from .shard import select as select_part
 from .space import check_free_space, expected_run_bytes
+from .targets import load_targets, skip_without_class
 
 if TYPE_CHECKING:  # torch is imported once the readers have started (see _run)
     from ..engine.spectrogram import SpectrogramInput
@@ -135,11 +137,12 @@ def run_local(
     with run_scope() as stop:
         t0 = time.perf_counter()
         table = load_labels(options)  # its errors come before any work
+        targets = load_targets(options, table)
         refs, problems = find_some_records(inputs, control.stdin, options.workers)
         stored_config = normalised_config(effective_config(config, options))
         refs, problems, part_attrs = select_part(refs, problems, options.shard, stored_config)
         result = _run(refs, problems, output, config, options, control, stop, part_attrs,
-                      discovery=time.perf_counter() - t0, labels=table)
+                      discovery=time.perf_counter() - t0, labels=table, targets=targets)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -154,7 +157,9 @@ def run_records(
     """
     control = control or RunControl()
     with run_scope() as stop:
-        return _run(refs, problems, output, config, options, control, stop, attrs or {}, labels=load_labels(options))
+        labels = load_labels(options)
+        return _run(refs, problems, output, config, options, control, stop, attrs or {}, labels=labels,
+                    targets=load_targets(options, labels))
 
 
 def load_labels(options: ExtractOptions) -> LabelTable | None:
@@ -180,20 +185,21 @@ def _join_labels(table: LabelTable | None, refs: Sequence[RecordRef], problems: 
 def _run(
     refs: Sequence[RecordRef], problems: Sequence[Tuple[str, str]], output: str | Path, config: InputConfig,
     options: ExtractOptions, control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any], *,
-    discovery: float = 0.0, labels: LabelTable | None = None,
+    discovery: float = 0.0, labels: LabelTable | None = None, targets: Vocabulary | None = None,
 ) -> ExtractResult:
     """Start the readers, then build the other stages in data-flow order (memory first, then the
     file), feed them, and finish the file. ``discovery``: the seconds it took to find ``refs``, for
-    the report; ``labels``: the --labels table."""
+    the report; ``labels``: the --labels table; ``targets``: the --targets vocabulary."""
     result = ExtractResult(output=str(output), window_shape=config.window_shape, discovery_seconds=discovery)
     refs, problems = _join_labels(labels, refs, problems, options, result)
+    refs, problems = skip_without_class(targets, labels, refs, problems, options.targets_required)
     with reader_stage(config, options, stop.event) as (start, depth):
         # the first records are read while torch is imported and the engine and the file are made;
         # a resume learns which records the file keeps from the file, so its reading waits for it
         early = None if control.resume else Prefetch(refs, start, depth)
         with engine_threads(config):
             store, writer, batcher = _build(refs, output, config, options, control, stop, part_attrs, discovery,
-                                            labels)
+                                            labels, targets)
             records = early or Prefetch(refs, start, depth, skip=store.done_names)
             _compute(records, len(refs), problems, output, options, control, stop, result,
                      store, writer, batcher)
@@ -203,7 +209,7 @@ def _run(
 def _build(
     refs: Sequence[RecordRef], output: str | Path, config: InputConfig, options: ExtractOptions,
     control: RunControl, stop: StopFlag, part_attrs: Mapping[str, Any], discovery: float,
-    labels: LabelTable | None,
+    labels: LabelTable | None, targets: Vocabulary | None = None,
 ) -> Tuple[SpectrogramWriter, "WriterThread", "Batcher"]:
     """The store, its writer thread and the batcher with the engine and its batch buffers (made
     before any file is)."""
@@ -216,6 +222,7 @@ def _build(
         raise _interrupted(stop, output, -1)
     store = _open_store(refs, output, config, options, control, engine, part_attrs)
     store.labels = labels.columns if labels is not None else None
+    store.targets = targets.table if targets is not None else None
     clock = StageClock(discovery=discovery)
     writer = WriterThread(store, release=buffers.free.put, clock=clock)
     return store, writer, Batcher(engine, buffers, emit=writer.put, clock=clock)
@@ -333,7 +340,7 @@ class _Run:
 
         self.result.errors.append((name, message))
         self.batcher.event(RecordSkipped(name, message, None if row is None else self.batcher.discard(row)))
-        if self.options.on_error == "fail":
+        if self.options.on_error == "fail" and not left_out(message):
             self.failures.log(f"ecgspec: skipped {name}: {message}")
             raise RecordFailed(f"{name}: {message} (stopped by --on-error fail)")
         try:

@@ -26,6 +26,7 @@ from ..store.layout import compression_filters, expected_output_bytes
 from .failures import Failures
 from .labels import join_labels, read_labels
 from .options import READ_THREADS, ExtractOptions
+from .targets import load_targets, require_class, skip_without_class
 
 PROCESS_MIN_RECORDS = 2000  # fewer headers are read faster than processes start
 
@@ -86,6 +87,7 @@ class Plan:
 def planned_windows(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int:
     """Windows the run would cut from ``ref`` (see the module's docstring); RecordError if it would skip it."""
     record, layout = open_layout(ref, config, options)
+    require_class(record.header, options)
     return count_windows(record.header, layout.channels, config.sampling_rate, config.n_samples,
                          options.stride or config.n_samples)
 
@@ -168,6 +170,7 @@ def dry_run(
     t0 = time.perf_counter()
     compression_filters(options.compression)  # a bad name fails here as it would in the run
     table = read_labels(options.labels, options.label_key) if options.labels is not None else None
+    targets = load_targets(options, table)
     found = find_some(inputs, stdin, options.workers)
     refs, problems = found.refs, found.problems
     plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
@@ -176,6 +179,7 @@ def dry_run(
         plan.labels, missing = join_labels(table, [r.name for r in refs], options.labels_required)
         skipped = {name for name, _ in missing}
         refs, problems = [r for r in refs if r.name not in skipped], [*problems, *missing]
+    refs, problems = skip_without_class(targets, table, refs, problems, options.targets_required)
     failures = Failures(log, fail_fast=0, prefix="ecgspec: would skip")
     for name, message in problems:
         plan.skipped.append((name, message))

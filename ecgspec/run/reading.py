@@ -26,6 +26,7 @@ from ..signal.record_layout import RecordLayout
 from ..signal.windowing import Cut, WindowStats, iter_flagged_windows
 from ..store.layout import RecordRow, lead_fs_text
 from .options import ExtractOptions
+from .targets import require_class
 
 __all__ = ["BLOCK_SAMPLES", "ReadFailed", "RecordRead", "Windows", "put_unless_stopped", "read_events", "read_record",
            "record_row"]
@@ -56,6 +57,7 @@ def read_events(ref: RecordRef, config: InputConfig, options: ExtractOptions) ->
     first problem (windows yielded before it are the caller's to discard). Never raises for the record."""
     try:
         record, layout = open_layout(ref, config, options)
+        require_class(record.header, options)  # --targets-required, where the header holds the codes
         stats = WindowStats()
         stride = options.stride or config.n_samples
         cut = Cut(config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, quality.ENABLED)
