@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict
 import click
 
 from . import __version__
-from .engine.config import whole_numbers
+from .engine.checks import whole_numbers
 from .errors import ConfigError, EcgspecError, one_line
 from .run.options import ENGINE_KEYS, MERGES, ON_ERROR, build_settings, load_yaml
 from .store.hazards import file_locking_hint

@@ -12,19 +12,9 @@ from typing import Any, Dict, Mapping, Tuple
 
 import yaml
 
-from ..engine.config import (
-    DEFAULT_OVERLAP_SIZE,
-    DEFAULT_WINDOW_SIZE,
-    ConfigError,
-    InputConfig,
-    check_device_spelling,
-    check_positive_int,
-    check_positive_real,
-    fail,
-    is_int,
-    is_real,
-)
-from ..errors import one_line
+from ..engine.checks import check_device_spelling, check_positive_int, check_positive_real, fail, is_int, is_real
+from ..engine.config import DEFAULT_OVERLAP_SIZE, DEFAULT_WINDOW_SIZE, InputConfig
+from ..errors import ConfigError, one_line
 from ..store.schema import COMPRESSIONS, STORE_DTYPES
 from .shard import parse_cluster, parse_shard
 

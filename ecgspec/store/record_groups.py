@@ -20,8 +20,7 @@ import h5py
 import numpy as np
 
 from ..errors import OutputError
-from ..readers.base import iso_datetime
-from ..readers.wfdb.header import comment_meta
+from ..readers.base import comment_meta, iso_datetime
 
 __all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "read_groups",
            "merge_labels", "read_labels_group", "record_mask", "time_after"]
