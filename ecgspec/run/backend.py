@@ -16,9 +16,10 @@ processes (``--workers N``, the default), behind one interface, :class:`ReaderBa
   windows into a batch and calls ``event.release()``, which hands that slot back. Nothing is
   freed implicitly;
 - ``close()`` is the shutdown protocol, written once (:meth:`ReaderBackend.close`): tell every
-  worker to stop, wait a bounded time (:attr:`~ecgspec.run.limits.Limits.join_seconds`), end
-  those that did not, free what the backend holds. It runs at the end, on an error and on
-  SIGINT/SIGTERM alike (the backend is a context manager).
+  worker to stop, wait for them (a process :attr:`~ecgspec.run.limits.Limits.join_seconds`, then
+  it is terminated; a thread, which cannot be ended, until its current read returns), free what
+  the backend holds. It runs at the end, on an error and on SIGINT/SIGTERM alike (the backend
+  is a context manager).
 
 The two implementations: :class:`ThreadBackend` here (``--workers 0``, or where this process may
 not start processes: a Dask worker's), one small queue a record; and
@@ -92,7 +93,8 @@ class ReaderBackend:
 
     def close(self) -> None:
         """The shutdown protocol, the same for every backend and every way a run ends: tell every
-        worker to stop now, give them ``limits.join_seconds`` to end, end the rest, free the memory."""
+        worker to stop now, wait for them (``limits.join_seconds``, then end those that can be
+        ended), free what the backend holds. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -157,8 +159,10 @@ class ThreadBackend(ReaderBackend):
         self._stop.set()  # a thread blocked on a full queue returns within poll_seconds
         self._pool.shutdown(wait=False, cancel_futures=True)  # and no record not yet started is read
 
-    # _end_workers: a thread in the middle of a record cannot be ended; it stops at its next event,
-    # and holds nothing that outlives the run (daemon threads of the executor)
+    def _end_workers(self, seconds: float) -> None:
+        """A thread cannot be ended: each stops at its next event (within one block's read), and is
+        waited for, whatever ``seconds`` says."""
+        self._pool.shutdown(wait=True)
 
 
 class Prefetch:

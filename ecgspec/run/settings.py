@@ -46,11 +46,10 @@ class Settings:
 
 def resolve(config: InputConfig, options: ExtractOptions, limits: Limits = LIMITS) -> Settings:
     """The run's :class:`Settings` from its checked config and options: the one place they are combined."""
-    stride = options.stride or config["n_samples"]
-    cut = Cut(config.sampling_rate, config["n_samples"], stride, options.max_nan, limits.block_samples,
+    stored = normalised_config(effective_config(config, options))
+    cut = Cut(config.sampling_rate, config["n_samples"], stored["stride"], options.max_nan, limits.block_samples,
               quality.ENABLED)
     read = ReadSpec(cut, config["n_channels"], input_fs=options.input_fs, leads=options.leads,
                     channels=options.channels, lead_set=options.lead_set, lead_aliases=options.lead_aliases,
                     derive_leads=options.derive_leads, to_mv=options.units == "mV", preprocess=options.preprocess)
-    stored = normalised_config(effective_config(config, options))
     return Settings(config, options, stored, tuple(config.window_shape), read, limits)
