@@ -16,12 +16,12 @@ from typing import Any, Sequence
 
 from ..errors import LabelError, RecordError
 from ..readers import Header, RecordRef
-from ..store.record_groups import column_name
+from ..store.schema import column_name
 from ..targets.vocabulary import Vocabulary, vocabulary_of
 from .labels import LabelTable
 from .options import ExtractOptions
 
-__all__ = ["load_targets", "skip_without_class", "require_class"]
+__all__ = ["load_targets", "skip_without_class", "require_class", "required_class"]
 
 
 def load_targets(options: ExtractOptions, table: LabelTable | None) -> Vocabulary | None:
@@ -101,12 +101,18 @@ def _header_vocabulary(spec: str, min_count: int | None) -> Vocabulary | None:
     return vocabulary if vocabulary is not None and vocabulary.from_headers else None
 
 
-def require_class(header: Header, options: ExtractOptions) -> None:
-    """With ``--targets-required`` and a vocabulary reading header fields: a RecordError for a record whose
-    fields give no class (the run skips it before reading its samples)."""
-    if not options.targets_required or options.targets is None:
+def required_class(options: ExtractOptions) -> tuple[str, int | None] | None:
+    """What :func:`require_class` checks a record's header against: ``(VOCAB, --min-count)`` with
+    ``--targets-required``, None otherwise."""
+    return (options.targets, options.min_count) if options.targets_required and options.targets else None
+
+
+def require_class(header: Header, required: tuple[str, int | None] | None) -> None:
+    """With ``--targets-required`` (``required``, see :func:`required_class`) and a vocabulary reading header
+    fields: a RecordError for a record whose fields give no class (the run skips it before reading its samples)."""
+    if required is None:
         return
-    vocabulary = _header_vocabulary(options.targets, options.min_count)
+    vocabulary = _header_vocabulary(*required)
     if vocabulary is None:
         return
     fields: dict[str, str] = {}
