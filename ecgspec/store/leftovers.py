@@ -16,9 +16,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .layout import COUNTER, OutputError, committed, config_difference, open_for_reading, partial_path
+from .layout import COUNTER, OutputError, committed, committed_counts, config_difference, open_for_reading, partial_path
 from .probe import Unanswered, probe
 from .swmr import superblock_version
+from .verify import damaged_records, record_names, scan
 
 __all__ = ["UNUSABLE", "Kept", "check_folder", "inspect_kept", "refuse_leftovers", "resumable_names"]
 
@@ -30,6 +31,7 @@ class Kept:
     names: frozenset[str]
     records: int
     windows: int
+    repaired: tuple[str, ...] = ()  # committed records whose rows failed their checksum: computed again
 
 
 def _mismatch(file: h5py.File, config: dict[str, Any], window_shape: tuple[int, ...], dtype: np.dtype) -> str | None:
@@ -50,24 +52,51 @@ def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np
     dtype) must match the file's, else OutputError. Any other exception means the file cannot be resumed:
     not HDF5, written by ecgspec before 0.2 (no SWMR superblock, no /committed), or damaged (among it
     :class:`~ecgspec.errors.Unanswered`: a child process reading it first did not finish in time).
+
+    Every block of the committed values is checked (:mod:`ecgspec.store.verify`): the kept records end
+    before the first one whose rows fail their checksum; it and those after are computed again.
     """
     version = superblock_version(path)
     if version != 3:
         raise ValueError("not an HDF5 file" if version is None else "written by an older ecgspec")
-    probe(path, inspect_kept)  # HDF5 may loop forever on a damaged file: a child reads it first, with a deadline
+    probe(path, _kept_tables)  # HDF5 may loop forever on a damaged file: a child reads it first, with a deadline
     with open_for_reading(path) as file:
         reason = _mismatch(file, *settings) if settings else None
-        if reason is None:
-            if COUNTER not in file:
-                raise KeyError("no /committed")
-            records, windows = committed(file)
-            rows = np.repeat(np.arange(len(records["name"])), records["n_windows"])
-            file.visititems(_visited)  # every object's header and group heaps: damage a resume would carry on
-            if not np.array_equal(windows["record"], rows):
-                raise ValueError("/windows/record does not follow /records/n_windows")
+        kept = _kept(file, spectrograms=True) if reason is None else None
     if reason is not None:
         raise OutputError(f"{path} was written with a different config: {reason}")
-    return Kept(frozenset(records["name"].tolist()), len(records["name"]), len(rows))
+    return kept
+
+
+def _kept_tables(path: Path) -> None:
+    """What the probe's child reads: all :func:`inspect_kept` reads but the spectrograms' values (raw chunks,
+    which HDF5 reads without looping, and the file's bulk)."""
+    with open_for_reading(path) as file:
+        _kept(file, spectrograms=False)
+
+
+def _rewritten(name: str) -> bool:
+    """Datasets a resume does not keep: ``/errors`` (listed again) and those finishing writes anew."""
+    return name.startswith(("errors/", "records/meta/", "records/labels/", "records/targets"))
+
+
+def _kept(file: h5py.File, spectrograms: bool) -> Kept:
+    """What a resume keeps of ``file``: its committed records before the first damaged one."""
+    if COUNTER not in file:
+        raise KeyError("no /committed")
+    counts = committed_counts(file)
+    damage, _ = scan(file, counts, skip=lambda name: _rewritten(name) or (not spectrograms and name == "spectrograms"))
+    rows, other = damaged_records(file, damage, counts[0])
+    if other:
+        raise ValueError(f"{other[0].text()} fail their checksum")
+    first = int(rows[0]) if len(rows) else counts[0]
+    records, windows = committed(file, (first, *counts[1:]))
+    owners = np.repeat(np.arange(len(records["name"])), records["n_windows"])
+    file.visititems(_visited)  # every object's header and group heaps: damage a resume would carry on
+    if not np.array_equal(windows["record"], owners):
+        raise ValueError("/windows/record does not follow /records/n_windows")
+    return Kept(frozenset(records["name"].tolist()), len(records["name"]), len(owners),
+                tuple(record_names(file, rows.tolist())))
 
 
 def _visited(name: str, obj: object) -> None:

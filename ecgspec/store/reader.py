@@ -35,6 +35,7 @@ from .layout import (
 from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
 from .targets import class_counts, file_classes, read_targets
+from .verify import chunk_error
 
 if TYPE_CHECKING:
     pass
@@ -179,7 +180,7 @@ class SpectrogramFile:
         positions = self._positions(indices)
         dataset = self._spectrograms()
         values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
-        self._read_rows(dataset, self._kept[positions], values)
+        self._read_rows(dataset, self._kept[positions], values, self.path)
         specs = tensor.unbind(0)
         items = self._items
         names, starts = items["name"][positions].tolist(), items["start"][positions]
@@ -200,14 +201,18 @@ class SpectrogramFile:
         return np.where(positions < 0, positions + n, positions)
 
     @staticmethod
-    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray) -> None:
-        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows."""
+    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray, path: Path) -> None:
+        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows. A damaged chunk
+        (its checksum fails) is an OutputError naming its records and the repair (:func:`chunk_error`)."""
         if not len(rows):
             return
         bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
         for a, b in zip(bounds[:-1], bounds[1:]):
             first = int(rows[a])
-            dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+            try:
+                dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+            except OSError as exc:
+                raise chunk_error(dataset.file, path, first, first + b - a) from exc
 
     def _spectrograms(self) -> h5py.Dataset:
         """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import OutputError
 from ..readers.base import comment_meta, iso_datetime
+from .checksums import checksum_keywords
 from .schema import column_name
 
 __all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "read_groups",
@@ -99,7 +100,7 @@ def _replace(file: h5py.File, path: str, columns: Mapping[str, np.ndarray]) -> N
     group = file.create_group(path)
     for key, values in columns.items():
         dtype = STR if values.dtype == object else values.dtype
-        group.create_dataset(column_name(key), data=values, dtype=dtype)
+        group.create_dataset(column_name(key), data=values, dtype=dtype, **checksum_keywords(dtype))
 
 
 def read_labels_group(file: h5py.File, n: int) -> dict[str, np.ndarray]:

@@ -19,6 +19,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import DiskFull, one_line
+from .checksums import ROOT_ATTR as CHECKSUMMED
+from .checksums import checksum_keywords, seal_strings
 from .layout import (
     COUNTER,
     ERROR_COLUMNS,
@@ -100,6 +102,11 @@ class SpectrogramWriter:
         self._lock: WriterLock | None = self._take_lock()
         self._file, kept = self._open(overwrite, resume, frequencies, attrs, filters)
         self.done_names = kept.names  # records kept from the earlier run (resume)
+        self.repaired = kept.repaired  # records of the earlier run whose rows failed their checksum
+        if kept.repaired:
+            self.warnings.append(f"{self.partial}: {len(kept.repaired)} records failed their checksum (damaged:"
+                                 f" {', '.join(kept.repaired[:5])}{' ...' if len(kept.repaired) > 5 else ''});"
+                                 " they and the records after them are computed again")
         self._fd = os.open(self.partial, os.O_RDONLY)  # for fsync; the same inode after the rename
         self._start_counts(kept)
 
@@ -180,6 +187,7 @@ class SpectrogramWriter:
             maxshape=(None, *self.window_shape),
             chunks=(per_chunk, *self.window_shape),
             dtype=self.dtype,
+            fletcher32=True,  # after the compression: a damaged chunk fails to read (ecgspec.store.checksums)
             **filters,
         )
         for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
@@ -187,18 +195,20 @@ class SpectrogramWriter:
                 path = f"{group}/{name}"
                 wide = (int(self._config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
                 file.create_dataset(path, shape=(0, *wide), maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
-                                    dtype=dtype)
+                                    dtype=dtype, **checksum_keywords(dtype))
         file["windows/qc"].attrs["bits"] = BITS_ATTR
         for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
-            file.create_dataset(f"frames/{name}", data=values)
-        file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),))
+            file.create_dataset(f"frames/{name}", data=values, fletcher32=True)
+        file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),),
+                            fletcher32=True)
         for key, value in attrs.items():
             file.attrs[key] = value if key != "config" else json.dumps(self._config, sort_keys=True)
         file.attrs["window_shape"] = np.asarray(self.window_shape, dtype=np.int64)
         file.attrs["ecgspec_version"] = __version__
         file.attrs["layout_version"] = LAYOUT_VERSION
         file.attrs["complete"] = False
-        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64))
+        file.attrs[CHECKSUMMED] = True
+        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64), fletcher32=True)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -367,6 +377,7 @@ class SpectrogramWriter:
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
             self.warnings += write_groups(file, self._n_records, groups)
             write_targets(file, targets)
+            seal_strings(file)  # each string dataset's CRCs (HDF5 allows no filter on them)
             file.attrs["complete"] = True
         if self.durable:
             os.fsync(self._fd)

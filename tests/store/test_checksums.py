@@ -1,0 +1,235 @@
+"""Checksummed output: a damaged chunk or string is never read as good data.
+
+Every numeric dataset is written with HDF5's Fletcher32 filter and every string dataset of a
+finished file holds CRC-32s of its rows; ``ecgspec verify`` names the records whose stored rows
+are damaged, ``--resume`` computes them again, and the loader's error names them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import ecgspec
+from ecgspec.store.checksums import ROOT_ATTR, STRING_ATTR
+from ecgspec.store.layout import OutputError
+from ecgspec.store.verify import verify_file
+from tests.helpers.compare import assert_same
+from tests.helpers.store import compute, fake_records, run, writer
+
+ROOT = Path(__file__).resolve().parents[2]
+SHAPE = (2, 32, 32)  # 8 KiB a window: 256 windows a chunk
+NAMES = [f"rec{i:04d}" for i in range(400)]
+
+
+def build(path: Path, names: list[str] = NAMES, **kwargs) -> Path:
+    """A finished output of ``names`` (1-4 windows each, values fixed by name), no fsync."""
+    return run(writer(path, SHAPE, durable=False, **kwargs), fake_records(names, SHAPE))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("finished") / "out.h5")
+
+
+def chunks(path: Path, name: str) -> list[tuple[int, int, int]]:
+    """(first row, byte offset, stored size) of each chunk of dataset ``name``."""
+    with h5py.File(path, "r") as f:
+        d = f[name]
+        infos = [d.id.get_chunk_info(i) for i in range(d.id.get_num_chunks())]
+        return [(info.chunk_offset[0], info.byte_offset, info.size) for info in infos]
+
+
+def flip(path: Path, at: int, bit: int = 0) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        byte = fh.read(1)[0]
+        fh.seek(at)
+        fh.write(bytes([byte ^ (1 << bit)]))
+
+
+def owners(path: Path, first: int, rows: int) -> set[str]:
+    """The names of the records with windows in rows ``[first, first + rows)``."""
+    with h5py.File(path, "r") as f:
+        record = f["windows/record"][first : first + rows]
+        return set(f["records/name"].asstr()[()][np.unique(record)].tolist())
+
+
+def string_object(path: Path, name: str, row: int) -> tuple[int, int]:
+    """(byte offset, length) of the text of row ``row`` of string dataset ``name`` in its global-heap collection."""
+    with h5py.File(path, "r") as f:
+        d = f[name]
+        _, raw = d.id.read_direct_chunk((row - row % d.chunks[0],))
+    cell = len(raw) // d.chunks[0]
+    _, address, index = struct.unpack_from("<IQI", raw, (row % d.chunks[0]) * cell)
+    data = path.read_bytes()
+    assert data[address : address + 4] == b"GCOL"
+    at = address + 16
+    while True:
+        obj, _, size = struct.unpack_from("<HH4xQ", data, at)
+        if obj == index:
+            return at + 16, size
+        at += 16 + -(-size // 8) * 8
+
+
+# -- the layout -------------------------------------------------------------------------------
+
+
+def test_every_numeric_dataset_has_fletcher32_and_every_string_dataset_its_crcs(finished: Path) -> None:
+    with h5py.File(finished, "r") as f:
+        assert f.attrs[ROOT_ATTR] is np.True_ or bool(f.attrs[ROOT_ATTR]) is True
+        found = []
+
+        def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Dataset):
+                found.append(name)
+                if h5py.check_string_dtype(obj.dtype):
+                    assert STRING_ATTR in obj.attrs and obj.attrs["crc32_rows"] == obj.shape[0], name
+                else:
+                    assert obj.fletcher32, name
+
+        f.visititems(visit)
+        assert {"spectrograms", "windows/record", "records/n_windows", "committed", "frequencies",
+                "records/name", "errors/name", "records/lead_mask"} <= set(found)
+
+
+def test_checksums_with_compression_too(tmp_path: Path) -> None:
+    path = build(tmp_path / "out.h5", NAMES[:50], compression="gzip")
+    with h5py.File(path, "r") as f:
+        assert f["spectrograms"].compression == "gzip" and f["spectrograms"].fletcher32
+    _, at, size = chunks(path, "spectrograms")[0]
+    flip(path, at + size // 2, 3)
+    assert verify_file(path).damaged
+
+
+def test_a_file_written_before_reads_as_before_and_verify_says_it_has_no_checksums(finished: Path,
+                                                                                  tmp_path: Path) -> None:
+    old = tmp_path / "old.h5"
+    with h5py.File(finished, "r") as src, h5py.File(old, "w", libver=("v110", "v110")) as dst:
+        def copy(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Dataset):
+                dst.create_dataset(name, data=obj[()], dtype=obj.dtype, chunks=obj.chunks,
+                                   maxshape=obj.maxshape if obj.chunks else None)
+                dst[name].attrs.update({k: v for k, v in obj.attrs.items() if not k.startswith("crc32")})
+        src.visititems(copy)
+        dst.attrs.update({k: v for k, v in src.attrs.items() if k != ROOT_ATTR})
+    with ecgspec.open(old) as a, ecgspec.open(finished) as b:
+        assert np.array_equal(a.spectrograms[:], b.spectrograms[:])
+    report = verify_file(old)
+    assert not report.checksummed and not report.damage
+    done = cli("verify", str(old))
+    assert done.returncode == 0 and "written without checksums" in done.stderr
+
+
+# -- verify -----------------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from ecgspec.cli import run; run()", *args], capture_output=True,
+                          text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+
+
+def test_verify_of_a_sound_file_exits_0_and_imports_no_torch(finished: Path) -> None:
+    code = ("import sys; from ecgspec.cli import main; sys.argv = ['ecgspec', 'verify', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "assert 'torch' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code, str(finished)], capture_output=True, text=True, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and "400 records" in done.stderr and "no damage" in done.stderr
+
+
+def test_verify_names_the_records_of_a_damaged_chunk_and_exits_1(finished: Path, tmp_path: Path) -> None:
+    path = tmp_path / "out.h5"
+    shutil.copy(finished, path)
+    first, at, size = chunks(path, "spectrograms")[2]
+    flip(path, at + 100, 5)
+    done = cli("verify", str(path))
+    assert done.returncode == 1, done.stderr
+    assert set(done.stdout.split()) == owners(path, first, 256)
+    assert f"/spectrograms rows {first}-{first + 255} fail their checksum" in done.stderr
+    assert "--resume" in done.stderr.splitlines()[-1]
+
+
+def test_verify_of_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5" * 100)
+    for path in (tmp_path / "junk.h5", tmp_path / "absent.h5"):
+        done = cli("verify", str(path))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"ecgspec: error: {path}")
+
+
+def test_verify_finds_every_one_of_50_single_bit_flips_and_none_in_the_undamaged_file(finished: Path,
+                                                                                    tmp_path: Path) -> None:
+    path = tmp_path / "out.h5"
+    shutil.copy(finished, path)
+    assert not verify_file(path).damage
+    targets = [(name, first, at, size) for name in ("spectrograms", "windows/start", "windows/record",
+                                                    "records/n_windows", "records/fs", "records/lead_mask")
+               for first, at, size in chunks(path, name)]
+    rng = np.random.default_rng(31)
+    for _ in range(50):
+        if rng.random() < 0.8:
+            name, first, at, size = targets[int(rng.integers(len(targets)))]
+            where = at + int(rng.integers(size))
+        else:  # a string's text in its global heap
+            name = str(rng.choice(["records/name", "records/source", "records/leads"]))
+            first = int(rng.integers(len(NAMES)))
+            at, size = string_object(path, name, first)
+            where = at + int(rng.integers(size))
+        bit = int(rng.integers(8))
+        flip(path, where, bit)
+        report = verify_file(path)
+        flip(path, where, bit)
+        assert any(d.name == name and d.start <= first < d.stop for d in report.damage), (name, first, report.damage)
+        assert report.damaged, (name, first)
+    assert not verify_file(path).damage
+
+
+# -- the loader ---------------------------------------------------------------------------------
+
+
+def test_the_loader_error_names_the_records_and_the_repair(finished: Path, tmp_path: Path) -> None:
+    path = tmp_path / "out.h5"
+    shutil.copy(finished, path)
+    first, at, _ = chunks(path, "spectrograms")[1]
+    flip(path, at + 7)
+    names = owners(path, first, 256)
+    with ecgspec.open(path) as ds:
+        ds.__getitems__([0, 1])  # another chunk reads
+        with pytest.raises(OutputError) as caught:
+            ds.__getitems__([first + 3])
+    message = str(caught.value)
+    assert f"/spectrograms rows {first}-{first + 255} fail their checksum" in message
+    assert all(name in message for name in sorted(names)[:10]) and "ecgspec verify" in message
+    assert "--resume" in message and "\n" not in message
+
+
+# -- resume -------------------------------------------------------------------------------------
+
+
+def test_resume_computes_records_with_flipped_committed_rows_again_and_equals_a_clean_run(tmp_path: Path) -> None:
+    records = fake_records(NAMES, SHAPE)
+    (tmp_path / "clean").mkdir()
+    clean = run(writer(tmp_path / "clean" / "out.h5", SHAPE, durable=False), records)
+    out = tmp_path / "out.h5"
+    w = writer(out, SHAPE, durable=False)
+    for record in records[:300]:
+        compute(w, record)
+    w.close()
+    partial = tmp_path / "out.h5.partial"
+    first, at, size = chunks(partial, "spectrograms")[1]
+    flip(partial, at + size // 3, 6)
+    damaged = owners(partial, first, 256)
+    w = writer(out, SHAPE, durable=False, resume=True)
+    assert set(w.repaired) == damaged and len(w.warnings) == 1 and "failed their checksum" in w.warnings[0]
+    assert not (w.done_names & damaged) and len(w.done_names) == min(NAMES.index(n) for n in damaged)
+    run(w, records)
+    assert_same(out, clean)
