@@ -166,6 +166,7 @@ def test_verify_of_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
         assert done.stderr.startswith(f"ecgspec: error: {path}")
 
 
+@pytest.mark.slow
 def test_verify_finds_every_one_of_50_single_bit_flips_and_none_in_the_undamaged_file(finished: Path,
                                                                                     tmp_path: Path) -> None:
     path = tmp_path / "out.h5"
@@ -215,6 +216,7 @@ def test_the_loader_error_names_the_records_and_the_repair(finished: Path, tmp_p
 # -- resume -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resume_computes_records_with_flipped_committed_rows_again_and_equals_a_clean_run(tmp_path: Path) -> None:
     records = fake_records(NAMES, SHAPE)
     (tmp_path / "clean").mkdir()
@@ -232,4 +234,24 @@ def test_resume_computes_records_with_flipped_committed_rows_again_and_equals_a_
     assert set(w.repaired) == damaged and len(w.warnings) == 1 and "failed their checksum" in w.warnings[0]
     assert not (w.done_names & damaged) and len(w.done_names) == min(NAMES.index(n) for n in damaged)
     run(w, records)
+    assert_same(out, clean)
+
+
+@pytest.mark.slow
+def test_extract_resume_repairs_a_finished_file_and_says_so(cinc_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers.cli import extract
+    from tests.helpers.corpus import OPTIONS
+
+    out, clean = tmp_path / "out.h5", tmp_path / "clean.h5"
+    assert extract(cinc_dir, clean, *OPTIONS, "--quiet").exit_code == 0
+    shutil.copy(clean, out)
+    first, at, size = chunks(out, "spectrograms")[-1]
+    damaged = owners(out, first, 10**6)
+    flip(out, at + size // 2, 1)
+    done = extract(cinc_dir, out, *OPTIONS, "--resume", "--json")
+    assert done.exit_code == 0, done.stderr
+    assert set(json.loads(done.stdout)["repaired"]) == damaged
+    assert f"{len(damaged)} repaired (their stored rows failed their checksum" in done.stderr
     assert_same(out, clean)
