@@ -47,7 +47,8 @@ def _mismatch(file: h5py.File, config: dict[str, Any], window_shape: tuple[int, 
     return None
 
 
-def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np.dtype] | None = None) -> Kept:
+def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np.dtype] | None = None,
+                 values: bool = True) -> Kept:
     """Read ``path`` (without changing it) for what a resume keeps; ``settings`` (config, window shape,
     dtype) must match the file's, else OutputError. Any other exception means the file cannot be resumed:
     not HDF5, written by ecgspec before 0.2 (no SWMR superblock, no /committed), or damaged (among it
@@ -55,6 +56,7 @@ def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np
 
     Every block of the committed values is checked (:mod:`ecgspec.store.verify`): the kept records end
     before the first one whose rows fail their checksum; it and those after are computed again.
+    ``values=False`` leaves the spectrograms' values unchecked (what the free-space check asks).
     """
     version = superblock_version(path)
     if version != 3:
@@ -62,7 +64,7 @@ def inspect_kept(path: Path, settings: tuple[dict[str, Any], tuple[int, ...], np
     probe(path, _kept_tables)  # HDF5 may loop forever on a damaged file: a child reads it first, with a deadline
     with open_for_reading(path) as file:
         reason = _mismatch(file, *settings) if settings else None
-        kept = _kept(file, spectrograms=True) if reason is None else None
+        kept = _kept(file, spectrograms=values) if reason is None else None
     if reason is not None:
         raise OutputError(f"{path} was written with a different config: {reason}")
     return kept
@@ -112,7 +114,7 @@ def resumable_names(output: str | os.PathLike[str]) -> frozenset[str]:
     for path in (partial_path(output), output):
         if path.exists():
             try:
-                return inspect_kept(path).names
+                return inspect_kept(path, values=False).names
             except UNUSABLE:
                 continue
     return frozenset()
