@@ -7,7 +7,6 @@ are damaged, ``--resume`` computes them again, and the loader's error names them
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from ecgspec.store.checksums import ROOT_ATTR, STRING_ATTR
 from ecgspec.store.layout import OutputError
 from ecgspec.store.verify import verify_file
 from tests.helpers.compare import assert_same
+from tests.helpers.paths import benchmark
 from tests.helpers.store import compute, fake_records, run, writer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,17 +149,9 @@ def test_verify_of_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
         assert done.stderr.startswith(f"ecgspec: error: {path}")
 
 
-def fuzzer():
-    spec = importlib.util.spec_from_file_location("fuzz_verify", ROOT / "benchmarks" / "fuzz_verify.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (its dataclasses look their module up)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_verify_finds_every_one_of_50_single_bit_flips_and_none_in_the_undamaged_file(tmp_path: Path) -> None:
-    summary = fuzzer().fuzz(50, seed=31, n_records=300, folder=tmp_path)
+    summary = benchmark("fuzz_verify").fuzz(50, seed=31, n_records=300, folder=tmp_path)
     print(summary.line())
     assert summary.cases == summary.found == 50, summary.failures
     assert summary.false_alarms == 0

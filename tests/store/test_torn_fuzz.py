@@ -7,27 +7,18 @@ page-zeroed or torn; its `--resume` must end in time and equal an uninterrupted 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import benchmark
+
 N_CASES = 200
-
-
-def fuzzer():
-    spec = importlib.util.spec_from_file_location("fuzz_torn", ROOT / "benchmarks" / "fuzz_torn.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (its dataclasses look their module up)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
 def test_hundreds_of_torn_partials_never_hang_and_resume_to_an_uninterrupted_run(tmp_path: Path) -> None:
-    summary = fuzzer().fuzz(N_CASES, seed=22, n_commits=6, folder=tmp_path)
+    summary = benchmark("fuzz_torn").fuzz(N_CASES, seed=22, n_commits=6, folder=tmp_path)
     print(summary.line())
     assert summary.cases == N_CASES
     assert not summary.hangs, summary.hangs
