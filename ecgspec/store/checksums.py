@@ -31,12 +31,13 @@ ROOT_ATTR = "checksummed"  # root attribute: true where every numeric dataset ha
 STRING_ATTR = "crc32"  # a string dataset's CRC-32 per block of rows
 ROWS_ATTR = "crc32_rows"  # the rows those blocks cover
 STRING_BLOCK = 4096  # rows a string CRC covers (the columns' chunk)
+ENABLED = True  # an internal switch for the benchmark's "without" (benchmarks/bench_checksums.py), not an option
 
 
 def checksum_keywords(dtype: Any) -> dict[str, bool]:
     """``create_dataset`` keywords that checksum a dataset of ``dtype``: Fletcher32 for numbers (h5py chunks a
     dataset given data for it), nothing for variable-length strings (HDF5 allows no filter on them)."""
-    return {} if h5py.check_string_dtype(np.dtype(dtype)) else {"fletcher32": True}
+    return {} if not ENABLED or h5py.check_string_dtype(np.dtype(dtype)) else {"fletcher32": True}
 
 
 def is_checksummed(file: h5py.File) -> bool:
@@ -68,6 +69,8 @@ def string_datasets(file: h5py.File) -> list[str]:
 def seal_strings(file: h5py.File) -> None:
     """Write every string dataset's block CRCs over the rows it holds now (``file`` open for writing, SWMR off):
     at finish, and where a resume cut the rows its CRCs covered."""
+    if not ENABLED:
+        return
     for name in string_datasets(file):
         dataset = file[name]
         values = dataset.asstr()[()].tolist() if dataset.shape[0] else []

@@ -155,7 +155,7 @@ def _add_missing_columns(file: h5py.File, kept: Kept, frames: dict[str, np.ndarr
         file["windows/qc"].attrs["bits"] = BITS_ATTR
     for name, values in frames.items():
         if f"frames/{name}" not in file:
-            file.create_dataset(f"frames/{name}", data=values, fletcher32=True)
+            file.create_dataset(f"frames/{name}", data=values, **checksum_keywords(values.dtype))
 
 
 def _shrink(dataset: h5py.Dataset, n: int) -> None:

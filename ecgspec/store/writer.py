@@ -187,8 +187,8 @@ class SpectrogramWriter:
             maxshape=(None, *self.window_shape),
             chunks=(per_chunk, *self.window_shape),
             dtype=self.dtype,
-            fletcher32=True,  # after the compression: a damaged chunk fails to read (ecgspec.store.checksums)
             **filters,
+            **checksum_keywords(self.dtype),  # Fletcher32 after the compression (ecgspec.store.checksums)
         )
         for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
             for name, dtype in columns.items():
@@ -198,17 +198,17 @@ class SpectrogramWriter:
                                     dtype=dtype, **checksum_keywords(dtype))
         file["windows/qc"].attrs["bits"] = BITS_ATTR
         for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
-            file.create_dataset(f"frames/{name}", data=values, fletcher32=True)
+            file.create_dataset(f"frames/{name}", data=values, **checksum_keywords(values.dtype))
         file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),),
-                            fletcher32=True)
+                            **checksum_keywords(frequencies.dtype))
         for key, value in attrs.items():
             file.attrs[key] = value if key != "config" else json.dumps(self._config, sort_keys=True)
         file.attrs["window_shape"] = np.asarray(self.window_shape, dtype=np.int64)
         file.attrs["ecgspec_version"] = __version__
         file.attrs["layout_version"] = LAYOUT_VERSION
         file.attrs["complete"] = False
-        file.attrs[CHECKSUMMED] = True
-        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64), fletcher32=True)
+        file.attrs[CHECKSUMMED] = bool(checksum_keywords(np.int64))
+        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64), **checksum_keywords(np.int64))
 
     # -- writing -----------------------------------------------------------------------------
 
