@@ -151,7 +151,8 @@ class SpectrogramWriter:
 
     def _start_counts(self, kept: Kept) -> None:
         """The append path's counts and queues, starting from what the file keeps."""
-        self._counter = self._file[COUNTER]
+        self._handles: dict[str, h5py.Dataset] = {}  # each dataset written, opened once (see _dataset)
+        self._counter = self._dataset(COUNTER)
         self._n_windows = self._n_committed_windows = kept.windows
         self._n_records = kept.records
         self._n_errors = 0
@@ -251,11 +252,20 @@ class SpectrogramWriter:
         end = self._n_windows + n
         for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
                            ("windows/qc", qc)):
-            dataset = self._file[name]
+            dataset = self._dataset(name)
             dataset.resize(end, axis=0)
             dataset[self._n_windows : end] = data
         self._n_windows = end
         self._tail_rows = np.concatenate([self._tail_rows, records])
+
+    def _dataset(self, name: str) -> h5py.Dataset:
+        """Dataset ``name``, opened once and held: HDF5 flushes and drops a dataset's chunk cache when its last
+        handle closes, and a checksummed chunk was then checksummed, written and read back whole at every
+        append (5x the writer's time on small windows)."""
+        dataset = self._handles.get(name)
+        if dataset is None:
+            dataset = self._handles[name] = self._file[name]
+        return dataset
 
     def commit_record(self, row: RecordRow) -> int:
         """Append ``row`` to /records once its ``row.n_windows`` windows are written; return its row index."""
@@ -281,7 +291,7 @@ class SpectrogramWriter:
             raise ValueError(f"discard_windows: got {n}, only {pending} windows are uncommitted")
         end = self._n_windows - n
         for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
-            self._file[name].resize(end, axis=0)
+            self._dataset(name).resize(end, axis=0)
         self._n_windows = end
         self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
 
@@ -310,7 +320,7 @@ class SpectrogramWriter:
     def _write_rows(self) -> None:
         for group, rows in self._queued.items():
             for key in rows[0] if rows else ():
-                dataset = self._file[group][key]
+                dataset = self._dataset(f"{group}/{key}")
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
                 values = [row[key] for row in rows]
@@ -371,7 +381,7 @@ class SpectrogramWriter:
         groups = group_columns(self._file, self._n_records, self.labels)  # /records/meta, /records/labels
         targets = target_table(self.targets, groups, self._n_records)  # /records/targets, from those
         self._file.close()
-        self._file = None
+        self._file, self._handles = None, {}
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:

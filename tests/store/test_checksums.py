@@ -218,3 +218,19 @@ def test_extract_resume_repairs_a_finished_file_and_says_so(cinc_dir: Path, tmp_
     assert set(json.loads(done.stdout)["repaired"]) == damaged
     assert f"{len(damaged)} repaired (their stored rows failed their checksum" in done.stderr
     assert_same(out, clean)
+
+
+def test_string_crcs_of_a_file_resumed_with_more_records_equal_a_clean_runs(tmp_path: Path) -> None:
+    names = [f"r{i:05d}" for i in range(5200)]  # over one block of 4096 strings before and after
+    records = fake_records(names)
+    (tmp_path / "clean").mkdir()
+    clean = run(writer(tmp_path / "clean" / "out.h5", durable=False), records)
+    first = run(writer(tmp_path / "out.h5", durable=False), records[:4500])
+    w = writer(tmp_path / "out.h5", durable=False, resume=True)
+    assert len(w.done_names) == 4500
+    run(w, records)
+    with h5py.File(first, "r") as a, h5py.File(clean, "r") as b:
+        for name in ("records/name", "records/comments", "errors/name"):
+            assert a[name].attrs["crc32_rows"] == b[name].attrs["crc32_rows"], name
+            assert np.array_equal(a[name].attrs[STRING_ATTR], b[name].attrs[STRING_ATTR]), name
+    assert not verify_file(first).damage
