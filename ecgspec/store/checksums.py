@@ -85,17 +85,18 @@ def seal_strings(file: h5py.File) -> None:
         dataset.attrs[ROWS_ATTR] = np.int64(n)
 
 
-def damaged_string_blocks(dataset: h5py.Dataset, n: int | None = None) -> list[tuple[int, int]]:
-    """The blocks of rows (``[start, stop)``, within the first ``n``) of a string dataset whose values fail their
-    CRC or cannot be read; ``[]`` where the dataset has no CRCs (then only whether they read is checked)."""
+def damaged_string_blocks(dataset: h5py.Dataset, n: int | None = None, first: int = 0) -> list[tuple[int, int]]:
+    """The blocks of rows (``[start, stop)``, in ``[first, n)``; ``first`` on a block's edge) of a string dataset
+    whose values fail their CRC or cannot be read; ``[]`` where the dataset has no CRCs (then only whether
+    they read is checked)."""
     n = dataset.shape[0] if n is None else min(n, dataset.shape[0])
     crcs = dataset.attrs.get(STRING_ATTR)
     covered = int(dataset.attrs.get(ROWS_ATTR, 0)) if crcs is not None else 0
     if crcs is not None and len(crcs) != -(-covered // STRING_BLOCK):
         return [(0, n)] if n else []  # the CRCs do not match their own row count: none can be trusted
     out = []
-    for i, start in enumerate(range(0, n, STRING_BLOCK)):
-        stop = min(start + STRING_BLOCK, n)
+    for start in range(first, n, STRING_BLOCK):
+        stop, i = min(start + STRING_BLOCK, n), start // STRING_BLOCK
         try:
             values = dataset.asstr()[start : min(start + STRING_BLOCK, max(covered, stop))].tolist()
         except (OSError, ValueError, UnicodeDecodeError, RuntimeError):

@@ -70,7 +70,7 @@ def damaged_blocks(dataset: h5py.Dataset, n: int, first: int = 0) -> tuple[list[
     is on a block's edge."""
     n = min(n, dataset.shape[0]) if dataset.shape else 1
     if h5py.check_string_dtype(dataset.dtype):
-        return damaged_string_blocks(dataset, n), -(-n // STRING_BLOCK)
+        return damaged_string_blocks(dataset, n, first), len(range(first, n, STRING_BLOCK))
     if not dataset.shape:
         return _read_all(dataset), 1
     step = block_rows(dataset)
@@ -94,10 +94,11 @@ def _read_all(dataset: h5py.Dataset) -> list[tuple[int, int]]:
 
 
 def scan(file: h5py.File, counts: tuple[int, int, int] | None = None,
-         skip: Callable[[str], bool] = lambda name: False) -> tuple[list[Damage], int]:
+         skip: Callable[[str], bool] = lambda name: False, tail: bool = False) -> tuple[list[Damage], int]:
     """Every dataset of ``file`` read block by block (``skip``: names left out), its rows cut to ``counts``
     (records, windows, errors; default :func:`~ecgspec.store.layout.committed_counts`); the damaged blocks
-    and how many blocks were read. A dataset that cannot even be opened is damaged whole."""
+    and how many blocks were read. A dataset that cannot even be opened is damaged whole. ``tail``: each
+    dataset's last block only (what appending rows rewrites)."""
     records, windows, errors = counts if counts is not None else committed_counts(file)
     limits = {"records": records, "windows": windows, "errors": errors}
     damage, blocks = [], 0
@@ -108,12 +109,21 @@ def scan(file: h5py.File, counts: tuple[int, int, int] | None = None,
         try:
             dataset = file[name]
             n = limits.get(table, dataset.shape[0] if dataset.shape else 1)
-            found, read = damaged_blocks(dataset, n)
+            found, read = damaged_blocks(dataset, n, _last_block(dataset, n) if tail else 0)
         except READ_ERRORS:
             found, read = [(0, max(limits.get(table, 1), 1))], 1
         blocks += read
         damage += [Damage(name, a, b, table) for a, b in found]
     return damage, blocks
+
+
+def _last_block(dataset: h5py.Dataset, n: int) -> int:
+    """The first row of the block holding row ``n - 1`` of ``dataset`` (0 for none)."""
+    if not dataset.shape:
+        return 0
+    step = STRING_BLOCK if h5py.check_string_dtype(dataset.dtype) else block_rows(dataset)
+    last = min(n, dataset.shape[0]) - 1
+    return max(0, last - last % step)
 
 
 def window_owners(file: h5py.File, start: int, stop: int, n_records: int) -> np.ndarray | None:
