@@ -12,31 +12,27 @@ import os
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import h5py
 import numpy as np
 
 from ..engine import frames as fr
-from ..errors import one_line
-from ..signal.quality import flag_counts, flag_mask
+from ..signal.quality import flag_mask
 from .layout import (
     REQUIRED,
     OutputError,
     committed,
     committed_counts,
-    compression_name,
     is_partial_name,
     missing_sources,
     open_for_reading,
-    read_column,
     uncached_if_raw,
 )
 from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
-
-if TYPE_CHECKING:
-    pass
+from .staged import read as read_strings
+from .summary import describe, summarise
 
 __all__ = ["SpectrogramFile", "open", "describe"]
 
@@ -109,7 +105,7 @@ class SpectrogramFile:
         self._pid: int | None = None
         self._dataset: h5py.Dataset | None = None
         if allow_partial and needs_probe(self.path):
-            probe(self.path, _describe)  # HDF5 may loop forever on a damaged partial: a child reads it first
+            probe(self.path, summarise)  # HDF5 may loop forever on a damaged partial: a child reads it first
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
             self.close()
             raise OutputError(
@@ -335,9 +331,8 @@ class SpectrogramFile:
     def errors(self) -> list[tuple[str, str]]:
         """``(name, message)`` of each skipped record."""
         n_errors = self._tables[2]  # first: it may reopen the handle
-        group = self._h5()["errors"]
-        n = min(n_errors, group["name"].shape[0], group["message"].shape[0])
-        return list(zip(read_column(group["name"], n).tolist(), read_column(group["message"], n).tolist()))
+        texts = read_strings(self._h5(), "errors", n_errors, ("name", "message"))
+        return list(zip(texts["name"].tolist(), texts["message"].tolist()))
 
     @cached_property
     def frequencies(self) -> np.ndarray:
@@ -398,34 +393,3 @@ def open(  # noqa: A001
     run over all the inputs would give.
     """
     return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
-
-
-def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A summary of an output (finished or not) for ``ecgspec info``; a file HDF5 cannot read is an OutputError."""
-    try:
-        return _describe(path)
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors on a damaged file
-        raise OutputError(f"cannot read {path}: {one_line(exc)}"
-                          " (damaged?)") from exc
-
-
-def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    with SpectrogramFile(path, allow_partial=True) as file:
-        records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
-        spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file
-        return {
-            "path": str(file.path),
-            "complete": file.complete,
-            "records": records,
-            "windows": windows,
-            "errors": errors,
-            "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
-            "window_shape": list(file.window_shape),
-            "dtype": str(spectrograms.dtype),
-            "compression": compression_name(spectrograms),
-            "config": file.config,
-            "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
-            "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),
-            "size_bytes": file.path.stat().st_size,
-            "ecgspec_version": file.ecgspec_version,
-        }
