@@ -19,7 +19,8 @@ import numpy as np
 
 from . import staged
 from .layout import STRING_COLUMNS
-from .record_groups import LABELS, LabelColumns, extend_meta, meta_columns, write_groups
+from .record_groups import LABELS, META, LabelColumns, extend_meta, meta_columns, read_labels_group, write_groups
+from .targets import Targets, target_table, write_targets
 
 __all__ = ["Finish", "complete", "prepare"]
 
@@ -59,10 +60,12 @@ def prepare(file: h5py.File, n_records: int, n_errors: int, labels: LabelColumns
     return Finish(n_records, strings, meta, joined)
 
 
-def complete(file: h5py.File, work: Finish) -> list[str]:
+def complete(file: h5py.File, work: Finish, targets: Targets | None = None) -> list[str]:
     """Turn ``file`` (open for writing, SWMR off) into a finished file: the staged strings appended to the
     public datasets, ``meta`` extended (or rebuilt), ``labels`` written (or dropped when they no longer
-    cover every record), ``/staged`` deleted, ``complete`` set. Returns warnings for the user.
+    cover every record), with ``targets`` ``/records/targets`` from every record's ``meta`` and
+    ``labels`` (read back: the one step that grows with all the records), ``/staged`` deleted,
+    ``complete`` set. Returns warnings for the user.
 
     The strings and ``meta`` are written and flushed before ``/staged`` goes: a writer killed before
     that flush leaves the staged rows as they were."""
@@ -71,6 +74,10 @@ def complete(file: h5py.File, work: Finish) -> list[str]:
         staged.unstage(file, table, work.strings[table])
     extend_meta(file, base, work.records, work.meta)
     warnings = write_groups(file, work.records, {} if work.labels is None else {LABELS: work.labels})
+    if targets is not None:
+        meta = {k: d.asstr()[: work.records] for k, d in file[META].items()} if META in file else {}
+        groups = {META: meta, LABELS: read_labels_group(file, work.records)}
+        write_targets(file, target_table(targets, groups, work.records))
     file.flush()
     staged.drop(file)
     file.attrs["complete"] = True

@@ -23,7 +23,7 @@ from .lowlevel import dataset_names
 __all__ = ["MergeError", "PartFile", "open_parts", "check_parts", "check_next"]
 
 
-GROUPS = ("records/meta/", "records/labels/")  # rebuilt by the merge (ecgspec.store.record_groups), not row by row
+GROUPS = ("records/meta/", "records/labels/", "records/targets")  # rebuilt by the merge, not row by row
 
 
 @dataclass

@@ -31,34 +31,17 @@ from .layout import (
 )
 from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
+from .root_attrs import RootAttribute as _Attribute
+from .root_attrs import shape as _shape
 from .staged import read as read_strings
 from .summary import describe, summarise
+from .targets import file_classes, read_targets
 
 __all__ = ["SpectrogramFile", "open", "describe"]
 
 Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
 
 SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
-
-class _Attribute:
-    """A read-only property for the root attribute of the same name, converted by ``convert``."""
-
-    def __init__(self, convert: Callable[[Any], Any], doc: str) -> None:
-        self.convert = convert
-        self.__doc__ = doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: SpectrogramFile | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return self.convert(obj._h5().attrs[self.name])
-
-
-def _shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(n) for n in value)
-
 
 class SpectrogramFile:
     """An output, read lazily; a map-style Dataset of ``(spectrogram tensor, record_name, start)``.
@@ -182,7 +165,7 @@ class SpectrogramFile:
             tensor._ecgspec_fields = (names, torch.from_numpy(starts))  # the collated batch's (batching)
             return list(map(Window, specs, names, starts.tolist()))
         starts = starts.tolist()
-        extra = zip(*(items[c][positions].tolist() for c in self.columns))
+        extra = zip(*(_values(items[c][positions]) for c in self.columns))
         return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
 
     def _positions(self, indices: Sequence[int]) -> np.ndarray:
@@ -215,7 +198,8 @@ class SpectrogramFile:
         rows = self.windows["record"]
         out = {"name": np.asarray(self.records["name"], dtype=object)[rows], "start": self.windows["start"]}
         for column in self.columns:
-            out[column] = self.records[column][rows]
+            values = self.records[column]
+            out[column] = values[rows] if values.ndim == 1 else values.astype(np.float32)[rows]  # targets: float32
         return out
 
     def sampler(self, shuffle: bool = True, block: int = 64, seed: int = 0) -> Any:
@@ -249,6 +233,7 @@ class SpectrogramFile:
         rows, and each kept window's row in /spectrograms."""
         records, windows, n_errors = self._committed_tables()
         records.update(read_groups(self._h5(), records))
+        records.update(read_targets(self._h5(), len(records["name"])))  # (n_records, n_classes) uint8
         keep = (windows["qc"] & self.exclude) == 0
         if self.where is not None or self._record_mask is not None:
             keep &= self._where_mask(records)[windows["record"]]
@@ -334,6 +319,11 @@ class SpectrogramFile:
         texts = read_strings(self._h5(), "errors", n_errors, ("name", "message"))
         return list(zip(texts["name"].tolist(), texts["message"].tolist()))
 
+    @property
+    def classes(self) -> list[str]:
+        """The class names of ``/records/targets`` (``--targets``), in column order; ``[]`` without."""
+        return file_classes(self._h5())
+
     @cached_property
     def frequencies(self) -> np.ndarray:
         """Bin centre frequencies in Hz."""
@@ -376,6 +366,15 @@ class SpectrogramFile:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _values(column: np.ndarray) -> list[Any]:
+    """The items' values of a column: Python values, or a tensor a row (a 2-D column: ``targets``)."""
+    if column.ndim == 1:
+        return column.tolist()
+    import torch
+
+    return list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0))
 
 
 def open(  # noqa: A001

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import OutputError, one_line
 from ..signal.quality import flag_counts
 from .layout import compression_name
+from .targets import class_counts
 
 __all__ = ["describe", "summarise"]
 
@@ -43,6 +44,7 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
             "config": file.config,
             "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
             "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),
+            "targets": class_counts(file._h5(), records),
             "size_bytes": file.path.stat().st_size,
             "ecgspec_version": file.ecgspec_version,
         }

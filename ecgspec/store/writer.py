@@ -40,6 +40,7 @@ from .record_groups import LabelColumns
 from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, take_over_leftovers
 from .schema import LIBVER
 from .swmr import LockHeld, WriterLock
+from .targets import Targets
 
 __all__ = ["DiskFull", "SpectrogramWriter"]
 
@@ -90,6 +91,7 @@ class SpectrogramWriter:
         self.durable = durable
         self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
         self.labels = labels  # record names -> /records/labels columns, written at finish
+        self.targets: Targets | None = None  # the records' columns -> /records/targets, written at finish
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
         self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
@@ -332,7 +334,7 @@ class SpectrogramWriter:
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
-            self.warnings += finishing.complete(file, work)
+            self.warnings += finishing.complete(file, work, self.targets)
         if self.durable:
             os.fsync(self._fd)
         os.replace(self.partial, self.output)
