@@ -1,4 +1,4 @@
-"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`describe` a summary.
+"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`ecgspec.store.summary.describe` a summary.
 
 Importing this module does not import torch (``ecgspec info`` stays fast): only indexing a
 :class:`SpectrogramFile` does, to hand back tensors.
@@ -34,10 +34,9 @@ from .record_groups import read_groups, record_mask, time_after
 from .root_attrs import RootAttribute as _Attribute
 from .root_attrs import shape as _shape
 from .staged import read as read_strings
-from .summary import describe, summarise
 from .targets import file_classes, read_targets
 
-__all__ = ["SpectrogramFile", "open", "describe"]
+__all__ = ["SpectrogramFile", "open"]
 
 Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
 
@@ -88,7 +87,7 @@ class SpectrogramFile:
         self._pid: int | None = None
         self._dataset: h5py.Dataset | None = None
         if allow_partial and needs_probe(self.path):
-            probe(self.path, summarise)  # HDF5 may loop forever on a damaged partial: a child reads it first
+            probe(self.path, _read_all)  # HDF5 may loop forever on a damaged partial: a child reads it first
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
             self.close()
             raise OutputError(
@@ -392,3 +391,9 @@ def open(  # noqa: A001
     run over all the inputs would give.
     """
     return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
+
+
+def _read_all(path: str | os.PathLike[str]) -> None:
+    """What a probe's child reads of a partial file before this process opens it (:mod:`.probe`)."""
+    with SpectrogramFile(path, allow_partial=True) as file:
+        len(file.records["name"]), len(file), len(file.errors), file.spectrograms.dtype, file.config  # noqa: B018

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import OutputError, one_line
 from ..signal.quality import flag_counts
 from .layout import compression_name
+from .reader import SpectrogramFile
 from .targets import class_counts
 
 __all__ = ["describe", "summarise"]
@@ -24,10 +25,7 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """:func:`describe` without turning h5py's errors into an OutputError: what a probe's child runs
-    (:mod:`ecgspec.store.probe`) before a partial file is opened."""
-    from .reader import SpectrogramFile  # it imports this module
-
+    """:func:`describe` without turning h5py's errors into an OutputError."""
     with SpectrogramFile(path, allow_partial=True) as file:
         records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
         spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file
