@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 
 from .layout import COUNTER, OutputError, committed, committed_counts, config_difference, open_for_reading, partial_path
+from .lowlevel import superblock_version
 from .probe import Unanswered, probe
-from .swmr import superblock_version
 from .verify import damaged_records, record_names, scan
 
 __all__ = ["UNUSABLE", "Kept", "check_folder", "inspect_kept", "refuse_leftovers", "resumable_names"]
@@ -82,7 +82,7 @@ def _kept_tables(path: Path) -> None:
 
 def _rewritten(name: str) -> bool:
     """Datasets a resume does not keep: ``/errors`` (listed again) and those finishing writes anew."""
-    return name.startswith(("errors/", "records/meta/", "records/labels/", "records/targets"))
+    return name.startswith(("errors/", "staged/errors/", "records/labels/", "records/targets"))
 
 
 def _kept(file: h5py.File, spectrograms: bool) -> Kept:

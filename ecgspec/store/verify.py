@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from ..errors import OutputError, one_line
+from . import staged
 from .checksums import STRING_BLOCK, damaged_string_blocks, is_checksummed
 from .layout import COUNTER, committed_counts, open_for_reading
 from .probe import probe
@@ -33,7 +34,9 @@ REPAIR = "rerun the extract command that wrote it with --resume: it computes the
 @dataclasses.dataclass(frozen=True)
 class Damage:
     """Rows ``[start, stop)`` of dataset ``name`` that fail their checksum or cannot be read; ``table``: whose
-    rows they are (``windows``, ``records``, ``errors``; ``file`` for the rest: frequencies, frames, counters)."""
+    rows they are (``windows``, ``records``, ``errors``; ``file`` for the rest: frequencies, frames, counters;
+    a partial file's staged strings (:mod:`ecgspec.store.staged`): ``staged`` for the cell ends, a row a
+    table row from its ``first_row``, ``text`` for the bytes, whose ``start``, ``stop`` are bytes)."""
 
     name: str
     start: int
@@ -41,7 +44,7 @@ class Damage:
     table: str
 
     def text(self) -> str:
-        return f"/{self.name} rows {self.start}-{self.stop - 1}"
+        return f"/{self.name} {'bytes' if self.table == 'text' else 'rows'} {self.start}-{self.stop - 1}"
 
 
 def table_of(name: str) -> str:
@@ -49,6 +52,8 @@ def table_of(name: str) -> str:
     top = name.split("/", 1)[0]
     if name == "spectrograms" or top == "windows":
         return "windows"
+    if top == staged.STAGED:  # staged/<table>/ends, staged/<table>/text
+        return "errors" if name.split("/")[1] == "errors" else "staged" if name.endswith("/ends") else "text"
     return top if top in ("records", "errors") else "file"
 
 
@@ -100,7 +105,7 @@ def scan(file: h5py.File, counts: tuple[int, int, int] | None = None,
     and how many blocks were read. A dataset that cannot even be opened is damaged whole. ``tail``: each
     dataset's last block only (what appending rows rewrites)."""
     records, windows, errors = counts if counts is not None else committed_counts(file)
-    limits = {"records": records, "windows": windows, "errors": errors}
+    limits = {"records": records, "windows": windows, "errors": errors, **_staged_limits(file, records)}
     damage, blocks = [], 0
     for name in _datasets(file):
         if skip(name):
@@ -108,13 +113,28 @@ def scan(file: h5py.File, counts: tuple[int, int, int] | None = None,
         table = table_of(name)
         try:
             dataset = file[name]
-            n = limits.get(table, dataset.shape[0] if dataset.shape else 1)
+            n = limits.get(name, limits.get(table, dataset.shape[0] if dataset.shape else 1))
             found, read = damaged_blocks(dataset, n, _last_block(dataset, n) if tail else 0)
         except READ_ERRORS:
             found, read = [(0, max(limits.get(table, 1), 1))], 1
         blocks += read
         damage += [Damage(name, a, b, table) for a, b in found]
     return damage, blocks
+
+
+def _staged_limits(file: h5py.File, n_records: int) -> dict[str, int]:
+    """The rows of ``/staged/records/ends`` and the bytes of its ``text`` that the first ``n_records`` records
+    hold (none where the file stages nothing; the whole text where its last end cannot be read)."""
+    first = staged.first_row(file, "records")
+    if first is None:
+        return {}
+    rows = max(n_records - first, 0)
+    ends = f"{staged.STAGED}/records/ends"
+    try:
+        size = int(file[ends][rows - 1, -1]) if rows else 0
+    except READ_ERRORS:
+        size = file[f"{staged.STAGED}/records/text"].shape[0]
+    return {ends: rows, f"{staged.STAGED}/records/text": size}
 
 
 def _last_block(dataset: h5py.Dataset, n: int) -> int:
@@ -142,14 +162,30 @@ def window_owners(file: h5py.File, start: int, stop: int, n_records: int) -> np.
         return None
 
 
+def text_owners(file: h5py.File, start: int, stop: int) -> np.ndarray | None:
+    """The staged rows (from ``first_row``) whose cells lie in bytes ``[start, stop)`` of the staged text;
+    None where the cells' ends cannot be read."""
+    try:
+        ends = file[f"{staged.STAGED}/records/ends"][()][:, -1]
+    except READ_ERRORS:
+        return None
+    begins = np.concatenate(([0], ends[:-1]))
+    return np.flatnonzero((begins < stop) & (ends > start))
+
+
 def damaged_records(file: h5py.File, damage: Iterable[Damage], n_records: int) -> tuple[np.ndarray, list[Damage]]:
     """The sorted ``/records`` rows whose stored values some of ``damage`` holds, and the damage that names no
     record (the file's own datasets, ``/errors``, windows whose owners cannot be read)."""
     rows: set[int] = set()
     other: list[Damage] = []
+    first = staged.first_row(file, "records") or 0
     for d in damage:
         if d.table == "records":
             rows.update(range(d.start, min(d.stop, n_records)))
+        elif d.table == "staged":
+            rows.update(range(first + d.start, min(first + d.stop, n_records)))
+        elif d.table == "text" and (owners := text_owners(file, d.start, d.stop)) is not None:
+            rows.update((owners + first).tolist())
         elif d.table == "windows" and (owners := window_owners(file, d.start, d.stop, n_records)) is not None:
             rows.update(owners.tolist())
         else:
@@ -158,14 +194,24 @@ def damaged_records(file: h5py.File, damage: Iterable[Damage], n_records: int) -
 
 
 def record_names(file: h5py.File, rows: Iterable[int]) -> list[str]:
-    """The names of ``/records`` rows ``rows``; ``row N`` where the name itself cannot be read."""
-    names = file["records/name"]
-    out = []
+    """The names of ``/records`` rows ``rows`` (a partial file's staged ones too); ``row N`` where the name
+    itself cannot be read."""
+    rows = list(rows)
+    try:
+        names = staged.read(file, "records", max(rows, default=-1) + 1, ("name",))["name"]
+    except READ_ERRORS:
+        names = _names_one_by_one(file, rows)
+    return [str(names[row]) if row < len(names) and names[row] is not None else f"row {row}" for row in rows]
+
+
+def _names_one_by_one(file: h5py.File, rows: list[int]) -> list[str | None]:
+    """Each of ``rows``' names that can be read from ``/records/name`` (None where not), at its row."""
+    out: list[str | None] = [None] * (max(rows, default=-1) + 1)
     for row in rows:
         try:
-            out.append(names.asstr()[row])
+            out[row] = file["records/name"].asstr()[row]
         except READ_ERRORS:
-            out.append(f"row {row}")
+            pass
     return out
 
 
