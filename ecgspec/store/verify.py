@@ -27,7 +27,7 @@ from .probe import probe
 __all__ = ["Damage", "Report", "chunk_error", "damaged_records", "scan", "verify_file"]
 
 VIRTUAL_ROWS = 256  # rows read at a time from a virtual dataset (its sources' chunks are not its own)
-READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, UnicodeDecodeError)  # h5py on damage
+READ_ERRORS = (OSError, ValueError, KeyError, IndexError, RuntimeError, TypeError, UnicodeDecodeError)  # h5py on damage
 REPAIR = "rerun the extract command that wrote it with --resume: it computes them again"
 
 

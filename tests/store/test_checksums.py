@@ -19,7 +19,7 @@ import pytest
 import ecgspec
 from ecgspec.store.checksums import ROOT_ATTR, STRING_ATTR
 from ecgspec.store.layout import OutputError
-from ecgspec.store.verify import verify_file
+from ecgspec.store.verify import record_names, verify_file
 from tests.helpers.compare import assert_same
 from tests.helpers.paths import benchmark
 from tests.helpers.store import compute, fake_records, run, writer
@@ -59,7 +59,7 @@ def owners(path: Path, first: int, rows: int) -> set[str]:
     """The names of the records with windows in rows ``[first, first + rows)``."""
     with h5py.File(path, "r") as f:
         record = f["windows/record"][first : first + rows]
-        return set(f["records/name"].asstr()[()][np.unique(record)].tolist())
+        return set(record_names(f, np.unique(record).tolist()))  # a partial file's staged names too
 
 
 # -- the layout -------------------------------------------------------------------------------
@@ -251,3 +251,24 @@ def test_records_added_to_a_finished_file_check_only_the_blocks_appending_rewrit
         else:  # the last chunk, which appending rewrites: checked, its records computed again
             assert set(w.repaired) == damaged and not w.done_names & damaged
         w.close()
+
+
+def test_a_flipped_bit_in_a_partial_files_staged_strings_is_repaired(tmp_path: Path) -> None:
+    records = fake_records(NAMES[:100], SHAPE)
+    (tmp_path / "clean").mkdir()
+    clean = run(writer(tmp_path / "clean" / "out.h5", SHAPE, durable=False), records)
+    w = writer(tmp_path / "out.h5", SHAPE, durable=False)
+    for record in records[:80]:
+        compute(w, record)
+    w.close()
+    partial = tmp_path / "out.h5.partial"
+    with h5py.File(partial, "r") as f:
+        ends = f["staged/records/ends"][()][:, -1]
+    row = 57
+    _, at, _ = chunks(partial, "staged/records/text")[0]
+    flip(partial, at + int(ends[row - 1]) + 2)  # a byte of record 57's cells (one chunk holds all the text)
+    w = writer(tmp_path / "out.h5", SHAPE, durable=False, resume=True)
+    # the text's one chunk holds every cell, the names' too: the records are named by their rows
+    assert w.repaired == tuple(f"row {i}" for i in range(80)) and not w.done_names
+    run(w, records)
+    assert_same(tmp_path / "out.h5", clean)
