@@ -33,6 +33,14 @@ class Kept:
     windows: int
     repaired: tuple[str, ...] = ()  # committed records whose rows failed their checksum: computed again
 
+    def repair_warnings(self, path: Path) -> list[str]:
+        """The warning naming the records a resume computes again for their damage (none if none)."""
+        if not self.repaired:
+            return []
+        names = ", ".join(self.repaired[:5]) + (" ..." if len(self.repaired) > 5 else "")
+        return [f"{path}: {len(self.repaired)} records failed their checksum (damaged: {names});"
+                " they and the records after them are computed again"]
+
 
 def _mismatch(file: h5py.File, config: dict[str, Any], window_shape: tuple[int, ...], dtype: np.dtype) -> str | None:
     """Why ``file``'s values cannot be continued by a run with these settings, or None."""

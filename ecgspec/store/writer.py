@@ -23,6 +23,7 @@ from .layout import (
     COUNTER,
     FRAME_COLUMNS,
     MASK_COLUMNS,
+    RECORD_COLUMNS,
     STORE_DTYPES,
     STRING_COLUMNS,
     WINDOW_COLUMNS,
@@ -101,10 +102,7 @@ class SpectrogramWriter:
         self._file, kept = self._open(overwrite, resume, frequencies, attrs, filters)
         self.done_names = kept.names  # records kept from the earlier run (resume)
         self.repaired = kept.repaired  # records of the earlier run whose rows failed their checksum
-        if kept.repaired:
-            self.warnings.append(f"{self.partial}: {len(kept.repaired)} records failed their checksum (damaged:"
-                                 f" {', '.join(kept.repaired[:5])}{' ...' if len(kept.repaired) > 5 else ''});"
-                                 " they and the records after them are computed again")
+        self.warnings += kept.repair_warnings(self.partial)
         self._fd = os.open(self.partial, os.O_RDONLY)  # for fsync; the same inode after the rename
         self._start_counts(kept)
 
@@ -149,8 +147,12 @@ class SpectrogramWriter:
 
     def _start_counts(self, kept: Kept) -> None:
         """The append path's counts and queues, starting from what the file keeps."""
-        self._handles: dict[str, h5py.Dataset] = {}  # each dataset written, opened once (see _dataset)
-        self._counter = self._dataset(COUNTER)
+        # each dataset appended to, opened once and held: HDF5 drops a dataset's chunk cache when its last handle
+        # closes, and a checksummed chunk was then checked, written and read back whole at every append
+        names = ["spectrograms", COUNTER, *(f"windows/{k}" for k in WINDOW_COLUMNS),
+                 *(f"records/{k}" for k in RECORD_COLUMNS if k not in STRING_COLUMNS["records"])]
+        self._handles = {name: self._file[name] for name in names}
+        self._counter = self._handles[COUNTER]
         self._n_windows = self._n_committed_windows = kept.windows
         self._n_records = kept.records
         self._n_errors = 0
@@ -212,20 +214,11 @@ class SpectrogramWriter:
         end = self._n_windows + n
         for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
                            ("windows/qc", qc)):
-            dataset = self._dataset(name)
+            dataset = self._handles[name]
             dataset.resize(end, axis=0)
             dataset[self._n_windows : end] = data
         self._n_windows = end
         self._tail_rows = np.concatenate([self._tail_rows, records])
-
-    def _dataset(self, name: str) -> h5py.Dataset:
-        """Dataset ``name``, opened once and held: HDF5 flushes and drops a dataset's chunk cache when its last
-        handle closes, and a checksummed chunk was then checksummed, written and read back whole at every
-        append (5x the writer's time on small windows)."""
-        dataset = self._handles.get(name)
-        if dataset is None:
-            dataset = self._handles[name] = self._file[name]
-        return dataset
 
     def commit_record(self, row: RecordRow) -> int:
         """Append ``row`` to /records once its ``row.n_windows`` windows are written; return its row index."""
@@ -251,7 +244,7 @@ class SpectrogramWriter:
             raise ValueError(f"discard_windows: got {n}, only {pending} windows are uncommitted")
         end = self._n_windows - n
         for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
-            self._dataset(name).resize(end, axis=0)
+            self._handles[name].resize(end, axis=0)
         self._n_windows = end
         self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
 
@@ -285,7 +278,7 @@ class SpectrogramWriter:
             for key in rows[0] if rows else ():
                 if key in STRING_COLUMNS[group]:
                     continue
-                dataset = self._dataset(f"{group}/{key}")
+                dataset = self._handles[f"{group}/{key}"]
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
                 values = [row[key] for row in rows]
