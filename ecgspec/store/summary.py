@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import OutputError, one_line
 from ..signal.quality import flag_counts
+from .checksums import is_checksummed
 from .layout import compression_name
 from .reader import SpectrogramFile
 from .targets import class_counts
@@ -39,6 +40,7 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
             "window_shape": list(file.window_shape),
             "dtype": str(spectrograms.dtype),
             "compression": compression_name(spectrograms),
+            "checksummed": is_checksummed(file._h5()),  # Fletcher32 and string CRCs (ecgspec verify checks them)
             "config": file.config,
             "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
             "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),

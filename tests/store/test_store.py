@@ -358,6 +358,7 @@ def test_describe(out: Path) -> None:
         "window_shape": list(SMALL),
         "dtype": "float32",
         "compression": "gzip",
+        "checksummed": True,
         "config": CONFIG,
         "meta": [],  # fake records carry no header comments
         "labels": [],
