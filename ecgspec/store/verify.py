@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import OutputError, one_line
 from . import staged
 from .checksums import STRING_BLOCK, damaged_string_blocks, is_checksummed
-from .layout import COUNTER, committed_counts, open_for_reading
+from .layout import COUNTER, committed, committed_counts, open_for_reading
 from .probe import probe
 
 __all__ = ["Damage", "Report", "chunk_error", "damaged_records", "scan", "verify_file"]
@@ -244,6 +244,23 @@ class Report:
         return {"path": self.path, "checksummed": self.checksummed, "complete": self.complete,
                 "records": self.records, "blocks": self.blocks, "damaged_records": self.damaged,
                 "damage": [dataclasses.asdict(d) for d in self.damage]}
+
+
+def committed_readable(file: h5py.File, counts: tuple[int, int, int]) -> tuple[dict[str, np.ndarray],
+                                                                              dict[str, np.ndarray]]:
+    """:func:`~ecgspec.store.layout.committed`, or where a chunk of those rows fails its checksum in a partial
+    file (a writer killed inside a flush tears the chunk it was rewriting: its committed rows then read
+    as damaged) the records before the first damaged one. A finished file's damage is an OutputError."""
+    try:
+        return committed(file, counts)
+    except OSError as exc:
+        tables = ("records/", "windows/", f"{staged.STAGED}/records/")
+        damage, _ = scan(file, counts, skip=lambda name: name == "spectrograms" or not name.startswith(tables))
+        rows, _ = damaged_records(file, damage, counts[0])
+        if file.attrs.get("complete", False) or not len(rows):
+            raise OutputError(f"{file.filename}: {one_line(exc)}: damaged; `ecgspec verify {file.filename}` names"
+                              f" the records, and {REPAIR}") from exc
+        return committed(file, (int(rows[0]), *counts[1:]))
 
 
 def _structure(path: Path) -> None:

@@ -272,3 +272,22 @@ def test_a_flipped_bit_in_a_partial_files_staged_strings_is_repaired(tmp_path: P
     assert w.repaired == tuple(f"row {i}" for i in range(80)) and not w.done_names
     run(w, records)
     assert_same(tmp_path / "out.h5", clean)
+
+
+def test_a_partial_with_a_damaged_column_chunk_reads_the_records_before_it_a_finished_one_says_damaged(
+        finished: Path, tmp_path: Path) -> None:
+    w = writer(tmp_path / "out.h5", SHAPE, durable=False)
+    for record in fake_records(NAMES[:40], SHAPE):
+        compute(w, record)
+    w.close()
+    partial = tmp_path / "out.h5.partial"
+    _, at, size = chunks(partial, "records/fs")[0]  # one chunk holds every record's fs: a kill tore its rewrite
+    flip(partial, at + 3)
+    with ecgspec.open(partial, allow_partial=True) as ds:
+        assert len(ds.records["name"]) == 0 and len(ds) == 0
+    out = tmp_path / "finished.h5"
+    shutil.copy(finished, out)
+    _, at, _ = chunks(out, "records/fs")[0]
+    flip(out, at + 3)
+    with pytest.raises(OutputError, match="damaged; `ecgspec verify"):
+        ecgspec.open(out).records
