@@ -18,4 +18,4 @@ def open_wfdb(ref: RecordRef) -> Record:
     if h is None:
         return open_slow(ref)
     record = open_multi_segment(ref, h) if isinstance(h, MasterHeader) else open_single(ref, h)
-    return described(record, comments, h.base_date, h.base_time)
+    return described(record, comments, h.base_date, h.base_time, h.warnings)
