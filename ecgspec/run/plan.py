@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence, TextIO
 from ..engine.config import InputConfig
 from ..errors import ExtractError, one_line
 from ..readers import RecordError, RecordRef, find_records
+from ..readers.base import NOTE_KEYS
 from ..signal.leads import open_layout
 from ..signal.windowing import count_windows
 from ..store.layout import compression_filters, expected_output_bytes
@@ -47,6 +48,7 @@ class Plan:
     seconds: float = 0.0
     reasons: list[dict[str, Any]] = field(default_factory=list)
     labels: Any = None  # with --labels: how the records matched (ecgspec.labels.Match)
+    notes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NOTE_KEYS, 0))  # records read with each note
 
     @property
     def output_bytes(self) -> int:
@@ -60,7 +62,7 @@ class Plan:
             "dtype": self.dtype, "compression": self.compression, "output": self.output,
             "output_exists": self.output_exists, "output_bytes": self.output_bytes,
             "skipped": [{"name": n, "message": m} for n, m in self.skipped], "skip_reasons": self.reasons,
-            "seconds": round(self.seconds, 3), **self._labels_dict(),
+            "seconds": round(self.seconds, 3), **self.notes, **self._labels_dict(),
         }
 
     def _labels_dict(self) -> dict[str, Any]:
@@ -78,20 +80,27 @@ class Plan:
             f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip",
             f"ecgspec: {self.windows} windows of {shape} {self.dtype}, output about {size / 2**20:.1f} MiB"
             f" ({size} bytes){' before compression' if self.compression not in (None, 'none') else ''}{exists}",
-        ]
+        ] + [f"ecgspec: {n} records read although their files depart from the format ({key} in /records/meta)"
+             for key, n in self.notes.items() if n]
 
 
 def planned_windows(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int:
     """Windows the run would cut from ``ref`` (see the module's docstring); RecordError if it would skip it."""
+    return _planned(ref, config, options)[0]
+
+
+def _planned(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[int, tuple[str, ...]]:
+    """:func:`planned_windows`, and the notes the record's reader made (the ``NOTE_KEYS`` in its meta)."""
     record, layout = open_layout(ref, config, options)
+    notes = tuple(key for key, _ in record.header.meta if key in NOTE_KEYS)
     return count_windows(record.header, layout.channels, config.sampling_rate, config.n_samples,
-                         options.stride or config.n_samples)
+                         options.stride or config.n_samples), notes
 
 
-def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int | str:
-    """The windows of ``ref``, or why it would be skipped (as the run words it)."""
+def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[int, tuple[str, ...]] | str:
+    """:func:`_planned`'s windows and notes, or why ``ref`` would be skipped (as the run words it)."""
     try:
-        return planned_windows(ref, config, options)
+        return _planned(ref, config, options)
     except RecordError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - as the run: any reader failure is the record's
@@ -123,11 +132,11 @@ def _process_map(workers: int) -> Callable[..., list[Any]] | None:
     return lambda func, items, *args: map_in_processes(func, items, workers, *args)
 
 
-def _outcome_list(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[int | str]:
+def _outcome_list(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[tuple | str]:
     return [_outcome(ref, config, options) for ref in refs]
 
 
-def outcomes(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[int | str]:
+def outcomes(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[tuple | str]:
     """:func:`_outcome` of every ref, in order: in ``options.workers`` processes (threads with 0)."""
     if options.workers == 0 or len(refs) < PROCESS_MIN_RECORDS:
         with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="ecgspec-plan") as pool:
@@ -165,9 +174,12 @@ def dry_run(
             plan.skipped.append((ref.name, outcome))
             failures.failed(ref.name, outcome)
         else:
-            plan.windows += outcome
-            if outcome == 0:
+            windows, notes = outcome
+            plan.windows += windows
+            if windows == 0:
                 plan.empty.append(ref.name)
+            for key in notes:
+                plan.notes[key] += 1
     failures.close()
     plan.reasons = failures.by_reason()
     plan.seconds = time.perf_counter() - t0

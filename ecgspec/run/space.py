@@ -31,7 +31,7 @@ def expected_run_bytes(
     """Bytes the output of ``refs`` takes (uncompressed), from their headers alone (or a sample's)."""
     step = max(1, -(-len(refs) // SAMPLE_RECORDS))
     sample = refs[::step]
-    counts = [n for n in outcomes(sample, config, options) if not isinstance(n, str)]  # str: a record skipped
+    counts = [n[0] for n in outcomes(sample, config, options) if not isinstance(n, str)]  # str: a record skipped
     scale = len(refs) / max(1, len(sample))
     n_windows, n_read = round(sum(counts) * scale), round(len(counts) * scale)
     return expected_output_bytes(n_windows, window_shape, options.dtype, n_read, len(refs) - n_read)

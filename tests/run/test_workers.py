@@ -143,7 +143,7 @@ def test_dry_run_in_processes_counts_as_the_threads_do(cpsc_dir: Path, monkeypat
     refs = find_records([cpsc_dir])[0]
     threads = plan.outcomes(refs, config, ExtractOptions(stride=700, workers=0))
     monkeypatch.setattr(plan, "PROCESS_MIN_RECORDS", 1)
-    assert plan.outcomes(refs, config, options) == threads and sum(threads) > len(refs)
+    assert plan.outcomes(refs, config, options) == threads and sum(n for n, _ in threads) > len(refs)
     assert workers.processes_allowed()
 
 
