@@ -193,6 +193,8 @@ def _open_fast(ref: RecordRef) -> Record | None:
         got = decoder.decode(raw, meta_pairs)
     except Unhandled as exc:
         return _fallback(ref, str(exc), exc.malformed)
+    except RecordError:  # a file only ecgspec's decoder takes for what it is: its reason is the one
+        raise
     except Exception as exc:  # noqa: BLE001 - where ecgdatakit would raise too; it gives its reason
         return _fallback(ref, one_line(exc), True)
     if not got.signals:
