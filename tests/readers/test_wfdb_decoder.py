@@ -22,6 +22,7 @@ from ecgspec.readers.wfdb.header import MasterHeader, header_lines, parse_header
 from ecgspec.readers.wfdb.record import FastWfdbRecord, WfdbRecord, float32_exact
 from ecgspec.readers.wfdb.record_line import record_line
 from ecgspec.readers.wfdb.signal import signal_bytes
+from tests.helpers.fuzzing import examples, expect, outcome
 from tests.helpers.paths import DATA, ROOT
 from tests.helpers.records import as_format
 
@@ -376,8 +377,9 @@ def _fields(h: object) -> dict[str, str]:
     return out
 
 
+@expect("read", "record error", "departure read")
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=mutated())
 def test_mutated_header_parses_like_wfdb_or_is_record_error(case: tuple[str, bytes]) -> None:
@@ -407,7 +409,7 @@ def test_mutated_header_parses_like_wfdb_or_is_record_error(case: tuple[str, byt
             header.write_text("\n".join([record_line(lines).text, *lines[1:]]) + "\n")
             fixed = header.read_bytes()
             theirs = wfdb.rdheader(str(header.with_suffix("")))
-            event("a departure read")
+            outcome("departure read")
         event("wfdb rejects the header" if theirs is None else "wfdb parses the header")
         if theirs is None:
             assert ours == "rejected", "we parse a header wfdb rejects"
@@ -424,9 +426,9 @@ def test_mutated_header_parses_like_wfdb_or_is_record_error(case: tuple[str, byt
             rec = _open(header)
         except RecordError as exc:
             assert str(exc).strip() and "\n" not in str(exc)
-            event("record error at open")
+            outcome("record error", "record error at open")
             return
-        event("fast" if isinstance(rec, FastWfdbRecord) else "wfdb")
+        outcome("read", "fast" if isinstance(rec, FastWfdbRecord) else "wfdb")
         if departs:  # wfdb reads the samples of the corrected copy
             header.write_bytes(fixed)
         h = rec.header
