@@ -6,7 +6,8 @@ or ``HYPOTHESIS_PROFILE=dev``; a tenth of it). A test names its full count throu
 
 A "read or RecordError" fuzzer that turned every input into a RecordError (or read every input)
 would pass while testing nothing: :func:`expect` fails it unless its examples came to each outcome
-it names, each example saying which through :func:`outcome`.
+it names, each example saying which through :func:`outcome`. It asks that under ``full`` alone: a
+tenth of the examples (a handful) may well come to one outcome when nothing is wrong.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Callable
 from hypothesis import event, settings
 
 PROFILES = {"full": 100, "dev": 10}  # name -> examples of a test that names none (Hypothesis's default: 100)
+PROFILE = {"name": "full"}  # the profile loaded
 _seen: list[Counter] = []  # the outcomes of the fuzzers running (one a test; a list for nested runs)
 
 
@@ -28,6 +30,7 @@ def load_profile() -> str:
         settings.register_profile(name, max_examples=count)
     name = os.environ.get("HYPOTHESIS_PROFILE", "full")
     settings.load_profile(name)
+    PROFILE["name"] = name
     return name
 
 
@@ -44,7 +47,7 @@ def outcome(kind: str, detail: str | None = None) -> None:
 
 
 def expect(*kinds: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a ``@given`` test: it fails unless its examples came to each of ``kinds`` at least once."""
+    """Decorate a ``@given`` test: under ``full``, it fails unless its examples came to each of ``kinds``."""
 
     def wrap(test: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(test)
@@ -54,7 +57,7 @@ def expect(*kinds: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 test(*args, **kwargs)
             finally:
                 seen = _seen.pop()
-            missing = [kind for kind in kinds if not seen[kind]]
+            missing = [kind for kind in kinds if not seen[kind]] if PROFILE["name"] == "full" else []
             assert not missing, f"no example came to {missing} (outcomes: {dict(seen)}): the fuzzer tests less than it should"
 
         return run

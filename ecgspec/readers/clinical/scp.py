@@ -44,7 +44,7 @@ import numpy as np
 from ...errors import RecordError
 from ..base import SCP_WARNINGS
 from . import scp_codec, scp_tags
-from .labels import clinical_name, lead_label, unique_labels
+from .ecgdatakit_facts import clinical_name, lead_label, unique_labels
 from .xml_common import Decoded, Unhandled, leads_to_mv
 
 FORMAT = "SCP-ECG"
