@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DATA   ?= ../shared/data
 
-.PHONY: install install-test demo test test-fast lint bench clean
+.PHONY: install install-test demo test test-fast lint bench docs clean
 
 # `install`: what running ecgspec needs (the demo, the command). `install-test`: that plus the
 # test extra (pytest, hypothesis, torch-ecg for the parity tests, edfio), for `make test` and `make bench`.
@@ -23,7 +23,7 @@ $(BIN)/ecgspec: pyproject.toml ecgspec/readers/_digits.c
 	@touch $@
 
 $(VENV)/.test-extra: $(BIN)/ecgspec
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,docs]"
 	@touch $@
 
 install: $(BIN)/ecgspec
@@ -43,6 +43,10 @@ lint: install-test
 # about a fifth of the whole suite's time
 test-fast: install-test
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# the documentation site, into build/site; any warning (a broken link, a missing page) is an error
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 bench: install-test
 	$(BIN)/python benchmarks/bench.py --data $(DATA)

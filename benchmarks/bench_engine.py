@@ -282,13 +282,13 @@ def _write_row(table: Table, ctx: Dict[str, Any], cfg: Dict[str, Any], engine: A
 def section_stages(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
     """Each stage of extract alone (read, engine, write) on the corpus, the 16x2 read row, and the
     whole run against the slowest stage."""
-    from ecgspec.run import reading
+    from ecgspec.run.limits import LIMITS
 
     corpus: Corpus = ctx["corpus"]
     n = args.records
     folder = corpus.subset(n)
     cfg = e2e_config(args)
-    block = reading.BLOCK_SAMPLES
+    block = LIMITS.block_samples
     rates: Dict[str, float] = {}
     n_windows = _read_rows(args, table, folder, cfg, block, rates)
     threads = read_threads(args)

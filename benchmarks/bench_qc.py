@@ -30,11 +30,11 @@ def _in_memory(signal: Any, rate: float) -> Any:
 
 def _windows_seconds(record: Any, fs: float, window: int) -> float:
     """Seconds to window both leads of ``record`` at ``fs`` Hz, block by block as extract does."""
-    from ecgspec.run import reading
+    from ecgspec.run.limits import LIMITS
     from ecgspec.signal.windowing import iter_windows
 
     t0 = time.perf_counter()
-    for _ in iter_windows(record, [0, 1], fs, window, window, 0.1, reading.BLOCK_SAMPLES):
+    for _ in iter_windows(record, [0, 1], fs, window, window, 0.1, LIMITS.block_samples):
         pass
     return time.perf_counter() - t0
 

@@ -44,15 +44,15 @@ def kill_when_half_done(inputs: Path, output: Path, config: Dict[str, Any], opti
 
 
 def commit_cost(args: argparse.Namespace, ctx: Dict[str, Any], window_shape: tuple, records_per_s: float) -> Dict[str, float]:
-    """ms per commit point with and without fsync, each commit holding FLUSH_SECONDS of records
-    (at the fresh run's pace) of one window each, as extract commits every FLUSH_SECONDS."""
+    """ms per commit point with and without fsync, each commit holding flush_seconds of records
+    (at the fresh run's pace) of one window each, as extract commits every flush_seconds (LIMITS)."""
     import numpy as np
 
-    from ecgspec.run.stages import FLUSH_SECONDS
+    from ecgspec.run.limits import LIMITS
     from ecgspec.store.layout import RecordRow
     from ecgspec.store.writer import SpectrogramWriter
 
-    per_commit = max(1, int(records_per_s * FLUSH_SECONDS))
+    per_commit = max(1, int(records_per_s * LIMITS.flush_seconds))
     values = np.ones((1, *window_shape), dtype=np.float32)
     out = {}
     for durable in (False, True):

@@ -36,14 +36,20 @@ def child(tree: str, folder: str) -> None:
     assert Path(ecgspec.__file__).resolve().is_relative_to(Path(tree).resolve()), ecgspec.__file__
     try:  # the layered package (this tree): quality flags on, as a run has them
         from ecgspec.readers import find_records, open_record
-        from ecgspec.run import reading
         from ecgspec.signal.leads import select_channels
         from ecgspec.signal.windowing import Cut, WindowStats, iter_flagged_windows
 
         def windows(record, channels, fs, n, stride, max_nan, block, stats):
             return iter_flagged_windows(record, channels, Cut(fs, n, stride, max_nan, block), stats)
 
-        block = reading.BLOCK_SAMPLES
+        try:  # the run's tunables in one object
+            from ecgspec.run.limits import LIMITS
+
+            block = LIMITS.block_samples
+        except ImportError:  # before it
+            from ecgspec.run import reading
+
+            block = reading.BLOCK_SAMPLES
     except ImportError:
         try:  # flat modules with the readers package and quality flags
             from ecgspec import stages

@@ -4,8 +4,10 @@
 
 The package follows the data's path: :mod:`ecgspec.readers` (records on disk),
 :mod:`ecgspec.signal` (leads, resampling, windows, quality flags), :mod:`ecgspec.engine`
-(the spectrogram), :mod:`ecgspec.store` (the HDF5 file), :mod:`ecgspec.run` (an ``extract``
-run); :mod:`ecgspec.cli` is a thin layer on top. Every error is an :class:`EcgspecError`
+(the spectrogram), :mod:`ecgspec.targets` (class vocabularies and splits, pure),
+:mod:`ecgspec.store` (the HDF5 file), :mod:`ecgspec.run` (an ``extract`` run);
+:mod:`ecgspec.cli` is a thin layer on top. Imports only look down the layers ``errors`` <
+``engine`` < ``readers`` < ``signal`` < ``targets`` < ``store`` < ``run`` < ``cli``/``plot``. Every error is an :class:`EcgspecError`
 (:mod:`ecgspec.errors`).
 
 The public names are imported on first use (PEP 562), so that ``ecgspec --help``,

@@ -1,4 +1,4 @@
-"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.run.pipeline` and :mod:`ecgspec.store.reader`.
+"""The ``ecgspec`` command: a thin click layer over :mod:`ecgspec.run.api` and :mod:`ecgspec.store.reader`.
 
 Exit status: 0 every record written; 1 some records skipped (the output is still
 complete and lists them under /errors); 2 fatal error (bad config or options,
@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict
 import click
 
 from . import __version__
-from .engine.config import whole_numbers
+from .engine.checks import whole_numbers
 from .errors import ConfigError, EcgspecError, one_line
 from .run.options import ENGINE_KEYS, MERGES, ON_ERROR, build_settings, load_yaml
 from .store.hazards import file_locking_hint
@@ -188,6 +188,13 @@ def main(debug: bool) -> None:
               " each column but the key goes to /records/labels/<column>.")
 @click.option("--label-key", help="The --labels column holding record names (or file names).")
 @click.option("--labels-required", is_flag=True, default=None, help="Skip records without a row in --labels.")
+@click.option("--targets", metavar="VOCAB", help="Write /records/targets, a class vector per record: cinc2021, cinc2020"
+              " (header Dx), ptbxl:TASK (all, diagnostic, subdiagnostic, superdiagnostic, form, rhythm; --labels"
+              " scp_codes), code15 (--labels exams.csv), codes:labels/COLUMN or codes:meta/KEY.")
+@click.option("--targets-required", is_flag=True, default=None, help="Skip records without a class of --targets.")
+@click.option("--min-count", type=int, help="With --targets codes:COLUMN: only codes at least N records hold [1].")
+@click.option("--ptbxl-statements", type=click.Path(dir_okay=False), help="PTB-XL's scp_statements.csv for"
+              " --targets ptbxl:TASK [beside --labels].")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and any partial file) if it exists.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, or add new records to OUTPUT.")
 @click.option("--no-space-check", is_flag=True, help="Start even when the expected output exceeds the free space.")
@@ -197,21 +204,23 @@ def main(debug: bool) -> None:
 def extract(inputs, output, config_path, overwrite, resume, no_space_check, quiet, as_json, dry_run, log_every,
             **kwargs) -> None:
     """Spectrograms of every record in INPUT... (records, folders, or - for paths on stdin) into OUTPUT.h5."""
+    from .run.settings import resolve
+
     engine = {k: kwargs.pop(k) for k in ENGINE_KEYS if k in kwargs}
-    config, options = _settings(config_path, engine, kwargs)
+    settings = resolve(*_settings(config_path, engine, kwargs))  # the run's settings, resolved once, here
     if log_every < 0:
         raise ConfigError(f"log_every: got {log_every}, must be a number of seconds >= 0")
     if dry_run:
-        _dry_run(list(inputs), output, config, options, quiet, as_json)
+        _dry_run(list(inputs), output, settings, quiet, as_json)
     from .errors import Interrupted
-    from .run.api import RunControl, run_extract, stderr_log
+    from .run.api import RunControl, run_settings, stderr_log
 
     terminal = sys.stderr.isatty()
     control = RunControl(overwrite=overwrite, resume=resume, progress=not quiet and terminal,
                          log_every=0 if quiet else log_every, stdin=sys.stdin, log=_silent if quiet else stderr_log,
                          space_check=not no_space_check)
     try:
-        result = run_extract(list(inputs), output, config, options, control)
+        result = run_settings(list(inputs), output, settings, control)
     except Interrupted as exc:
         _die(str(exc), 128 + exc.signum)
     if not quiet:
@@ -221,11 +230,11 @@ def extract(inputs, output, config_path, overwrite, resume, no_space_check, quie
     sys.exit(EXIT_SKIPPED if result.errors else EXIT_OK)
 
 
-def _dry_run(inputs: list, output: str, config: Any, options: Any, quiet: bool, as_json: bool) -> None:
+def _dry_run(inputs: list, output: str, settings: Any, quiet: bool, as_json: bool) -> None:
     """``extract --dry-run``: plan the run, print the plan (stdout), exit 1 if records would be skipped."""
     from .run.plan import dry_run
 
-    plan = dry_run(inputs, output, config, options, stdin=sys.stdin, log=_silent if quiet or as_json else click.echo)
+    plan = dry_run(inputs, output, settings, stdin=sys.stdin, log=_silent if quiet or as_json else click.echo)
     if as_json:
         click.echo(json.dumps(plan.to_dict()))
     elif not quiet:
@@ -278,6 +287,9 @@ def info(file: str, as_json: bool) -> None:
             value = json.dumps(value, sort_keys=True)
         elif key in ("meta", "labels"):  # the /records/meta and /records/labels columns
             value = ", ".join(value) or "none"
+        elif key == "targets":  # each class's count of records
+            value = "none" if value is None else f"{value['vocabulary']}, {len(value['classes'])} classes: " + (
+                ", ".join(f"{name} {n}" for name, n in value["classes"].items()))
         elif key == "qc":  # windows carrying each quality flag
             value = "not checked (written before quality flags)" if value is None else (
                 ", ".join(f"{n} {name}" for name, n in value.items()))

@@ -75,12 +75,12 @@ def _pick_leads(stored: list[str], wanted: Sequence[str] | None) -> list[int]:
 
 def _waveform(file: SpectrogramFile, row: int, start: int, leads: list[int]) -> tuple[np.ndarray | None, str]:
     """The window's samples of the stored ``leads`` read again from the source, or (None, why not)."""
-    from .readers import KINDS, RecordRef, open_record
+    from .readers import RecordRef, kind_of, open_record
     from .signal.windowing import read_window
 
     source = Path(file.records["source"][row])
     config = file.config
-    kind = KINDS.get(source.suffix)
+    kind = kind_of(source)
     if kind is None or not source.exists():
         return None, f"source {source} is not there"
     try:

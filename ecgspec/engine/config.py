@@ -1,20 +1,18 @@
 """The engine's configuration: torch_ecg's ``InputConfig`` keys, checked up front.
 
-(The ``extract`` command's own options and the YAML merging are in :mod:`ecgspec.run.options`.)
-Every check raises :class:`ConfigError` (a ``ValueError``) whose message names the
-field, the value and what is allowed, so a bad config never surfaces later as a
-cryptic torch error (or not at all under ``python -O``, as torch_ecg's asserts do).
+(The ``extract`` command's own options and the YAML merging are in :mod:`ecgspec.run.options`;
+the value checks both use are in :mod:`.checks`.) Every check raises :class:`ConfigError` (a
+``ValueError``) whose message names the field, the value and what is allowed, so a bad config
+never surfaces later as a cryptic torch error (or not at all under ``python -O``, as torch_ecg's asserts do).
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-import re
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Tuple
 
 from ..errors import ConfigError
 from . import frames
+from .checks import DEVICES, check_positive_int, check_positive_real, fail, is_real
 
 if TYPE_CHECKING:  # torch is imported where a dtype or device is resolved: `shape` and `--help` never need it
     import torch
@@ -27,54 +25,6 @@ MAX_WINDOW_SIZE = 0.2
 ENGINE_DTYPES = ("float32", "float64")
 _DEFAULTS = {"input_type": "spectrogram", "window_size": DEFAULT_WINDOW_SIZE, "overlap_size": DEFAULT_OVERLAP_SIZE,
              "feature_fs": None, "to1d": False, "ensure_batch_dim": True}
-
-
-def fail(field: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"{field}: got {value!r}, {allowed}")
-
-
-def whole_numbers(value: Any) -> Any:
-    """Integral floats as ints, inside dicts and lists too: ``fs: 500`` and ``500.0`` (YAML, API, CLI) say the same."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [whole_numbers(v) for v in value]
-    return value
-
-
-DEVICES = "'auto', 'cpu', 'cuda' or 'cuda:N'"
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def check_device_spelling(value: Any) -> str:
-    """The device's spelling, checked without torch (a cluster's client never touches CUDA)."""
-    if not _DEVICE.match(str(value)):
-        raise fail("device", value, f"must be {DEVICES}")
-    return str(value)
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_positive_int(field: str, value: Any, minimum: int = 1) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
-    if not is_int(value) or value < minimum:
-        raise fail(field, value, f"must be an integer >= {minimum}")
-    return int(value)
-
-
-def check_positive_real(field: str, value: Any) -> float:
-    """Return ``value`` as a float, or raise if it is not a finite number > 0."""
-    if not is_real(value) or value <= 0:
-        raise fail(field, value, "must be a finite number > 0")
-    return float(value)
 
 
 def dtype_name(value: Any) -> str:

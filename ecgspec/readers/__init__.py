@@ -16,9 +16,11 @@ ecgdatakit only for clinical files.
 from __future__ import annotations
 
 from .base import Header, Record, RecordError, RecordRef, one_line
-from .discovery import KINDS, find_records
+from .discovery import Discovery, discover, find_records
+from .registry import FORMATS, KINDS, Format, Request, Unhandled, kind_of, read
 
-__all__ = ["RecordError", "RecordRef", "Header", "Record", "find_records", "open_record", "KINDS"]
+__all__ = ["RecordError", "RecordRef", "Header", "Record", "find_records", "discover", "Discovery", "open_record",
+           "KINDS", "FORMATS", "Format", "Unhandled", "kind_of"]
 
 
 def open_record(ref: RecordRef, input_fs: float | None = None, *, stated_fs: float | None = None) -> Record:
@@ -26,36 +28,14 @@ def open_record(ref: RecordRef, input_fs: float | None = None, *, stated_fs: flo
     RecordError for an unreadable header, missing, empty or truncated signal files (or segments),
     no signals, no samples, a rate <= 0, or an array of the wrong shape or dtype.
 
+    The reader is the registry's choice (:mod:`.registry`: by the record's kind, its file's
+    extension in any case and, among clinical formats, what the file's first bytes say).
     ``input_fs`` is the sampling rate of ``.npy`` and ``.csv`` records (which store none); the
     other kinds carry their own. ``stated_fs`` is the rate the user stated (``--input-fs``), which
     replaces a kind's default: CODE-15%'s 400 Hz. A WFDB header without a rate means 250 Hz (the
     WFDB default); one without a length is a RecordError.
     """
     try:
-        if ref.kind == "wfdb":
-            from .wfdb.dispatch import open_wfdb
-
-            return open_wfdb(ref)
-        if ref.kind in ("npy", "npz"):
-            from .numpy import open_npy, open_npz
-
-            return open_npy(ref, input_fs) if ref.kind == "npy" else open_npz(ref)
-        if ref.kind == "edf":
-            from .edf import open_edf
-
-            return open_edf(ref)
-        if ref.kind == "csv":
-            from .csv_records import open_csv
-
-            return open_csv(ref, input_fs)
-        if ref.kind == "code15":
-            from .code15 import open_code15
-
-            return open_code15(ref, stated_fs)
-        if ref.kind == "clinical":
-            from .clinical import open_clinical
-
-            return open_clinical(ref)
+        return read(ref, Request(input_fs=input_fs, stated_fs=stated_fs))
     except OSError as exc:
         raise RecordError(f"cannot read {ref.path.name}: {exc.strerror or one_line(exc)}") from None
-    raise ValueError(f"unknown record kind {ref.kind!r}; expected one of {sorted(set(KINDS.values()))}")

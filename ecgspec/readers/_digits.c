@@ -3,8 +3,8 @@
  * ecgspec reads CSV records and HL7 aECG digits as text: 60,000 numbers a 10 s 12-lead record.
  * NumPy's fastest parse of them (np.fromstring) takes longer than reading a binary record whole,
  * so the happy path is parsed here: a CSV body in one pass, HL7 digits in two a 64-byte block
- * (where every token ends, then each token read back from its end, two at a time with SSE4.1
- * where the CPU has it). GCC or Clang builds it (their bit-scan and CPU-feature builtins);
+ * (where every token ends, found 8 bytes at a time in 64-bit words, then each token read back
+ * from its end). Plain C, no SIMD intrinsics; GCC or Clang builds it (their bit-scan builtins);
  * without either, the install goes on without it. Each function gives the values as a bytes
  * object of native float64 (float32 where asked to scale them; np.frombuffer views it), or None
  * for any text that is not exactly the layout it names; the Python reader then parses that text
@@ -178,63 +178,46 @@ static PyObject *csv_integers(PyObject *self, PyObject *args)
     return out;
 }
 
-/* The classes of 64 bytes of text for spaced(): bit i of *space is set where byte i is XML
- * whitespace, of *minus where it is '-'; the answer has the bits of the bytes that are neither
- * those nor a digit. SSE2 (every x86-64) 16 bytes at a time; elsewhere, and where a test asks
- * (_digits._portable), a byte at a time. */
-static int portable = 0;
-
-static uint64_t classes_bytes(const unsigned char *b, uint64_t *space, uint64_t *minus)
+/* The flags of 8 bytes of text (the first byte lowest) as 8 bits, byte i at bit i: ``high`` holds
+ * 0x80 in each byte flagged (a multiplication gathers the high bits). */
+static inline uint64_t gather(uint64_t high)
 {
-    uint64_t sp = 0, mi = 0, bad = 0;
-    for (int i = 0; i < 64; i++) {
-        unsigned char c = b[i];
-        uint64_t bit = (uint64_t)1 << i;
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-            sp |= bit;
-        else if (c == '-')
-            mi |= bit;
-        else if ((unsigned)(c - '0') >= 10)
-            bad |= bit;
-    }
-    *space = sp;
-    *minus = mi;
-    return bad;
+    return ((high >> 7) * 0x0102040810204080ULL) >> 56;
 }
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
 
-static uint64_t classes_sse2(const unsigned char *b, uint64_t *space, uint64_t *minus)
+/* 0x80 in each byte of x that equals c (exact: no carry crosses a byte). */
+static inline uint64_t bytes_equal(uint64_t x, unsigned char c)
 {
-    const __m128i blank = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n');
-    const __m128i cr = _mm_set1_epi8('\r'), zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
-    const __m128i sign = _mm_set1_epi8('-');
-    uint64_t sp = 0, mi = 0, good = 0;
-    for (int j = 0; j < 4; j++) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(b + 16 * j));
-        __m128i s = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, blank), _mm_cmpeq_epi8(x, tab)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(x, lf), _mm_cmpeq_epi8(x, cr)));
-        __m128i m = _mm_cmpeq_epi8(x, sign);
-        __m128i d = _mm_sub_epi8(x, zero);
-        __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, nine), d); /* x - '0' in 0..9, unsigned */
-        sp |= (uint64_t)(uint16_t)_mm_movemask_epi8(s) << (16 * j);
-        mi |= (uint64_t)(uint16_t)_mm_movemask_epi8(m) << (16 * j);
-        good |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(s, m), digit)) << (16 * j);
-    }
-    *space = sp;
-    *minus = mi;
-    return ~good;
+    uint64_t t = x ^ (ONES * c);
+    return ~(((t & ~HIGH) + ~HIGH) | t) & HIGH;
 }
-#endif
 
+/* The classes of 64 bytes of text for spaced(), 8 bytes at a time in 64-bit words: bit i of
+ * *space is set where byte i is XML whitespace, of *minus where it is '-'; the answer is not 0
+ * when a byte is neither those nor a digit. (A tab, LF or CR is looked for only in a word that
+ * holds a byte below ' '.) */
 static uint64_t classes(const unsigned char *b, uint64_t *space, uint64_t *minus)
 {
-#if defined(__SSE2__)
-    if (!portable)
-        return classes_sse2(b, space, minus);
-#endif
-    return classes_bytes(b, space, minus);
+    uint64_t sp = 0, mi = 0, other = 0;
+    for (int j = 0; j < 8; j++) {
+        uint64_t x;
+        memcpy(&x, b + 8 * j, 8);
+        uint64_t low = x & ~HIGH; /* (bytes of 128 and up are neither: ~x clears them below) */
+        uint64_t digit = (low + ONES * 0x50) & ~(low + ONES * 0x46) & ~x & HIGH; /* '0' <= byte <= '9' */
+        uint64_t s = bytes_equal(x, ' ');
+        if (~(low + ONES * 0x60) & ~x & HIGH) /* a byte below ' ' */
+            s |= bytes_equal(x, '\n') | bytes_equal(x, '\t') | bytes_equal(x, '\r');
+        uint64_t m = bytes_equal(x, '-');
+        other |= ~(s | m | digit) & HIGH;
+        sp |= gather(s) << (8 * j);
+        mi |= gather(m) << (8 * j);
+    }
+    *space = sp;
+    *minus = mi;
+    return other;
 }
 
 /* The token -?[0-9]+ that ends at text + e (e > 0), found walking back from its end: its value
@@ -250,67 +233,6 @@ static __attribute__((noinline)) int token_ending(const unsigned char *text, Py_
     const unsigned char *p = text + s;
     return token_slow(&p, text + e, value) && p == text + e;
 }
-
-/* Two tokens at a time with SSSE3/SSE4.1 (x86-64 machines of the last fifteen years, found at
- * run time): the tokens of one block whose ends are in ``*ends`` (block > 0: 8 bytes before each
- * end are text), in pairs, each pair's two 8-byte windows in one register. The digits at the top
- * of a window are the bytes from its top down to the first with bit 4 clear (a suffix AND of the
- * digit bytes, three shifts); the byte below them is the sign's place; the digits' value is two
- * multiply-adds of the digits with (10, 1), then (100, 1), and one of the two halves with
- * (10000, 1). Each value is then scaled and rounded as the scalar loop does it, in float64. Stops
- * before a pair with a token of 8 digits or more (left in *ends for the scalar loop); returns n. */
-#if defined(__GNUC__) && defined(__x86_64__)
-#define PAIRS 1
-#include <smmintrin.h>
-
-static int pairs_cpu = 0, pairs_ok = 0; /* the CPU has them (module init); and no test asked for the scalar loop */
-
-__attribute__((target("ssse3,sse4.1"))) static Py_ssize_t pairs(const unsigned char *text, Py_ssize_t block,
-                                                                 uint64_t *ends_in, void *data, Py_ssize_t n,
-                                                                 int as_float, double scale, double offset)
-{
-    const __m128i bit4 = _mm_set1_epi8(0x10), low = _mm_set1_epi8(0x0F), sign = _mm_set1_epi8('-');
-    const __m128i top1 = _mm_set1_epi64x((long long)0xFF00000000000000ULL);
-    const __m128i top2 = _mm_set1_epi64x((long long)0xFFFF000000000000ULL);
-    const __m128i top4 = _mm_set1_epi64x((long long)0xFFFFFFFF00000000ULL);
-    const __m128i tens = _mm_set1_epi16(0x010A), hundreds = _mm_set1_epi32(0x00010064);
-    const __m128i ten_thousands = _mm_set1_epi32(0x00012710);
-    const __m128d shift = _mm_set1_pd(offset);
-    uint64_t ends = *ends_in;
-    while (ends & (ends - 1)) {
-        uint64_t rest = ends & (ends - 1);
-        Py_ssize_t e0 = block + __builtin_ctzll(ends), e1 = block + __builtin_ctzll(rest);
-        uint64_t a, b;
-        memcpy(&a, text + e0 - 8, 8);
-        memcpy(&b, text + e1 - 8, 8);
-        __m128i w = _mm_set_epi64x((long long)b, (long long)a);
-        __m128i m = _mm_cmpeq_epi8(_mm_and_si128(w, bit4), bit4); /* the digits */
-        m = _mm_and_si128(m, _mm_or_si128(_mm_srli_epi64(m, 8), top1));
-        m = _mm_and_si128(m, _mm_or_si128(_mm_srli_epi64(m, 16), top2));
-        m = _mm_and_si128(m, _mm_or_si128(_mm_srli_epi64(m, 32), top4)); /* those at the top */
-        int all = _mm_movemask_epi8(m);
-        if ((all & 0xFF) == 0xFF || (all & 0xFF00) == 0xFF00)
-            break; /* 8 digits or more */
-        __m128i below = _mm_andnot_si128(m, _mm_srli_epi64(m, 8));
-        int negative = _mm_movemask_epi8(_mm_and_si128(below, _mm_cmpeq_epi8(w, sign)));
-        __m128i v = _mm_maddubs_epi16(_mm_and_si128(_mm_and_si128(w, m), low), tens);
-        v = _mm_madd_epi16(v, hundreds);
-        v = _mm_madd_epi16(_mm_packus_epi32(v, v), ten_thousands);
-        __m128d scales = _mm_set_pd(negative & 0xFF00 ? -scale : scale, negative & 0xFF ? -scale : scale);
-        __m128d d = _mm_mul_pd(_mm_cvtepi32_pd(v), scales);
-        if (offset != 0.0)
-            d = _mm_add_pd(d, shift);
-        if (as_float)
-            _mm_storel_pi((__m64 *)((float *)data + n), _mm_cvtpd_ps(d));
-        else
-            _mm_storeu_pd((double *)data + n, d);
-        n += 2;
-        ends = rest & (rest - 1);
-    }
-    *ends_in = ends;
-    return n;
-}
-#endif
 
 /* The number of tokens of a text of whitespace-separated -?[0-9]+, each value x scale (+ offset
  * where it is not 0) written to data as float32 (as_float) or float64; -1 for another text. Two
@@ -345,10 +267,6 @@ static inline __attribute__((always_inline)) Py_ssize_t spaced_into(const unsign
         space_before = space >> 63;
         minus_before = minus >> 63;
         token_before = ~space >> 63;
-#ifdef PAIRS
-        if (pairs_ok && !portable && block)
-            n = pairs(text, block, &ends, data, n, as_float, scale, offset);
-#endif
         for (; ends; ends &= ends - 1) {
             Py_ssize_t e = block + __builtin_ctzll(ends);
             uint64_t x = 0, other = 0;
@@ -424,34 +342,7 @@ static PyObject *spaced_integers(PyObject *self, PyObject *args)
     return out;
 }
 
-static PyObject *set_portable(PyObject *self, PyObject *arg)
-{
-    int flag = PyObject_IsTrue(arg);
-    if (flag < 0)
-        return NULL;
-    portable = flag;
-    Py_RETURN_NONE;
-}
-
-static PyObject *set_pairs(PyObject *self, PyObject *arg)
-{
-    int flag = PyObject_IsTrue(arg);
-    if (flag < 0)
-        return NULL;
-#ifdef PAIRS
-    pairs_ok = flag && pairs_cpu;
-    return PyBool_FromLong(pairs_cpu);
-#else
-    Py_RETURN_FALSE;
-#endif
-}
-
 static PyMethodDef methods[] = {
-    {"_portable", set_portable, METH_O,
-     "_portable(flag): classify bytes one at a time, not with SSE2, and no SSE4.1 pairs (for the tests)."},
-    {"_pairs", set_pairs, METH_O,
-     "_pairs(flag): HL7 digits two at a time with SSE4.1 where the CPU has it, or only one at a time (for the\n"
-     "tests); whether the CPU has it."},
     {"csv_integers", csv_integers, METH_VARARGS, csv_integers_doc},
     {"spaced_integers", spaced_integers, METH_VARARGS, spaced_integers_doc},
     {NULL, NULL, 0, NULL},
@@ -464,8 +355,5 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__digits(void)
 {
-#ifdef PAIRS
-    pairs_cpu = pairs_ok = __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.1");
-#endif
     return PyModule_Create(&module);
 }

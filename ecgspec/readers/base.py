@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import datetime
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -109,6 +110,25 @@ def framed(header: Header, spf: list[int]) -> Header:
         return header
     return replaced(header, signal_fs=tuple(scaled_rate(header.fs, s) for s in spf),
                     signal_samples=tuple(header.n_samples * s for s in spf))
+
+
+# ``key: value``: a key without a colon, then a colon followed by white space or the line's end
+# (so ``10:30`` inside a line is no separator)
+_META = re.compile(r"(?P<key>[^:]*[^:\s])\s*:(?:\s+(?P<value>.*))?$")
+
+
+def comment_meta(comments: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    """The ``key: value`` fields of free-text comment lines, in order: key as written, value stripped
+    (``Age: 74`` gives ``("Age", "74")``, ``Diagnose:`` gives ``("Diagnose", "")``); lines that are
+    no such field (``69 M 1085 1629 x1``) are left out. Format-neutral: a WFDB header's comments
+    give its :attr:`Header.meta` so, and the store derives ``/records/meta`` so for files written
+    before ``/records/fields``."""
+    fields = []
+    for line in comments:
+        match = _META.match(line.strip())
+        if match is not None:
+            fields.append((match.group("key").strip(), (match.group("value") or "").strip()))
+    return tuple(fields)
 
 
 def iso_datetime(moment: datetime.datetime) -> str:

@@ -1,6 +1,8 @@
-"""The public entry points of an ``extract`` run: :func:`extract` (friendly) and :func:`run_extract`
-(settings already checked), which runs in this process (:mod:`.pipeline`) or on a Dask cluster
-(:mod:`.cluster`); the CLI and ``ecgspec.extract`` both come here, so ``pipeline`` never needs ``cluster``."""
+"""The public entry points of an ``extract`` run: :func:`extract` (friendly), :func:`run_settings`
+(settings resolved already) and :func:`run_extract` (a checked config and options), each running in
+this process (:mod:`.pipeline`) or on a Dask cluster (:mod:`.cluster`). The CLI and ``ecgspec.extract``
+both come here, each resolving the run's settings once (:func:`~ecgspec.run.settings.resolve`), so
+``pipeline`` never needs ``cluster``."""
 
 from __future__ import annotations
 
@@ -10,21 +12,28 @@ from typing import Any, Callable, Dict, Mapping, Sequence, TextIO
 from ..engine.config import InputConfig
 from .options import ENGINE_KEYS, ExtractOptions, build_settings, load_yaml
 from .pipeline import ExtractResult, RunControl, run_local, stderr_log
+from .settings import Settings, resolve
 
-__all__ = ["ExtractResult", "RunControl", "extract", "run_extract"]
+__all__ = ["ExtractResult", "RunControl", "extract", "run_extract", "run_settings"]
+
+
+def run_settings(inputs: Sequence[str | Path], output: str | Path, settings: Settings,
+                 control: RunControl | None = None) -> ExtractResult:
+    """Run the extraction with its settings resolved: on the Dask cluster ``--cluster`` names (its
+    client here), else in this process."""
+    if settings.options.cluster is not None:
+        from .cluster import run_on_cluster  # Dask: only for a cluster run
+
+        return run_on_cluster(inputs, output, settings, control or RunControl())
+    return run_local(inputs, output, settings, control)
 
 
 def run_extract(
     inputs: Sequence[str | Path], output: str | Path, config: InputConfig, options: ExtractOptions,
     control: RunControl | None = None,
 ) -> ExtractResult:
-    """Run the extraction with settings already checked (see :func:`extract` for the friendly form):
-    on the Dask cluster ``options.cluster`` names (its client here), else in this process."""
-    if options.cluster is not None:
-        from .cluster import run_on_cluster  # Dask: only for a cluster run
-
-        return run_on_cluster(inputs, output, config, options, control or RunControl())
-    return run_local(inputs, output, config, options, control)
+    """Run the extraction with a config and options checked already (see :func:`extract` for the friendly form)."""
+    return run_settings(inputs, output, resolve(config, options), control)
 
 
 def extract(
@@ -62,7 +71,7 @@ def extract(
     elif config is not None:
         file_data = dict(config)
     engine_keys = {k: options.pop(k) for k in list(options) if k in ENGINE_KEYS}
-    cfg, opts = build_settings(file_data, engine_keys, options)
+    settings = resolve(*build_settings(file_data, engine_keys, options))
     control = RunControl(overwrite=overwrite, resume=resume, progress=progress, log_every=log_every, stdin=stdin,
                          log=log, space_check=space_check)
-    return run_extract(list(inputs), output, cfg, opts, control)
+    return run_settings(list(inputs), output, settings, control)

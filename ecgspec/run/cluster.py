@@ -14,7 +14,8 @@ copied, the run ends when its last part does (what a run of terabytes wants; mov
 ``OUTPUT.parts`` together). ``--resume`` keeps the finished parts of an interrupted run.
 
 CUDA: the client never touches CUDA (it resolves no device: ``build_settings`` leaves that to
-the workers). ``local:N`` forks its worker processes from a forkserver (:func:`start_forkserver`:
+the workers, each of which derives its task's settings with :meth:`Settings.on_worker
+<ecgspec.run.settings.Settings.on_worker>`). ``local:N`` forks its worker processes from a forkserver (:func:`start_forkserver`:
 a fresh single-threaded process that imports torch once, started first thing, and never
 initialises CUDA), never from this process, so no worker inherits a CUDA state; each worker
 picks its own GPU (:func:`assign_device`).
@@ -24,7 +25,6 @@ Dask is optional: ``pip install ecgspec[cluster]``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import logging
 import os
@@ -37,17 +37,17 @@ from typing import Any, Iterator, Sequence
 
 from tqdm import tqdm
 
-from ..engine.config import InputConfig
 from ..errors import one_line
 from ..readers import RecordRef
-from ..store.layout import OutputError, normalised_config, open_for_reading, partial_path
+from ..store.layout import OutputError, open_for_reading, partial_path
 from ..store.merge import InOrderMerge, merge_parts
 from .labels import match_records
-from .options import ExtractOptions, effective_config
 from .pipeline import ExtractError, ExtractResult, Interrupted, RunControl, load_labels, run_records
 from .plan import find_some_records
 from .runtime import StopFlag
+from .settings import Settings
 from .shard import Part, local_workers, part_name, plan
+from .targets import load_targets
 
 __all__ = ["run_on_cluster", "assign_device", "worker_index", "parts_folder", "part_count"]
 
@@ -121,18 +121,18 @@ def _device_count(requested: str) -> int:
     return torch.cuda.device_count()
 
 
-def run_part(refs: Sequence[RecordRef], problems: Sequence[tuple[str, str]], path: str, config: InputConfig,
-             options: ExtractOptions, attrs: dict[str, Any], own_cluster: bool) -> ExtractResult:
+def run_part(refs: Sequence[RecordRef], problems: Sequence[tuple[str, str]], path: str, settings: Settings,
+             attrs: dict[str, Any], own_cluster: bool) -> ExtractResult:
     """A Dask task: extract one part into ``path``, resuming what an earlier attempt left."""
     from distributed import get_worker
 
+    requested = settings.options.device
     launcher = not own_cluster and "CUDA_VISIBLE_DEVICES" in os.environ
-    device = assign_device(options.device, worker_index(get_worker().name), _device_count(options.device), launcher)
-    config = InputConfig({**config, "device": device})
+    device = assign_device(requested, worker_index(get_worker().name), _device_count(requested), launcher)
     # the cluster is the parallelism: each task reads in its own process (no reader processes of its own)
-    options = dataclasses.replace(options, device=device, cluster=None, shard=None, merge="copy", workers=0)
+    settings = settings.on_worker(device)
     t0 = time.perf_counter()
-    result = run_records(refs, problems, path, config, options, RunControl(resume=True, log=_quiet), attrs)
+    result = run_records(refs, problems, path, settings, RunControl(resume=True, log=_quiet), attrs)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -281,18 +281,20 @@ def _finished(path: Path, digest: str) -> ExtractResult | None:
     return None
 
 
-def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], config: InputConfig,
-                   options: ExtractOptions, control: RunControl) -> ExtractResult:
-    """Extract on the Dask cluster ``options.cluster`` into ``output``; see the module doc."""
+def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], settings: Settings,
+                   control: RunControl) -> ExtractResult:
+    """Extract on the Dask cluster ``--cluster`` names into ``output``; see the module doc."""
     t0 = time.perf_counter()
+    options = settings.options
     if local_workers(options.cluster or "") is not None and importlib.util.find_spec("distributed"):
         start_forkserver()  # first: its imports run while this process does the rest
     _import_distributed()
     output = Path(output)
-    table = load_labels(options)  # a bad table stops the run before any work (each part reads it again)
+    table = load_labels(settings)  # a bad table stops the run before any work (each part reads it again)
+    load_targets(options, table)  # and so does a bad vocabulary
     refs, problems = find_some_records(inputs, control.stdin)
     folder = _prepare(output, control)
-    stored = normalised_config(effective_config(config, options))
+    stored = settings.stored
     records = [(ref.name, ref.path) for ref in refs]
     digest = plan(records, problems, 1, stored)[0].attrs["run_digest"]
     merge = InOrderMerge(output) if options.merge == "copy" else None
@@ -302,7 +304,7 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
             t_up = time.perf_counter()
             count = _existing_count(folder, digest) or part_count(len(refs), workers)
             parts = plan(records, problems, count, stored)
-            results = _run_parts(client, own, parts, refs, folder, config, options, control, merge)
+            results = _run_parts(client, own, parts, refs, folder, settings, control, merge)
             t_parts = time.perf_counter()
         if merge is not None:
             merge.finish()
@@ -317,7 +319,7 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
     how = "each copied as it finished" if merge is not None else f"OUTPUT a virtual dataset over {folder.name}"
     control.log(f"ecgspec: cluster: {workers} workers up in {t_up - t0:.1f} s, {count} parts in"
                 f" {t_parts - t_up:.1f} s ({how}), closed and published in {time.perf_counter() - t_parts:.1f} s")
-    result = _combine(results, output, config)
+    result = _combine(results, output, settings.window_shape)
     if table is not None:  # as one process counts them: over every record found
         match = match_records(table, [ref.name for ref in refs])
         result.labels_matched, result.labels_unmatched = match.matched, len(match.unmatched)
@@ -327,8 +329,7 @@ def run_on_cluster(inputs: Sequence[str | os.PathLike[str]], output: str | os.Pa
 
 
 def _run_parts(client: Any, own: bool, parts: list[Part], refs: Sequence[RecordRef], folder: Path,
-               config: InputConfig, options: ExtractOptions, control: RunControl,
-               merge: InOrderMerge | None) -> list[ExtractResult]:
+               settings: Settings, control: RunControl, merge: InOrderMerge | None) -> list[ExtractResult]:
     """Submit the unfinished parts, wait for them (progress, skipped lines), and ``merge`` (a copy) each
     as soon as it and every part before it are done; return every part's result in order."""
     results: dict[int, ExtractResult] = {}
@@ -339,8 +340,8 @@ def _run_parts(client: Any, own: bool, parts: list[Part], refs: Sequence[RecordR
         if done is not None:
             results[part.index] = done
             continue
-        future = client.submit(run_part, list(refs[part.start:part.stop]), part.problems, str(path), config,
-                               options, part.attrs, own, pure=False)
+        future = client.submit(run_part, list(refs[part.start:part.stop]), part.problems, str(path), settings,
+                               part.attrs, own, pure=False)
         pending[future] = part
     total = len(refs) + len(parts[0].problems)
     with StopFlag() as stop, tqdm(total=total, unit="rec", disable=not control.progress, file=sys.stderr,
@@ -377,9 +378,9 @@ def _collect(future: Any, part: Part, folder: Path) -> ExtractResult:
                            f" what it wrote is kept in {folder}: run the same command with --resume") from exc
 
 
-def _combine(results: list[ExtractResult], output: Path, config: InputConfig) -> ExtractResult:
+def _combine(results: list[ExtractResult], output: Path, window_shape: tuple[int, ...]) -> ExtractResult:
     """One summary from the parts' (in part order, as a single run lists errors)."""
-    out = ExtractResult(output=str(output), window_shape=config.window_shape)
+    out = ExtractResult(output=str(output), window_shape=window_shape)
     for r in results:
         out.records += r.records
         out.windows += r.windows

@@ -14,6 +14,11 @@ the record or its particulars are taken out (:func:`reason_of`):
 So ``has no lead foo (leads: I, II)`` and ``has no lead foo (leads: i, ii, v1)`` are one
 reason, ``has no lead foo`` and ``has no lead bar`` two. Lead and option names stay, unless
 they hold a digit (``V1``), where records needing the same lead still agree.
+
+Records an option leaves out on purpose (``--labels-required``, ``--targets-required``:
+:func:`left_out`) are shown and counted by reason too, but they are not failures: they never
+stop a run (fail fast, ``--max-errors``, ``--on-error fail``). PTB-XL's 100 Hz copies, which no
+``filename_hr`` names, come before any record is read.
 """
 
 from __future__ import annotations
@@ -26,13 +31,19 @@ from typing import Callable
 from ..errors import FailedFast, StoppedEarly, TooManyErrors
 
 __all__ = ["FAIL_FAST_RECORDS", "SHOWN_PER_REASON", "Failures", "FailedFast", "StoppedEarly", "TooManyErrors",
-           "reason_of", "stopped_early"]
+           "left_out", "reason_of", "stopped_early"]
 
 FAIL_FAST_RECORDS = 20  # a run whose first this many records all fail for one reason stops
 SHOWN_PER_REASON = 10  # stderr lines per reason; the rest are counted in one line
 
 _BRACKETED = re.compile(r"\s*(\([^()]*\)|\[[^\[\]]*\])")
 _PARTICULAR = re.compile(r"[^\s,;:]*(\d|/|\w\.[A-Za-z])[^\s,;:]*")
+_ON_PURPOSE = ("(--labels-required", "(--targets-required")  # how those skips' messages end (run.labels, run.targets)
+
+
+def left_out(message: str) -> bool:
+    """Whether ``message`` is that of a record an option leaves out on purpose, not a failure."""
+    return any(flag in message for flag in _ON_PURPOSE)
 
 
 def _unbracketed(message: str) -> str:
@@ -72,7 +83,8 @@ class Failures:
     shown: int = SHOWN_PER_REASON
     prefix: str = "ecgspec: skipped"
     reasons: dict[str, _Reason] = field(default_factory=dict, init=False)
-    total: int = field(default=0, init=False)
+    total: int = field(default=0, init=False)  # failures, not counting the records left out on purpose
+    _failing: set[str] = field(default_factory=set, init=False)  # the reasons of those failures
     _held: list[str] | None = field(default_factory=list, init=False)  # None once a record succeeded or reasons differ
     _closed: bool = field(default=False, init=False)
 
@@ -86,9 +98,14 @@ class Failures:
         reason = self.reasons.setdefault(key, _Reason(_unbracketed(message).strip()))
         reason.count += 1
         reason.alike = reason.alike and _unbracketed(message).strip() == reason.first
-        self.total += 1
         line = f"{self.prefix} {name}: {message}" if reason.count <= self.shown else None
-        if self.fail_fast and self._held is not None and len(self.reasons) == 1:
+        if left_out(message):  # shown and counted, never a reason to stop
+            if line:
+                self.log(line)
+            return
+        self.total += 1
+        self._failing.add(key)
+        if self.fail_fast and self._held is not None and len(self._failing) == 1:
             if line:
                 self._held.append(line)
             if self.total >= self.fail_fast:

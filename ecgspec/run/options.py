@@ -1,6 +1,7 @@
-"""The ``extract`` command's settings: its options beyond the engine config, and the merging of
-defaults, a YAML file and command-line values into a checked :class:`~ecgspec.engine.config.InputConfig`
-and :class:`ExtractOptions`."""
+"""The ``extract`` command's options beyond the engine config, and the merging of defaults, a YAML file
+and command-line values into a checked :class:`~ecgspec.engine.config.InputConfig` and
+:class:`ExtractOptions` (:func:`build_settings`), and the config a file stores (:func:`effective_config`).
+A run resolves these once into its :class:`~ecgspec.run.settings.Settings`."""
 
 from __future__ import annotations
 
@@ -12,19 +13,9 @@ from typing import Any, Dict, Mapping, Tuple
 
 import yaml
 
-from ..engine.config import (
-    DEFAULT_OVERLAP_SIZE,
-    DEFAULT_WINDOW_SIZE,
-    ConfigError,
-    InputConfig,
-    check_device_spelling,
-    check_positive_int,
-    check_positive_real,
-    fail,
-    is_int,
-    is_real,
-)
-from ..errors import one_line
+from ..engine.checks import check_device_spelling, check_positive_int, check_positive_real, fail, is_int, is_real
+from ..engine.config import DEFAULT_OVERLAP_SIZE, DEFAULT_WINDOW_SIZE, InputConfig
+from ..errors import ConfigError, one_line
 from ..store.schema import COMPRESSIONS, STORE_DTYPES
 from .shard import parse_cluster, parse_shard
 
@@ -41,14 +32,15 @@ ENGINE_DEFAULTS = {
     "to1d": False,
 }
 DEFAULT_N_CHANNELS = 12
-READ_THREADS = 2  # reader threads of a --workers 0 run (everything in one process)
 ON_ERROR = ("skip", "fail")
 MERGES = ("copy", "virtual")  # how --cluster merges its parts into OUTPUT (ecgspec.run.cluster)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExtractOptions:
-    """The ``extract`` command's options beyond the engine config (YAML ``extract:`` mapping)."""
+    """The ``extract`` command's options beyond the engine config (YAML ``extract:`` mapping), checked
+    and normalised on construction, and frozen from then on (:meth:`_set` is the one way a check
+    stores the normalised value)."""
 
     leads: Tuple[str, ...] | None = None
     channels: Tuple[int, ...] | None = None
@@ -73,13 +65,21 @@ class ExtractOptions:
     labels: str | None = None  # a CSV/TSV/Parquet table joined to the records (ecgspec.labels)
     label_key: str | None = None  # its column holding record names
     labels_required: bool = False  # skip records without a row
+    targets: str | None = None  # a vocabulary: /records/targets (ecgspec.targets.vocabulary)
+    targets_required: bool = False  # skip records without a class of it
+    min_count: int | None = None  # codes:COLUMN: only codes that many records hold
+    ptbxl_statements: str | None = None  # ptbxl:TASK: scp_statements.csv [beside labels]
+
+    def _set(self, name: str, value: Any) -> None:
+        """Store a field's checked, normalised value (construction only: the options are frozen after)."""
+        object.__setattr__(self, name, value)
 
     def __post_init__(self) -> None:
         self._check_layout()
         if self.shard is not None:
-            self.shard = parse_shard(self.shard)
+            self._set("shard", parse_shard(self.shard))
         if self.cluster is not None:
-            self.cluster = parse_cluster(self.cluster)
+            self._set("cluster", parse_cluster(self.cluster))
             check_device_spelling(self.device)
             if self.shard is not None:
                 raise ConfigError("shard, cluster: got both; --cluster splits the run into parts itself")
@@ -89,15 +89,15 @@ class ExtractOptions:
             raise ConfigError(f"merge: got {self.merge!r} without cluster; it says how --cluster merges its parts"
                               " (merge --shard parts with 'ecgspec merge --virtual')")
         if self.leads is not None:
-            self.leads = _checked_leads(self.leads)
+            self._set("leads", _checked_leads(self.leads))
         if self.channels is not None:
-            self.channels = _checked_channels(self.channels)
+            self._set("channels", _checked_channels(self.channels))
             if self.leads is not None:
                 raise ConfigError("leads, channels: got both; pick signals by name (leads) or by index (channels)")
         if self.stride is not None:
             check_positive_int("stride", self.stride)
         check_positive_int("batch_size", self.batch_size)
-        self.workers = available_cpus() if self.workers is None else check_positive_int("workers", self.workers, 0)
+        self._set("workers", available_cpus() if self.workers is None else check_positive_int("workers", self.workers, 0))
         if self.max_errors is not None:
             check_positive_int("max_errors", self.max_errors, minimum=0)
         if self.dtype not in STORE_DTYPES:
@@ -111,6 +111,15 @@ class ExtractOptions:
         if self.on_error not in ON_ERROR:
             raise fail("on_error", self.on_error, f"must be one of {list(ON_ERROR)}")
         self._check_labels()
+        self._check_targets()
+
+    def _check_targets(self) -> None:
+        from ..targets.spec import check_targets
+
+        check_targets(self.targets, labels=self.labels is not None, min_count=self.min_count,
+                      statements=self.ptbxl_statements, required=self.targets_required)
+        if str(self.targets).startswith("ptbxl:"):  # its table beside the labels, unless given
+            self.ptbxl_statements = str(self.ptbxl_statements or Path(str(self.labels)).parent / "scp_statements.csv")
 
     def _check_labels(self) -> None:
         if self.labels is None and (self.label_key is not None or self.labels_required):
@@ -122,7 +131,7 @@ class ExtractOptions:
             if not isinstance(self.label_key, str) or not self.label_key:
                 raise ConfigError(f"labels: {self.labels} needs label_key (--label-key COLUMN), the column"
                                   " holding record names")
-            self.labels = str(self.labels)
+            self._set("labels", str(self.labels))
         if not isinstance(self.labels_required, bool):
             raise fail("labels_required", self.labels_required, "must be true or false")
 
@@ -135,9 +144,9 @@ class ExtractOptions:
             if self.leads is not None or self.channels is not None:
                 raise ConfigError("lead_set: give it or leads/channels, not both; the set places leads by name itself")
             try:
-                self.lead_set = parse_lead_set(parse_leads(self.lead_set) if isinstance(self.lead_set, str)
-                                               and "," in self.lead_set else self.lead_set)
-                self.lead_aliases = parse_aliases(self.lead_aliases, self.lead_set) or None
+                self._set("lead_set", parse_lead_set(parse_leads(self.lead_set) if isinstance(self.lead_set, str)
+                                                     and "," in self.lead_set else self.lead_set))
+                self._set("lead_aliases", parse_aliases(self.lead_aliases, self.lead_set) or None)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
         elif self.lead_aliases or self.derive_leads:
@@ -151,7 +160,7 @@ class ExtractOptions:
             from ..signal.preprocess import Preprocess, parse_preprocess
 
             if not isinstance(self.preprocess, Preprocess):
-                self.preprocess = parse_preprocess(self.preprocess)
+                self._set("preprocess", parse_preprocess(self.preprocess))
 
 
 def available_cpus() -> int:
@@ -289,6 +298,10 @@ def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, 
             out["derive_leads"] = True
     if options.units is not None:
         out["units"] = options.units
+    if options.targets is not None:  # the vocabulary and its source (ptbxl: the statements table's digest)
+        from ..targets.vocabulary import vocabulary_of
+
+        out["targets"] = vocabulary_of(options.targets, options.min_count, options.ptbxl_statements).config()
     if options.preprocess is not None:
         # a list of [step, settings]: the order matters, and the stored JSON sorts mapping keys
         steps = options.preprocess.config(config.sampling_rate)

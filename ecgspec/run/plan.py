@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from ..engine.config import InputConfig
 from ..errors import ExtractError, one_line
-from ..readers import RecordError, RecordRef, find_records
+from ..readers import Discovery, RecordError, RecordRef, discover
+from ..readers.registry import expected
 from ..signal.leads import open_layout
+from ..signal.spec import ReadSpec
 from ..signal.windowing import count_windows
 from ..store.layout import compression_filters, expected_output_bytes
 from .failures import Failures
 from .labels import join_labels, read_labels
-from .options import READ_THREADS, ExtractOptions
-
-PROCESS_MIN_RECORDS = 2000  # fewer headers are read faster than processes start
+from .limits import LIMITS, Limits
+from .settings import Settings
+from .targets import load_targets, require_class, skip_without_class
 
 __all__ = ["Plan", "dry_run", "find_some_records", "outcomes", "planned_windows"]
 
@@ -47,6 +48,7 @@ class Plan:
     seconds: float = 0.0
     reasons: list[dict[str, Any]] = field(default_factory=list)
     labels: Any = None  # with --labels: how the records matched (ecgspec.labels.Match)
+    passed_over: dict[str, int] = field(default_factory=dict)  # files the search skipped as no records, by extension
 
     @property
     def output_bytes(self) -> int:
@@ -60,7 +62,7 @@ class Plan:
             "dtype": self.dtype, "compression": self.compression, "output": self.output,
             "output_exists": self.output_exists, "output_bytes": self.output_bytes,
             "skipped": [{"name": n, "message": m} for n, m in self.skipped], "skip_reasons": self.reasons,
-            "seconds": round(self.seconds, 3), **self._labels_dict(),
+            "seconds": round(self.seconds, 3), "passed_over": self.passed_over, **self._labels_dict(),
         }
 
     def _labels_dict(self) -> dict[str, Any]:
@@ -75,23 +77,23 @@ class Plan:
         exists = f"; {self.output} exists (the run needs --overwrite or --resume)" if self.output_exists else ""
         return [
             f"ecgspec: dry run, nothing written: {self.records} records found, {self.records - len(self.skipped)} to read"
-            f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip",
+            f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip{passed_over_text(self.passed_over)}",
             f"ecgspec: {self.windows} windows of {shape} {self.dtype}, output about {size / 2**20:.1f} MiB"
             f" ({size} bytes){' before compression' if self.compression not in (None, 'none') else ''}{exists}",
         ]
 
 
-def planned_windows(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int:
+def planned_windows(ref: RecordRef, spec: ReadSpec) -> int:
     """Windows the run would cut from ``ref`` (see the module's docstring); RecordError if it would skip it."""
-    record, layout = open_layout(ref, config, options)
-    return count_windows(record.header, layout.channels, config.sampling_rate, config.n_samples,
-                         options.stride or config.n_samples)
+    record, layout = open_layout(ref, spec)
+    require_class(record.header, spec.required_class)
+    return count_windows(record.header, layout.channels, spec.cut.fs, spec.cut.window, spec.cut.stride)
 
 
-def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> int | str:
+def _outcome(ref: RecordRef, spec: ReadSpec) -> int | str:
     """The windows of ``ref``, or why it would be skipped (as the run words it)."""
     try:
-        return planned_windows(ref, config, options)
+        return planned_windows(ref, spec)
     except RecordError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - as the run: any reader failure is the record's
@@ -100,13 +102,30 @@ def _outcome(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> in
 
 def find_some_records(inputs: Sequence[str | Path], stdin: TextIO | None,
                       workers: int = 0) -> tuple[list[RecordRef], list[tuple[str, str]]]:
-    """:func:`~ecgspec.readers.find_records`, or an ExtractError when it finds none (naming the first
-    problem); ``workers`` processes walk the folders of a large tree (0: this process alone)."""
-    refs, problems = find_records(inputs, stdin=stdin, map_fn=_process_map(workers))
-    if not refs:
-        detail = f": {problems[0][0]}: {problems[0][1]}" if problems else ""
-        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}")
-    return refs, problems
+    """:func:`find_some`'s records and problems."""
+    found = find_some(inputs, stdin, workers)
+    return found.refs, found.problems
+
+
+def find_some(inputs: Sequence[str | Path], stdin: TextIO | None, workers: int = 0) -> Discovery:
+    """:func:`~ecgspec.readers.discover`, or an ExtractError when it finds none (naming the first
+    problem and the files it passed over); ``workers`` processes walk the folders of a large tree
+    (0: this process alone)."""
+    found = discover(inputs, stdin=stdin, map_fn=_process_map(workers))
+    if not found.refs:
+        detail = f": {found.problems[0][0]}: {found.problems[0][1]}" if found.problems else ""
+        seen = f" (records are {expected()})" if found.passed_over else ""
+        raise ExtractError(f"no records found in {', '.join(map(str, inputs))}{detail}"
+                           f"{passed_over_text(found.passed_over)}{seen}")
+    return found
+
+
+def passed_over_text(passed_over: dict[str, int]) -> str:
+    """``; 4 other files passed over (.pdf 3, .txt 1)`` ("" when none)."""
+    if not passed_over:
+        return ""
+    counts = ", ".join(f"{ext or 'no extension'} {n}" for ext, n in passed_over.items())
+    return f"; {sum(passed_over.values())} other files passed over ({counts})"
 
 
 def _process_map(workers: int) -> Callable[..., list[Any]] | None:
@@ -123,44 +142,49 @@ def _process_map(workers: int) -> Callable[..., list[Any]] | None:
     return lambda func, items, *args: map_in_processes(func, items, workers, *args)
 
 
-def _outcome_list(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[int | str]:
-    return [_outcome(ref, config, options) for ref in refs]
+def _outcome_list(refs: Sequence[RecordRef], spec: ReadSpec) -> list[int | str]:
+    return [_outcome(ref, spec) for ref in refs]
 
 
-def outcomes(refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions) -> list[int | str]:
-    """:func:`_outcome` of every ref, in order: in ``options.workers`` processes (threads with 0)."""
-    if options.workers == 0 or len(refs) < PROCESS_MIN_RECORDS:
-        with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="ecgspec-plan") as pool:
-            return list(pool.map(lambda r: _outcome(r, config, options), refs))
+def outcomes(refs: Sequence[RecordRef], spec: ReadSpec, workers: int, limits: Limits = LIMITS) -> list[int | str]:
+    """:func:`_outcome` of every ref, in order: in ``workers`` processes (threads with 0, or for fewer
+    records than ``limits.process_min_records``)."""
+    if workers == 0 or len(refs) < limits.process_min_records:
+        with ThreadPoolExecutor(limits.read_threads, thread_name_prefix="ecgspec-plan") as pool:
+            return list(pool.map(lambda r: _outcome(r, spec), refs))
     from .workers import map_in_processes
 
-    return map_in_processes(_outcome_list, refs, options.workers, config, options)
+    return map_in_processes(_outcome_list, refs, workers, spec, chunk=limits.map_chunk)
 
 
 def dry_run(
-    inputs: Sequence[str | Path], output: str | Path, config: InputConfig, options: ExtractOptions,
+    inputs: Sequence[str | Path], output: str | Path, settings: Settings,
     stdin: TextIO | None = None, log: Callable[[str], None] = lambda line: None,
 ) -> Plan:
-    """Plan a run: find the records, read their headers (``options.workers`` processes), count.
+    """Plan a run: find the records, read their headers (``--workers`` processes), count.
 
     ``log`` gets a ``would skip NAME: reason`` line for the first records of each reason and a
     count line for the rest (as the run reports failures). Raises ExtractError when no record is found.
     """
     t0 = time.perf_counter()
+    options = settings.options
     compression_filters(options.compression)  # a bad name fails here as it would in the run
     table = read_labels(options.labels, options.label_key) if options.labels is not None else None
-    refs, problems = find_some_records(inputs, stdin, options.workers)
-    plan = Plan(str(output), tuple(config.window_shape), options.dtype, options.compression,
-                records=len(refs) + len(problems), output_exists=Path(output).exists())
+    targets = load_targets(options, table)
+    found = find_some(inputs, stdin, options.workers)
+    refs, problems = found.refs, found.problems
+    plan = Plan(str(output), settings.window_shape, options.dtype, options.compression,
+                records=len(refs) + len(problems), output_exists=Path(output).exists(), passed_over=found.passed_over)
     if table is not None:
         plan.labels, missing = join_labels(table, [r.name for r in refs], options.labels_required)
         skipped = {name for name, _ in missing}
         refs, problems = [r for r in refs if r.name not in skipped], [*problems, *missing]
+    refs, problems = skip_without_class(targets, table, refs, problems, options.targets_required)
     failures = Failures(log, fail_fast=0, prefix="ecgspec: would skip")
     for name, message in problems:
         plan.skipped.append((name, message))
         failures.failed(name, message)
-    for ref, outcome in zip(refs, outcomes(refs, config, options)):
+    for ref, outcome in zip(refs, outcomes(refs, settings.read, options.workers, settings.limits)):
         if isinstance(outcome, str):
             plan.skipped.append((ref.name, outcome))
             failures.failed(ref.name, outcome)

@@ -1,68 +1,42 @@
-"""Stage 1 of a run, reading, with no torch: one record opened, its leads chosen, read, filled,
-resampled, flagged and cut into windows, as a stream of events.
+"""Stage 1 of a run, reading, with no torch and no h5py: one record opened, its leads chosen, read,
+filled, resampled, flagged and cut into windows, as a stream of typed events (:mod:`.events`).
 
-:func:`read_events` is the stage itself. A run drives it from reader threads
-(:func:`read_record`, ``--workers 0``) or from reader processes (:mod:`ecgspec.run.workers`),
-which is why nothing here imports torch: a reader process starts in a fraction of a second.
+:func:`read_events` is the stage itself, a pure function of a record and the run's
+:class:`~ecgspec.signal.spec.ReadSpec`. A run drives it from reader threads (``--workers 0``) or
+reader processes (:mod:`ecgspec.run.backend`), which is why nothing here imports torch or h5py: a
+reader process starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import queue
-import threading
-from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
-import numpy as np
-
-from ..engine.config import InputConfig
 from ..errors import one_line
 from ..readers import Record, RecordError, RecordRef
-from ..signal import quality
 from ..signal.leads import open_layout
 from ..signal.record_layout import RecordLayout
-from ..signal.windowing import Cut, WindowStats, iter_flagged_windows
-from ..store.layout import RecordRow, lead_fs_text
-from .options import ExtractOptions
+from ..signal.spec import ReadSpec
+from ..signal.windowing import WindowStats, iter_flagged_windows
+from ..store.schema import RecordRow, lead_fs_text
+from .events import ReadEvent, ReadFailed, RecordRead, Windows
+from .targets import require_class
 
-__all__ = ["BLOCK_SAMPLES", "ReadFailed", "RecordRead", "Windows", "put_unless_stopped", "read_events", "read_record",
-           "record_row"]
-
-BLOCK_SAMPLES = 1 << 18  # raw samples per channel read at once from a long record
-
-
-@dataclass
-class RecordRead:
-    """A record read in full: its ``/records`` row, and the windows it skipped for missing samples."""
-
-    row: RecordRow
-    nan_skipped: int
+__all__ = ["read_events", "record_row"]
 
 
-@dataclass
-class ReadFailed:
-    """A record that cannot be used, and why (one line)."""
-
-    message: str
-
-
-Windows = tuple[np.ndarray, np.ndarray, np.ndarray]  # (starts int64 (k,), windows float32 (k, C, n), qc uint8 (k,))
-
-
-def read_events(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> Iterator[Windows | RecordRead | ReadFailed]:
+def read_events(ref: RecordRef, spec: ReadSpec) -> Iterator[ReadEvent]:
     """One record's windows, in order, then a :class:`RecordRead`, or a :class:`ReadFailed` at the
     first problem (windows yielded before it are the caller's to discard). Never raises for the record."""
     try:
-        record, layout = open_layout(ref, config, options)
+        record, layout = open_layout(ref, spec)
+        require_class(record.header, spec.required_class)  # --targets-required, where the header holds the codes
         stats = WindowStats()
-        stride = options.stride or config.n_samples
-        cut = Cut(config.sampling_rate, config.n_samples, stride, options.max_nan, BLOCK_SAMPLES, quality.ENABLED)
         n_windows = 0
-        for windows in iter_flagged_windows(record, layout.channels, cut, stats, layout):
-            yield windows
-            n_windows += len(windows[0])
+        for starts, values, qc in iter_flagged_windows(record, layout.channels, spec.cut, stats, layout):
+            yield Windows(starts, values, qc)
+            n_windows += len(starts)
         yield RecordRead(record_row(ref, record, layout, stats, n_windows), stats.nan_skipped)
     except RecordError as exc:
         yield ReadFailed(str(exc))
@@ -91,23 +65,3 @@ def record_row(ref: RecordRef, record: Record, layout: RecordLayout, stats: Wind
                      stats.share(stats.clipped), mask, derived,
                      comments="\n".join(header.comments), start_time=header.start_time,
                      fields=json.dumps([list(pair) for pair in header.meta], ensure_ascii=False))
-
-
-def put_unless_stopped(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
-    """Put unless the run is stopping; never blocks forever on an abandoned queue."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def read_record(
-    ref: RecordRef, config: InputConfig, options: ExtractOptions, out: "queue.Queue[Any]", stop: threading.Event
-) -> None:
-    """A reader thread's work: :func:`read_events` of one record into ``out``, until the run stops."""
-    for event in read_events(ref, config, options):
-        if not put_unless_stopped(out, event, stop):
-            return

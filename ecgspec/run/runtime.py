@@ -1,7 +1,7 @@
 """What a run changes in the process while it runs, and restores after: signal handlers, GIL hand-over, torch threads.
 
 :func:`run_scope` holds the first two for an ``extract`` run (:mod:`ecgspec.run.pipeline`), and
-:func:`engine_threads` the third once the run has started its readers and imports torch;
+:func:`engine_threads` the third once the run has started its readers and built its engine;
 :class:`StopFlag` alone serves the client of a cluster run (:mod:`ecgspec.run.cluster`).
 """
 
@@ -12,13 +12,14 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, Iterator
+from typing import TYPE_CHECKING, Any, Dict, Iterator
 
-from ..engine.config import InputConfig, resolve_device
+from .limits import LIMITS
 
-__all__ = ["SWITCH_INTERVAL", "StopFlag", "engine_threads", "run_scope"]
+if TYPE_CHECKING:
+    import torch
 
-SWITCH_INTERVAL = 5e-4  # seconds; see _switch_interval
+__all__ = ["StopFlag", "engine_threads", "run_scope"]
 
 
 class StopFlag:
@@ -45,9 +46,9 @@ class StopFlag:
 
 
 @contextlib.contextmanager
-def run_scope() -> Iterator[StopFlag]:
-    """The stop flag (signals caught) and a short GIL switch interval, for the duration of a run."""
-    with StopFlag() as stop, _switch_interval(SWITCH_INTERVAL):
+def run_scope(switch_interval: float = LIMITS.switch_interval) -> Iterator[StopFlag]:
+    """The stop flag (signals caught) and a short GIL switch interval (seconds), for the duration of a run."""
+    with StopFlag() as stop, _switch_interval(switch_interval):
         yield stop
 
 
@@ -68,8 +69,9 @@ def _switch_interval(seconds: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def engine_threads(config: InputConfig) -> Iterator[None]:
-    """On CPU, leave one core to the reader and writer threads for the run (imports torch).
+def engine_threads(device: torch.device) -> Iterator[None]:
+    """With the engine on the CPU (``device``, as the engine resolved it), leave one core to the reader
+    and writer threads for the run (imports torch).
 
     The writer's copy into the page cache needs a core of its own; torch's threads
     spinning beside it cost more than they gave (2 cores: 1 engine thread ran the
@@ -78,7 +80,7 @@ def engine_threads(config: InputConfig) -> Iterator[None]:
     import torch
 
     old = torch.get_num_threads()
-    if resolve_device(config.get("device")).type == "cpu":
+    if device.type == "cpu":
         torch.set_num_threads(max(1, min(old, (os.cpu_count() or 2) - 1)))
     try:
         yield

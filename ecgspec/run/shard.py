@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..engine.config import whole_numbers
+from ..engine.checks import whole_numbers
 from ..errors import ShardError
 from ..store.schema import PART_ATTRS
 

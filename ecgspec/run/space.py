@@ -3,7 +3,7 @@
 The estimate is the dry run's (:mod:`ecgspec.run.plan`): each record's header only, its windows
 counted with the run's own arithmetic, the file's size from
 :func:`ecgspec.store.layout.expected_output_bytes` (windows skipped for missing samples only make
-the real file smaller). Past :data:`SAMPLE_RECORDS` records, an evenly spaced sample of that many
+the real file smaller). Past ``limits.sample_records`` records, an evenly spaced sample of that many
 stands for the rest (scaled to the whole), read in threads while the reader processes already
 read the first records: the check of a run of 800,000 records costs a fraction of a second.
 """
@@ -14,27 +14,25 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from ..engine.config import InputConfig
 from ..readers import RecordRef
 from ..store.layout import OutputError, expected_output_bytes
-from .options import ExtractOptions
 from .plan import outcomes
-
-SAMPLE_RECORDS = 500  # headers read at most for the estimate (fewer than plan.PROCESS_MIN_RECORDS: threads)
+from .settings import Settings
 
 __all__ = ["check_free_space", "expected_run_bytes"]
 
 
-def expected_run_bytes(
-    refs: Sequence[RecordRef], config: InputConfig, options: ExtractOptions, window_shape: tuple[int, ...]
-) -> int:
-    """Bytes the output of ``refs`` takes (uncompressed), from their headers alone (or a sample's)."""
-    step = max(1, -(-len(refs) // SAMPLE_RECORDS))
+def expected_run_bytes(refs: Sequence[RecordRef], settings: Settings) -> int:
+    """Bytes the output of ``refs`` takes (uncompressed), from their headers alone (or a sample's, read
+    in threads: the sample is smaller than ``limits.process_min_records``)."""
+    limits = settings.limits
+    step = max(1, -(-len(refs) // limits.sample_records))
     sample = refs[::step]
-    counts = [n for n in outcomes(sample, config, options) if not isinstance(n, str)]  # str: a record skipped
+    counts = [n for n in outcomes(sample, settings.read, settings.options.workers, limits)
+              if not isinstance(n, str)]  # str: a record skipped
     scale = len(refs) / max(1, len(sample))
     n_windows, n_read = round(sum(counts) * scale), round(len(counts) * scale)
-    return expected_output_bytes(n_windows, window_shape, options.dtype, n_read, len(refs) - n_read)
+    return expected_output_bytes(n_windows, settings.window_shape, settings.options.dtype, n_read, len(refs) - n_read)
 
 
 def check_free_space(output: Path, needed: int) -> None:

@@ -1,13 +1,13 @@
-"""The stages of an ``extract`` run, and the events that pass between them.
+"""Stages 2 and 3 of an ``extract`` run, and the writer events that pass between them.
 
-1. reading (:mod:`ecgspec.run.reading`, in reader threads or processes) streams one record's
-   windows, then a :class:`RecordRead` or :class:`ReadFailed`; :class:`~ecgspec.run.readahead.Prefetch`
-   keeps records started ahead;
+(Stage 1, reading, streams each record's events, :mod:`ecgspec.run.events`, from reader threads or
+processes: :mod:`ecgspec.run.backend`.)
+
 2. the :class:`Batcher` (main thread) packs windows of consecutive records into full
    batches and has the engine compute them, into :class:`BatchBuffers` allocated
    once, in the stored dtype (:func:`to_stored`);
 3. the :class:`WriterThread` applies the writer events (:data:`WriterEvent`), in order,
-   to the store.
+   to the store, with a commit point every ``flush_seconds``.
 
 :mod:`ecgspec.run.pipeline` wires them together in this order; nothing is set afterwards.
 """
@@ -25,10 +25,10 @@ import torch
 
 from ..engine.spectrogram import SpectrogramInput
 from ..errors import ExtractError, one_line
-from ..store.layout import OutputError, RecordRow, clip_to_stored
+from ..store.layout import OutputError, clip_to_stored
+from ..store.schema import RecordRow
 from ..store.writer import SpectrogramWriter
-
-FLUSH_SECONDS = 2.0
+from .limits import LIMITS
 
 
 @dataclass
@@ -50,9 +50,6 @@ class StageClock:
     def text(self) -> str:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in self.shares().items())
         return f"found in {self.discovery:.1f} s, {shares}"
-
-
-# --- stage 1: reading (the stage itself is in ecgspec.run.reading) ---------------------------
 
 
 def write_failed(output: Any, error: BaseException) -> ExtractError:
@@ -134,7 +131,7 @@ class BatchBuffers:
 
     def __init__(
         self, engine: SpectrogramInput, window_shape: tuple[int, ...], batch_size: int, store_dtype: str,
-        n_buffers: int = 3,
+        n_buffers: int = LIMITS.batch_buffers,
     ) -> None:
         pin = engine.device.type == "cuda"
         dtype = torch.float16 if store_dtype == "float16" else torch.float32
@@ -233,9 +230,10 @@ class WriterThread(threading.Thread):
     """Applies events to the store in order; the first exception is kept for the main thread."""
 
     def __init__(self, store: SpectrogramWriter, release: Callable[[torch.Tensor], None],
-                 clock: StageClock | None = None) -> None:
+                 clock: StageClock | None = None, flush_seconds: float = LIMITS.flush_seconds) -> None:
         super().__init__(name="ecgspec-writer", daemon=True)
         self.store = store
+        self.flush_seconds = flush_seconds  # a commit point at most this far apart
         self.clock = clock or StageClock()
         self.release = release  # hands a written batch's buffer back to the pool
         # Unbounded: memory is bounded by the buffer pool, and a bounded queue made the
@@ -253,7 +251,7 @@ class WriterThread(threading.Thread):
                 if self.error is None:  # after a failure, only hand buffers back
                     t0 = time.perf_counter()
                     item.apply(self.store)
-                    if time.monotonic() - last_flush > FLUSH_SECONDS:
+                    if time.monotonic() - last_flush > self.flush_seconds:
                         self.store.flush()
                         last_flush = time.monotonic()
                     self.clock.write += time.perf_counter() - t0

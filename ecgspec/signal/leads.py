@@ -9,13 +9,10 @@ from ..readers import Record, RecordError, RecordRef, open_record
 from .lead_sets import lead_key  # defined there, with the names it compares
 
 if TYPE_CHECKING:
-    from ..engine.config import InputConfig
-    from ..run.options import ExtractOptions
     from .record_layout import RecordLayout
+    from .spec import ReadSpec
 
 __all__ = ["open_selected", "open_layout", "select_channels", "lead_key", "match_leads"]
-
-
 
 
 def match_leads(names: Sequence[str], wanted: Sequence[str]) -> list[int | None]:
@@ -75,28 +72,28 @@ def _by_name(leads: Sequence[str], wanted: Sequence[str]) -> list[int]:
     return picked  # type: ignore[return-value]
 
 
-def open_selected(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[Record, list[int]]:
+def open_selected(ref: RecordRef, spec: ReadSpec) -> tuple[Record, list[int]]:
     """Open a record (its header; see :func:`ecgspec.readers.open_record`) and choose its channels
-    as the settings say: what a run and a dry run (``extract --dry-run``) both start with."""
-    record = open_record(ref, input_fs=options.input_fs or config.sampling_rate, stated_fs=options.input_fs)
+    as ``spec`` says: what a run and a dry run (``extract --dry-run``) both start with."""
+    record = open_record(ref, input_fs=spec.record_fs, stated_fs=spec.input_fs)
     header = record.header
-    channels = select_channels(header.leads, options.leads, config.n_channels, n_signals=header.n_signals,
-                               channels=options.channels)
+    channels = select_channels(header.leads, spec.leads, spec.n_channels, n_signals=header.n_signals,
+                               channels=spec.channels)
     return record, channels
 
 
-def open_layout(ref: RecordRef, config: InputConfig, options: ExtractOptions) -> tuple[Record, RecordLayout]:
+def open_layout(ref: RecordRef, spec: ReadSpec) -> tuple[Record, RecordLayout]:
     """Open a record and work out its layout (:mod:`ecgspec.signal.record_layout`): the signals to
     read and what becomes of them (``--lead-set``, ``--units``, ``--preprocess``); RecordError as
     :func:`open_selected`, or for a record with none of the set's leads or a unit --units cannot convert."""
     from .record_layout import record_layout
 
-    if options.lead_set is None:
-        record, channels = open_selected(ref, config, options)
+    if spec.lead_set is None:
+        record, channels = open_selected(ref, spec)
     else:
-        record, channels = open_record(ref, input_fs=options.input_fs or config.sampling_rate), None
+        record, channels = open_record(ref, input_fs=spec.record_fs), None
     header = record.header
-    layout = record_layout(header.leads, header.units, channels, lead_set=options.lead_set,
-                           aliases=options.lead_aliases, derive=options.derive_leads, to_mv=options.units == "mV",
-                           preprocess=options.preprocess)
+    layout = record_layout(header.leads, header.units, channels, lead_set=spec.lead_set,
+                           aliases=spec.lead_aliases, derive=spec.derive_leads, to_mv=spec.to_mv,
+                           preprocess=spec.preprocess)
     return record, layout

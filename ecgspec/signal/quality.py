@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..readers import Header
-from ..store.schema import BITS_ATTR, QC_BITS
+from .flags import BITS_ATTR, QC_BITS
 
 __all__ = ["FILLED", "FLAT", "CLIPPED", "MISSING_LEAD", "FLAGS", "BITS_ATTR", "ENABLED", "Limits", "flag_mask", "flag_counts",
            "window_flags", "count_clipped"]

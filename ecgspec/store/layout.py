@@ -33,7 +33,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import h5py
 import numpy as np
@@ -51,6 +51,9 @@ from .schema import (  # re-exported here
     PARTIAL,
     REQUIRED,
     STORE_DTYPES,
+    RecordRow,
+    lead_fs_text,
+    normalised_config,
 )
 
 __all__ = [
@@ -78,35 +81,6 @@ __all__ = [
 LOCK_WAIT = 5.0  # seconds a reader waits for a writer's HDF5 file lock
 READ_CACHE_BYTES = 16 << 20  # holds several chunks, so random access does not re-read them
 STR = h5py.string_dtype("utf-8")
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordRow:
-    """One ``/records`` row: a record whose windows are all written."""
-
-    name: str
-    source: str
-    fs: float
-    n_samples: int
-    leads: str
-    n_windows: int
-    nan_filled: int
-    lead_fs: str  # each lead's own rate, comma-separated in output order (files before it: filled from fs)
-    filled_share: float = 0.0  # share of the samples counted that were missing and filled (files before: NaN)
-    flat_leads: str = ""  # leads flat over at least one window written, comma-separated (files before: "")
-    clipped_share: float = 0.0  # share of the samples counted at their ADC limits (files before: NaN)
-    lead_mask: tuple = ()  # (n_leads,) bool: the output lead holds a signal, read or derived (files before: all)
-    lead_derived: tuple = ()  # (n_leads,) bool: the output lead was derived (--derive-leads; files before: none)
-    comments: str = ""  # the header's comment lines as written, joined by "\n" (files before: "")
-    start_time: str = ""  # the record's start, ISO 8601, "" where the header gives no date (files before: "")
-    # the reader's header fields (Header.meta) as JSON [[key, value], ...], the source of /records/meta;
-    # "" in files written before it, whose meta is derived from their comments
-    fields: str = ""
-
-
-def lead_fs_text(rates: Iterable[float]) -> str:
-    """The ``/records/lead_fs`` value: each rate as the shortest decimal that reads back exactly."""
-    return ",".join(repr(float(rate)) for rate in rates)
 
 
 _COLUMN_DTYPES = {"str": STR, "float": np.float64, "int": np.int64, "tuple": np.bool_}
@@ -242,11 +216,6 @@ def expected_output_bytes(
 
 
 # -- the config attribute ----------------------------------------------------------------------
-
-
-def normalised_config(config: Any) -> dict[str, Any]:
-    """The config as stored JSON reads back, so two runs' configs compare equal value for value."""
-    return json.loads(json.dumps(dict(config), sort_keys=True, default=str))
 
 
 _ABSENT = object()

@@ -23,6 +23,7 @@ relative to OUTPUT's folder (move the folder as a whole), and copies the rest.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .layout import OutputError, fsync_folder, partial_path
 from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
 from .record_groups import group_columns, merge_labels, read_labels_group, write_groups
 from .schema import LIBVER, PART_ATTRS  # virtual datasets need the 1.10 format, and it keeps files resumable
+from .targets import merge_targets, read_target_table, write_targets
 
 __all__ = ["merge_parts", "InOrderMerge", "MergeError", "MergeSummary"]
 
@@ -174,6 +176,7 @@ class MergeWriter:
         self.tables: dict[str, list[np.ndarray]] = {}  # small row datasets, gathered and written at the end
         self.sources: list[tuple[Path, int]] = []  # (path, windows) of each part appended
         self.labels: list[tuple[dict[str, np.ndarray], int]] = []  # each part's /records/labels and records
+        self.targets: list[Any] = []  # each part's /records/targets (ecgspec.store.targets)
         self.copied = 0
         self.partial = partial_path(output)
         self.out = h5py.File(self.partial, "w-", libver=LIBVER)
@@ -226,6 +229,7 @@ class MergeWriter:
             self.rows[table] += part.rows(table)
         self.sources.append((part.path, part.n_windows))
         self.labels.append((read_labels_group(part.file, part.n_records), part.n_records))
+        self.targets.append(read_target_table(part.file, part.n_records))
 
     def finish(self) -> MergeSummary:
         """Write the sums (and the virtual dataset), mark the file complete, close it; the summary."""
@@ -239,7 +243,9 @@ class MergeWriter:
             _virtual(self.out, first["spectrograms"], self.sources, self.output)
         labels = merge_labels(self.labels)
         n = self.rows["records"]
-        write_groups(self.out, n, group_columns(self.out, n, (lambda names: labels) if labels else None))
+        groups = group_columns(self.out, n, (lambda names: labels) if labels else None)
+        write_groups(self.out, n, groups)
+        write_targets(self.out, merge_targets(self.targets, groups, n, json.loads(first.attrs["config"])))
         self.out.attrs["complete"] = True
         self.out.close()
         return MergeSummary(str(self.output), len(self.sources), self.rows["records"], self.rows["windows"],

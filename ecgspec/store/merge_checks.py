@@ -22,7 +22,7 @@ from .layout import config_difference, is_partial_name, open_for_reading
 __all__ = ["MergeError", "PartFile", "open_parts", "check_parts", "check_next"]
 
 
-GROUPS = (b"records/meta/", b"records/labels/")  # rebuilt by the merge (ecgspec.store.record_groups), not row by row
+GROUPS = (b"records/meta/", b"records/labels/", b"records/targets")  # rebuilt by the merge, not row by row
 
 
 @dataclass

@@ -34,6 +34,7 @@ from .layout import (
 )
 from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
+from .targets import class_counts, file_classes, read_targets
 
 if TYPE_CHECKING:
     pass
@@ -186,7 +187,7 @@ class SpectrogramFile:
             tensor._ecgspec_fields = (names, torch.from_numpy(starts))  # the collated batch's (batching)
             return list(map(Window, specs, names, starts.tolist()))
         starts = starts.tolist()
-        extra = zip(*(items[c][positions].tolist() for c in self.columns))
+        extra = zip(*(_values(items[c][positions]) for c in self.columns))
         return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
 
     def _positions(self, indices: Sequence[int]) -> np.ndarray:
@@ -219,7 +220,8 @@ class SpectrogramFile:
         rows = self.windows["record"]
         out = {"name": np.asarray(self.records["name"], dtype=object)[rows], "start": self.windows["start"]}
         for column in self.columns:
-            out[column] = self.records[column][rows]
+            values = self.records[column]
+            out[column] = values[rows] if values.ndim == 1 else values.astype(np.float32)[rows]  # targets: float32
         return out
 
     def sampler(self, shuffle: bool = True, block: int = 64, seed: int = 0) -> Any:
@@ -253,6 +255,7 @@ class SpectrogramFile:
         rows, and each kept window's row in /spectrograms."""
         records, windows, n_errors = self._committed_tables()
         records.update(read_groups(self._h5(), records))
+        records.update(read_targets(self._h5(), len(records["name"])))  # (n_records, n_classes) uint8
         keep = (windows["qc"] & self.exclude) == 0
         if self.where is not None or self._record_mask is not None:
             keep &= self._where_mask(records)[windows["record"]]
@@ -339,6 +342,11 @@ class SpectrogramFile:
         n = min(n_errors, group["name"].shape[0], group["message"].shape[0])
         return list(zip(read_column(group["name"], n).tolist(), read_column(group["message"], n).tolist()))
 
+    @property
+    def classes(self) -> list[str]:
+        """The class names of ``/records/targets`` (``--targets``), in column order; ``[]`` without."""
+        return file_classes(self._h5())
+
     @cached_property
     def frequencies(self) -> np.ndarray:
         """Bin centre frequencies in Hz."""
@@ -381,6 +389,15 @@ class SpectrogramFile:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _values(column: np.ndarray) -> list[Any]:
+    """The items' values of a column: Python values, or a tensor a row (a 2-D column: ``targets``)."""
+    if column.ndim == 1:
+        return column.tolist()
+    import torch
+
+    return list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0))
 
 
 def open(  # noqa: A001
@@ -426,6 +443,7 @@ def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
             "config": file.config,
             "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
             "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),
+            "targets": class_counts(file._h5(), records),
             "size_bytes": file.path.stat().st_size,
             "ecgspec_version": file.ecgspec_version,
         }

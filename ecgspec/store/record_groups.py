@@ -20,8 +20,8 @@ import h5py
 import numpy as np
 
 from ..errors import OutputError
-from ..readers.base import iso_datetime
-from ..readers.wfdb.header import comment_meta
+from ..readers.base import comment_meta, iso_datetime
+from .schema import column_name
 
 __all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "read_groups",
            "merge_labels", "read_labels_group", "record_mask", "time_after"]
@@ -31,13 +31,6 @@ LABELS = "records/labels"
 STR = h5py.string_dtype("utf-8")
 
 LabelColumns = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # record names -> typed label columns
-
-
-def column_name(name: str) -> str:
-    """``name`` as an HDF5 dataset name: a ``/`` (which HDF5 reads as a group) becomes ``_``, and an
-    empty name or ``.`` is ``_``."""
-    name = str(name).replace("/", "_")
-    return "_" if name in ("", ".") else name
 
 
 def record_fields(fields: str, comments: str) -> list[tuple[str, str]]:

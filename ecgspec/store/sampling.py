@@ -1,4 +1,5 @@
-"""Training-set helpers over an opened output: :func:`split` (grouped, leak-free parts) and
+"""Training-set helpers over an opened output: :func:`split` (grouped, leak-free parts, stratified by
+classes or by published folds) and
 :class:`BlockSampler` (shuffled blocks of consecutive windows, so that shuffled batches are
 still a few long HDF5 reads). Imports torch: reached only through ``ecgspec.split`` and
 ``SpectrogramFile.sampler``.
@@ -10,6 +11,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler, Subset
+
+from ..targets.splits import fold_parts, grouped_parts, stratified_parts
 
 __all__ = ["BlockSampler", "WindowSubset", "split"]
 
@@ -49,26 +52,65 @@ class WindowSubset(Subset):
         return BlockSampler(len(self), block=block, shuffle=shuffle, seed=seed)
 
 
-def split(dataset: Any, by: str | None = "record", fractions: Sequence[float] = (0.8, 0.1, 0.1),
-          seed: int = 0) -> list[WindowSubset]:
+def split(dataset: Any, by: str | None = "record", fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
+          *, stratify: str | None = None, folds: str | None = None,
+          parts: Sequence[Sequence[Any]] | None = None) -> list[WindowSubset]:
     """Partition an opened output's windows into parts of about ``fractions`` of them, no value of
     the /records column ``by`` (``"labels/subject_id"``) in two parts; ``by=None`` (or ``"record"``)
     splits by record. Deterministic for a seed: the groups, shuffled by ``seed``, go one by one into
     the part furthest below its share, so no part passes its share by more than one group and sizes
-    come as close to the fractions as whole groups allow."""
+    come as close to the fractions as whole groups allow.
+
+    ``stratify="targets"`` (or another /records column: a 2-D one's columns, a 1-D one's values, as
+    classes) also balances every class's share of each part: grouped iterative stratification
+    (:func:`ecgspec.targets.splits.stratified_parts`). ``folds="labels/strat_fold"`` instead takes
+    published folds: part ``p`` holds the records whose value is in ``parts[p]``
+    (``parts=(range(1, 9), (9,), (10,))``; None: a part per value), the others none."""
+    rows = np.asarray(dataset.windows["record"], dtype=np.int64)
+    n = int(rows.max()) + 1 if len(rows) else 0
+    if folds is not None:
+        if stratify is not None:
+            raise ValueError("split: give folds= or stratify=, not both: published folds are already chosen")
+        record_part, count = fold_parts(_record_column(dataset, folds, n), parts, folds)
+        return _subsets(dataset, record_part[rows], count)
     shares = _checked_fractions(fractions)
-    groups = _groups(dataset, by)
-    values, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    order = np.random.default_rng(seed).permutation(len(values))
-    targets = shares * len(groups)
-    sizes = np.zeros(len(shares))
-    part_of = np.empty(len(values), dtype=np.int64)
-    for g in order.tolist():
-        part = int(np.argmax(targets - sizes))
-        part_of[g] = part
-        sizes[part] += counts[g]
-    window_part = part_of[inverse.reshape(-1)]
-    return [WindowSubset(dataset, np.flatnonzero(window_part == p).tolist()) for p in range(len(shares))]
+    windows = np.bincount(rows, minlength=n)
+    used = np.flatnonzero(windows)
+    keys = np.arange(n) if by is None or by == "record" else _record_column(dataset, by, n)
+    if keys.dtype == object:
+        keys = keys.astype(str)
+    values, group = np.unique(keys[used], return_inverse=True)
+    sizes = np.bincount(group.reshape(-1), weights=windows[used], minlength=len(values))
+    if stratify is None:
+        part_of = grouped_parts(sizes, shares, seed)
+    else:
+        held = _classes(_record_column(dataset, stratify, n))[used] * windows[used, None]
+        counts = np.zeros((len(values), held.shape[1]))
+        np.add.at(counts, group.reshape(-1), held)
+        part_of = stratified_parts(sizes, counts, shares, seed)
+    record_part = np.full(n, -1, dtype=np.int64)
+    record_part[used] = part_of[group.reshape(-1)]
+    return _subsets(dataset, record_part[rows], len(shares))
+
+
+def _subsets(dataset: Any, window_part: np.ndarray, count: int) -> list[WindowSubset]:
+    return [WindowSubset(dataset, np.flatnonzero(window_part == p).tolist()) for p in range(count)]
+
+
+def _record_column(dataset: Any, name: str, n: int) -> np.ndarray:
+    """The first ``n`` values of the /records column ``name`` (a ValueError naming the columns where absent)."""
+    records = dataset.records
+    if name not in records:
+        raise ValueError(f"split: {name!r} is not a /records column (columns: {', '.join(sorted(records))})")
+    return np.asarray(records[name])[:n]
+
+
+def _classes(values: np.ndarray) -> np.ndarray:
+    """Each record's classes as a 0/1 matrix: a 2-D column as it is, a 1-D one one-hot by its values."""
+    if values.ndim == 2:
+        return values.astype(np.float64)
+    _, index = np.unique(values.astype(str) if values.dtype == object else values, return_inverse=True)
+    return np.eye(int(index.max()) + 1 if len(index) else 0)[index.reshape(-1)]
 
 
 def _checked_fractions(fractions: Sequence[float]) -> np.ndarray:
@@ -77,17 +119,3 @@ def _checked_fractions(fractions: Sequence[float]) -> np.ndarray:
             or abs(shares.sum() - 1) > 1e-6:
         raise ValueError(f"fractions: got {tuple(fractions)}, must be shares >= 0 adding up to 1")
     return shares
-
-
-def _groups(dataset: Any, by: str | None) -> np.ndarray:
-    """Each window's group: the ``by`` value of its record (its /records row for ``by=None``)."""
-    rows = dataset.windows["record"]
-    if by is None or by == "record":
-        return rows
-    records = dataset.records
-    if by not in records:
-        raise ValueError(f"split: by={by!r} is not a /records column (columns: {', '.join(sorted(records))})")
-    values = np.asarray(records[by])
-    if values.dtype == object:
-        values = values.astype(str)
-    return values[rows]

@@ -40,6 +40,7 @@ from .record_groups import LabelColumns, group_columns, write_groups
 from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, seal_heaps, take_over_leftovers
 from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
 from .swmr import LockHeld, WriterLock
+from .targets import Targets, target_table, write_targets
 
 __all__ = ["DiskFull", "SpectrogramWriter"]
 
@@ -90,6 +91,7 @@ class SpectrogramWriter:
         self.durable = durable
         self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
         self.labels = labels  # record names -> /records/labels columns, written at finish
+        self.targets: Targets | None = None  # the records' columns -> /records/targets, written at finish
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
         self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
@@ -357,12 +359,14 @@ class SpectrogramWriter:
             raise ValueError(f"finish: {pending} windows written but their record never committed")
         self.flush()
         groups = group_columns(self._file, self._n_records, self.labels)  # /records/meta, /records/labels
+        targets = target_table(self.targets, groups, self._n_records)  # /records/targets, from those
         self._file.close()
         self._file = None
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
             self.warnings += write_groups(file, self._n_records, groups)
+            write_targets(file, targets)
             file.attrs["complete"] = True
         if self.durable:
             os.fsync(self._fd)

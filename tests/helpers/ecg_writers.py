@@ -11,6 +11,9 @@ the reader tests and the readers benchmark (not a test module).
 - SCP-ECG (EN 1064): :mod:`.scp_writer` (preamble, Sections 0-6, int16 or Huffman coded
   amplitudes or differences, CRC-CCITT checksums).
 - ISHNE Holter (Badilini 1998): magic, CRC-CCITT, the fixed header, int16 samples interleaved.
+- MFER (ISO 22077-1, Part 1 v1.05): a preamble, then tag-length-value definitions (byte order,
+  waveform type, sampling rate, sensitivity, channels, block, sequences, data type, each channel's
+  lead code) and one frame of big-endian int16 samples, a channel's block after another.
 - CODE-15% parts (``tracings``, ``exam_id``) and CSV records.
 """
 
@@ -211,6 +214,30 @@ def ishne(path: Path, x: np.ndarray, fs: int = 500, resolution_nv: int = 5000) -
     assert len(fixed) == 512
     data = np.ascontiguousarray(np.asarray(x, dtype="<i2").T).tobytes()
     path.write_bytes(b"ISHNE1.0" + struct.pack("<H", _crc(fixed)) + fixed + data)
+    return path
+
+
+MFER_CODES = {"I": 1, "II": 2, "V1": 3, "V2": 4, "V3": 5, "V4": 6, "V5": 7, "V6": 8, "III": 61, "aVR": 62,
+              "aVL": 63, "aVF": 64}  # Part 1 Table 5-17
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    """An MFER definition: its tag, its length (one byte under 128, else 0x84 and four bytes), its value."""
+    size = bytes([len(value)]) if len(value) < 0x80 else b"\x84" + len(value).to_bytes(4, "big")
+    return bytes([tag]) + size + value
+
+
+def mfer(path: Path, x: np.ndarray, fs: int = 500, resolution_uv: int = 5) -> Path:
+    """An MFER standard 12-lead ECG of the leads ``x`` (int16 counts of ``resolution_uv`` uV) at
+    ``fs`` Hz: one frame of one sequence, each channel a block of all its samples."""
+    n_leads, n = x.shape
+    channels = b"".join(b"\x3f" + bytes([c]) + bytes([3]) + _tlv(0x09, bytes([MFER_CODES[name]]))
+                        for c, name in enumerate(LEADS12[:n_leads]))
+    body = (_tlv(0x40, b"MFR ECG".ljust(32, b" ")) + _tlv(0x01, b"\x00") + _tlv(0x08, (1).to_bytes(2, "big"))
+            + _tlv(0x0B, b"\x00\x00" + fs.to_bytes(2, "big")) + _tlv(0x0C, b"\x00\xfa" + bytes([resolution_uv]))
+            + _tlv(0x05, bytes([n_leads])) + _tlv(0x04, n.to_bytes(4, "big")) + _tlv(0x06, b"\x01")
+            + _tlv(0x0A, b"\x00") + channels + _tlv(0x1E, np.asarray(x, ">i2").tobytes()) + b"\x80\x00")
+    path.write_bytes(body)
     return path
 
 

@@ -14,6 +14,7 @@ from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from ecgspec.readers import RecordError, RecordRef, clinical
 from ecgspec.readers.clinical import dicom, dicom_parts
+from ecgspec.readers.registry import Unhandled
 
 DICOM = Path(get_testdata_file("waveform_ecg.dcm"))
 
@@ -136,7 +137,7 @@ def test_other_variants_fall_back_to_ecgdatakit(change: str, tmp_path: Path, mon
         ds.WaveformSequence[0].WaveformSampleInterpretation = "US"
     path = tmp_path / f"{change}.dcm"
     pydicom.dcmwrite(path, ds, **save)
-    with pytest.raises(dicom_parts.Fallback):
+    with pytest.raises(Unhandled):
         dicom.read_fast(_ref(path))
     calls = []
     slow = clinical.open_with_ecgdatakit
@@ -154,7 +155,7 @@ def test_a_truncated_file_falls_back_and_is_a_one_line_record_error(cut: int, tm
     element after the waveforms, reads it as before)."""
     path = tmp_path / "cut.dcm"
     path.write_bytes(DICOM.read_bytes()[:cut])
-    with pytest.raises(dicom_parts.Fallback):
+    with pytest.raises(Unhandled):
         dicom.read_fast(_ref(path))
     if cut == -1:
         assert clinical.open_clinical(_ref(path)).header == clinical.open_with_ecgdatakit(_ref(path)).header
@@ -168,7 +169,7 @@ def test_without_pydicom_a_fallback_is_the_one_line_error_naming_the_extra(tmp_p
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "cut.dcm"
     path.write_bytes(DICOM.read_bytes()[:20000])
-    monkeypatch.setattr(dicom.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(clinical.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(RecordError, match=r"^DICOM: .*needs pydicom: pip install ecgspec\[clinical\]$"):
         clinical.open_clinical(_ref(path))
 
@@ -193,5 +194,5 @@ def test_an_undefined_length_sequence_is_skipped_to_its_own_delimiter(nested: in
     buf = seq + element(0x0010, 0x0020, b"LO", b"ID42")
     values, _, _ = dicom_parts.walk(buf, 0, len(buf), True, {0x00100020: "LO"}, {})
     assert values[0x00100020] == ("LO", b"ID42")
-    with pytest.raises(dicom_parts.Fallback):
+    with pytest.raises(Unhandled):
         dicom_parts.walk(buf[:-20], 0, len(buf) - 20, True, {}, {})

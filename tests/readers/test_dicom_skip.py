@@ -2,7 +2,7 @@
 ``walk``), on hand-built data sets that pydicom reads as the reference: nested sequences and items
 of undefined length, the bytes of every delimiter inside OB and UN values, sequences and items of
 defined length inside undefined ones; the walk lands where pydicom does, and a data set cut at any
-byte of the skipped region, or with its structure broken, is a Fallback, never another exception."""
+byte of the skipped region, or with its structure broken, is Unhandled, never another exception."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pydicom.filereader import read_dataset
 
 from ecgspec.readers import RecordRef
 from ecgspec.readers.clinical import dicom, dicom_parts
+from ecgspec.readers.registry import Unhandled
 
 UNDEF = 0xFFFFFFFF
 ITEM, ITEM_END, SEQ_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
@@ -116,9 +117,9 @@ def test_the_sequence_read_as_items_is_pydicoms(explicit: bool) -> None:
 def test_cut_at_any_byte_of_the_skipped_sequence_is_a_fallback(explicit: bool) -> None:
     buf, start, stop = _dataset(3, explicit)
     for cut in range(start + 1, stop):
-        with pytest.raises(dicom_parts.Fallback):
+        with pytest.raises(Unhandled):
             dicom_parts.walk(buf[:cut], 0, cut, explicit, WANT, {})
-        with pytest.raises(dicom_parts.Fallback):  # the same bytes, a data set bounded short of them
+        with pytest.raises(Unhandled):  # the same bytes, a data set bounded short of them
             dicom_parts.walk(buf, 0, cut, explicit, WANT, {})
     assert dicom_parts.walk(buf[:stop], 0, stop, explicit, WANT, {})[0] == {}
 
@@ -152,9 +153,9 @@ BROKEN = {  # each a structure pydicom's reading would reject or read otherwise
 @pytest.mark.parametrize("change", sorted(BROKEN))
 def test_a_broken_structure_is_a_fallback(change: str) -> None:
     broken = BROKEN[change]
-    with pytest.raises(dicom_parts.Fallback):
+    with pytest.raises(Unhandled):
         dicom_parts.walk(broken, 0, len(broken), True, WANT, {})
-    with pytest.raises(dicom_parts.Fallback):  # entered, not skipped
+    with pytest.raises(Unhandled):  # entered, not skipped
         dicom_parts.walk(broken, 0, len(broken), True, WANT, {0x00091001: ({}, {})})
 
 
@@ -174,7 +175,7 @@ def test_pydicoms_file_cut_inside_its_annotation_sequence_is_a_fallback() -> Non
     assert raw[stop - 8:stop] == _delim(SEQ_END) and stop - start > 10000
     cuts = list(range(start + 1, start + 600)) + list(range(start + 600, stop, 37))
     for cut in cuts:
-        with pytest.raises(dicom_parts.Fallback):
+        with pytest.raises(Unhandled):
             dicom._dataset(raw[:cut])
 
 
@@ -188,7 +189,7 @@ def test_the_fast_reader_gives_a_fallback_or_the_whole_record_on_any_cut(tmp_pat
         path.write_bytes(raw[:cut])
         try:
             header = dicom.read_fast(RecordRef("whole", path, "clinical")).header
-        except dicom_parts.Fallback:
+        except Unhandled:
             continue
         assert header == whole and cut > raw.index(b"\x00\x54\x00\x01SQ")
 
@@ -201,7 +202,7 @@ def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
 def _outcome(buf: bytes, start: int) -> int | str:
     try:
         return dicom_parts.skip(buf, start, len(buf), True)
-    except dicom_parts.Fallback:
+    except Unhandled:
         return "fallback"
 
 
@@ -273,7 +274,7 @@ def test_a_delimiter_given_a_length_falls_back_as_pydicom_reads_on_by_it(tmp_pat
     path = tmp_path / "delimiter.dcm"
     path.write_bytes(bytes(raw))
     ref = RecordRef("delimiter", path, "clinical")
-    with pytest.raises(dicom_parts.Fallback, match="has a length"):
+    with pytest.raises(Unhandled, match="has a length"):
         dicom.read_fast(ref)
     with pytest.raises(RecordError) as info:
         clinical.open_clinical(ref)

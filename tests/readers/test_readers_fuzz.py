@@ -118,8 +118,9 @@ def _structure_spoil(raw: bytes, data: st.DataObject) -> bytes:
 @settings(FUZZ, max_examples=300)
 @given(data=st.data())
 def test_spoiled_dicom_structure_is_a_fallback_or_a_record_to_ecgspecs_own_reader(data: st.DataObject) -> None:
-    """ecgspec's own DICOM reader alone (no ecgdatakit): a Fallback, or a record of float32 leads."""
-    from ecgspec.readers.clinical import dicom, dicom_parts
+    """ecgspec's own DICOM reader alone (no ecgdatakit): Unhandled, or a record of float32 leads."""
+    from ecgspec.readers.clinical import dicom
+    from ecgspec.readers.registry import Unhandled
 
     with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
         path = Path(tmp) / "r.dcm"
@@ -127,7 +128,7 @@ def test_spoiled_dicom_structure_is_a_fallback_or_a_record_to_ecgspecs_own_reade
         with time_limit():
             try:
                 record = dicom.read_fast(RecordRef("r", path, "clinical"))
-            except dicom_parts.Fallback as why:
+            except Unhandled as why:
                 assert str(why) and "\n" not in str(why)
                 event("fallback")
                 return
@@ -194,7 +195,8 @@ def test_spoiled_xml_the_fast_decoder_reads_is_what_ecgdatakit_reads(kind: str, 
     """Differential: whatever ecgspec's own XML decoder makes of a spoiled file (not leaving it to
     ecgdatakit) is exactly what ecgdatakit makes of it."""
     from ecgspec.readers import clinical
-    from ecgspec.readers.clinical.xml_common import SNIFF, sniff
+    from ecgspec.readers.clinical.ecgdatakit_facts import SNIFF
+    from ecgspec.readers.clinical.ecgdatakit_facts import detect as sniff
 
     with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:
         path = _writer(kind, Path(tmp))
@@ -254,7 +256,7 @@ def test_spoiled_scp_the_fast_decoder_reads_is_what_ecgdatakit_reads(variant: st
     merely left to ecgdatakit) ecgdatakit refuses too."""
     from ecgspec.readers import clinical
     from ecgspec.readers.clinical import scp
-    from ecgspec.readers.clinical.xml_common import Unhandled
+    from ecgspec.readers.registry import Unhandled
     from tests.helpers import scp_writer
 
     with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as tmp:

@@ -303,14 +303,15 @@ def test_replaced_header_equals_dataclasses_replace_and_refuses_unknown_fields()
 
 
 def test_suffix_is_splitext_on_every_short_name() -> None:
-    """Discovery's fast extension, against os.path.splitext on every name of up to 6 of 'ab./'."""
+    """Discovery's fast extension, against os.path.splitext on every name of up to 6 of 'aB./' (in
+    lower case: an extension's case does not matter)."""
     import itertools
     import os
 
-    from ecgspec.readers.discovery import _suffix
+    from ecgspec.readers.registry import suffix_of
 
-    names = ["".join(chars) for n in range(7) for chars in itertools.product("ab./", repeat=n)]
-    assert [_suffix(n) for n in names] == [os.path.splitext(n)[1] for n in names]
+    names = ["".join(chars) for n in range(7) for chars in itertools.product("aB./", repeat=n)]
+    assert [suffix_of(n) for n in names] == [os.path.splitext(n)[1].lower() for n in names]
 
 
 def test_a_large_tree_walked_in_processes_gives_the_same_records(tmp_path, wfdb_dir, monkeypatch) -> None:

@@ -22,8 +22,9 @@ from ecgspec.readers import RecordError, RecordRef, clinical
 from ecgspec.readers.clinical import hl7 as xml_hl7
 from ecgspec.readers.clinical import muse as xml_muse
 from ecgspec.readers.clinical import sierra as xml_sierra
-from ecgspec.readers.clinical.labels import lead_label, unique_labels
-from ecgspec.readers.clinical.xml_common import SNIFF, Unhandled, sniff
+from ecgspec.readers.clinical.ecgdatakit_facts import SNIFF, lead_label, unique_labels
+from ecgspec.readers.clinical.ecgdatakit_facts import detect as sniff
+from ecgspec.readers.registry import Unhandled
 from tests.helpers import ecg_writers as w
 from tests.helpers.clinical import decoded_as_ecgdatakit, no_fallback, read_without_ecgdatakit, same, summary
 

@@ -15,6 +15,7 @@ import pytest
 from ecgspec.readers import find_records
 from ecgspec.run.options import build_settings
 from ecgspec.run.plan import planned_windows
+from ecgspec.run.settings import resolve
 from tests.helpers.cli import extract as cli
 from tests.helpers.corpus import SMALL
 from tests.helpers.paths import ROOT
@@ -51,11 +52,11 @@ def test_dry_run_counts_what_the_run_writes_and_writes_nothing(tmp_path: Path, d
     assert sorted((s["name"], s["message"]) for s in got["skipped"]) == run["errors"]
     assert got["records_empty"] == sum(1 for n in run["records"].values() if n == 0)
     assert sum(r["count"] for r in got["skip_reasons"]) == got["records_skipped"] == len(run["errors"])
-    config, options = build_settings({}, {"n_samples": 2000}, {"leads": "I,II", "stride": 700})
+    settings = resolve(*build_settings({}, {"n_samples": 2000}, {"leads": "I,II", "stride": 700}))
     refs, _ = find_records([data_dir])
     for ref in refs:  # record by record, with the run's own arithmetic, resampled rates included
         if ref.name in run["records"]:
-            assert planned_windows(ref, config, options) == run["records"][ref.name], ref.name
+            assert planned_windows(ref, settings.read) == run["records"][ref.name], ref.name
 
 
 @pytest.mark.parametrize("records, options", [

@@ -134,3 +134,34 @@ def test_max_errors_zero_and_on_error_fail_keep_their_meaning(tmp_path: Path, ci
     assert res.exit_code == 2 and "stopped by --on-error fail" in res.stderr
     res = cli(corpus, tmp_path / "c.h5", *SMALL, "--max-errors", "-1")
     assert res.exit_code == 2 and "max_errors: got -1" in res.stderr
+
+
+def test_records_left_out_on_purpose_never_stop_a_run() -> None:
+    lines: list[str] = []
+    failures = Failures(lines.append, max_errors=2)
+    for i in range(30):  # --labels-required / --targets-required skips, before any record is read
+        failures.failed(f"r{i}", "has no class of ptbxl:superdiagnostic (--targets-required)")
+        failures.failed(f"s{i}", "has no row in t.csv (--labels-required; column filename_hr)")
+    assert failures.total == 0 and len(lines) == 20  # shown as usual, counted apart
+    failures.failed("x", "has no lead foo")
+    failures.failed("y", "has no lead foo")
+    with pytest.raises(TooManyErrors, match="3 records failed"):
+        failures.failed("z", "has no lead foo")
+    fast = Failures(lines.append)
+    for i in range(25):
+        fast.failed(f"r{i}", "has no class of cinc2021 (--targets-required)")
+    for i in range(19):
+        fast.failed(f"b{i}", "has no lead foo")
+    with pytest.raises(FailedFast, match="the first 20 records all failed: has no lead foo"):
+        fast.failed("b19", "has no lead foo")  # the failures alone still fail fast
+
+
+def test_more_than_twenty_records_left_out_first_with_max_errors_and_on_error_fail(tmp_path: Path, cinc_dir: Path) -> None:
+    table = tmp_path / "few.csv"
+    table.write_text("id,fold\nJS20018,1\nJS20019,2\n")  # the last two records: 48 left out before them
+    for extra in (("--max-errors", "0"), ("--on-error", "fail")):
+        res = cli(cinc_dir, tmp_path / "o.h5", *SMALL, "--labels", table, "--label-key", "id", "--labels-required",
+                  *extra, "--overwrite", quiet=True)
+        assert res.exit_code == 1, res.output
+        with h5py.File(tmp_path / "o.h5", "r") as f:
+            assert f["records/name"].asstr()[()].tolist() == ["JS20018", "JS20019"] and len(f["errors/name"]) == 48

@@ -93,10 +93,10 @@ def make_dry(target: str) -> str:
     return proc.stdout
 
 
-def test_make_demo_installs_what_running_needs_and_make_test_the_test_extra() -> None:
+def test_make_demo_installs_what_running_needs_and_make_test_the_test_and_docs_extras() -> None:
     demo, test = make_dry("demo"), make_dry("test")
     assert "pip install -q -e ." in demo and "[test]" not in demo and "examples/demo.py" in demo
-    assert 'pip install -q -e ".[test]"' in test and "pytest" in test
+    assert 'pip install -q -e ".[test,docs]"' in test and "pytest" in test
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 

@@ -3,6 +3,7 @@ in a worker, ``--workers 0`` in one process."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -14,10 +15,13 @@ import pytest
 
 import ecgspec
 from ecgspec.readers import RecordRef, find_records
-from ecgspec.run import readahead, workers
+from ecgspec.run import pipeline, reader_process, workers
+from ecgspec.run.backend import RecordEvents
+from ecgspec.run.events import ReadFailed, RecordRead, Windows
+from ecgspec.run.limits import LIMITS
 from ecgspec.run.options import ExtractOptions, available_cpus, build_settings
-from ecgspec.run.reading import ReadFailed, RecordRead
-from ecgspec.run.workers import ReaderPool
+from ecgspec.run.settings import Settings, resolve
+from ecgspec.run.workers import ProcessBackend
 
 CPSC = {"n_channels": 2, "fs": 200, "n_samples": 2000, "n_bins": 32, "window_size": 0.04, "overlap_size": 0.02}
 
@@ -65,58 +69,91 @@ def long_ref(wfdb_dir: Path) -> RecordRef:
     return RecordRef("100", wfdb_dir / "100.hea", "wfdb")
 
 
-def pool_settings(stride: int) -> tuple:
-    return build_settings({}, {"n_channels": 2, "fs": 360, "n_samples": 1000}, {"stride": stride})
+def pool_settings(stride: int) -> Settings:
+    return resolve(*build_settings({}, {"n_channels": 2, "fs": 360, "n_samples": 1000}, {"stride": stride}))
+
+
+def pool(n: int, settings: Settings, **limits: int) -> ProcessBackend:
+    return ProcessBackend(n, settings.read, dataclasses.replace(settings.limits, **limits))
+
+
+def next_event(events: RecordEvents) -> Windows | RecordRead | ReadFailed:
+    event = events.get(60)
+    assert event is not None, "no event in 60 s"
+    return event
+
+
+def drain(events: RecordEvents, first: object = None) -> list:
+    """A record's events from ``first`` (else the next) to its last; windows copied, their slots released."""
+    out = [first if first is not None else next_event(events)]
+    while isinstance(out[-1], Windows):
+        held = out[-1]
+        out[-1] = Windows(np.copy(held.starts), np.copy(held.values), np.copy(held.qc))
+        held.release()
+        out.append(next_event(events))
+    return out
 
 
 def test_a_worker_that_dies_fails_its_record_and_a_new_one_reads_the_rest(wfdb_dir: Path, cpsc_dir: Path) -> None:
-    config, options = pool_settings(stride=10)  # MIT-BIH 100 in 64,901 windows: far more than the slots hold
+    settings = pool_settings(stride=10)  # MIT-BIH 100 in 64,901 windows: far more than the slots hold
     short = find_records([cpsc_dir])[0][0]
-    with ReaderPool(1, config, options) as pool:
-        stream = pool.submit(0, long_ref(wfdb_dir))
-        after = pool.submit(1, short)
-        first = stream.get(timeout=60)
-        assert isinstance(first, tuple) and first[1].shape[1:] == (2, 1000)
-        pool.workers[0].process.kill()  # while it waits for the slots the run holds
-        events = [stream.get(timeout=60)]
-        while isinstance(events[-1], tuple):
-            events.append(stream.get(timeout=60))
+    with pool(1, settings) as readers:
+        stream = readers.start(long_ref(wfdb_dir))
+        after = readers.start(short)
+        first = next_event(stream)
+        assert isinstance(first, Windows) and first.values.shape[1:] == (2, 1000)
+        readers.workers[0].process.kill()  # while it waits for the slots the run holds
+        events = drain(stream)
         assert isinstance(events[-1], ReadFailed) and "reader process died (killed by signal 9)" in events[-1].message
-        rest = [after.get(timeout=60)]
-        while isinstance(rest[-1], tuple):
-            rest.append(after.get(timeout=60))
+        first.release()  # a slot of the dead worker: its replacement's slots are its own
+        rest = drain(after)
         assert isinstance(rest[-1], RecordRead) and rest[-1].row.name == short.name
-        assert rest[-1].row.n_windows == sum(len(e[0]) for e in rest[:-1]) > 0
+        assert rest[-1].row.n_windows == sum(len(e) for e in rest[:-1]) > 0
+        assert readers.workers[0].free.get_value() == readers.slots  # every slot free again, none twice
 
 
 def test_windows_through_shared_memory_equal_windows_read_here(wfdb_dir: Path) -> None:
     from ecgspec.run.reading import read_events
 
-    config, options = pool_settings(stride=997)
+    settings = pool_settings(stride=997)
     ref = long_ref(wfdb_dir)
-    here = [e for e in read_events(ref, config, options)]
-    with ReaderPool(2, config, options) as pool:
-        stream = pool.submit(0, ref)
-        there = []
-        while not there or isinstance(there[-1], tuple):
-            event = stream.get(timeout=60)
-            there.append(tuple(np.copy(a) for a in event) if isinstance(event, tuple) else event)
-    cat = [np.concatenate([e[i] for e in events[:-1]]) for events in (here, there) for i in range(3)]
+    here = [e for e in read_events(ref, settings.read)]
+    with pool(2, settings) as readers:
+        there = drain(readers.start(ref))
+    cat = [np.concatenate([getattr(e, f) for e in events[:-1]]) for events in (here, there)
+           for f in ("starts", "values", "qc")]
     for mine, theirs in zip(cat[:3], cat[3:]):
         assert np.array_equal(mine, theirs)
-    assert here[-1] == there[-1]
+    assert len(there) > 3 and here[-1] == there[-1]
+
+
+def test_a_slot_is_the_runs_until_it_is_released(wfdb_dir: Path) -> None:
+    """The run holds a slot as long as it holds its Windows: the worker neither writes over it nor
+    sends more windows than it has free slots; release() hands it back, and the windows go on."""
+    settings = pool_settings(stride=10)
+    with pool(1, settings, slots_min=2, shm_bytes=0, slot_bytes=8000) as readers:  # 2 slots of one window
+        assert readers.slots == 2
+        stream = readers.start(long_ref(wfdb_dir))
+        held = [next_event(stream), next_event(stream)]
+        copies = [np.copy(w.values) for w in held]
+        assert stream.get(1.0) is None  # both slots held: nothing more comes
+        assert all(np.array_equal(w.values, c) for w, c in zip(held, copies))  # and nothing was overwritten
+        held[0].release()
+        held[0].release()  # once only: a second release hands back nothing
+        third = next_event(stream)
+        assert isinstance(third, Windows) and third.starts[0] == held[1].starts[-1] + 10
+        assert stream.get(1.0) is None and np.array_equal(held[1].values, copies[1])
 
 
 def test_a_worker_imports_no_torch_and_is_not_forked_from_the_run(wfdb_dir: Path) -> None:
-    config, options = pool_settings(stride=1000)
-    with ReaderPool(1, config, options) as pool:
-        stream = pool.submit(0, long_ref(wfdb_dir))
-        while isinstance(stream.get(timeout=60), tuple):
-            pass
-        pid = pool.workers[0].process.pid
+    settings = pool_settings(stride=1000)
+    with pool(1, settings) as readers:
+        drain(readers.start(long_ref(wfdb_dir)))
+        pid = readers.workers[0].process.pid
         maps = Path(f"/proc/{pid}/maps").read_text()
         parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    assert "libtorch" not in maps
+    assert "libtorch" not in maps  # (nor h5py: tests/test_package_layout.py, as this test's forkserver may
+    # be another test's, preloaded with more)
     assert parent != os.getpid()  # a forkserver's child: never a fork of a process that may hold CUDA
 
 
@@ -124,7 +161,7 @@ def test_workers_zero_reads_in_this_process(tmp_path: Path, cpsc_dir: Path, monk
     def refuse(*args, **kwargs):
         raise AssertionError("a reader process was started")
 
-    monkeypatch.setattr(readahead, "ReaderPool", refuse)
+    monkeypatch.setattr(pipeline, "ProcessBackend", refuse)
     result = ecgspec.extract(cpsc_dir, tmp_path / "o.h5", CPSC, workers=0, log=lambda m: None)
     assert result.records == 18 and not multiprocessing.active_children()
 
@@ -136,15 +173,16 @@ def test_default_workers_are_the_cpus_this_process_may_use() -> None:
         ExtractOptions(workers=-1)
 
 
-def test_dry_run_in_processes_counts_as_the_threads_do(cpsc_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_in_processes_counts_as_the_threads_do(cpsc_dir: Path) -> None:
     from ecgspec.run import plan
 
-    config, options = build_settings({}, CPSC, {"stride": 700})
+    settings = resolve(*build_settings({}, CPSC, {"stride": 700}))
     refs = find_records([cpsc_dir])[0]
-    threads = plan.outcomes(refs, config, ExtractOptions(stride=700, workers=0))
-    monkeypatch.setattr(plan, "PROCESS_MIN_RECORDS", 1)
-    assert plan.outcomes(refs, config, options) == threads and sum(threads) > len(refs)
-    assert workers.processes_allowed()
+    threads = plan.outcomes(refs, settings.read, 0)
+    processes = plan.outcomes(refs, settings.read, settings.options.workers,
+                              dataclasses.replace(LIMITS, process_min_records=1))
+    assert processes == threads and sum(threads) > len(refs)
+    assert settings.options.workers > 0 and workers.processes_allowed()
 
 
 def test_a_worker_waiting_for_a_slot_stops_once_the_run_is_gone(tmp_path: Path) -> None:
@@ -160,14 +198,15 @@ def test_a_worker_waiting_for_a_slot_stops_once_the_run_is_gone(tmp_path: Path) 
     events, _ = multiprocessing.Pipe(duplex=False)
     todo: queue.SimpleQueue = queue.SimpleQueue()
     gone = threading.Event()
-    threading.Thread(target=workers._take_tasks, args=(receive, todo, gone), daemon=True).start()
+    threading.Thread(target=reader_process.take_tasks, args=(receive, todo, gone), daemon=True).start()
     send.close()  # the run is gone without a word
     shm = SharedMemory(create=True, size=1 << 16)
     try:
-        ring = workers._Ring(shm.name, 0, 1, 1 << 16)
-        windows = (np.zeros(1, np.int64), np.zeros((1, 2, 8), np.float32), np.zeros(1, np.uint8))
+        ring = reader_process.Ring(shm.name, 0, 1, 1 << 16)
+        windows = Windows(np.zeros(1, np.int64), np.zeros((1, 2, 8), np.float32), np.zeros(1, np.uint8))
         start = time.monotonic()
-        assert workers._send_windows(windows, events, shm, ring, 0, multiprocessing.Semaphore(0), gone) == -1
+        assert reader_process.send_windows(0, windows, events, shm, ring, 0, multiprocessing.Semaphore(0), gone,
+                                           0.1) == -1
         assert time.monotonic() - start < 2 and todo.get(timeout=1) is None
     finally:
         shm.close()

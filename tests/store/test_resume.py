@@ -430,13 +430,15 @@ def test_full_disk_is_one_line_keeps_the_partial_and_resumes_after_space_is_free
 def test_expected_output_size_bounds_the_real_file_from_headers_alone(corpus: Path, reference: Path) -> None:
     from ecgspec.readers import find_records
     from ecgspec.run.options import build_settings
+    from ecgspec.run.settings import resolve
     from ecgspec.run.space import expected_run_bytes
 
-    config, options = build_settings({}, {"n_bins": 32, "feature_fs": 50}, {"batch_size": 8})
+    settings = resolve(*build_settings({}, {"n_bins": 32, "feature_fs": 50}, {"batch_size": 8}))
     refs, _ = find_records([corpus])
     with ecgspec.open(reference) as ds:
         shape, n_windows = ds.window_shape, len(ds)
-    expected = expected_run_bytes(refs, config, options, shape)
+    assert settings.window_shape == shape
+    expected = expected_run_bytes(refs, settings)
     actual = reference.stat().st_size
     assert 0.95 * actual <= expected <= 1.05 * actual  # the dry run's estimate, within a few per cent
     assert expected >= n_windows * int(np.prod(shape)) * 4

@@ -361,6 +361,7 @@ def test_describe(out: Path) -> None:
         "config": CONFIG,
         "meta": [],  # fake records carry no header comments
         "labels": [],
+        "targets": None,  # no --targets
         "size_bytes": out.stat().st_size,
         "ecgspec_version": "0.1.0",
     }

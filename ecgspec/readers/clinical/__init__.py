@@ -10,12 +10,13 @@ resolution, offset and units), each at its own rate, lead names in the standard 
 ``aVR``, ``V1``). The acquisition time is the header's ``start_time``; the patient, device and
 acquisition fields ecgdatakit gives are ``meta``.
 
-An ``.xml`` file that ecgdatakit would hand to its GE MUSE, HL7 aECG or Sierra parser (its own
-detection, replayed on the first 4096 bytes) is decoded by :mod:`.muse`, :mod:`.hl7` or
-:mod:`.sierra` into exactly what :func:`open_with_ecgdatakit` gives (header, meta, float32
-samples bit for bit), without ecgdatakit, and an ``.scp`` file by :mod:`.scp`; the variants each
-leaves to ecgdatakit go there (:func:`_fallback`); a DICOM file is :mod:`.dicom`'s, which does the same. Every other file is
-ecgdatakit's, imported only when such a file is opened;
+Which reader reads a file is the registry's choice (:mod:`ecgspec.readers.registry`): DICOM by
+:mod:`.dicom`, SCP-ECG by :mod:`.scp`, and an ``.xml`` file that ecgdatakit would hand to its GE
+MUSE, HL7 aECG or Sierra parser (its own detection, replayed on the first 4096 bytes) by
+:mod:`.muse`, :mod:`.hl7` or :mod:`.sierra` (:func:`read_muse` ...), each into exactly what
+:func:`open_with_ecgdatakit` gives (header, meta, float32 samples bit for bit), without
+ecgdatakit; the variants each leaves (:class:`~ecgspec.readers.registry.Unhandled`) and every
+other file are ecgdatakit's (:func:`read_by_ecgdatakit`), imported only when such a file is opened;
 without it, or without pydicom for a DICOM file, the file is the one-line error naming the extra.
 A file ecgdatakit cannot parse is a RecordError with ecgdatakit's reason.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import threading
 import warnings
 from typing import Any
@@ -31,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from ..base import Header, Record, RecordError, RecordRef, checked_header, one_line
+from ..registry import Unhandled, read
+from .ecgdatakit_facts import DEVICE_KEYS, FILTER_KEYS, PATIENT_KEYS, RECORDING_KEYS, clinical_name
 
-SUFFIXES = (".xml", ".dcm", ".scp", ".ecg", ".mwf", ".mfer", ".mfr")
 EXTRA = "pip install ecgspec[clinical]"
 
 # ecgdatakit's parse records and re-emits the parsers' warnings with warnings.catch_warnings, which
@@ -63,15 +66,16 @@ class ClinicalRecord(Record):
 def parse(path: Any) -> tuple[Any, list[str]]:
     """ecgdatakit's record of ``path`` in mV and the warnings its parser gave, or a RecordError
     with ecgdatakit's reason (the extra named when ecgdatakit or pydicom is missing)."""
-    edk = _ecgdatakit(path.suffix)
+    suffix = path.suffix.lower()
+    edk = _ecgdatakit(suffix)
     with _parse_lock, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             record = edk.FileParser.parse(path, auto_scale=True, units="mV")
         except ImportError as exc:
-            raise RecordError(f"reading {path.suffix} files needs {exc.name or 'pydicom'}: {EXTRA}") from None
+            raise RecordError(f"reading {suffix} files needs {exc.name or 'pydicom'}: {EXTRA}") from None
         except edk.UnsupportedFormatError:
-            raise RecordError(f"not a format ecgdatakit reads ({_formats(path.suffix)})") from None
+            raise RecordError(f"not a format ecgdatakit reads ({_formats(suffix)})") from None
         except Exception as exc:  # noqa: BLE001 - ecgdatakit raises CorruptedFileError, MissingElementError, and its own bugs
             raise RecordError(one_line(exc).replace(str(path), path.name)) from None
     return record, [one_line(w.message) for w in caught]  # type: ignore[arg-type]
@@ -81,16 +85,6 @@ def _formats(suffix: str) -> str:
     if suffix == ".xml":
         return "GE MUSE, Philips Sierra, HL7 aECG or Mortara XML"
     return {".dcm": "DICOM waveform", ".scp": "SCP-ECG", ".ecg": "ISHNE Holter"}.get(suffix, "MFER")
-
-
-def lead_name(label: str) -> str:
-    """The standard spelling of a lead label (``AVR``, ``Lead aVR``, ``MDC_ECG_LEAD_AVR`` -> ``aVR``); others as given."""
-    from ecgdatakit.parsing.helpers import normalize_lead_label
-
-    text = label.strip()
-    if text.upper().startswith("MDC_ECG_LEAD_"):
-        text = text[len("MDC_ECG_LEAD_"):]
-    return normalize_lead_label(text)
 
 
 def _text(key: str, value: Any) -> str:
@@ -116,16 +110,6 @@ def meta_fields(record: Any, caught: list[str]) -> tuple[tuple[str, str], ...]:
             out.append((prefix + key, _text(key, value)))
     out += [("warning", message) for message in caught]
     return tuple(out)
-
-
-# the keys of ecgdatakit's PatientInfo, RecordingInfo (less date, device, acquisition), DeviceInfo
-# and FilterSettings to_dict(), in their order
-PATIENT_KEYS = ("patient_id", "first_name", "last_name", "birth_date", "sex", "race", "age", "weight", "height",
-                "medications", "clinical_history", "has_pacemaker", "pacemaker_type")
-RECORDING_KEYS = ("end_date", "duration_seconds", "technician", "referring_physician", "room", "location")
-DEVICE_KEYS = ("manufacturer", "model", "name", "serial_number", "software_version", "institution", "department",
-               "acquisition_type")
-FILTER_KEYS = ("highpass", "lowpass", "notch", "notch_active", "artifact_filter")
 
 
 def meta_pairs(fmt: str, patient: dict, recording: dict, device: dict, filters: dict) -> tuple[tuple[str, str], ...]:
@@ -158,7 +142,7 @@ def open_with_ecgdatakit(ref: RecordRef) -> Record:
     record, caught = parse(ref.path)
     _check_leads(record.leads)
     start = record.recording.date.isoformat() if record.recording.date else ""
-    return _record(ref, [lead_name(lead.label) for lead in record.leads],
+    return _record(ref, [clinical_name(lead.label) for lead in record.leads],
                    [np.asarray(lead.samples, dtype=np.float32) for lead in record.leads],
                    [float(lead.sampling_rate) for lead in record.leads], [lead.units for lead in record.leads],
                    start, meta_fields(record, caught))
@@ -178,51 +162,55 @@ def _record(ref: RecordRef, names: list[str], signals: list[np.ndarray], rates: 
     return ClinicalRecord(ref, header, signals)
 
 
-def _open_fast(ref: RecordRef) -> Record | None:
-    """A GE MUSE, HL7 aECG or Philips Sierra XML file or an SCP-ECG file decoded by ecgspec
-    (:mod:`.muse`, :mod:`.hl7`, :mod:`.sierra`, :mod:`.scp`), ecgdatakit's path for the variants
-    they leave to it; None for another XML file."""
-    from .xml_common import SNIFF, Unhandled, sniff
+def _decoder(name: str):
+    """The registry's reader of ecgspec's own decoder ``name`` (:mod:`.muse`, :mod:`.hl7`,
+    :mod:`.sierra`, :mod:`.scp`): the record it decodes from the file's bytes; Unhandled for a
+    file it leaves to ecgdatakit, and for any failure (ecgdatakit would fail too, and gives its reason)."""
 
-    raw = ref.path.read_bytes()
-    kind = "scp" if ref.path.suffix.lower() == ".scp" else sniff(raw[:SNIFF])
-    if kind is None:
-        return None
-    decoder = importlib.import_module(f"{__package__}.{kind}")
+    def read_decoded(ref: RecordRef, data: bytes) -> Record:
+        decoder = importlib.import_module(f"{__package__}.{name}")
+        try:
+            got = decoder.decode(data, meta_pairs)
+        except Unhandled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - where ecgdatakit would raise too; it gives its reason
+            raise Unhandled(one_line(exc), malformed=True) from None
+        if not got.signals:
+            raise Unhandled("no rhythm leads", malformed=True)
+        return _record(ref, got.names, got.signals, got.rates, got.units, got.start_time, got.meta)
+
+    read_decoded.__name__ = read_decoded.__qualname__ = f"read_{name}"
+    return read_decoded
+
+
+read_muse, read_hl7, read_sierra, read_scp = (_decoder(name) for name in ("muse", "hl7", "sierra", "scp"))
+
+
+def read_by_ecgdatakit(ref: RecordRef, declined: Unhandled | None) -> Record:
+    """The registry's last clinical reader: ecgdatakit's reading (:func:`open_with_ecgdatakit`) of a
+    file no reader before it read (``declined``: why the last one passed it on). Without
+    ecgdatakit (or, for DICOM, pydicom), the one-line error: a broken file's reason, or what the file
+    is and the extra that reads it."""
+    suffix = ref.path.suffix.lower()
+    needs = [name for name in ("ecgdatakit", "pydicom")[: 2 if suffix == ".dcm" else 1] if not _installed(name)]
+    if not needs:
+        return open_with_ecgdatakit(ref)
+    if declined is None:
+        raise RecordError(f"reading {suffix} files needs {needs[0]}: {EXTRA}")
+    if suffix == ".dcm":
+        raise RecordError(f"DICOM: {declined}; reading such a file needs pydicom: {EXTRA}")
+    if declined.malformed:
+        raise RecordError(str(declined))
+    raise RecordError(f"reading {suffix} files of this kind ({declined}) needs ecgdatakit: {EXTRA}")
+
+
+def _installed(name: str) -> bool:
     try:
-        got = decoder.decode(raw, meta_pairs)
-    except Unhandled as exc:
-        return _fallback(ref, str(exc), exc.malformed)
-    except Exception as exc:  # noqa: BLE001 - where ecgdatakit would raise too; it gives its reason
-        return _fallback(ref, one_line(exc), True)
-    if not got.signals:
-        return _fallback(ref, "no rhythm leads", True)
-    return _record(ref, got.names, got.signals, got.rates, got.units, got.start_time, got.meta)
-
-
-def _fallback(ref: RecordRef, reason: str, malformed: bool) -> Record:
-    """ecgdatakit's reading of a file the fast decoders leave to it; without ecgdatakit, a broken
-    file is ``reason`` and another the error naming the extra."""
-    try:
-        _ecgdatakit(ref.path.suffix)
-    except RecordError:
-        if malformed:
-            raise RecordError(reason) from None
-        raise RecordError(f"reading {ref.path.suffix} files of this kind ({reason}) needs ecgdatakit: {EXTRA}") from None
-    return open_with_ecgdatakit(ref)
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def open_clinical(ref: RecordRef) -> Record:
-    """A clinical file's record of its rhythm leads in mV; RecordError otherwise. DICOM by
-    :mod:`.dicom`, GE MUSE, HL7 aECG and Philips Sierra XML and SCP-ECG by :func:`_open_fast`
-    (each falls back to ecgdatakit for the files it does not read), the rest by ecgdatakit."""
-    suffix = ref.path.suffix.lower()
-    if suffix == ".dcm":
-        from .dicom import open_dicom
-
-        return open_dicom(ref, open_with_ecgdatakit, EXTRA)
-    if suffix in (".xml", ".scp"):
-        record = _open_fast(ref)
-        if record is not None:
-            return record
-    return open_with_ecgdatakit(ref)
+    """A clinical file's record of its rhythm leads in mV (the registry's reading of it); RecordError otherwise."""
+    return read(ref)

@@ -13,8 +13,8 @@ as ecgdatakit gives them (the channel source code, else its meaning, else the ch
 Found, opened and read, pydicom's 12-lead file with 12 x 5000 samples takes about 1.1 ms, about
 half WFDB's records/s for the same samples (``benchmarks/bench_readers.py``).
 
-Read the slow way, by ecgdatakit and pydicom (:func:`.clinical.open_with_ecgdatakit`, exactly as
-before), is every other file: another transfer syntax (big endian, deflated, compressed), samples
+Read the slow way, by ecgdatakit and pydicom (the registry's next reader, :func:`.clinical.read_by_ecgdatakit`,
+for the :class:`~ecgspec.readers.registry.Unhandled` raised here), is every other file: another transfer syntax (big endian, deflated, compressed), samples
 other than 16-bit signed (``SS``), more than one rhythm or median group, a channel without a
 sensitivity in a voltage unit, text beyond ASCII, a value pydicom would warn about, and any file
 this reader finds malformed (cut short, wrong lengths, no waveform): then ecgdatakit gives the
@@ -26,13 +26,12 @@ so not checked: the annotation sequences, which ecgdatakit reads into fields ecg
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from datetime import timedelta
-from typing import Callable
 
 import numpy as np
 
-from ..base import Record, RecordError, RecordRef, checked_header
+from ..base import Record, RecordRef, checked_header
+from ..registry import Unhandled
 from . import dicom_parts as dp
 from . import dicom_values as dv
 
@@ -64,29 +63,10 @@ class DicomRecord(Record):
         return self._signal[channels, start:stop]
 
 
-def open_dicom(ref: RecordRef, slow: Callable[[RecordRef], Record], extra: str) -> Record:
-    """The rhythm group of a DICOM waveform file, by :func:`read_fast` or, for any file it does not
-    read, by ``slow`` (:func:`.clinical.open_with_ecgdatakit`, handed in so that this module does
-    not import :mod:`ecgspec.readers.clinical`, which imports it), or the one-line error naming why and the
-    ``extra``, without ecgdatakit or pydicom."""
-    try:
-        return read_fast(ref)
-    except dp.Fallback as why:
-        if _installed("ecgdatakit") and _installed("pydicom"):
-            return slow(ref)
-        raise RecordError(f"DICOM: {why}; reading such a file needs pydicom: {extra}") from None
-
-
-def _installed(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def read_fast(ref: RecordRef) -> Record:
-    """The record of a file of the variant this module reads; :class:`.dicom_parts.Fallback` otherwise."""
-    buf = ref.path.read_bytes()
+def read_fast(ref: RecordRef, buf: bytes | None = None) -> Record:
+    """The record of a file of the variant this module reads (its bytes ``buf``, read here when None);
+    :class:`~ecgspec.readers.registry.Unhandled` otherwise."""
+    buf = ref.path.read_bytes() if buf is None else buf
     top, groups = _dataset(buf)
     rhythm = _rhythm(groups)
     signal, names, rate = _leads(rhythm)
@@ -100,14 +80,14 @@ def read_fast(ref: RecordRef) -> Record:
 def _dataset(buf: bytes) -> tuple[dict, list[dict]]:
     """The top-level values wanted and the Waveform Sequence's items, after the file meta group."""
     if len(buf) < 144 or buf[128:132] != b"DICM":
-        raise dp.Fallback("no DICOM Part 10 preamble")
+        raise Unhandled("no DICOM Part 10 preamble")
     if buf[132:140] != b"\x02\x00\x00\x00UL\x04\x00":
-        raise dp.Fallback("the file meta group has no group length")
+        raise Unhandled("the file meta group has no group length")
     start = 144 + dp.unsigned(buf[140:144], "UL")
     meta, _, _ = dp.walk(buf, 144, min(start, len(buf)), True, {0x00020010: "UI"}, {})
     syntax = dp.text("UI", meta.get(0x00020010, ("UI", None))[1])
     if syntax not in (EXPLICIT_LE, IMPLICIT_LE):
-        raise dp.Fallback(f"transfer syntax {syntax or 'none'}")
+        raise Unhandled(f"transfer syntax {syntax or 'none'}")
     values, seqs, _ = dp.walk(buf, start, len(buf), syntax == EXPLICIT_LE, *SPEC)
     return values, seqs.get(WAVEFORMS, [])
 
@@ -119,7 +99,7 @@ def _get(item: dict, tag: int) -> bytes | None:
 
 def _rhythm(groups: list[dict]) -> dict:
     """The one rhythm group (its channel count, samples, rate, label checked as ecgdatakit checks
-    every group); Fallback when there is none, or more than one rhythm or median group."""
+    every group); Unhandled when there is none, or more than one rhythm or median group."""
     usable = {"rhythm": [], "median": []}
     for group in groups:
         n_channels, n_samples = dp.unsigned(_get(group, 0x003A0005), "US"), dp.unsigned(_get(group, 0x003A0010), "UL")
@@ -129,17 +109,17 @@ def _rhythm(groups: list[dict]) -> dict:
         bits = dp.unsigned(_get(group, 0x54001004), "US")
         kind = dp.text("CS", _get(group, 0x54001006)).upper() or {16: "SS"}.get(bits, "")
         if (bits, kind) != (16, "SS"):
-            raise dp.Fallback(f"samples of {bits} bits {kind or '(no interpretation)'}")
+            raise Unhandled(f"samples of {bits} bits {kind or '(no interpretation)'}")
         if len(data) < n_channels * n_samples * 2:
-            raise dp.Fallback("a group's Waveform Data is shorter than its channels x samples")
+            raise Unhandled("a group's Waveform Data is shorter than its channels x samples")
         rate = dp.number(_get(group, 0x003A001A)) or 0.0
         if rate <= 0 or round(rate) < 1:
-            raise dp.Fallback("a group's Sampling Frequency is missing or below 1 Hz")
+            raise Unhandled("a group's Sampling Frequency is missing or below 1 Hz")
         label = dp.text("SH", _get(group, 0x003A0020)).upper()
         median = any(word in label for word in ("MEDIAN", "REPRESENTATIVE", "AVERAGE"))
         usable["median" if median else "rhythm"].append(dict(group, n=(n_channels, n_samples), rate=rate))
     if len(usable["rhythm"]) != 1 or len(usable["median"]) > 1:
-        raise dp.Fallback(f"{len(usable['rhythm'])} rhythm and {len(usable['median'])} median groups")
+        raise Unhandled(f"{len(usable['rhythm'])} rhythm and {len(usable['median'])} median groups")
     rhythm = usable["rhythm"][0]
     span = rhythm["seqs"].get(CHANNELS)
     return dict(rhythm, channels=[] if span is None else dp.items(span, CHANNEL_SPEC))
@@ -151,7 +131,7 @@ def _leads(group: dict) -> tuple[np.ndarray, list[str], int]:
     n_channels, n_samples = group["n"]
     channels = group["channels"]
     if len(channels) < n_channels:
-        raise dp.Fallback("fewer channel definitions than channels")
+        raise Unhandled("fewer channel definitions than channels")
     labels, scales, shifts = [], np.empty((n_channels, 1)), np.empty((n_channels, 1))
     for ch in range(n_channels):
         label, scales[ch, 0], shifts[ch, 0] = dv.channel(channels[ch])

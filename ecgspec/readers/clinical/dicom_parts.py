@@ -8,8 +8,8 @@ length, by :func:`skip`: one loop over the nested elements counting the open seq
 to the sequence's own delimiter, which hands runs of simple items (short elements, code
 sequences: an annotation's) to one regular-expression match that reads them element by element
 exactly as the loop does (about 2.5x faster on pydicom's WaveformAnnotationSequence). Anything it cannot
-read exactly is a :class:`Fallback` with the reason (the caller then reads the file the slow
-way), never a guess.
+read exactly is :class:`~ecgspec.readers.registry.Unhandled` with the reason (the registry then
+hands the file to ecgdatakit), never a guess.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 import struct
 from typing import Any, NamedTuple
 
-from ...errors import EcgspecError
+from ..registry import Unhandled
 
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
@@ -53,10 +53,6 @@ _BINARY = {"OB", "OW"}  # values read by NumPy, not copied
 _SINGLE = {"LT", "ST", "UT"}  # text VRs of one value (a backslash is text)
 
 
-class Fallback(EcgspecError):
-    """The file is of a variant (or is malformed in a way) this reader does not read exactly."""
-
-
 class Span(NamedTuple):
     """A sequence kept as bytes, its items read only when wanted (:func:`items`): ``buf[start:stop]``
     holds the items (a sequence of undefined length: up to its delimiter)."""
@@ -81,7 +77,7 @@ def walk(buf: bytes, pos: int, end: int, explicit: bool, want: dict[int, str], e
         tag, vr, length, pos = _header(buf, pos, end, explicit)
         if tag in want:
             if length == UNDEFINED or pos + length > end:
-                raise Fallback(f"element {tag:08X} has an undefined length or runs past the end of its data set")
+                raise Unhandled(f"element {tag:08X} has an undefined length or runs past the end of its data set")
             binary = want[tag] in _BINARY  # as the caller names it, whatever VR the file gives
             values[tag] = (vr or want[tag], memoryview(buf)[pos:pos + length] if binary else buf[pos:pos + length])
             pos += length
@@ -90,11 +86,11 @@ def walk(buf: bytes, pos: int, end: int, explicit: bool, want: dict[int, str], e
         elif tag >> 16 == 0xFFFE:
             if tag == ITEM_END and in_item and not length:
                 return values, seqs, pos
-            raise Fallback(f"a delimiter {tag:08X} inside a data set at byte {pos - 8}")
+            raise Unhandled(f"a delimiter {tag:08X} inside a data set at byte {pos - 8}")
         else:
             pos = _sequence(buf, pos, end, explicit, tag, vr, length, enter.get(tag), seqs)
     if in_item or pos > end:
-        raise Fallback("an element runs past the end of its data set (the file is cut short?)")
+        raise Unhandled("an element runs past the end of its data set (the file is cut short?)")
     return values, seqs, pos
 
 
@@ -103,7 +99,7 @@ def _sequence(buf: bytes, pos: int, end: int, explicit: bool, tag: int, vr: str,
     """Past a sequence (or, implicit VR, an element of undefined length) whose value starts at ``pos``,
     its items (``spec``: (want, enter)) or :class:`Span` (:data:`SPAN`) put in ``seqs``."""
     if vr not in ("SQ", ""):
-        raise Fallback(f"element {tag:08X} of VR {vr} is a sequence or has an undefined length")
+        raise Unhandled(f"element {tag:08X} of VR {vr} is a sequence or has an undefined length")
     if length == UNDEFINED and spec in (None, SPAN):
         stop = skip(buf, pos, end, explicit)
         if spec == SPAN:
@@ -113,7 +109,7 @@ def _sequence(buf: bytes, pos: int, end: int, explicit: bool, tag: int, vr: str,
         seqs[tag], pos = _items(buf, pos, end, explicit, spec, None)
         return pos
     if pos + length > end:
-        raise Fallback(f"sequence {tag:08X} runs past the end of its data set (the file is cut short?)")
+        raise Unhandled(f"sequence {tag:08X} runs past the end of its data set (the file is cut short?)")
     found, _ = _items(buf, pos, end, explicit, ({}, {}) if spec == SPAN else spec, pos + length)
     seqs[tag] = Span(buf, pos, pos + length, explicit, True) if spec == SPAN else found
     return pos + length
@@ -126,7 +122,7 @@ def _header(buf: bytes, pos: int, end: int, explicit: bool) -> tuple[int, str, i
     elif pos + 8 <= end:
         (group, elem, code, short), long = _HEAD8.unpack_from(buf, pos), _CUT
     else:
-        raise Fallback(f"an element header runs past the end at byte {pos} (the file is cut short?)")
+        raise Unhandled(f"an element header runs past the end at byte {pos} (the file is cut short?)")
     if group == 0xFFFE or not explicit:
         return group << 16 | elem, "", code | short << 16, pos + 8
     vr, size = _VRS.get(code) or _no_vr(group, elem)
@@ -136,7 +132,7 @@ def _header(buf: bytes, pos: int, end: int, explicit: bool) -> tuple[int, str, i
 
 
 def _no_vr(group: int, elem: int) -> Any:
-    raise Fallback(f"element {group:04X}{elem:04X} has no explicit VR")
+    raise Unhandled(f"element {group:04X}{elem:04X} has no explicit VR")
 
 
 def items(span: Span, spec: tuple[dict, dict]) -> list[dict]:
@@ -155,11 +151,11 @@ def _items(buf: bytes, pos: int, end: int, explicit: bool, spec: tuple[dict, dic
         if tag == SEQ_END and stop is None and not length:
             return out, pos
         if tag != ITEM:
-            raise Fallback(f"a sequence holds element {tag:08X}, not an item")
+            raise Unhandled(f"a sequence holds element {tag:08X}, not an item")
         if length == UNDEFINED:
             values, seqs, pos = walk(buf, pos, limit, explicit, *spec, in_item=True)
         elif pos + length > limit:
-            raise Fallback("a sequence item runs past the end (the file is cut short?)")
+            raise Unhandled("a sequence item runs past the end (the file is cut short?)")
         else:
             values, seqs, pos = walk(buf, pos, pos + length, explicit, *spec)
         out.append({"values": values, "seqs": seqs})
@@ -194,13 +190,12 @@ _SIMPLE = _simple_items()
 
 
 def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
-    """The position after a sequence of undefined length whose items start at ``pos`` (after its
-    sequence delimiter), every nested element visited in one loop (items and sequences of defined
-    length jumped whole): ``depth`` counts the open sequences and items of undefined length, which
-    alternate (a sequence holds items, an item elements), so an odd depth is inside a sequence.
-    Fallback for anything out of place: an element in a sequence, a misplaced delimiter or one with
-    a length (pydicom reads on by it), an undefined length but on a sequence (or, implicit VR, any
-    element), anything past ``end``."""
+    """The position after a sequence of undefined length whose items start at ``pos``, every nested
+    element visited in one loop (items and sequences of defined length jumped whole): ``depth``
+    counts the open sequences and items of undefined length, which alternate, so an odd depth is
+    inside a sequence. Unhandled for anything out of place: an element in a sequence, a misplaced
+    delimiter or one with a length (pydicom reads on by it), an undefined length but on a sequence
+    (or, implicit VR, any element), anything past ``end``."""
     unpack, sizes, depth, simple, ran = _HEAD.unpack_from, _SIZES, 1, _SIMPLE.match, -1
     while True:
         if pos + 12 <= end:
@@ -208,7 +203,7 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
         elif pos + 8 <= end:
             (group, elem, code, short), long = _HEAD8.unpack_from(buf, pos), _CUT
         else:
-            raise Fallback("a sequence runs past the end of its data set (the file is cut short?)")
+            raise Unhandled("a sequence runs past the end of its data set (the file is cut short?)")
         if group == 0xFFFE:
             pos += 8
             length = code | short << 16
@@ -220,18 +215,12 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
                     pos, depth = (ran, depth) if ran > pos - 8 else (pos, depth + 1)
                 else:
                     depth += 1
-            elif length:
-                raise Fallback(f"delimiter FFFE{elem:04X} at byte {pos - 8} has a length ({length}), not 0")
-            elif elem == 0xE00D and not depth & 1:
-                depth -= 1
-            elif elem == 0xE0DD and depth & 1:
-                depth -= 1
+            else:
+                depth = _closed(elem, length, depth, pos - 8)
                 if not depth:
                     return pos
-            else:
-                raise Fallback(f"a misplaced delimiter FFFE{elem:04X} at byte {pos - 8}")
         elif depth & 1:
-            raise Fallback(f"a sequence holds element {group:04X}{elem:04X}, not an item")
+            raise Unhandled(f"a sequence holds element {group:04X}{elem:04X}, not an item")
         elif not explicit:
             length = code | short << 16
             if length == UNDEFINED:
@@ -249,20 +238,30 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
                 depth += 1
                 pos += 12
             else:
-                raise Fallback(f"element {group:04X}{elem:04X} of VR {_VRS[code][0]} has an undefined length")
+                raise Unhandled(f"element {group:04X}{elem:04X} of VR {_VRS[code][0]} has an undefined length")
+
+
+def _closed(elem: int, length: int, depth: int, at: int) -> int:
+    """The depth after the delimiter ``FFFE,elem`` at byte ``at`` of :func:`skip`'s walk: an item's
+    end inside an item, a sequence's end inside a sequence; Unhandled for any other place or a length."""
+    if length:
+        raise Unhandled(f"delimiter FFFE{elem:04X} at byte {at} has a length ({length}), not 0")
+    if (elem == 0xE00D and not depth & 1) or (elem == 0xE0DD and depth & 1):
+        return depth - 1
+    raise Unhandled(f"a misplaced delimiter FFFE{elem:04X} at byte {at}")
 
 
 @functools.lru_cache(maxsize=4096)  # pure; the same codes, units and names recur file after file
 def text(vr: str, raw: bytes | None) -> str:
     """A string value as ecgdatakit's ``_text`` makes of pydicom's: stripped, several values joined
-    by "; " ("" when absent); Fallback for a value pydicom would decode otherwise or warn about."""
+    by "; " ("" when absent); Unhandled for a value pydicom would decode otherwise or warn about."""
     if raw is None:
         return ""
     if raw.translate(None, _PRINTABLE).strip(b"\r\n\t\f\0"):
-        raise Fallback(f"a {vr} value holds bytes beyond ASCII (its character set decides)")
+        raise Unhandled(f"a {vr} value holds bytes beyond ASCII (its character set decides)")
     value = raw.decode("ascii").rstrip(" \0")
     if "\0" in value:
-        raise Fallback(f"a {vr} value holds a NUL")
+        raise Unhandled(f"a {vr} value holds a NUL")
     parts = [value] if vr in _SINGLE else value.split("\\")
     for part in parts:
         _check(vr, part)
@@ -275,9 +274,9 @@ def _check(vr: str, value: str) -> None:
     if not value:
         return
     if len(value) > _MAX_LEN.get(vr, 1 << 30) or (vr in _REGEX and not _REGEX[vr].match(value)):
-        raise Fallback(f"a {vr} value pydicom would warn about ({value[:20]!r})")
+        raise Unhandled(f"a {vr} value pydicom would warn about ({value[:20]!r})")
     if vr == "PN" and ("=" in value or any(len(g) > 64 for g in value.split("="))):
-        raise Fallback("a person name of several component groups")
+        raise Unhandled("a person name of several component groups")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -292,12 +291,12 @@ def number(raw: bytes | None) -> float | None:
 
 
 def unsigned(raw: bytes | None, vr: str) -> int:
-    """A US or UL value (0 when absent); Fallback for several or a length of another VR."""
+    """A US or UL value (0 when absent); Unhandled for several or a length of another VR."""
     if raw is None:
         return 0
     size = 2 if vr == "US" else 4
     if len(raw) != size:
-        raise Fallback(f"a {vr} value of {len(raw)} bytes")
+        raise Unhandled(f"a {vr} value of {len(raw)} bytes")
     return (_U16 if size == 2 else _U32).unpack(raw)[0]
 
 
@@ -305,7 +304,7 @@ def person(raw: bytes | None) -> tuple[str, str, str, str]:
     """(family, given, middle, joined "prefix given middle family suffix") of a PN, as ecgdatakit reads it."""
     value = text("PN", raw)
     if b"\\" in (raw or b""):
-        raise Fallback("several person names in one element")
+        raise Unhandled("several person names in one element")
     parts = (value.split("^") + [""] * 5)[:5]
     family, given, middle, prefix, suffix = parts
     joined = " ".join(p.strip() for p in (prefix, given, middle, family, suffix) if p and p.strip())

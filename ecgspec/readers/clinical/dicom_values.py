@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime, timedelta, timezone
 
+from ..registry import Unhandled
 from . import dicom_parts as dp
-from .labels import TO_UV, clinical_name, lead_label, unique_labels, unit_of
+from .ecgdatakit_facts import TO_UV, clinical_name, lead_label, unique_labels, unit_of
 
 _LEAD_CODES = {1: "I", 2: "II", 3: "V1", 4: "V2", 5: "V3", 6: "V4", 7: "V5", 8: "V6", 9: "V7", 10: "V2R",
                11: "V3R", 12: "V4R", 13: "V5R", 14: "V6R", 15: "V7R", 16: "X", 17: "Y", 18: "Z", 19: "CC5",
@@ -23,7 +24,7 @@ _SOP_CLASSES = {f"1.2.840.10008.5.1.4.1.1.9.{k}": v for k, v in {
 
 
 def lead_names(labels: list[str]) -> list[str]:
-    """ecgdatakit's ``unique_labels`` of the channel labels, then :func:`ecgspec.readers.clinical.lead_name`."""
+    """ecgdatakit's ``unique_labels`` of the channel labels, then :func:`.ecgdatakit_facts.clinical_name`."""
     return [clinical_name(label) for label in unique_labels(labels)]
 
 
@@ -57,7 +58,7 @@ def _lead_from_meaning(meaning: str) -> str:
 
 def channel(item: dict) -> tuple[str, float, float]:
     """(label, scale, shift) of a channel definition: ``_read_channel`` then ``_auto_scale`` to mV;
-    Fallback for a channel without a sensitivity in a voltage unit (raw counts to ecgdatakit)."""
+    Unhandled for a channel without a sensitivity in a voltage unit (raw counts to ecgdatakit)."""
     first = lambda tag: (item["seqs"].get(tag) or [None])[0]  # noqa: E731
     raw = lambda tag: (item["values"].get(tag) or (0, None))[1]  # noqa: E731
     scheme, value, meaning = _code(first(0x003A0208))
@@ -67,7 +68,7 @@ def channel(item: dict) -> tuple[str, float, float]:
     _, unit_value, unit_meaning = _code(first(0x003A0211))
     unit = next((unit_of(c) for c in (unit_value, unit_meaning) if c and unit_of(c)), None)
     if sensitivity is None or unit is None:
-        raise dp.Fallback("a channel without a sensitivity in a voltage unit")
+        raise Unhandled("a channel without a sensitivity in a voltage unit")
     resolution = sensitivity * (correction if correction is not None else 1.0)
     offset = baseline or 0.0
     factor = TO_UV[unit] / TO_UV["mV"]
@@ -172,7 +173,7 @@ def meta(top: dict, when: datetime | None, filters: dict, seconds: float | None)
     """:func:`.clinical.meta_fields` of ecgdatakit's record of this file (no parser warnings)."""
     sop = _value(top, 0x00080016)
     if sop not in _SOP_CLASSES:
-        raise dp.Fallback(f"SOP class {sop or 'none'}")
+        raise Unhandled(f"SOP class {sop or 'none'}")
     recording = {"duration_seconds": seconds, "technician": _person(top, 0x00081070)[3],
                  "referring_physician": _person(top, 0x00080090)[3], "location": _value(top, 0x00380300)}
     device = {"manufacturer": _value(top, 0x00080070), "model": _value(top, 0x00081090),

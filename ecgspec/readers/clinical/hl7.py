@@ -9,7 +9,7 @@ the exact float64 value of each, ``-0`` kept negative as ecgdatakit's float pars
 
 Left to ecgdatakit too: digits with a ``+`` sign.
 
-Left to ecgdatakit (:class:`.xml_common.Unhandled`): digits that are not plain integers
+Left to ecgdatakit (:class:`~ecgspec.readers.registry.Unhandled`): digits that are not plain integers
 (decimals, exponents, beyond 2^53), any file on which ecgdatakit warns (several rhythm series,
 beat series or sequence sets, sequences it does not know, a rate that is not a whole number, an
 annotation unit it does not know, a lead without a voltage unit), a root other than
@@ -24,8 +24,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from ..digits import spaced_integers
+from .ecgdatakit_facts import RATE_TOLERANCE, TO_UV, clinical_name, lead_label, unique_labels, unit_of
 from .hl7_meta import attr, child, finite, header_fields, path_all
-from .labels import TO_UV, clinical_name, lead_label, unique_labels, unit_of
 from .xml_common import Decoded, Payloads, Unhandled, mv_scale, parse, to_mv
 
 FORMAT = "HL7 aECG"
@@ -97,7 +97,7 @@ def _time(code: str, value: ET.Element | None) -> dict:
     if unit not in _INCREMENT_TO_S:
         raise Unhandled(f"time increment unit {unit!r} is missing or not supported", malformed=True)
     rate = 1.0 / (step * _INCREMENT_TO_S[unit])
-    if abs(rate - round(rate)) > 1e-3:
+    if abs(rate - round(rate)) > RATE_TOLERANCE:
         raise Unhandled(f"sampling rate {rate:.4f} Hz is not an integer: ecgdatakit warns")
     info.update(sampling_rate=int(round(rate)), sampling_rate_exact=rate)
     return info

@@ -5,7 +5,7 @@ bytes scaled by ``LeadAmplitudeUnitsPerBit`` ``LeadAmplitudeUnits``, at ``Sample
 10^SampleExponent`` Hz, in mV; the header fields ecgdatakit gives. The same checks as ecgdatakit
 (Base64, byte and sample counts, every waveform's leads, the median beat's too).
 
-Left to ecgdatakit (:class:`.xml_common.Unhandled`): any file on which ecgdatakit warns (a CRC32
+Left to ecgdatakit (:class:`~ecgspec.readers.registry.Unhandled`): any file on which ecgdatakit warns (a CRC32
 mismatch, a second waveform of one type, a lead without a voltage unit or with a non-zero
 ``FirstSampleBaseline``/``LeadOffsetFirstSample``), a root other than ``RestingECG``, a
 document that declares entities or that expat cannot parse as it stands, and anything broken.
@@ -21,7 +21,7 @@ from datetime import date, datetime
 
 import numpy as np
 
-from .labels import clinical_name, lead_label, unique_labels
+from .ecgdatakit_facts import clinical_name, lead_label, unique_labels
 from .xml_common import Decoded, Payloads, Unhandled, base64_strict, leads_to_mv, parse
 
 FORMAT = "GE MUSE XML"

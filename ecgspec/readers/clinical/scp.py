@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from . import scp_codec, scp_tags
-from .labels import clinical_name, lead_label, unique_labels
+from .ecgdatakit_facts import clinical_name, lead_label, unique_labels
 from .xml_common import Decoded, Unhandled, leads_to_mv
 
 FORMAT = "SCP-ECG"

@@ -8,7 +8,7 @@ representative beats are checked as ecgdatakit checks them. ecgdatakit reads the
 xmltodict; here the same element and attribute lookups run on an ElementTree (the first child
 of a name, the element's own text stripped).
 
-Left to ecgdatakit (:class:`.xml_common.Unhandled`): XLI-compressed or plain-text waveforms or
+Left to ecgdatakit (:class:`~ecgspec.readers.registry.Unhandled`): XLI-compressed or plain-text waveforms or
 beats, ``parsedwaveforms`` outside ``waveforms``, namespace-prefixed element names, any file on
 which ecgdatakit warns (no resolution; beats compressed, or without a rate or resolution), a
 document that declares entities or that expat cannot parse as it stands, and anything broken.
@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from .labels import clinical_name, lead_label, unique_labels
+from .ecgdatakit_facts import clinical_name, lead_label, unique_labels
 from .xml_common import Decoded, Payloads, Unhandled, base64_strict, leads_to_mv, parse
 
 FORMAT = "Philips Sierra XML"

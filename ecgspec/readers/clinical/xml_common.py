@@ -1,7 +1,6 @@
-"""What the fast XML decoders (:mod:`.muse`, :mod:`.hl7`, :mod:`.sierra`) share: which
-of them a file is for (ecgdatakit's own detection, replayed on the file's first 4096 bytes), the
-document parsed with its big payloads cut out first, lead labels as ecgdatakit spells them, and the
-rhythm leads as they come out.
+"""What the fast XML decoders (:mod:`.muse`, :mod:`.hl7`, :mod:`.sierra`) share: the document
+parsed with its big payloads cut out first, Base64 decoded strictly, and the rhythm leads scaled to
+mV as they come out (which decoder a file is for is :mod:`.ecgdatakit_facts`' ``detect``).
 
 The XML is parsed by :mod:`xml.etree.ElementTree` (expat). A document that declares entities is
 not decoded here (ecgdatakit refuses those, and it decides); without entity declarations there
@@ -21,26 +20,8 @@ from typing import Callable
 import numpy as np
 import pybase64
 
-from ...errors import EcgspecError
-from .labels import TO_UV
-
-SNIFF = 4096  # what ecgdatakit's detection reads of a file
-
-_MUSE_ROOT = re.compile(r"<RESTINGECG[\s>]")
-_HL7_ROOT = re.compile(r"<([A-Za-z_][\w.-]*:)?AnnotatedECG\b")
-_MORTARA_ROOT = re.compile(r"<ECG[\s>/]")
-_MORTARA_MARKERS = ("ACQUISITION_TIME", "<TYPICAL_CYCLE", "<CHANNEL", "<DEMOGRAPHIC_FIELDS", "<SUBJECT", "MORTARA",
-                    "WELCH ALLYN", "ELI LINK")  # ecgdatakit's, which it tries before Sierra
-
-
-class Unhandled(EcgspecError):
-    """A file a fast decoder does not decode (never raised out of :func:`ecgspec.readers.clinical.open_clinical`):
-    a variant it leaves to ecgdatakit (``malformed`` False) or one it finds broken (``malformed``
-    True, the reason for the user when ecgdatakit is not there to give its own)."""
-
-    def __init__(self, reason: str, malformed: bool = False) -> None:
-        super().__init__(reason)
-        self.malformed = malformed
+from ..registry import Unhandled
+from .ecgdatakit_facts import TO_UV
 
 
 @dataclass
@@ -53,22 +34,6 @@ class Decoded:
     units: list[str]
     start_time: str
     meta: tuple[tuple[str, str], ...]
-
-
-def sniff(head: bytes) -> str | None:
-    """``"muse"``, ``"hl7"`` or ``"sierra"`` when ecgdatakit would hand a file starting with
-    ``head`` to that parser, None otherwise (another parser first, Mortara, UTF-16, not XML)."""
-    if b"\0" in head[:32] or head[128:132] == b"DICM" or head[:8] in (b"ISHNE1.0", b"0       ", b"\xffBIOSEMI"):
-        return None  # a binary format ecgdatakit tries before the XML ones (or UTF-16)
-    text = head.decode("utf-8", errors="ignore")
-    upper = text.upper()
-    if "<RESTINGECGDATA" not in upper and (_MUSE_ROOT.search(upper) or "<MUSEINFO" in upper):
-        return "muse"
-    if _HL7_ROOT.search(text):
-        return "hl7"
-    if _MORTARA_ROOT.search(text) and any(m in upper for m in _MORTARA_MARKERS):
-        return None
-    return "sierra" if b"<restingecgdata" in head else None
 
 
 def cut_payloads(raw: bytes, tag: bytes, payloads: list | None = None, views: bool = False) -> tuple[bytes, list]:

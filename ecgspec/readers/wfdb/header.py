@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from ..base import iso_datetime
+from ..base import comment_meta, iso_datetime  # noqa: F401 - comment_meta: WFDB comments' fields
 
 # Record line: RECORD_NAME/NUM_SEG NUM_SIG SAMP_FREQ/COUNT_FREQ(BASE_COUNT_VAL) SAMPS_PER_SIG BASE_TIME BASE_DATE
 # (wfdb.io.header.rx_record)
@@ -159,23 +159,6 @@ def comment_lines(content: bytes) -> tuple[str, ...]:
     starting with ``#`` (after stripping), with spaces, tabs and ``#`` stripped from both ends."""
     lines = (line.strip() for line in content.decode("ascii", errors="ignore").splitlines())
     return tuple(line.strip(" \t#") for line in lines if line.startswith("#"))
-
-
-# ``key: value``: a key without a colon, then a colon followed by white space or the line's end
-# (so ``10:30`` inside a line is no separator)
-_META = re.compile(r"(?P<key>[^:]*[^:\s])\s*:(?:\s+(?P<value>.*))?$")
-
-
-def comment_meta(comments: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
-    """The ``key: value`` fields of comment lines, in order: key as written, value stripped
-    (``Age: 74`` gives ``("Age", "74")``, ``Diagnose:`` gives ``("Diagnose", "")``); lines that are
-    no such field (``69 M 1085 1629 x1``) are left out."""
-    fields = []
-    for line in comments:
-        match = _META.match(line.strip())
-        if match is not None:
-            fields.append((match.group("key").strip(), (match.group("value") or "").strip()))
-    return tuple(fields)
 
 
 def start_time_text(date: datetime.date | None, time: datetime.time | None) -> str:
