@@ -43,6 +43,11 @@ class OutputPool:
         self._handed: List[Callable[[], Optional[np.ndarray]]] = []
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple:
+        """Pickled or copied (a DataLoader's workers, ``copy.deepcopy`` of the engine): a new, empty pool,
+        as buffers belong to one process and to the tensors already handed out from them."""
+        return (OutputPool, ())
+
     def empty(self, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
         """An uninitialised contiguous CPU tensor of ``shape`` and ``dtype`` (float32 or float64)."""
         np_dtype = np.dtype(str(dtype).replace("torch.", ""))

@@ -3,7 +3,9 @@ the chunked kernel, and the device-generic path (run here on the "meta" device a
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 
 import pytest
 import torch
@@ -86,6 +88,18 @@ def test_arrays_and_views_of_an_output_keep_it_busy():
     for _ in range(3):
         e(y)
     assert (array == held).all()
+
+
+@pytest.mark.parametrize("copy_engine", [lambda e: pickle.loads(pickle.dumps(e)), copy.deepcopy])
+def test_a_copied_engine_computes_the_same_into_a_pool_of_its_own(copy_engine):
+    """DataLoader workers receive the engine pickled; a copy shares no buffer with the original."""
+    e = engine(feature_fs=100)
+    x = torch.randn(4, 12, 5000)
+    held = e(x)
+    twin = copy_engine(e)
+    got = twin(x)
+    assert torch.equal(got, held) and got.data_ptr() != held.data_ptr()
+    assert twin._outputs is not e._outputs and twin._outputs._buffers != []
 
 
 def test_outputs_too_large_to_keep_are_the_callers_alone(monkeypatch):
