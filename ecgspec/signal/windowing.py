@@ -234,15 +234,24 @@ def _laid_out(record: Record, channels: Sequence[int], fs: float, layout: Record
     steps over the whole record); None without (the windowing's own blocks then make the output)."""
     if layout is None or layout.preprocess is None:
         return None
-    from .preprocess_stream import preprocessed
+    return span_reader(record, layout, fs, n)
 
-    groups = rate_groups(record.header, channels, fs)
+
+def span_reader(record: Record, layout: RecordLayout, fs: float, n: int) -> Callable[[int, int], np.ndarray]:
+    """``read(a, b)``: float32 (n_out, b - a), the output's leads over samples ``[a, b)`` of the record's
+    ``n`` at ``fs``: missing samples filled, resampled, laid out, and preprocessed over the whole record,
+    as the windows are cut from (``--store signals`` stores this, read in increasing spans)."""
+    groups = rate_groups(record.header, layout.channels, fs)
 
     def read(a: int, b: int) -> np.ndarray:
         chunk = np.array([a], dtype=np.int64)
         span_cut = Cut(fs, b - a, b - a, max_nan=1.0, quality=False)
         blocks = [_read_group(record, g, chunk, (a, b), span_cut, WindowStats(), 0) for g in groups]
-        return layout.arrange(_resampled(groups, blocks, (a, b), len(channels)))
+        return layout.arrange(_resampled(groups, blocks, (a, b), len(layout.channels)))
+
+    if layout.preprocess is None:
+        return read
+    from .preprocess_stream import preprocessed
 
     return preprocessed(layout.preprocess, read, n, fs)
 

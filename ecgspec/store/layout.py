@@ -50,6 +50,7 @@ from .schema import (  # re-exported here
     LOCK,
     PARTIAL,
     REQUIRED,
+    SIGNAL_COLUMNS,
     STORE_DTYPES,
     RecordRow,
     lead_fs_text,
@@ -343,11 +344,11 @@ def committed(
     :func:`committed_counts` read before (through another handle; see the reader).
     """
     n, _, _ = counts or committed_counts(file)
-    stored = [k for k in RECORD_COLUMNS if k in file["records"]]
+    stored = [k for k in (*RECORD_COLUMNS, *SIGNAL_COLUMNS) if k in file["records"]]
     n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in stored])
     stored_windows = [k for k in WINDOW_COLUMNS if k in file["windows"]]
     lengths = [_refreshed(file, f"windows/{k}").shape[0] for k in stored_windows]
-    held = min(lengths + [_refreshed(file, "spectrograms").shape[0]])
+    held = min(lengths + [_refreshed(file, name).shape[0] for name in ("spectrograms",) if name in file])
     per_record = file["records"]["n_windows"][:n]
     n = int(np.searchsorted(np.cumsum(per_record), held, side="right")) if n else 0
     records = {k: read_column(file["records"][k], n) for k in stored}

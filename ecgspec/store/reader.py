@@ -34,12 +34,14 @@ from .layout import (
 )
 from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
+from .signal_file import SignalView
+from .signals import signal_summary
 from .targets import class_counts, file_classes, read_targets
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["SpectrogramFile", "open", "describe"]
+__all__ = ["SignalFile", "SpectrogramFile", "open", "describe"]
 
 Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
 
@@ -127,7 +129,9 @@ class SpectrogramFile:
                 file = open_for_reading(self.path)
             except OSError as exc:
                 raise OutputError(f"cannot read {self.path}: {exc}") from exc
-            missing = next((name for name in REQUIRED if name not in file), None)
+            values = "signals" if "signals" in file else "spectrograms"  # extract --store signals: no spectrograms
+            required = (values, *(name for name in REQUIRED if name != "spectrograms"))
+            missing = next((name for name in required if name not in file), None)
             if missing is not None or "config" not in file.attrs:
                 file.close()
                 raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
@@ -135,7 +139,7 @@ class SpectrogramFile:
             # its chunk cache (none where unfiltered: uncached_if_raw) is set by the first opening. Not
             # for a file being written (SWMR): a dataset kept open across the writer's growth failed
             # to read its chunk index ("can't insert duplicate key"); it is looked up at each read
-            dataset = file["spectrograms"] if file.swmr_mode else uncached_if_raw(file, "spectrograms")
+            dataset = file[values] if file.swmr_mode else uncached_if_raw(file, values)
             lost = missing_sources(dataset, self.path.parent)  # a virtual file's parts (merge --virtual)
             if lost:
                 file.close()
@@ -174,12 +178,10 @@ class SpectrogramFile:
         default collate then hands that array on without stacking a copy (:mod:`ecgspec.store.batching`)."""
         import torch
 
-        from .batching import Window, WindowColumns, batch_array
+        from .batching import Window, WindowColumns
 
         positions = self._positions(indices)
-        dataset = self._spectrograms()
-        values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
-        self._read_rows(dataset, self._kept[positions], values)
+        tensor = self._read_batch(positions)
         specs = tensor.unbind(0)
         items = self._items
         names, starts = items["name"][positions].tolist(), items["start"][positions]
@@ -189,6 +191,15 @@ class SpectrogramFile:
         starts = starts.tolist()
         extra = zip(*(_values(items[c][positions]) for c in self.columns))
         return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
+
+    def _read_batch(self, positions: np.ndarray) -> Any:
+        """The spectrograms of the kept windows at ``positions``, as one batch tensor (see :meth:`__getitems__`)."""
+        from .batching import batch_array
+
+        dataset = self._spectrograms()
+        values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
+        self._read_rows(dataset, self._kept[positions], values)
+        return tensor
 
     def _positions(self, indices: Sequence[int]) -> np.ndarray:
         """``indices`` as int64 positions in 0..len-1 (negatives from the end); IndexError outside."""
@@ -391,6 +402,11 @@ class SpectrogramFile:
         self.close()
 
 
+class SignalFile(SignalView, SpectrogramFile):
+    """A signals file (``extract --store signals``) as the same Dataset, its spectrograms computed as read
+    (:class:`~ecgspec.store.signal_file.SignalView`)."""
+
+
 def _values(column: np.ndarray) -> list[Any]:
     """The items' values of a column: Python values, or a tensor a row (a 2-D column: ``targets``)."""
     if column.ndim == 1:
@@ -402,7 +418,8 @@ def _values(column: np.ndarray) -> list[Any]:
 
 def open(  # noqa: A001
     path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0,
-    where: Where | None = None, columns: Iterable[str] | None = None,
+    where: Where | None = None, columns: Iterable[str] | None = None, device: Any = None, crop: str | None = None,
+    stride: int | None = None, seed: int = 0,
 ) -> SpectrogramFile:
     """Open a finished output (an unfinished one, even one being written, only with ``allow_partial=True``),
     leaving out the windows flagged ``exclude`` (e.g. ``("flat", "clipped")``) and those of the records
@@ -413,8 +430,20 @@ def open(  # noqa: A001
     records added later with ``--resume`` follow in their own sorted order. Every window sits
     beside its ``/windows`` and ``/records`` rows, so a reader going by names sees what one
     run over all the inputs would give.
+
+    A signals file (``extract --store signals``) gives the same Dataset, its spectrograms computed
+    as batches are read (:class:`~ecgspec.store.signal_file.SignalFile`), on ``device`` (a torch
+    device; None: the CPU of the reading process), and crops: ``crop="random"`` (one a record, drawn
+    from ``seed`` and the epoch, ``ds.set_epoch``) or every crop at ``stride`` samples.
     """
-    return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
+    file = SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
+    if file.config.get("store") == "signals":
+        return SignalFile.adopt(file, device=device, crop=crop, stride=stride, seed=seed)
+    if device is not None or crop is not None or stride is not None:
+        file.close()
+        raise OutputError(f"{path} stores spectrograms: device, crop and stride need a file of signals"
+                          " (extract --store signals)")
+    return file
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -429,7 +458,8 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     with SpectrogramFile(path, allow_partial=True) as file:
         records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
-        spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file
+        signals = file.config.get("store") == "signals"
+        values = file._h5()["signals" if signals else "spectrograms"]  # after: reading the tables may reopen the file
         return {
             "path": str(file.path),
             "complete": file.complete,
@@ -438,8 +468,10 @@ def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
             "errors": errors,
             "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
             "window_shape": list(file.window_shape),
-            "dtype": str(spectrograms.dtype),
-            "compression": compression_name(spectrograms),
+            "store": "signals" if signals else "spectrograms",
+            "dtype": str(values.dtype),
+            "compression": compression_name(values),
+            **(signal_summary(values, file.window_shape) if signals else {}),
             "config": file.config,
             "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
             "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),

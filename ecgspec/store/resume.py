@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import one_line
 from .layout import COUNTER, ERROR_COLUMNS, RECORD_COLUMNS, WINDOW_COLUMNS, committed, fsync_folder, legacy_paths, partial_path
 from .leftovers import UNUSABLE, Kept, inspect_kept, refuse_leftovers
-from .schema import BITS_ATTR, COLUMN_CHUNK, LIBVER
+from .schema import BITS_ATTR, COLUMN_CHUNK, LIBVER, SIGNAL_COLUMNS
+from .signals import cut_after, signal_end
 from .swmr import clear_status_flags
 
 __all__ = ["WRITE_CACHE_BYTES", "open_for_writing", "reopen", "seal_heaps", "take_over_leftovers"]
@@ -120,8 +121,12 @@ def reopen(partial: Path, kept: Kept, frames: dict[str, np.ndarray]) -> h5py.Fil
     try:
         _add_missing_columns(file, kept, frames)
         for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
-            file[name].resize(kept.windows, axis=0)
-        for group, columns, n in (("records", RECORD_COLUMNS, kept.records), ("errors", ERROR_COLUMNS, 0)):
+            if name in file:  # a signals file has no /spectrograms
+                file[name].resize(kept.windows, axis=0)
+        if "signals" in file:
+            cut_after(file, signal_end(file, kept.records))
+        for group, columns, n in (("records", {**RECORD_COLUMNS, **SIGNAL_COLUMNS}, kept.records),
+                                  ("errors", ERROR_COLUMNS, 0)):
             for key in columns:
                 if key in file[group]:
                     _shrink(file[group][key], n)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import DiskFull, one_line
+from . import signals
 from .layout import (
     COUNTER,
     ERROR_COLUMNS,
@@ -39,6 +40,7 @@ from .leftovers import UNUSABLE, Kept, check_folder
 from .record_groups import LabelColumns, group_columns, write_groups
 from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, seal_heaps, take_over_leftovers
 from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
+from .signals import signal_end
 from .swmr import LockHeld, WriterLock
 from .targets import Targets, target_table, write_targets
 
@@ -81,6 +83,7 @@ class SpectrogramWriter:
         frames: dict[str, Any] | None = None,
         expected_bytes: int = 0,
         labels: LabelColumns | None = None,
+        signals: bool = False,
     ) -> None:
         self.output = Path(path)
         self.partial = partial_path(self.output)
@@ -89,6 +92,7 @@ class SpectrogramWriter:
         if overwrite and resume:
             raise OutputError("pass either --overwrite or --resume, not both")
         self.durable = durable
+        self.signals = signals  # --store signals: /signals and windows without spectrograms (ecgspec.store.signals)
         self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
         self.labels = labels  # record names -> /records/labels columns, written at finish
         self.targets: Targets | None = None  # the records' columns -> /records/targets, written at finish
@@ -148,6 +152,7 @@ class SpectrogramWriter:
         self._n_windows = self._n_committed_windows = kept.windows
         self._n_records = kept.records
         self._n_errors = 0
+        self._signal_end = self._committed_signal = signal_end(self._file, kept.records) if self.signals else 0
         self._tail_rows = np.empty(0, dtype=np.int64)  # /windows/record of the uncommitted windows
         self._queued: dict[str, list[dict[str, Any]]] = {}  # rows not yet appended (see _append)
         self._unflushed = 0  # bytes given to HDF5 since the last flush (may sit in its chunk cache)
@@ -174,14 +179,11 @@ class SpectrogramWriter:
         self, file: h5py.File, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]
     ) -> None:
         per_chunk = max(1, HDF5_CHUNK_BYTES // self._window_bytes)
-        file.create_dataset(
-            "spectrograms",
-            shape=(0, *self.window_shape),
-            maxshape=(None, *self.window_shape),
-            chunks=(per_chunk, *self.window_shape),
-            dtype=self.dtype,
-            **filters,
-        )
+        if self.signals:
+            signals.create(file, int(self._config["n_channels"]), int(self._config["n_samples"]), self.dtype, filters)
+        else:
+            file.create_dataset("spectrograms", shape=(0, *self.window_shape), maxshape=(None, *self.window_shape),
+                                chunks=(per_chunk, *self.window_shape), dtype=self.dtype, **filters)
         for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
             for name, dtype in columns.items():
                 path = f"{group}/{name}"
@@ -212,17 +214,21 @@ class SpectrogramWriter:
         return self._n_records
 
     def write_windows(
-        self, records: np.ndarray, starts: np.ndarray, spectrograms: np.ndarray, qc: np.ndarray | None = None
+        self, records: np.ndarray, starts: np.ndarray, spectrograms: np.ndarray | None, qc: np.ndarray | None = None
     ) -> None:
         """Append windows: their record rows (not yet committed), start samples, spectrograms and
         quality flags (:mod:`ecgspec.signal.quality`; None: all 0).
 
         Windows of several records may share a call (in record order); each is one slice write.
-        ``spectrograms`` must have the stored dtype: a ValueError says so otherwise.
+        ``spectrograms`` must have the stored dtype: a ValueError says so otherwise. A signals file
+        takes None (its windows' spectrograms are computed as they are read).
         """
         records = np.asarray(records, dtype=np.int64)
         starts = np.asarray(starts, dtype=np.int64)
-        values = np.ascontiguousarray(spectrograms)
+        if (spectrograms is None) != self.signals:
+            raise ValueError("write_windows: a signals file takes no spectrograms, a spectrogram file needs them")
+        values = np.zeros((len(starts), *self.window_shape), self.dtype) if spectrograms is None else \
+            np.ascontiguousarray(spectrograms)
         n = len(values)
         qc = np.zeros(n, dtype=np.uint8) if qc is None else np.asarray(qc, dtype=np.uint8)
         if records.shape != (n,) or starts.shape != (n,) or qc.shape != (n,) or values.shape[1:] != self.window_shape:
@@ -237,15 +243,23 @@ class SpectrogramWriter:
             )
         if n and records.min() < self._n_records:
             raise ValueError(f"write_windows: record row {records.min()} is already committed")
-        self._reserve(values.nbytes + 16 * n)
+        self._reserve((0 if self.signals else values.nbytes) + 16 * n)
         end = self._n_windows + n
-        for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
-                           ("windows/qc", qc)):
+        for name, data in ((("spectrograms", values),) if not self.signals else ()) + (
+                ("windows/record", records), ("windows/start", starts), ("windows/qc", qc)):
             dataset = self._file[name]
             dataset.resize(end, axis=0)
             dataset[self._n_windows : end] = data
         self._n_windows = end
         self._tail_rows = np.concatenate([self._tail_rows, records])
+
+    def write_signal(self, row: int, values: np.ndarray) -> None:
+        """Append the next samples (t, n_leads), in the stored dtype, of record ``row``'s signal (not yet committed)."""
+        if not self.signals or row != self._n_records or values.dtype != self.dtype:
+            raise ValueError(f"write_signal: record row {row} (next: {self._n_records}), {values.dtype} values for a"
+                             f" {self.dtype} {'signals' if self.signals else 'spectrogram'} file")
+        self._reserve(values.nbytes)
+        self._signal_end = signals.append(self._file, self._signal_end, values)
 
     def commit_record(self, row: RecordRow) -> int:
         """Append ``row`` to /records once its ``row.n_windows`` windows are written; return its row index."""
@@ -259,7 +273,11 @@ class SpectrogramWriter:
         if not np.all(self._tail_rows[: row.n_windows] == index):
             raise ValueError(f"commit_record {row.name!r}: its windows do not all carry record row {index}")
         self._tail_rows = self._tail_rows[row.n_windows :]
-        self._append("records", dict(vars(row)))  # a flat dataclass: asdict's deep copy costs 20 us a record
+        values = dict(vars(row))  # a flat dataclass: asdict's deep copy costs 20 us a record
+        if self.signals:
+            values.update(signal_offset=self._committed_signal, signal_length=self._signal_end - self._committed_signal)
+            self._committed_signal = self._signal_end
+        self._append("records", values)
         self._n_committed_windows = end
         self._n_records += 1
         return index
@@ -270,7 +288,7 @@ class SpectrogramWriter:
         if not 0 <= n <= pending:
             raise ValueError(f"discard_windows: got {n}, only {pending} windows are uncommitted")
         end = self._n_windows - n
-        for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
+        for name in ((() if self.signals else ("spectrograms",)) + tuple(f"windows/{k}" for k in WINDOW_COLUMNS)):
             self._file[name].resize(end, axis=0)
         self._n_windows = end
         self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
@@ -278,6 +296,9 @@ class SpectrogramWriter:
     def discard_record(self, row: int) -> int:
         """Drop every window written for record ``row``, which will not be committed (it failed part
         way); return how many. The writer knows which windows are whose: callers need not count."""
+        if self.signals and self._signal_end > self._committed_signal:
+            signals.cut_after(self._file, self._committed_signal)
+            self._signal_end = self._committed_signal
         n = int(np.count_nonzero(self._tail_rows == row))
         if n and not np.all(self._tail_rows[len(self._tail_rows) - n :] == row):
             raise ValueError(f"discard_record: the windows of record row {row} are not the last written")
