@@ -84,6 +84,13 @@ def test_the_dataset_api_is_the_same(pair):
             assert rel_error(q.spectrogram, p.spectrogram) <= 1e-5
 
 
+def test_the_dry_run_and_space_check_count_signals(cinc_dir, pair):
+    res = extract(cinc_dir, pair["folder"] / "dry.h5", *SMALL, "--stride", "1500", "--store", "signals", "--dry-run",
+                  "--json")
+    planned = json.loads(res.output)["output_bytes"]
+    assert abs(planned - pair["sig"].stat().st_size) <= 0.05 * pair["sig"].stat().st_size  # not the spectrograms'
+
+
 def test_float16_and_compression_apply(cinc_dir, pair):
     out = pair["folder"] / "f16.h5"
     assert extract(cinc_dir, out, *SMALL, "--store", "signals", "--dtype", "float16", "--compression", "gzip",
@@ -147,3 +154,28 @@ def test_info_and_plot(pair, tmp_path):
     png = tmp_path / "w.png"
     res = invoke("plot", pair["sig"], "--record", "E07500", "--window", "1", "-o", png)
     assert res.exit_code == 0 and png.stat().st_size > 10_000
+
+
+def test_a_record_that_fails_part_way_leaves_no_signal_rows(tmp_path):
+    from ecgspec.store.layout import RecordRow
+    from tests.helpers.store import CONFIG, writer
+
+    rows = {name: np.full((n, 2), i, dtype=np.float32) for i, (name, n) in enumerate([("a", 7000), ("b", 9000), ("c", 6000)])}
+    w = writer(tmp_path / "s.h5", config={**CONFIG, "store": "signals"}, signals=True, durable=False)
+    for name in ("a", "b", "c"):
+        row = w.next_record_row
+        w.write_windows(np.array([row]), np.array([0]), None, np.array([0], dtype=np.uint8))
+        w.write_signal(row, rows[name][:5000])
+        w.write_signal(row, rows[name][5000:])
+        if name == "b":  # failed after its windows and part of its signal were written
+            assert w.discard_record(row) == 1
+            w.add_error(name, "failed part way")
+            continue
+        w.commit_record(RecordRow(name, f"/{name}", 500.0, len(rows[name]), "I,II", 1, 0, "500.0,500.0"))
+    w.flush()
+    with pytest.raises(ValueError, match="write_signal"):
+        w.write_signal(5, rows["a"])
+    w.finish()
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        assert f["records/signal_offset"][:].tolist() == [0, 7000] and f["records/signal_length"][:].tolist() == [7000, 6000]
+        assert f["signals"].shape == (13000, 2) and set(f["signals"][7000:, 0]) == {2.0}
