@@ -29,7 +29,7 @@ class SignalView:
     """What makes a :class:`~ecgspec.store.reader.SpectrogramFile` a signals file's Dataset (the reader's
     ``SignalFile`` is this and a SpectrogramFile): see :func:`ecgspec.open` (``device``, ``crop``, ``stride``, ``seed``).
 
-    Items are ``(spectogram, name, start, ...)`` as for a spectrogram file; with crops, ``start`` is the
+    Items are ``(spectrogram, name, start, ...)`` as for a spectrogram file; with crops, ``start`` is the
     crop's first sample and :attr:`windows` lists the crops (``record``, ``start``, ``qc``) of the epoch.
     Spectrograms are float32 (the engine's dtype), on ``device`` where given, else on the CPU.
     """
