@@ -122,11 +122,12 @@ def test_resume_and_merge(cinc_dir, pair, tmp_path, copy_records):
     for k, part in enumerate(parts):
         assert extract(cinc_dir, part, *SMALL, "--stride", "1500", "--store", "signals", "--shard", f"{k}/2",
                        quiet=True, workers=0).exit_code == 0
-    merged = tmp_path / "merged.h5"
+    merged, virtual = tmp_path / "merged.h5", tmp_path / "virtual.h5"
     merge_parts(parts, merged)
+    merge_parts(parts, virtual, virtual=True)  # /signals is copied: nothing is virtual in a signals file
     with ecgspec.open(pair["sig"]) as whole:
         want = {(i.name, i.start): i.spectrogram for i in whole.__getitems__(range(len(whole)))}
-    for path in (out, merged):
+    for path in (out, merged, virtual):
         with ecgspec.open(path) as ds:
             got = {(i.name, i.start): i.spectrogram for i in ds.__getitems__(range(len(ds)))}
             assert got.keys() == want.keys()
@@ -173,9 +174,32 @@ def test_a_record_that_fails_part_way_leaves_no_signal_rows(tmp_path):
             continue
         w.commit_record(RecordRow(name, f"/{name}", 500.0, len(rows[name]), "I,II", 1, 0, "500.0,500.0"))
     w.flush()
+    with ecgspec.open(tmp_path / "s.h5.partial", allow_partial=True) as ds:  # a running signals file reads
+        assert list(ds.records["name"]) == ["a", "c"] and ds.records["signal_offset"].tolist() == [0, 7000]
     with pytest.raises(ValueError, match="write_signal"):
         w.write_signal(5, rows["a"])
     w.finish()
     with h5py.File(tmp_path / "s.h5", "r") as f:
         assert f["records/signal_offset"][:].tolist() == [0, 7000] and f["records/signal_length"][:].tolist() == [7000, 6000]
         assert f["signals"].shape == (13000, 2) and set(f["signals"][7000:, 0]) == {2.0}
+
+
+@pytest.mark.parametrize("options", [(), ("--preprocess", '{"bandpass": {"lowcut": 0.5, "highcut": 45}, "normalize": {}}'),
+                                     ("--lead-set", "I,II,III", "--derive-leads", "--units", "mV")],
+                         ids=["resampled", "preprocessed", "lead-set"])
+def test_long_resampled_records_equal_the_spectrogram_files(cpsc_dir, copy_records, tmp_path, options):
+    # CPSC 2021's long 200 Hz records at 500 Hz: /signals is read in blocks, the windows in chunks of their own
+    folder = copy_records(cpsc_dir, ["data_21_8", "data_8_4", "data_92_19"])
+    common = ("--fs", 500, "--n-channels", 2 if not options or options[0] != "--lead-set" else 3, "--n-bins", 32,
+              "--stride", 3000, *options)
+    spec, sig = tmp_path / "spec.h5", tmp_path / "sig.h5"
+    assert extract(folder, spec, *common, quiet=True, workers=0).exit_code == 0
+    assert extract(folder, sig, *common, "--store", "signals", quiet=True, workers=0).exit_code == 0
+    with ecgspec.open(spec) as a, ecgspec.open(sig) as b:
+        assert len(a) == len(b) > 100 and np.array_equal(a.windows["qc"], b.windows["qc"])
+        lengths = b.records["signal_length"]
+        assert all(length >= n * 500 // 200 - 1 for length, n in zip(lengths, b.records["n_samples"]))
+        for first in range(0, len(a), 64):
+            batch = range(first, min(first + 64, len(a)))
+            for p, q in zip(a.__getitems__(batch), b.__getitems__(batch)):
+                assert (p.name, p.start) == (q.name, q.start) and rel_error(q.spectrogram, p.spectrogram) <= 1e-5
