@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Iterator
 
 from ..errors import one_line
@@ -36,7 +37,8 @@ def read_events(ref: RecordRef, spec: ReadSpec) -> Iterator[ReadEvent]:
         require_class(record.header, spec.required_class)  # --targets-required, where the header holds the codes
         stats = WindowStats()
         n_windows = 0
-        for starts, values, qc in iter_flagged_windows(record, layout.channels, spec.cut, stats, layout):
+        cut = replace(spec.cut, values=False) if spec.signals else spec.cut  # signals: the whole signal follows
+        for starts, values, qc in iter_flagged_windows(record, layout.channels, cut, stats, layout):
             yield WindowRows(starts, qc) if spec.signals else Windows(starts, values, qc)
             n_windows += len(starts)
         if spec.signals:
