@@ -276,7 +276,7 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
 def info(file: str, as_json: bool) -> None:
     """What an ecgspec HDF5 FILE holds: records, windows, shapes, config, size."""
     from .store.layout import OutputError
-    from .store.reader import describe
+    from .store.summary import describe
 
     if not Path(file).exists():
         raise OutputError(f"{file}: no such file")

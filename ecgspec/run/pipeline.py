@@ -240,7 +240,7 @@ def _open_store(
         output, window_shape=settings.window_shape, dtype=options.dtype, frequencies=engine.frequencies,
         attrs=_root_attrs(engine, settings, part_attrs), compression=options.compression, overwrite=control.overwrite,
         resume=control.resume, frames={"time": config.frame_times, "edge": config.edge_frames},
-        expected_bytes=expected, signals=options.store == "signals",
+        expected_bytes=expected,
     )
 
 

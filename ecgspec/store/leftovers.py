@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 
 from .layout import COUNTER, OutputError, committed, config_difference, open_for_reading, partial_path
+from .lowlevel import superblock_version
 from .probe import Unanswered, probe
-from .swmr import superblock_version
 
 __all__ = ["UNUSABLE", "Kept", "check_folder", "inspect_kept", "refuse_leftovers", "resumable_names"]
 

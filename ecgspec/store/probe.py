@@ -46,7 +46,7 @@ def needs_probe(path: Path) -> bool:
     """Whether ``path`` may be a partial file: named as one, or a writer has (or had, if killed) it open
     (its superblock's status flags set). A finished, cleanly closed output is read without a probe."""
     from .layout import is_partial_name
-    from .swmr import status_flags
+    from .lowlevel import status_flags
 
     return is_partial_name(path) or status_flags(path) != 0
 

@@ -1,4 +1,4 @@
-"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`describe` a summary.
+"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`ecgspec.store.summary.describe` a summary.
 
 Importing this module does not import torch (``ecgspec info`` stays fast): only indexing a
 :class:`SpectrogramFile` does, to hand back tensors.
@@ -7,67 +7,43 @@ Importing this module does not import torch (``ecgspec info`` stays fast): only 
 from __future__ import annotations
 
 import json
-import operator
 import os
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import h5py
 import numpy as np
 
 from ..engine import frames as fr
-from ..errors import one_line
-from ..signal.quality import flag_counts, flag_mask
+from ..signal.quality import flag_mask
+from .batch_reads import BatchedReads
 from .layout import (
     REQUIRED,
     OutputError,
     committed,
     committed_counts,
-    compression_name,
     is_partial_name,
     missing_sources,
     open_for_reading,
-    read_column,
     uncached_if_raw,
 )
 from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
+from .root_attrs import RootAttribute as _Attribute
+from .root_attrs import shape as _shape
 from .signal_file import SignalView
-from .signals import signal_summary
-from .targets import class_counts, file_classes, read_targets
+from .staged import read as read_strings
+from .targets import file_classes, read_targets
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["SignalFile", "SpectrogramFile", "open", "describe"]
+__all__ = ["SignalFile", "SpectrogramFile", "open"]
 
 Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
 
 SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
 
-class _Attribute:
-    """A read-only property for the root attribute of the same name, converted by ``convert``."""
-
-    def __init__(self, convert: Callable[[Any], Any], doc: str) -> None:
-        self.convert = convert
-        self.__doc__ = doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: SpectrogramFile | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return self.convert(obj._h5().attrs[self.name])
-
-
-def _shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(n) for n in value)
-
-
-class SpectrogramFile:
+class SpectrogramFile(BatchedReads):
     """An output, read lazily; a map-style Dataset of ``(spectrogram tensor, record_name, start)``.
 
     ``DataLoader`` takes it as it is (map-style datasets are duck-typed: ``__len__`` and
@@ -112,7 +88,7 @@ class SpectrogramFile:
         self._pid: int | None = None
         self._dataset: h5py.Dataset | None = None
         if allow_partial and needs_probe(self.path):
-            probe(self.path, _describe)  # HDF5 may loop forever on a damaged partial: a child reads it first
+            probe(self.path, _read_all)  # HDF5 may loop forever on a damaged partial: a child reads it first
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
             self.close()
             raise OutputError(
@@ -168,72 +144,6 @@ class SpectrogramFile:
 
     def __len__(self) -> int:
         return len(self._kept)
-
-    def __getitem__(self, index: int) -> tuple[Any, ...]:
-        return self.__getitems__([index])[0]
-
-    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        """The items of ``indices``, in that order: DataLoader's batched fetch. Each run of consecutive
-        windows is one HDF5 read into one batch array, whose rows the items' tensors are; DataLoader's
-        default collate then hands that array on without stacking a copy (:mod:`ecgspec.store.batching`)."""
-        import torch
-
-        from .batching import Window, WindowColumns
-
-        positions = self._positions(indices)
-        tensor = self._read_batch(positions)
-        specs = tensor.unbind(0)
-        items = self._items
-        names, starts = items["name"][positions].tolist(), items["start"][positions]
-        if not self.columns:
-            tensor._ecgspec_fields = (names, torch.from_numpy(starts))  # the collated batch's (batching)
-            return list(map(Window, specs, names, starts.tolist()))
-        starts = starts.tolist()
-        extra = zip(*(_values(items[c][positions]) for c in self.columns))
-        return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
-
-    def _read_batch(self, positions: np.ndarray) -> Any:
-        """The spectrograms of the kept windows at ``positions``, as one batch tensor (see :meth:`__getitems__`)."""
-        from .batching import batch_array
-
-        dataset = self._spectrograms()
-        values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
-        self._read_rows(dataset, self._kept[positions], values)
-        return tensor
-
-    def _positions(self, indices: Sequence[int]) -> np.ndarray:
-        """``indices`` as int64 positions in 0..len-1 (negatives from the end); IndexError outside."""
-        n = len(self._kept)
-        positions = np.fromiter((operator.index(i) for i in indices), dtype=np.int64, count=len(indices))
-        if len(positions) and (positions.min() < -n or positions.max() >= n):
-            bad = next(int(i) for i in positions if not -n <= i < n)
-            raise IndexError(f"window {bad} out of range for {n} windows")
-        return np.where(positions < 0, positions + n, positions)
-
-    @staticmethod
-    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray) -> None:
-        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows."""
-        if not len(rows):
-            return
-        bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            first = int(rows[a])
-            dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
-
-    def _spectrograms(self) -> h5py.Dataset:
-        """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""
-        file = self._h5()
-        return self._dataset if self._dataset is not None else file["spectrograms"]
-
-    @cached_property
-    def _items(self) -> dict[str, np.ndarray]:
-        """Per kept window: its record's name, its start, and each of ``columns``."""
-        rows = self.windows["record"]
-        out = {"name": np.asarray(self.records["name"], dtype=object)[rows], "start": self.windows["start"]}
-        for column in self.columns:
-            values = self.records[column]
-            out[column] = values[rows] if values.ndim == 1 else values.astype(np.float32)[rows]  # targets: float32
-        return out
 
     def sampler(self, shuffle: bool = True, block: int = 64, seed: int = 0) -> Any:
         """A torch Sampler over this Dataset's windows: every index once, in blocks of up to ``block``
@@ -349,9 +259,8 @@ class SpectrogramFile:
     def errors(self) -> list[tuple[str, str]]:
         """``(name, message)`` of each skipped record."""
         n_errors = self._tables[2]  # first: it may reopen the handle
-        group = self._h5()["errors"]
-        n = min(n_errors, group["name"].shape[0], group["message"].shape[0])
-        return list(zip(read_column(group["name"], n).tolist(), read_column(group["message"], n).tolist()))
+        texts = read_strings(self._h5(), "errors", n_errors, ("name", "message"))
+        return list(zip(texts["name"].tolist(), texts["message"].tolist()))
 
     @property
     def classes(self) -> list[str]:
@@ -407,15 +316,6 @@ class SignalFile(SignalView, SpectrogramFile):
     (:class:`~ecgspec.store.signal_file.SignalView`)."""
 
 
-def _values(column: np.ndarray) -> list[Any]:
-    """The items' values of a column: Python values, or a tensor a row (a 2-D column: ``targets``)."""
-    if column.ndim == 1:
-        return column.tolist()
-    import torch
-
-    return list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0))
-
-
 def open(  # noqa: A001
     path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0,
     where: Where | None = None, columns: Iterable[str] | None = None, device: Any = None, crop: str | None = None,
@@ -446,36 +346,8 @@ def open(  # noqa: A001
     return file
 
 
-def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A summary of an output (finished or not) for ``ecgspec info``; a file HDF5 cannot read is an OutputError."""
-    try:
-        return _describe(path)
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors on a damaged file
-        raise OutputError(f"cannot read {path}: {one_line(exc)}"
-                          " (damaged?)") from exc
-
-
-def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+def _read_all(path: str | os.PathLike[str]) -> None:
+    """What a probe's child reads of a partial file before this process opens it (:mod:`.probe`)."""
     with SpectrogramFile(path, allow_partial=True) as file:
-        records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
-        signals = file.config.get("store") == "signals"
-        values = file._h5()["signals" if signals else "spectrograms"]  # after: reading the tables may reopen the file
-        return {
-            "path": str(file.path),
-            "complete": file.complete,
-            "records": records,
-            "windows": windows,
-            "errors": errors,
-            "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
-            "window_shape": list(file.window_shape),
-            "store": "signals" if signals else "spectrograms",
-            "dtype": str(values.dtype),
-            "compression": compression_name(values),
-            **(signal_summary(values, file.window_shape) if signals else {}),
-            "config": file.config,
-            "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
-            "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),
-            "targets": class_counts(file._h5(), records),
-            "size_bytes": file.path.stat().st_size,
-            "ecgspec_version": file.ecgspec_version,
-        }
+        values = file._h5()["signals" if file.config.get("store") == "signals" else "spectrograms"]
+        len(file.records["name"]), len(file), len(file.errors), values.dtype, file.config  # noqa: B018

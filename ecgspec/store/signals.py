@@ -24,7 +24,7 @@ import numpy as np
 
 from .schema import SIGNAL_COLUMNS
 
-__all__ = ["SIGNALS", "SIGNAL_COLUMNS", "create", "cut_after", "is_signals", "read_spans", "signal_end",
+__all__ = ["SIGNALS", "SignalAppends", "SIGNAL_COLUMNS", "create", "cut_after", "is_signals", "read_spans", "signal_end",
            "signal_summary"]
 
 SIGNALS = "signals"
@@ -88,3 +88,40 @@ def signal_summary(dataset: h5py.Dataset, window_shape: tuple[int, ...]) -> dict
     return {"signals": {"shape": list(dataset.shape), "chunks": list(dataset.chunks or ())},
             "computes": f"each window's spectrogram ({shape} float32) by the engine of its config, as ecgspec.open"
                         " reads it"}
+
+
+class SignalAppends:
+    """The part of :class:`~ecgspec.store.writer.SpectrogramWriter` that writes ``/signals`` (``signals`` true):
+    a record's rows are appended before its ``/records`` row, which then gets their offset and length."""
+
+    signals: bool
+    dtype: np.dtype
+    _file: h5py.File
+    _n_records: int
+    _signal_end: int  # rows written
+    _committed_signal: int  # rows of the committed records
+
+    def _reserve(self, nbytes: int) -> None:
+        raise NotImplementedError  # the writer's: room on the disk for nbytes more
+
+    def write_signal(self, row: int, values: np.ndarray) -> None:
+        """Append the next samples (t, n_leads), in the stored dtype, of record ``row``'s signal (not yet committed)."""
+        if not self.signals or row != self._n_records or values.dtype != self.dtype:
+            raise ValueError(f"write_signal: record row {row} (next: {self._n_records}), {values.dtype} values for a"
+                             f" {self.dtype} {'signals' if self.signals else 'spectrogram'} file")
+        self._reserve(values.nbytes)
+        self._signal_end = append(self._file, self._signal_end, values)
+
+    def _signal_row(self) -> dict[str, int]:
+        """The committed record's /records/signal_offset and signal_length (nothing in a spectrogram file)."""
+        if not self.signals:
+            return {}
+        row = {"signal_offset": self._committed_signal, "signal_length": self._signal_end - self._committed_signal}
+        self._committed_signal = self._signal_end
+        return row
+
+    def _drop_uncommitted_signal(self) -> None:
+        """Cut /signals back to the committed records' rows (a record failed part way)."""
+        if self.signals and self._signal_end > self._committed_signal:
+            cut_after(self._file, self._committed_signal)
+            self._signal_end = self._committed_signal

@@ -3,12 +3,12 @@
 The layout and the crash-safety rules are in :mod:`ecgspec.store.layout`. The file is written in
 HDF5's SWMR mode, so that it stays valid however the process dies and can be read while it
 grows; ``--resume`` continues it in place (:mod:`ecgspec.store.resume` takes over and reopens what
-earlier runs left, :mod:`ecgspec.store.swmr` clears what a dead writer left set).
+earlier runs left, :mod:`ecgspec.store.swmr` keeps to one live writer); a new file is laid out by
+:mod:`ecgspec.store.new_file`, finished by :mod:`ecgspec.store.finishing`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -17,16 +17,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .. import __version__
 from ..errors import DiskFull, one_line
-from . import signals
+from . import finishing, signals, staged
 from .layout import (
     COUNTER,
-    ERROR_COLUMNS,
     FRAME_COLUMNS,
     MASK_COLUMNS,
-    RECORD_COLUMNS,
-    STORE_DTYPES,
+    STRING_COLUMNS,
     WINDOW_COLUMNS,
     OutputError,
     RecordRow,
@@ -37,19 +34,20 @@ from .layout import (
     partial_path,
 )
 from .leftovers import UNUSABLE, Kept, check_folder
-from .record_groups import LabelColumns, group_columns, write_groups
-from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, seal_heaps, take_over_leftovers
-from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
-from .signals import signal_end
+from .new_file import checked_dtype, checked_shape, lay_out
+from .record_groups import LabelColumns
+from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, take_over_leftovers
+from .schema import LIBVER
+from .signals import SignalAppends, signal_end
 from .swmr import LockHeld, WriterLock
-from .targets import Targets, target_table, write_targets
+from .targets import Targets
 
 __all__ = ["DiskFull", "SpectrogramWriter"]
 
 SPACE_RESERVE = 8 << 20  # free bytes kept for the metadata a flush and close still write
 
 
-class SpectrogramWriter:
+class SpectrogramWriter(SignalAppends):
     """Writes one output file: windows, then the record they belong to, from one thread, in order.
 
     Everything goes to ``OUTPUT.partial``; :meth:`finish` renames it over OUTPUT. With
@@ -83,21 +81,20 @@ class SpectrogramWriter:
         frames: dict[str, Any] | None = None,
         expected_bytes: int = 0,
         labels: LabelColumns | None = None,
-        signals: bool = False,
     ) -> None:
         self.output = Path(path)
         self.partial = partial_path(self.output)
-        self.window_shape = _checked_shape(window_shape)
-        self.dtype = _checked_dtype(dtype)
+        self.window_shape = checked_shape(window_shape)
+        self.dtype = checked_dtype(dtype)
         if overwrite and resume:
             raise OutputError("pass either --overwrite or --resume, not both")
         self.durable = durable
-        self.signals = signals  # --store signals: /signals and windows without spectrograms (ecgspec.store.signals)
         self.expected_bytes = expected_bytes  # what the caller expects the run to write, for the disk-full message
         self.labels = labels  # record names -> /records/labels columns, written at finish
         self.targets: Targets | None = None  # the records' columns -> /records/targets, written at finish
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
+        self.signals = signals.is_signals(self._config)  # /signals, windows without spectrograms (ecgspec.store.signals)
         self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
         filters = compression_filters(compression)
         check_folder(self.output)
@@ -166,47 +163,15 @@ class SpectrogramWriter:
         except OSError as exc:
             raise OutputError(f"cannot create {self.partial}: {exc}") from exc
         try:
-            self._lay_out(file, frequencies, attrs, filters)
+            lay_out(file, self.window_shape, self.dtype, self._config, self._frames, frequencies, attrs, filters)
             file.swmr_mode = True  # every dataset and attribute exists before: SWMR allows no new ones
-            seal_heaps(file)  # the attributes' strings: no row's strings join their collection
         except BaseException:
             file.close()
             self.partial.unlink()
             raise
         return file
 
-    def _lay_out(
-        self, file: h5py.File, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]
-    ) -> None:
-        per_chunk = max(1, HDF5_CHUNK_BYTES // self._window_bytes)
-        if self.signals:
-            signals.create(file, int(self._config["n_channels"]), int(self._config["n_samples"]), self.dtype, filters)
-        else:
-            file.create_dataset("spectrograms", shape=(0, *self.window_shape), maxshape=(None, *self.window_shape),
-                                chunks=(per_chunk, *self.window_shape), dtype=self.dtype, **filters)
-        for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
-            for name, dtype in columns.items():
-                path = f"{group}/{name}"
-                wide = (int(self._config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
-                file.create_dataset(path, shape=(0, *wide), maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
-                                    dtype=dtype)
-        file["windows/qc"].attrs["bits"] = BITS_ATTR
-        for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
-            file.create_dataset(f"frames/{name}", data=values)
-        file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),))
-        for key, value in attrs.items():
-            file.attrs[key] = value if key != "config" else json.dumps(self._config, sort_keys=True)
-        file.attrs["window_shape"] = np.asarray(self.window_shape, dtype=np.int64)
-        file.attrs["ecgspec_version"] = __version__
-        file.attrs["layout_version"] = LAYOUT_VERSION
-        file.attrs["complete"] = False
-        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64))
-
     # -- writing -----------------------------------------------------------------------------
-
-    @property
-    def _window_bytes(self) -> int:
-        return int(np.prod(self.window_shape)) * self.dtype.itemsize
 
     @property
     def next_record_row(self) -> int:
@@ -253,14 +218,6 @@ class SpectrogramWriter:
         self._n_windows = end
         self._tail_rows = np.concatenate([self._tail_rows, records])
 
-    def write_signal(self, row: int, values: np.ndarray) -> None:
-        """Append the next samples (t, n_leads), in the stored dtype, of record ``row``'s signal (not yet committed)."""
-        if not self.signals or row != self._n_records or values.dtype != self.dtype:
-            raise ValueError(f"write_signal: record row {row} (next: {self._n_records}), {values.dtype} values for a"
-                             f" {self.dtype} {'signals' if self.signals else 'spectrogram'} file")
-        self._reserve(values.nbytes)
-        self._signal_end = signals.append(self._file, self._signal_end, values)
-
     def commit_record(self, row: RecordRow) -> int:
         """Append ``row`` to /records once its ``row.n_windows`` windows are written; return its row index."""
         index = self._n_records
@@ -273,11 +230,7 @@ class SpectrogramWriter:
         if not np.all(self._tail_rows[: row.n_windows] == index):
             raise ValueError(f"commit_record {row.name!r}: its windows do not all carry record row {index}")
         self._tail_rows = self._tail_rows[row.n_windows :]
-        values = dict(vars(row))  # a flat dataclass: asdict's deep copy costs 20 us a record
-        if self.signals:
-            values.update(signal_offset=self._committed_signal, signal_length=self._signal_end - self._committed_signal)
-            self._committed_signal = self._signal_end
-        self._append("records", values)
+        self._append("records", {**vars(row), **self._signal_row()})  # vars: asdict's deep copy costs 20 us a record
         self._n_committed_windows = end
         self._n_records += 1
         return index
@@ -296,9 +249,7 @@ class SpectrogramWriter:
     def discard_record(self, row: int) -> int:
         """Drop every window written for record ``row``, which will not be committed (it failed part
         way); return how many. The writer knows which windows are whose: callers need not count."""
-        if self.signals and self._signal_end > self._committed_signal:
-            signals.cut_after(self._file, self._committed_signal)
-            self._signal_end = self._committed_signal
+        self._drop_uncommitted_signal()
         n = int(np.count_nonzero(self._tail_rows == row))
         if n and not np.all(self._tail_rows[len(self._tail_rows) - n :] == row):
             raise ValueError(f"discard_record: the windows of record row {row} are not the last written")
@@ -319,8 +270,13 @@ class SpectrogramWriter:
         self._queued.setdefault(group, []).append(values)
 
     def _write_rows(self) -> None:
+        """Append the queued rows: their strings to ``/staged`` (:mod:`ecgspec.store.staged`), the rest to
+        their columns."""
         for group, rows in self._queued.items():
+            staged.write(self._file, group, rows)
             for key in rows[0] if rows else ():
+                if key in STRING_COLUMNS[group]:
+                    continue
                 dataset = self._file[group][key]
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
@@ -367,7 +323,6 @@ class SpectrogramWriter:
             _drop_cached(self._fd)
         self._counter[:] = (self._n_records, self._n_committed_windows, self._n_errors)
         self._counter.flush()
-        seal_heaps(self._file)  # the next commit's strings go to new collections (see seal_heaps)
         self._unflushed = 0
         self._flushed_blocks = os.fstat(self._fd).st_blocks * 512
 
@@ -379,16 +334,14 @@ class SpectrogramWriter:
         if pending:
             raise ValueError(f"finish: {pending} windows written but their record never committed")
         self.flush()
-        groups = group_columns(self._file, self._n_records, self.labels)  # /records/meta, /records/labels
-        targets = target_table(self.targets, groups, self._n_records)  # /records/targets, from those
+        work = finishing.prepare(self._file, self._n_records, self._n_errors, self.labels)
+        self._reserve(work.nbytes)  # a full disk stops the run here, the file valid to its last commit
         self._file.close()
         self._file = None
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
-            self.warnings += write_groups(file, self._n_records, groups)
-            write_targets(file, targets)
-            file.attrs["complete"] = True
+            self.warnings += finishing.complete(file, work, self.targets)
         if self.durable:
             os.fsync(self._fd)
         os.replace(self.partial, self.output)
@@ -427,21 +380,6 @@ def _size(nbytes: int) -> str:
     """``nbytes`` in MB below 10 GB (``820 MB``), else in GB (``12.4 GB``): decimal units, as ``df -H``."""
     nbytes = max(0, nbytes)
     return f"{nbytes / 1e6:.0f} MB" if nbytes < 10e9 else f"{nbytes / 1e9:.1f} GB"
-
-
-def _checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``window_shape`` as ints; ValueError unless it is non-empty with sizes >= 1."""
-    shape = tuple(int(n) for n in window_shape)
-    if not shape or min(shape) < 1:
-        raise ValueError(f"window_shape: got {window_shape!r}, must be non-empty with sizes >= 1")
-    return shape
-
-
-def _checked_dtype(dtype: str) -> np.dtype:
-    """The stored dtype named ``dtype``; OutputError unless it is one of STORE_DTYPES."""
-    if str(dtype) not in STORE_DTYPES:
-        raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORE_DTYPES)}")
-    return np.dtype(str(dtype))
 
 
 def _drop_cached(fd: int) -> None:

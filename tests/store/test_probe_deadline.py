@@ -2,7 +2,8 @@
 
 The damage is the kind HDF5 loops on: the committed names' global-heap collection with its
 objects after the first zeroed (a zeroed page of a disk or a copy), where parsing meets a
-zero-length object header and never advances. Plain h5py hangs on it; ecgspec reads it
+zero-length object header and never advances. (The names of a finished file, here one being
+resumed: a partial file keeps the strings of the rows it adds out of the global heap.) Plain h5py hangs on it; ecgspec reads it
 first in a child process with a deadline (ecgspec.store.probe).
 """
 
@@ -38,11 +39,13 @@ def add(w: SpectrogramWriter, name: str) -> None:
 
 
 def looping_partial(folder: Path) -> Path:
-    """A partial of 20 committed records whose names' collection is zeroed after its first object."""
+    """A partial of 20 committed records whose names' collection is zeroed after its first object: a finished
+    file being resumed (its names are HDF5 strings, where a new partial stages them as plain bytes)."""
     w = new_writer(folder / "out.h5")
     for name in NAMES[:20]:
         add(w, name)
-    w.close()
+    w.finish()
+    new_writer(folder / "out.h5", resume=True).close()
     partial = folder / "out.h5.partial"
     with h5py.File(partial, "r") as f:
         _, raw = f["records/name"].id.read_direct_chunk((0,))

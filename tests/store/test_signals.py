@@ -162,7 +162,7 @@ def test_a_record_that_fails_part_way_leaves_no_signal_rows(tmp_path):
     from tests.helpers.store import CONFIG, writer
 
     rows = {name: np.full((n, 2), i, dtype=np.float32) for i, (name, n) in enumerate([("a", 7000), ("b", 9000), ("c", 6000)])}
-    w = writer(tmp_path / "s.h5", config={**CONFIG, "store": "signals"}, signals=True, durable=False)
+    w = writer(tmp_path / "s.h5", config={**CONFIG, "store": "signals"}, durable=False)
     for name in ("a", "b", "c"):
         row = w.next_record_row
         w.write_windows(np.array([row]), np.array([0]), None, np.array([0], dtype=np.uint8))
