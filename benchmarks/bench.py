@@ -57,6 +57,9 @@ signals  (bench_signals.py) an ``extract --store signals`` file against the spec
          records (``--signal-records``, 1000): bytes, and windows/s of a DataLoader (CPU, batch 64, block-
          shuffled, 2 workers) over each, alternately, from a cold page cache where it may be dropped (root);
          seed config and feature_fs=100; targets <= 0.12x the bytes and >= 1.0x the windows/s (seed, cold).
+checksums (bench_checksums.py) the output's checksums (Fletcher32, string CRCs) on and off, side by side:
+         extract end to end (fresh processes, ABBA), the writer alone, and the loader's reads (page
+         cache); targets: each cost <= 5%.
 resume   a fresh run, then --resume after a SIGKILL at half way and --resume adding 5% new records
          to a finished file, as ratios to the fresh run (each in a fresh subprocess); and the cost
          of a commit point (extract's flush every 2 s) with and without fsync.
@@ -85,6 +88,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
+from bench_checksums import section_checksums
 from bench_child import child_main
 from bench_cluster import section_cluster
 from bench_common import NOISY_CORES, ForeignCpu, Table, load_average, log
@@ -102,8 +106,8 @@ from bench_startup import section_process, section_startup
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "startup",
-            "process", "cluster", "readers", "workers", "floor", "mimic", "loader", "signals")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "checksums",
+            "startup", "process", "cluster", "readers", "workers", "floor", "mimic", "loader", "signals")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -112,6 +116,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "memory": section_memory,
     "storage": section_storage,
     "resume": section_resume,
+    "checksums": section_checksums,
     "resample": section_resample,
     "qc": section_qc,
     "preprocess": section_preprocess,

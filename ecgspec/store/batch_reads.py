@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import operator
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Sequence
 
 import h5py
 import numpy as np
+
+from .verify import chunk_error
 
 __all__ = ["BatchedReads"]
 
@@ -52,7 +55,7 @@ class BatchedReads:
 
         dataset = self._spectrograms()
         values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
-        self._read_rows(dataset, self._kept[positions], values)
+        self._read_rows(dataset, self._kept[positions], values, self.path)
         return tensor
 
     def _positions(self, indices: Sequence[int]) -> np.ndarray:
@@ -65,14 +68,18 @@ class BatchedReads:
         return np.where(positions < 0, positions + n, positions)
 
     @staticmethod
-    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray) -> None:
-        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows."""
+    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray, path: Path) -> None:
+        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows. A damaged chunk
+        (its checksum fails) is an OutputError naming its records and the repair (:func:`chunk_error`)."""
         if not len(rows):
             return
         bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
         for a, b in zip(bounds[:-1], bounds[1:]):
             first = int(rows[a])
-            dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+            try:
+                dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+            except OSError as exc:
+                raise chunk_error(dataset.file, path, first, first + b - a) from exc
 
     def _spectrograms(self) -> h5py.Dataset:
         """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from . import staged
+from .checksums import seal_strings
 from .layout import STRING_COLUMNS
 from .record_groups import LABELS, META, LabelColumns, extend_meta, meta_columns, read_labels_group, write_groups
 from .targets import Targets, target_table, write_targets
@@ -80,5 +81,6 @@ def complete(file: h5py.File, work: Finish, targets: Targets | None = None) -> l
         write_targets(file, target_table(targets, groups, work.records))
     file.flush()
     staged.drop(file)
+    seal_strings(file)  # each string dataset's CRCs (HDF5 allows no filter on them): of the rows added
     file.attrs["complete"] = True
     return warnings

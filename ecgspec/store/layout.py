@@ -297,14 +297,15 @@ def open_for_reading(path: Path) -> h5py.File:
 
 
 def uncached_if_raw(file: h5py.File, name: str) -> h5py.Dataset:
-    """Dataset ``name`` of ``file`` without a chunk cache when it is stored without filters (so
-    uncompressed): HDF5 then reads a selection straight from the file into the caller's array,
-    where the file's cache (``READ_CACHE_BYTES``) would copy each whole chunk through itself
-    first (1.5x the time of a batch of 64 windows). A filtered dataset keeps the file's cache,
-    which saves decompressing a chunk again for each of its windows. The setting holds for the
-    file's other openings of the dataset while this one is open (HDF5 shares the object)."""
+    """Dataset ``name`` of ``file`` without a chunk cache when it is stored uncompressed (Fletcher32 alone
+    or no filter): HDF5 then reads a selection straight from the file into the caller's array (an
+    unfiltered one) or checks each chunk it reads once, where the file's cache (``READ_CACHE_BYTES``)
+    would copy each whole chunk through itself first (1.5x the time of a batch of 64 windows). A
+    compressed dataset keeps the file's cache, which saves decompressing a chunk again for each of
+    its windows. The setting holds for the file's other openings of the dataset while this one is
+    open (HDF5 shares the object)."""
     dataset = file[name]
-    return dataset if filters(dataset) else open_uncached(dataset)
+    return dataset if compression_name(dataset) else open_uncached(dataset)
 
 
 def _refreshed(file: h5py.File, name: str) -> h5py.Dataset:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 import h5py
 import numpy as np
 
+from .checksums import checksum_keywords, is_checksummed, seal_strings
 from .layout import OutputError, fsync_folder, partial_path
 from .lowlevel import copy_stored_chunks, create_like, filters
 from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
@@ -198,7 +199,7 @@ class MergeWriter:
             source = first.file[name]
             if kind == "once":
                 if source.ndim == 0:
-                    self.out.create_dataset(name, data=source[()], dtype=source.dtype)
+                    self.out.create_dataset(name, data=source[()], dtype=source.dtype)  # (a scalar: no chunks)
                 else:
                     _create_like(self.out, name, source, source.shape[0])[...] = source[()]
             elif kind != "sum" and not (name == "spectrograms" and self.virtual):
@@ -240,7 +241,7 @@ class MergeWriter:
             column = np.concatenate(values) if values else np.empty(0, dtype=first[name].dtype)
             self.copied += _put_rows(self.out[name], 0, column)
         for name, total in self.sums.items():
-            self.out.create_dataset(name, data=total, dtype=first[name].dtype)
+            self.out.create_dataset(name, data=total, dtype=first[name].dtype, **checksum_keywords(first[name].dtype))
         if self.virtual and "spectrograms" in first:  # a signals file's /signals is copied
             _virtual(self.out, first["spectrograms"], self.sources, self.output)
         labels = merge_labels(self.labels)
@@ -248,6 +249,8 @@ class MergeWriter:
         groups = group_columns(self.out, n, (lambda names: labels) if labels else None)
         write_groups(self.out, n, groups)
         write_targets(self.out, merge_targets(self.targets, groups, n, json.loads(first.attrs["config"])))
+        if is_checksummed(self.out):  # as the first part is: its datasets' filters are the output's
+            seal_strings(self.out)  # the first part's CRCs hold for its rows; those of the others are added
         self.out.attrs["complete"] = True
         self.out.close()
         return MergeSummary(str(self.output), len(self.sources), self.rows["records"], self.rows["windows"],

@@ -36,6 +36,7 @@ from .root_attrs import shape as _shape
 from .signal_file import SignalView
 from .staged import read as read_strings
 from .targets import file_classes, read_targets
+from .verify import committed_readable
 
 __all__ = ["SignalFile", "SpectrogramFile", "open"]
 
@@ -203,7 +204,8 @@ class SpectrogramFile(BatchedReads):
     def _committed_tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
         """The committed /records and /windows columns, and the number of committed /errors rows."""
         if not self._h5().swmr_mode:
-            return (*committed(self._h5()), committed_counts(self._h5())[2])
+            counts = committed_counts(self._h5())
+            return (*committed_readable(self._h5(), counts), counts[2])
         # A file being written. An SWMR handle cannot read what was allocated after it opened
         # ("address past end of allocation"): count the committed rows, then reopen, so the
         # handle that reads them (and the spectrograms) sees all of them.
@@ -211,7 +213,8 @@ class SpectrogramFile(BatchedReads):
             try:
                 counts = committed_counts(self._h5())
                 self.close()
-                return (*committed(self._h5(), counts), counts[2])
+                read = committed_readable if attempt == SWMR_RETRIES - 1 else committed  # (a torn chunk: retried)
+                return (*read(self._h5(), counts), counts[2])
             except OSError:
                 self.close()
                 if attempt == SWMR_RETRIES - 1:

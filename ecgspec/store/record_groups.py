@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import OutputError
 from ..readers.base import comment_meta, iso_datetime
+from .checksums import checksum_keywords
 from .schema import COLUMN_CHUNK, column_name
 
 __all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "extend_meta",
@@ -108,8 +109,9 @@ def _create_column(group: h5py.Group, name: str, values: np.ndarray) -> None:
     """``values`` as dataset ``name`` of ``group`` (object arrays as str), chunked along its rows and
     resizable, so that a resume extends it with the records it adds."""
     rows = min(COLUMN_CHUNK, max(len(values), SMALL_CHUNK))
-    group.create_dataset(name, data=values, dtype=STR if values.dtype == object else values.dtype,
-                         maxshape=(None, *values.shape[1:]), chunks=(rows, *values.shape[1:]))
+    dtype = STR if values.dtype == object else values.dtype
+    group.create_dataset(name, data=values, dtype=dtype, maxshape=(None, *values.shape[1:]),
+                         chunks=(rows, *values.shape[1:]), **checksum_keywords(dtype))
 
 
 def extend_meta(file: h5py.File, base: int, n: int, columns: Mapping[str, np.ndarray]) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import one_line
 from . import staged
+from .checksums import checksum_keywords, seal_strings
 from .layout import COUNTER, RECORD_COLUMNS, STRING_COLUMNS, WINDOW_COLUMNS, committed, fsync_folder, legacy_paths, partial_path
 from .leftovers import UNUSABLE, Kept, inspect_kept, refuse_leftovers
 from .lowlevel import clear_status_flags
@@ -104,6 +105,7 @@ def reopen(partial: Path, kept: Kept, frames: dict[str, np.ndarray]) -> h5py.Fil
         for table, n in (("records", kept.records), ("errors", 0)):
             staged.stage(file, table, STRING_COLUMNS[table], n)
         file.attrs["complete"] = False
+        seal_strings(file)  # the kept rows' CRCs, where a finished file's covered more
         file[COUNTER][:] = (kept.records, kept.windows, 0)
         file.swmr_mode = True
     except BaseException:
@@ -124,9 +126,10 @@ def _add_missing_columns(file: h5py.File, kept: Kept, frames: dict[str, np.ndarr
             dtype = (RECORD_COLUMNS if group == "records" else WINDOW_COLUMNS)[key]
             values = np.asarray(tables[group][key], dtype=dtype)
             wide = values.shape[1:]  # the lead masks: (n_records, n_leads)
-            file[group].create_dataset(key, data=values, maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide))
+            file[group].create_dataset(key, data=values, maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
+                                      **checksum_keywords(dtype))
     if "bits" not in file["windows/qc"].attrs:
         file["windows/qc"].attrs["bits"] = BITS_ATTR
     for name, values in frames.items():
         if f"frames/{name}" not in file:
-            file.create_dataset(f"frames/{name}", data=values)
+            file.create_dataset(f"frames/{name}", data=values, **checksum_keywords(values.dtype))

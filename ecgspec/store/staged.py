@@ -27,6 +27,7 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
+from .checksums import checksum_keywords
 from .lowlevel import cut_rows
 
 __all__ = ["STAGED", "create", "cut", "drop", "first_row", "read", "stage", "staged_values", "unstage", "write"]
@@ -55,9 +56,11 @@ def create(file: h5py.File, table: str, columns: Sequence[str], first: int) -> N
     group = file.create_group(f"{STAGED}/{table}")
     group.attrs["columns"] = np.bytes_(json.dumps(list(columns)))  # fixed-length: no global-heap object
     group.attrs["first_row"] = np.int64(first)
-    group.create_dataset("text", shape=(0,), maxshape=(None,), chunks=(TEXT_CHUNK,), dtype=np.uint8)
+    group.create_dataset("text", shape=(0,), maxshape=(None,), chunks=(TEXT_CHUNK,), dtype=np.uint8,
+                         **checksum_keywords(np.uint8))
     k = len(columns)
-    group.create_dataset("ends", shape=(0, k), maxshape=(None, k), chunks=(ENDS_CHUNK, k), dtype=np.int64)
+    group.create_dataset("ends", shape=(0, k), maxshape=(None, k), chunks=(ENDS_CHUNK, k), dtype=np.int64,
+                         **checksum_keywords(np.int64))
 
 
 def write(file: h5py.File, table: str, rows: Iterable[Mapping[str, object]]) -> int:
@@ -154,11 +157,14 @@ def stage(file: h5py.File, table: str, columns: Sequence[str], n: int) -> None:
 
 def cut(file: h5py.File, table: str, n: int) -> None:
     """Keep the strings of ``table``'s first ``n`` rows: the public datasets cut to ``first_row`` (a writer
-    killed while finishing the file may have grown them), the staged rows to ``n - first_row``."""
+    killed while finishing the file may have grown them), the staged rows to ``n - first_row``. Fewer
+    than ``first_row`` (a resume keeps only the records before a damaged one): the public datasets cut
+    to ``n``, and staging starts again there."""
     group = _group(file, table)
     first = int(group.attrs["first_row"])
     if n < first:
-        raise ValueError(f"{group.name}: {n} rows kept, fewer than the {first} before the staged")
+        group.attrs["first_row"] = np.int64(n)
+        first = n
     for c in _columns(group):
         cut_rows(file[table][c], first)
     ends = group["ends"]

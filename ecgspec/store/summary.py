@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import OutputError, one_line
 from ..signal.quality import flag_counts
+from .checksums import is_checksummed
 from .layout import compression_name
 from .reader import SpectrogramFile
 from .signals import signal_summary
@@ -43,6 +44,7 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
             "dtype": str(values.dtype),
             "compression": compression_name(values),
             **(signal_summary(values, file.window_shape) if signals else {}),
+            "checksummed": is_checksummed(file._h5()),  # Fletcher32 and string CRCs (ecgspec verify checks them)
             "config": file.config,
             "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
             "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),

@@ -23,6 +23,7 @@ from .layout import (
     COUNTER,
     FRAME_COLUMNS,
     MASK_COLUMNS,
+    RECORD_COLUMNS,
     STRING_COLUMNS,
     WINDOW_COLUMNS,
     OutputError,
@@ -37,7 +38,7 @@ from .leftovers import UNUSABLE, Kept, check_folder
 from .new_file import checked_dtype, checked_shape, lay_out
 from .record_groups import LabelColumns
 from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, take_over_leftovers
-from .schema import LIBVER
+from .schema import LIBVER, SIGNAL_COLUMNS
 from .signals import SignalAppends, signal_end
 from .swmr import LockHeld, WriterLock
 from .targets import Targets
@@ -101,6 +102,8 @@ class SpectrogramWriter(SignalAppends):
         self._lock: WriterLock | None = self._take_lock()
         self._file, kept = self._open(overwrite, resume, frequencies, attrs, filters)
         self.done_names = kept.names  # records kept from the earlier run (resume)
+        self.repaired = kept.repaired  # records of the earlier run whose rows failed their checksum
+        self.warnings += kept.repair_warnings(self.partial)
         self._fd = os.open(self.partial, os.O_RDONLY)  # for fsync; the same inode after the rename
         self._start_counts(kept)
 
@@ -145,7 +148,13 @@ class SpectrogramWriter(SignalAppends):
 
     def _start_counts(self, kept: Kept) -> None:
         """The append path's counts and queues, starting from what the file keeps."""
-        self._counter = self._file[COUNTER]
+        # each dataset appended to, opened once and held: HDF5 drops a dataset's chunk cache when its last handle
+        # closes, and a checksummed chunk was then checked, written and read back whole at every append
+        names = ["signals" if self.signals else "spectrograms", COUNTER, *(f"windows/{k}" for k in WINDOW_COLUMNS),
+                 *(f"records/{k}" for k in (*RECORD_COLUMNS, *SIGNAL_COLUMNS) if k not in STRING_COLUMNS["records"]
+                   and f"records/{k}" in self._file)]
+        self._handles = {name: self._file[name] for name in names}
+        self._counter = self._handles[COUNTER]
         self._n_windows = self._n_committed_windows = kept.windows
         self._n_records = kept.records
         self._n_errors = 0
@@ -212,7 +221,7 @@ class SpectrogramWriter(SignalAppends):
         end = self._n_windows + n
         for name, data in ((("spectrograms", values),) if not self.signals else ()) + (
                 ("windows/record", records), ("windows/start", starts), ("windows/qc", qc)):
-            dataset = self._file[name]
+            dataset = self._handles[name]
             dataset.resize(end, axis=0)
             dataset[self._n_windows : end] = data
         self._n_windows = end
@@ -242,7 +251,7 @@ class SpectrogramWriter(SignalAppends):
             raise ValueError(f"discard_windows: got {n}, only {pending} windows are uncommitted")
         end = self._n_windows - n
         for name in ((() if self.signals else ("spectrograms",)) + tuple(f"windows/{k}" for k in WINDOW_COLUMNS)):
-            self._file[name].resize(end, axis=0)
+            self._handles[name].resize(end, axis=0)
         self._n_windows = end
         self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
 
@@ -277,7 +286,7 @@ class SpectrogramWriter(SignalAppends):
             for key in rows[0] if rows else ():
                 if key in STRING_COLUMNS[group]:
                     continue
-                dataset = self._file[group][key]
+                dataset = self._handles[f"{group}/{key}"]
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
                 values = [row[key] for row in rows]
@@ -337,7 +346,7 @@ class SpectrogramWriter(SignalAppends):
         work = finishing.prepare(self._file, self._n_records, self._n_errors, self.labels)
         self._reserve(work.nbytes)  # a full disk stops the run here, the file valid to its last commit
         self._file.close()
-        self._file = None
+        self._file, self._handles = None, {}
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:

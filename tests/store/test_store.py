@@ -359,6 +359,7 @@ def test_describe(out: Path) -> None:
         "store": "spectrograms",
         "dtype": "float32",
         "compression": "gzip",
+        "checksummed": True,
         "config": CONFIG,
         "meta": [],  # fake records carry no header comments
         "labels": [],

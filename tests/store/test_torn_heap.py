@@ -169,7 +169,9 @@ def test_resume_of_a_torn_flush_equals_an_uninterrupted_run(snapshots, tmp_path:
     out = tmp_path / "out.h5"
     (tmp_path / "out.h5.partial").write_bytes(data)
     resumed = new_writer(out, resume=True)
-    assert sorted(resumed.done_names) == committed, what
+    # the committed records, kept or, where the torn flush rewrote the chunk holding their values (here one
+    # chunk holds them all), found damaged by its checksum and computed again
+    assert sorted(resumed.done_names) + sorted(resumed.repaired) == committed, what
     for i in range(6):
         for record in names_of(i):
             if record not in resumed.done_names:
