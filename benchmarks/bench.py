@@ -53,6 +53,10 @@ loader   (bench_loader.py) ``DataLoader(ecgspec.open(f), batch_size=64)``, seque
          ``ds.sampler(shuffle=True, block=64)``, vs plain h5py slab reads of 64 windows of the same
          file, at 3,000 records (extracted) and 100,000 (written with the writer API: 23.7 GB),
          ``--feature-fs 100 --to1d --dtype float16``; targets 0.8x and 0.5x.
+signals  (bench_signals.py) an ``extract --store signals`` file against the spectrogram file of the same
+         records (``--signal-records``, 1000): bytes, and windows/s of a DataLoader (CPU, batch 64, block-
+         shuffled, 2 workers) over each, alternately, from a cold page cache where it may be dropped (root);
+         seed config and feature_fs=100; targets <= 0.12x the bytes and >= 1.0x the windows/s (seed, cold).
 checksums (bench_checksums.py) the output's checksums (Fletcher32, string CRCs) on and off, side by side:
          extract end to end (fresh processes, ABBA), the writer alone, and the loader's reads (page
          cache); targets: each cost <= 5%.
@@ -97,12 +101,13 @@ from bench_qc import section_qc, section_resample
 from bench_readers import section_readers
 from bench_resume import section_resume
 from bench_scale import section_floor, section_mimic, section_workers
+from bench_signals import section_signals
 from bench_startup import section_process, section_startup
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
 SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "checksums",
-            "startup", "process", "cluster", "readers", "workers", "floor", "mimic", "loader")
+            "startup", "process", "cluster", "readers", "workers", "floor", "mimic", "loader", "signals")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -123,6 +128,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "floor": section_floor,
     "mimic": section_mimic,
     "loader": section_loader,
+    "signals": section_signals,
 }
 
 
@@ -148,12 +154,14 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None, help="extract's reader processes (default: one per CPU)")
     p.add_argument("--scale-records", type=int, default=10_000, help="records of the workers section")
     p.add_argument("--mimic-records", type=int, default=100_000, help="records of the mimic section (MIMIC-IV-ECG layout)")
+    p.add_argument("--signal-records", type=int, default=1000, help="records of the signals section (quick: 300)")
     p.add_argument("--reader-records", type=int, default=200, help="records a format of the readers section (20..20000)")
     args = p.parse_args(argv)
     if args.records is None:
         args.records = 200 if args.quick else 2000
     if args.quick:
         args.storage_records = min(args.storage_records, 100)
+        args.signal_records = min(args.signal_records, 300)
     args.data = args.data.resolve()
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))

@@ -26,7 +26,7 @@ import click
 from . import __version__
 from .engine.checks import whole_numbers
 from .errors import ConfigError, EcgspecError, one_line
-from .run.options import ENGINE_KEYS, MERGES, ON_ERROR, build_settings, load_yaml
+from .run.options import ENGINE_KEYS, MERGES, ON_ERROR, STORES, build_settings, load_yaml
 from .store.hazards import file_locking_hint
 from .store.schema import COMPRESSIONS, STORE_DTYPES
 
@@ -162,6 +162,8 @@ def main(debug: bool) -> None:
 @click.option("--dtype", type=click.Choice(STORE_DTYPES), help=f"Stored dtype [{STORE_DTYPES[0]}].")
 @click.option("--compression", type=click.Choice(COMPRESSIONS, case_sensitive=False),
               help="HDF5 compression; zstd and blosc2 need hdf5plugin [none].")
+@click.option("--store", type=click.Choice(STORES), help="What the file keeps: each window's spectrogram, or each"
+              " record's prepared signal, the spectrograms computed as ecgspec.open reads them [spectrograms].")
 @click.option("--input-fs", type=float, help="Sampling rate of .npy records [--fs].")
 @click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
 @click.option("--on-error", type=click.Choice(ON_ERROR), help="Bad record: skip it, or stop [skip].")
@@ -290,6 +292,8 @@ def info(file: str, as_json: bool) -> None:
         elif key == "targets":  # each class's count of records
             value = "none" if value is None else f"{value['vocabulary']}, {len(value['classes'])} classes: " + (
                 ", ".join(f"{name} {n}" for name, n in value["classes"].items()))
+        elif key == "signals":  # a signals file's /signals (extract --store signals)
+            value = f"{value['shape'][0]} samples x {value['shape'][1]} leads, chunks of {value['chunks'][0]} samples"
         elif key == "qc":  # windows carrying each quality flag
             value = "not checked (written before quality flags)" if value is None else (
                 ", ".join(f"{n} {name}" for name, n in value.items()))

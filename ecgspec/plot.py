@@ -21,6 +21,7 @@ from .signal.leads import match_leads
 from .signal.quality import FLAGS
 from .store.layout import OutputError
 from .store.reader import SpectrogramFile
+from .store.reader import open as open_output
 
 __all__ = ["plot_window", "PlotError"]
 
@@ -74,10 +75,14 @@ def _pick_leads(stored: list[str], wanted: Sequence[str] | None) -> list[int]:
 
 
 def _waveform(file: SpectrogramFile, row: int, start: int, leads: list[int]) -> tuple[np.ndarray | None, str]:
-    """The window's samples of the stored ``leads`` read again from the source, or (None, why not)."""
+    """The window's samples of the stored ``leads`` read again from the source (a signals file: from /signals,
+    as prepared), or (None, why not)."""
     from .readers import RecordRef, kind_of, open_record
     from .signal.windowing import read_window
 
+    if "signal_offset" in file.records:  # extract --store signals: the file holds them
+        first = int(file.records["signal_offset"][row]) + start
+        return np.asarray(file._h5()["signals"][first : first + int(file.config["n_samples"])].T[leads]), ""
     source = Path(file.records["source"][row])
     config = file.config
     kind = kind_of(source)
@@ -99,6 +104,7 @@ def load_window(path: str | os.PathLike[str], record: str, index: int = 0,
                 leads: Sequence[str] | None = None) -> Window:
     """Window ``index`` of ``record`` in the output at ``path``, with the leads asked for."""
     with SpectrogramFile(path, allow_partial=True) as file:
+        file = open_output(path, allow_partial=True) if file.config.get("store") == "signals" else file
         row = _record_row(file, record)
         mine = np.flatnonzero(file.windows["record"] == row)
         if not 0 <= index < len(mine):
@@ -108,7 +114,7 @@ def load_window(path: str | os.PathLike[str], record: str, index: int = 0,
         config = file.config
         stored = str(file.records["leads"][row]).split(",")
         picked = _pick_leads(stored, leads)
-        values = np.asarray(file.spectrograms[at], dtype=np.float64)
+        values = np.asarray(file.__getitems__([at])[0][0], dtype=np.float64)  # a signals file computes it
         values = values.reshape(len(stored), -1, values.shape[-1])[picked]  # to1d: n_bins rows per lead
         start = int(file.windows["start"][at])
         waveform, why = _waveform(file, row, start, picked)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..store.schema import RecordRow
 
-__all__ = ["ReadEvent", "ReadFailed", "RecordRead", "Windows"]
+__all__ = ["ReadEvent", "ReadFailed", "RecordRead", "SignalBlock", "WindowRows", "Windows"]
 
 
 @dataclass
@@ -41,6 +41,23 @@ class Windows:
 
 
 @dataclass(frozen=True)
+class WindowRows:
+    """``--store signals``: ``k`` windows' first samples (int64 (k,)) and quality flags (uint8 (k,)), without
+    their values (the file keeps the record's signal, :class:`SignalBlock`)."""
+
+    starts: np.ndarray
+    qc: np.ndarray
+
+
+@dataclass(frozen=True)
+class SignalBlock:
+    """``--store signals``: the next samples of a record's prepared signal, float32 (t, n_leads); a record's
+    blocks, in order, are its whole signal (:func:`ecgspec.signal.prepared.iter_prepared`)."""
+
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
 class RecordRead:
     """A record read in full: its ``/records`` row, and the windows it skipped for missing samples."""
 
@@ -55,5 +72,5 @@ class ReadFailed:
     message: str
 
 
-ReadEvent = Windows | RecordRead | ReadFailed
+ReadEvent = Windows | WindowRows | SignalBlock | RecordRead | ReadFailed
 END_EVENTS = (RecordRead, ReadFailed)  # the last event of a record

@@ -19,7 +19,7 @@ from ..errors import ConfigError, one_line
 from ..store.schema import COMPRESSIONS, STORE_DTYPES
 from .shard import parse_cluster, parse_shard
 
-__all__ = ["ENGINE_KEYS", "ExtractOptions", "build_settings", "load_yaml", "effective_config", "parse_leads"]
+__all__ = ["STORES", "ENGINE_KEYS", "ExtractOptions", "build_settings", "load_yaml", "effective_config", "parse_leads"]
 
 ENGINE_KEYS = ("n_channels", "n_samples", "n_bins", "fs", "window_size", "overlap_size", "feature_fs", "to1d")
 ENGINE_DEFAULTS = {
@@ -33,6 +33,7 @@ ENGINE_DEFAULTS = {
 }
 DEFAULT_N_CHANNELS = 12
 ON_ERROR = ("skip", "fail")
+STORES = ("spectrograms", "signals")  # --store: what a file keeps (signals: spectrograms computed as they load)
 MERGES = ("copy", "virtual")  # how --cluster merges its parts into OUTPUT (ecgspec.run.cluster)
 
 
@@ -49,6 +50,7 @@ class ExtractOptions:
     device: str = "auto"
     dtype: str = "float32"
     compression: str | None = None
+    store: str = "spectrograms"  # what the file keeps: the windows' spectrograms, or the records' signals
     input_fs: float | None = None
     max_nan: float = 0.1
     on_error: str = "skip"
@@ -108,6 +110,8 @@ class ExtractOptions:
             raise fail("max_nan", self.max_nan, "must be a fraction in [0, 1]")
         if self.compression is not None and str(self.compression).lower() not in COMPRESSIONS:
             raise fail("compression", self.compression, f"must be one of {list(COMPRESSIONS)}")
+        if self.store not in STORES:
+            raise fail("store", self.store, f"must be one of {list(STORES)}")
         if self.on_error not in ON_ERROR:
             raise fail("on_error", self.on_error, f"must be one of {list(ON_ERROR)}")
         self._check_labels()
@@ -298,6 +302,8 @@ def effective_config(config: InputConfig, options: ExtractOptions) -> Dict[str, 
             out["derive_leads"] = True
     if options.units is not None:
         out["units"] = options.units
+    if options.store != "spectrograms":
+        out["store"] = options.store
     if options.targets is not None:  # the vocabulary and its source (ptbxl: the statements table's digest)
         from ..targets.vocabulary import vocabulary_of
 

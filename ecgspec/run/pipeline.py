@@ -29,7 +29,7 @@ from ..store.leftovers import resumable_names
 from ..store.writer import SpectrogramWriter
 from ..targets.vocabulary import Vocabulary
 from .backend import Prefetch, ReaderBackend, RecordEvents, ThreadBackend
-from .events import ReadFailed, RecordRead, Windows
+from .events import ReadFailed, RecordRead, SignalBlock, WindowRows, Windows
 from .failures import FAIL_FAST_RECORDS, Failures, StoppedEarly, TooManyErrors, left_out, stopped_early
 from .labels import LabelTable, join_labels, read_labels
 from .plan import find_some_records
@@ -162,19 +162,27 @@ def _build(
 ) -> Tuple[SpectrogramWriter, "WriterThread", "Batcher"]:
     """The store, its writer thread and the batcher with the engine and its batch buffers (made
     before any file is)."""
-    from .stages import BatchBuffers, Batcher, StageClock, WriterThread
+    from .stages import BatchBuffers, Batcher, SignalBatcher, StageClock, WriterThread
 
     options = settings.options
-    buffers = BatchBuffers(engine, settings.window_shape, options.batch_size, options.dtype,
-                           settings.limits.batch_buffers)
+    signals = options.store == "signals"  # no engine batches: the file keeps the signals
+    buffers = None if signals else BatchBuffers(engine, settings.window_shape, options.batch_size, options.dtype,
+                                                settings.limits.batch_buffers)
     if stop.signum is not None:
         raise _interrupted(stop, output, -1)
     store = _open_store(refs, output, settings, control, engine, part_attrs)
     store.labels = labels.columns if labels is not None else None
     store.targets = targets.table if targets is not None else None
     clock = StageClock(discovery=discovery)
-    writer = WriterThread(store, release=buffers.free.put, clock=clock, flush_seconds=settings.limits.flush_seconds)
+    release = buffers.free.put if buffers is not None else _no_buffer
+    writer = WriterThread(store, release=release, clock=clock, flush_seconds=settings.limits.flush_seconds)
+    if buffers is None:
+        return store, writer, SignalBatcher(options.dtype, emit=writer.put, clock=clock)  # type: ignore[return-value]
     return store, writer, Batcher(engine, buffers, emit=writer.put, clock=clock)
+
+
+def _no_buffer(buffer: Any) -> None:
+    """A signals run's writer hands no batch buffer back (it has none)."""
 
 
 def _compute(
@@ -309,6 +317,10 @@ class _Feed:
             if event is None:
                 if self.stop.signum is not None:
                     return 0
+            elif isinstance(event, SignalBlock):
+                self.batcher.signal(row, event.values)  # type: ignore[attr-defined]  # a SignalBatcher
+            elif isinstance(event, WindowRows):
+                self.batcher.add(row, event.starts, None, event.qc)  # type: ignore[arg-type]
             elif isinstance(event, Windows):
                 try:
                     self.batcher.add(row, event.starts, event.values, event.qc)  # copies them

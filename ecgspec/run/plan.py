@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
@@ -30,7 +31,7 @@ from .limits import LIMITS, Limits
 from .settings import Settings
 from .targets import load_targets, require_class, skip_without_class
 
-__all__ = ["Plan", "dry_run", "find_some_records", "outcomes", "planned_windows"]
+__all__ = ["Plan", "dry_run", "find_some_records", "outcomes", "planned_windows", "signal_rows"]
 
 
 @dataclass
@@ -51,11 +52,13 @@ class Plan:
     labels: Any = None  # with --labels: how the records matched (ecgspec.labels.Match)
     passed_over: dict[str, int] = field(default_factory=dict)  # files the search skipped as no records, by extension
     notes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NOTE_KEYS, 0))  # records read with each note
+    signal_rows: Any = None  # --store signals: windows, records -> (samples, leads, chunk) (ecgspec.run.space)
 
     @property
     def output_bytes(self) -> int:
-        return expected_output_bytes(self.windows, self.window_shape, self.dtype, self.records - len(self.skipped),
-                                     len(self.skipped))
+        n_read = self.records - len(self.skipped)
+        signals = self.signal_rows(self.windows, n_read) if self.signal_rows is not None else None
+        return expected_output_bytes(self.windows, self.window_shape, self.dtype, n_read, len(self.skipped), signals)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,10 +84,22 @@ class Plan:
         return [
             f"ecgspec: dry run, nothing written: {self.records} records found, {self.records - len(self.skipped)} to read"
             f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip{passed_over_text(self.passed_over)}",
-            f"ecgspec: {self.windows} windows of {shape} {self.dtype}, output about {size / 2**20:.1f} MiB"
+            f"ecgspec: {self.windows} windows of {shape}{' (kept as signals)' if self.signal_rows else ''} {self.dtype},"
+            f" output about {size / 2**20:.1f} MiB"
             f" ({size} bytes){' before compression' if self.compression not in (None, 'none') else ''}{exists}",
         ] + [f"ecgspec: {n} records read although their files depart from the format ({key} in /records/meta)"
              for key, n in self.notes.items() if n]
+
+
+def signal_rows(settings: Settings, n_windows: int, n_records: int) -> tuple[int, int, int] | None:
+    """``--store signals``: (samples, leads, samples a chunk) of ``/signals`` for these windows and records; else
+    None. A record of ``k`` windows holds at least ``(k - 1) * stride + n_samples`` samples (exactly that when its
+    windows end at its end, as fixed-length records' do), less than a stride more."""
+    if settings.options.store != "signals":
+        return None
+    cut = settings.read.cut
+    samples = max(0, n_windows * cut.stride + n_records * (cut.window - cut.stride))
+    return samples, int(settings.config["n_channels"]), cut.window
 
 
 def planned_windows(ref: RecordRef, spec: ReadSpec) -> int:
@@ -184,7 +199,8 @@ def dry_run(
     found = find_some(inputs, stdin, options.workers)
     refs, problems = found.refs, found.problems
     plan = Plan(str(output), settings.window_shape, options.dtype, options.compression,
-                records=len(refs) + len(problems), output_exists=Path(output).exists(), passed_over=found.passed_over)
+                records=len(refs) + len(problems), output_exists=Path(output).exists(), passed_over=found.passed_over,
+                signal_rows=partial(signal_rows, settings) if options.store == "signals" else None)
     if table is not None:
         plan.labels, missing = join_labels(table, [r.name for r in refs], options.labels_required)
         skipped = {name for name, _ in missing}

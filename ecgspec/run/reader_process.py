@@ -30,7 +30,7 @@ import numpy as np
 
 from ..readers import RecordRef
 from ..signal.spec import ReadSpec
-from .events import ReadEvent, Windows
+from .events import ReadEvent, SignalBlock, Windows
 from .reading import read_events
 
 __all__ = ["Ring", "SlotFilled", "ReadAhead", "send_windows", "take_tasks", "worker_main"]
@@ -69,7 +69,7 @@ class ReadAhead:
         self.changed = threading.Condition()
 
     def put(self, item: Tagged | None) -> None:
-        size = item[1].values.nbytes if item is not None and isinstance(item[1], Windows) else 0
+        size = item[1].values.nbytes if item is not None and isinstance(item[1], (Windows, SignalBlock)) else 0
         with self.changed:
             while self.held and self.held + size > self.budget:
                 self.changed.wait()
@@ -83,8 +83,8 @@ class ReadAhead:
                 self.changed.wait()
             return self.events.popleft()
 
-    def sent(self, windows: Windows) -> None:
-        """``windows`` are in shared memory: their bytes no longer count."""
+    def sent(self, windows: Windows | SignalBlock) -> None:
+        """``windows`` are in shared memory (a signal block: in the pipe): their bytes no longer count."""
         with self.changed:
             self.held -= windows.values.nbytes
             self.changed.notify_all()
@@ -132,6 +132,8 @@ def worker_main(tasks: Connection, events: Connection, ring: Ring, free: Any, bu
                 ahead.sent(event)
             else:
                 events.send((seq, event))
+                if isinstance(event, SignalBlock):  # --store signals: pickled through the pipe, not a slot
+                    ahead.sent(event)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the run is gone
     finally:

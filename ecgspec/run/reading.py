@@ -11,32 +11,39 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Iterator
 
 from ..errors import one_line
 from ..readers import Record, RecordError, RecordRef
 from ..signal.leads import open_layout
+from ..signal.prepared import iter_prepared
 from ..signal.record_layout import RecordLayout
 from ..signal.spec import ReadSpec
 from ..signal.windowing import WindowStats, iter_flagged_windows
 from ..store.schema import RecordRow, lead_fs_text
-from .events import ReadEvent, ReadFailed, RecordRead, Windows
+from .events import ReadEvent, ReadFailed, RecordRead, SignalBlock, WindowRows, Windows
 from .targets import require_class
 
 __all__ = ["read_events", "record_row"]
 
 
 def read_events(ref: RecordRef, spec: ReadSpec) -> Iterator[ReadEvent]:
-    """One record's windows, in order, then a :class:`RecordRead`, or a :class:`ReadFailed` at the
+    """One record's windows, in order (``spec.signals``: their starts and flags, then its whole signal in
+    blocks), then a :class:`RecordRead`, or a :class:`ReadFailed` at the
     first problem (windows yielded before it are the caller's to discard). Never raises for the record."""
     try:
         record, layout = open_layout(ref, spec)
         require_class(record.header, spec.required_class)  # --targets-required, where the header holds the codes
         stats = WindowStats()
         n_windows = 0
-        for starts, values, qc in iter_flagged_windows(record, layout.channels, spec.cut, stats, layout):
-            yield Windows(starts, values, qc)
+        cut = replace(spec.cut, values=False) if spec.signals else spec.cut  # signals: the whole signal follows
+        for starts, values, qc in iter_flagged_windows(record, layout.channels, cut, stats, layout):
+            yield WindowRows(starts, qc) if spec.signals else Windows(starts, values, qc)
             n_windows += len(starts)
+        if spec.signals:
+            for block in iter_prepared(record, layout, spec.cut.fs, spec.cut.block_samples):
+                yield SignalBlock(block)
         yield RecordRead(record_row(ref, record, layout, stats, n_windows), stats.nan_skipped)
     except RecordError as exc:
         yield ReadFailed(str(exc))

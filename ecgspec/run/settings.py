@@ -53,5 +53,5 @@ def resolve(config: InputConfig, options: ExtractOptions, limits: Limits = LIMIT
     read = ReadSpec(cut, config["n_channels"], input_fs=options.input_fs, leads=options.leads,
                     channels=options.channels, lead_set=options.lead_set, lead_aliases=options.lead_aliases,
                     derive_leads=options.derive_leads, to_mv=options.units == "mV", preprocess=options.preprocess,
-                    required_class=required_class(options))
+                    required_class=required_class(options), signals=options.store == "signals")
     return Settings(config, options, stored, tuple(config.window_shape), read, limits)

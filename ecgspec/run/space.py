@@ -16,7 +16,7 @@ from typing import Sequence
 
 from ..readers import RecordRef
 from ..store.layout import OutputError, expected_output_bytes
-from .plan import outcomes
+from .plan import outcomes, signal_rows
 from .settings import Settings
 
 __all__ = ["check_free_space", "expected_run_bytes"]
@@ -32,7 +32,8 @@ def expected_run_bytes(refs: Sequence[RecordRef], settings: Settings) -> int:
               if not isinstance(n, str)]  # str: a record skipped
     scale = len(refs) / max(1, len(sample))
     n_windows, n_read = round(sum(counts) * scale), round(len(counts) * scale)
-    return expected_output_bytes(n_windows, settings.window_shape, settings.options.dtype, n_read, len(refs) - n_read)
+    return expected_output_bytes(n_windows, settings.window_shape, settings.options.dtype, n_read, len(refs) - n_read,
+                                 signal_rows(settings, n_windows, n_read))
 
 
 def check_free_space(output: Path, needed: int) -> None:

@@ -102,7 +102,30 @@ class RecordSkipped:
         store.add_error(self.name, self.message)
 
 
-WriterEvent = WindowsBatch | CommitRecord | RecordSkipped
+@dataclass
+class WindowRowsBatch:
+    """``--store signals``: windows without spectrograms (their record rows, starts and quality flags)."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    qc: np.ndarray
+
+    def apply(self, store: SpectrogramWriter) -> None:
+        store.write_windows(self.rows, self.starts, None, self.qc)
+
+
+@dataclass
+class SignalPart:
+    """``--store signals``: the next samples of record ``row``'s signal, in the stored dtype."""
+
+    row: int
+    values: np.ndarray
+
+    def apply(self, store: SpectrogramWriter) -> None:
+        store.write_signal(self.row, self.values)
+
+
+WriterEvent = WindowsBatch | WindowRowsBatch | SignalPart | CommitRecord | RecordSkipped
 
 
 # --- stage 2: batching and the engine ---------------------------------------------------------
@@ -221,6 +244,35 @@ class Batcher:
         for item in self.after:
             self.emit(item)
         self.after = []
+
+
+class SignalBatcher:
+    """The :class:`Batcher` of ``--store signals``: no engine, no batches; each record's window rows and
+    signal blocks go to the writer as they come, in order (the file keeps the signal, and the loader
+    computes the spectrograms)."""
+
+    def __init__(self, dtype: str, emit: Callable[[WriterEvent], None], clock: StageClock | None = None) -> None:
+        self.dtype = np.dtype(dtype)
+        self.emit = emit
+        self.clock = clock or StageClock()
+        self.windows = 0
+
+    def add(self, row: int, starts: np.ndarray, windows: np.ndarray | None, qc: np.ndarray) -> None:
+        self.emit(WindowRowsBatch(np.full(len(starts), row, dtype=np.int64), np.array(starts, dtype=np.int64),
+                                  np.array(qc, dtype=np.uint8)))
+        self.windows += len(starts)
+
+    def signal(self, row: int, values: np.ndarray) -> None:
+        self.emit(SignalPart(row, clip_to_stored(values, self.dtype)))
+
+    def event(self, item: WriterEvent) -> None:
+        self.emit(item)
+
+    def discard(self, row: int) -> int | None:
+        return row  # nothing is held here: the store drops what it has of the record
+
+    def flush(self) -> None:
+        """Nothing is held back."""
 
 
 # --- stage 3: writing -------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class ReadSpec:
     # --targets-required with a vocabulary read from header fields: (VOCAB, --min-count); the reading
     # stage skips a record whose fields give no class before reading its samples (ecgspec.run.targets)
     required_class: tuple[str, int | None] | None = None
+    signals: bool = False  # --store signals: the windows' starts and flags, then the record's whole signal
 
     @property
     def record_fs(self) -> float:

@@ -137,7 +137,8 @@ def _chunks(starts: np.ndarray, window: int, stride: int, block_out: int, max_wi
 class Cut:
     """How windows are cut: at rate ``fs``, ``window`` samples every ``stride``; a window missing more
     than ``max_nan`` of a lead's samples is skipped; ``block_samples`` raw samples are read at a time;
-    ``quality``: compute the quality flags (else all 0)."""
+    ``quality``: compute the quality flags (else all 0); ``values``: cut the windows' values (else only their
+    starts and flags, the values None: ``--store signals`` keeps the whole signal instead)."""
 
     fs: float
     window: int
@@ -145,6 +146,7 @@ class Cut:
     max_nan: float = 0.1
     block_samples: int = 1 << 20
     quality: bool = True
+    values: bool = True
 
 
 def iter_windows(
@@ -201,7 +203,7 @@ def iter_flagged_windows(
     block_out = min(cut.block_samples * g.up // g.down for g in groups)
     n_out = layout.n_out if layout is not None else len(channels)
     max_windows = WINDOW_BATCH_BYTES // (4 * n_out * window)
-    source = _laid_out(record, channels, cut.fs, layout, n_common) if len(starts) else None
+    source = _laid_out(record, channels, cut.fs, layout, n_common) if len(starts) and cut.values else None
     missing = np.uint8(MISSING_LEAD if layout is not None and layout.missing else 0)
     counted_to = [0] * len(groups)  # per group: raw samples before this are counted in stats already
     for chunk in _chunks(starts, window, cut.stride, block_out, max_windows):
@@ -216,16 +218,23 @@ def iter_flagged_windows(
             for group, block in zip(groups, blocks):
                 if block.flat is not None and block.flat.any():
                     stats.flat_rows.update(group.rows[i] for i in np.flatnonzero(block.flat[:, keep].any(axis=1)))
-            if source is not None and span != (0, n_common):
-                signal = source(*span)
-            else:  # the chunk is the whole record (a short one): preprocessed here, not read again
-                signal = _resampled(groups, blocks, span, len(channels))
-                signal = layout.arrange(signal) if layout is not None and layout.changes_values else signal
-                if source is not None:
-                    signal = apply_preprocess(layout.preprocess, signal, cut.fs)
             picked = chunk if kept == len(keep) else chunk[keep]
             flags = flags if kept == len(keep) else flags[keep]
+            if not cut.values:
+                yield picked, None, flags | missing if missing else flags  # type: ignore[misc]
+                continue
+            signal = source(*span) if source is not None and span != (0, n_common) else \
+                _chunk_signal(groups, blocks, span, len(channels), layout, source is not None, cut.fs)
             yield picked, _cut(signal, picked - span[0], window), flags | missing if missing else flags
+
+
+def _chunk_signal(groups: list[RateGroup], blocks: list[_Block], span: tuple[int, int], n_channels: int,
+                  layout: RecordLayout | None, preprocess: bool, fs: float) -> np.ndarray:
+    """The output's leads over ``span`` from the chunk's own blocks: laid out, and with ``preprocess`` (the chunk
+    is then the whole record, a short one) preprocessed here, not read again."""
+    signal = _resampled(groups, blocks, span, n_channels)
+    signal = layout.arrange(signal) if layout is not None and layout.changes_values else signal
+    return apply_preprocess(layout.preprocess, signal, fs) if preprocess and layout is not None else signal
 
 
 def _laid_out(record: Record, channels: Sequence[int], fs: float, layout: RecordLayout | None,
@@ -234,15 +243,24 @@ def _laid_out(record: Record, channels: Sequence[int], fs: float, layout: Record
     steps over the whole record); None without (the windowing's own blocks then make the output)."""
     if layout is None or layout.preprocess is None:
         return None
-    from .preprocess_stream import preprocessed
+    return span_reader(record, layout, fs, n)
 
-    groups = rate_groups(record.header, channels, fs)
+
+def span_reader(record: Record, layout: RecordLayout, fs: float, n: int) -> Callable[[int, int], np.ndarray]:
+    """``read(a, b)``: float32 (n_out, b - a), the output's leads over samples ``[a, b)`` of the record's
+    ``n`` at ``fs``: missing samples filled, resampled, laid out, and preprocessed over the whole record,
+    as the windows are cut from (``--store signals`` stores this, read in increasing spans)."""
+    groups = rate_groups(record.header, layout.channels, fs)
 
     def read(a: int, b: int) -> np.ndarray:
         chunk = np.array([a], dtype=np.int64)
         span_cut = Cut(fs, b - a, b - a, max_nan=1.0, quality=False)
         blocks = [_read_group(record, g, chunk, (a, b), span_cut, WindowStats(), 0) for g in groups]
-        return layout.arrange(_resampled(groups, blocks, (a, b), len(channels)))
+        return layout.arrange(_resampled(groups, blocks, (a, b), len(layout.channels)))
+
+    if layout.preprocess is None:
+        return read
+    from .preprocess_stream import preprocessed
 
     return preprocessed(layout.preprocess, read, n, fs)
 

@@ -52,6 +52,7 @@ from .schema import (  # re-exported here
     LOCK,
     PARTIAL,
     REQUIRED,
+    SIGNAL_COLUMNS,
     STORE_DTYPES,
     RecordRow,
     lead_fs_text,
@@ -201,16 +202,21 @@ def _chunked_bytes(n: int, per_chunk: int, item_bytes: int) -> int:
 
 
 def expected_output_bytes(
-    n_windows: int, window_shape: tuple[int, ...], dtype: str, n_records: int, n_errors: int = 0
+    n_windows: int, window_shape: tuple[int, ...], dtype: str, n_records: int, n_errors: int = 0,
+    signals: tuple[int, int, int] | None = None,
 ) -> int:
     """The size of an uncompressed output holding these windows, records and errors: every
     dataset's allocated chunks exactly (HDF5 allocates whole chunks), plus the file's own
     structures (within a few KB on real outputs). The one estimate of an output's size,
-    for ``extract --dry-run`` and the free-space check."""
-    window_bytes = math.prod(window_shape) * np.dtype(dtype).itemsize
-    per_chunk = max(1, HDF5_CHUNK_BYTES // window_bytes)
-    n_chunks = -(-n_windows // per_chunk)
-    total = _chunked_bytes(n_windows, per_chunk, window_bytes) + n_chunks * CHUNK_INDEX_BYTES
+    for ``extract --dry-run`` and the free-space check. ``signals``: a ``--store signals`` file's
+    ``/signals`` in place of the spectrograms, as (samples, leads, samples a chunk)."""
+    if signals is not None:
+        samples, leads, per_chunk = signals
+        item, n_items = leads * np.dtype(dtype).itemsize, samples
+    else:
+        item = math.prod(window_shape) * np.dtype(dtype).itemsize
+        per_chunk, n_items = max(1, HDF5_CHUNK_BYTES // item), n_windows
+    total = _chunked_bytes(n_items, per_chunk, item) + -(-n_items // per_chunk) * CHUNK_INDEX_BYTES
     for n, columns in ((n_windows, WINDOW_COLUMNS), (n_records, RECORD_COLUMNS), (n_errors, ERROR_COLUMNS)):
         for column_dtype in columns.values():
             item = VLEN_BYTES if h5py.check_string_dtype(np.dtype(column_dtype)) else np.dtype(column_dtype).itemsize
@@ -333,14 +339,14 @@ def committed(
     :func:`committed_counts` read before (through another handle; see the reader).
     """
     n, _, _ = counts or committed_counts(file)
-    stored = [k for k in RECORD_COLUMNS if k in file["records"]]
+    stored = [k for k in (*RECORD_COLUMNS, *SIGNAL_COLUMNS) if k in file["records"]]
     numbers = [k for k in stored if k not in STRING_COLUMNS["records"]]
     n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in numbers])
     texts = staged.read(file, "records", n, STRING_COLUMNS["records"])  # the public datasets' rows, then the staged
     n = min(n, len(texts["name"]))
     stored_windows = [k for k in WINDOW_COLUMNS if k in file["windows"]]
     lengths = [_refreshed(file, f"windows/{k}").shape[0] for k in stored_windows]
-    held = min(lengths + [_refreshed(file, "spectrograms").shape[0]])
+    held = min(lengths + [_refreshed(file, name).shape[0] for name in ("spectrograms",) if name in file])
     per_record = file["records"]["n_windows"][:n]
     n = int(np.searchsorted(np.cumsum(per_record), held, side="right")) if n else 0
     records = {k: texts[k][:n] if k in texts else file["records"][k][:n] for k in stored}

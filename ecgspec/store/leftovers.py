@@ -47,11 +47,12 @@ def _mismatch(file: h5py.File, config: dict[str, Any], window_shape: tuple[int, 
     difference = config_difference(json.loads(file.attrs["config"]), config)
     if difference is not None:
         return difference
-    spectrograms = file["spectrograms"]
-    if spectrograms.shape[1:] != window_shape:
-        return f"window shape was {spectrograms.shape[1:]}, now {window_shape}"
-    if spectrograms.dtype != dtype:
-        return f"stored dtype was {spectrograms.dtype}, now {dtype}"
+    values = file["spectrograms"] if "spectrograms" in file else file["signals"]  # the config says which
+    shape = tuple(int(n) for n in file.attrs["window_shape"]) if "signals" in file else values.shape[1:]
+    if shape != window_shape:
+        return f"window shape was {shape}, now {window_shape}"
+    if values.dtype != dtype:
+        return f"stored dtype was {values.dtype}, now {dtype}"
     return None
 
 

@@ -45,7 +45,7 @@ __all__ = ["merge_parts", "InOrderMerge", "MergeError", "MergeSummary"]
 
 COPY_BYTES = 64 << 20  # spectrogram bytes one copy step holds in memory
 SUMMED = ("committed",)  # counters of rows: the merged file's are the parts' sums
-ROW_GROUPS = {"windows": "windows", "records": "records", "errors": "errors"}
+ROW_GROUPS = {"windows": "windows", "records": "records", "errors": "errors", "signals": "signals"}
 
 
 @dataclass
@@ -204,7 +204,7 @@ class MergeWriter:
                     _create_like(self.out, name, source, source.shape[0])[...] = source[()]
             elif kind != "sum" and not (name == "spectrograms" and self.virtual):
                 _create_like(self.out, name, source, self.totals[kind] if self.totals else 0, grow=not self.totals)
-                if name != "spectrograms" and source.size * source.dtype.itemsize <= COPY_BYTES:
+                if name not in ("spectrograms", "signals") and source.size * source.dtype.itemsize <= COPY_BYTES:
                     self.tables[name] = []  # a table column: one write for all parts (100 parts: 100x fewer)
         _copy_attributes(first.file, self.out)
 
@@ -221,7 +221,8 @@ class MergeWriter:
             elif kind == "sum":
                 self.sums[name] = self.sums.get(name, 0) + source[()]
             else:
-                transform = (lambda a: a + shift) if name == "windows/record" else None
+                moved = {"windows/record": shift, "records/signal_offset": self.rows["signals"]}.get(name)
+                transform = (lambda a, by=moved: a + by) if moved is not None else None  # rows of the merged file
                 if name in self.tables:
                     values = source[()]
                     self.tables[name].append(values if transform is None else transform(values))
@@ -241,7 +242,7 @@ class MergeWriter:
             self.copied += _put_rows(self.out[name], 0, column)
         for name, total in self.sums.items():
             self.out.create_dataset(name, data=total, dtype=first[name].dtype, **checksum_keywords(first[name].dtype))
-        if self.virtual:
+        if self.virtual and "spectrograms" in first:  # a signals file's /signals is copied
             _virtual(self.out, first["spectrograms"], self.sources, self.output)
         labels = merge_labels(self.labels)
         n = self.rows["records"]
@@ -268,6 +269,8 @@ def _kind(name: str, parts: list[PartFile]) -> str:
     group = name.split("/")[0] if "/" in name else None
     if name == "spectrograms" or group == "windows":
         return "windows"
+    if name == "signals":
+        return "signals"
     if group in ROW_GROUPS:
         return ROW_GROUPS[group]
     if name in SUMMED:

@@ -39,7 +39,8 @@ class PartFile:
     def __post_init__(self) -> None:
         # /records/meta and /records/labels differ from part to part (keys, types): rebuilt by the merge
         self.datasets = list(dataset_names(self.file, lambda name: not name.startswith(GROUPS)))
-        self.counts = {"windows": int(self.file["spectrograms"].shape[0]),
+        self.counts = {"windows": int(self.file["windows/record"].shape[0]),
+                       "signals": int(self.file["signals"].shape[0]) if "signals" in self.file else 0,
                        **{t: int(self.file[f"{t}/name"].shape[0]) for t in ("records", "errors")}}
 
     @property
@@ -55,7 +56,7 @@ class PartFile:
         return str(self.file.attrs["run_digest"])
 
     def rows(self, table: str) -> int:
-        """Rows of /windows, /records or /errors."""
+        """Rows of /windows, /records, /errors or /signals."""
         return self.counts[table]
 
     @property
@@ -84,7 +85,8 @@ def open_parts(paths: list[Path], stack: contextlib.ExitStack) -> list[PartFile]
             file = stack.enter_context(open_for_reading(path))
         except OSError as exc:
             raise MergeError(f"{path}: cannot read it as HDF5: {one_line(exc)}") from exc
-        if "config" not in file.attrs or any(n not in file for n in ("spectrograms", "records/name", "errors/name")):
+        if "config" not in file.attrs or any(n not in file for n in ("windows/record", "records/name", "errors/name")) \
+                or ("spectrograms" not in file and "signals" not in file):
             raise MergeError(f"{path}: not an ecgspec output")
         if is_partial_name(path) or not bool(file.attrs.get("complete", False)):
             raise MergeError(f"{path} is an incomplete part (an interrupted run?); finish it with the same"
@@ -141,11 +143,16 @@ def _check_same(first: PartFile, part: PartFile) -> None:
     version_a, version_b = a.attrs.get("ecgspec_version"), b.attrs.get("ecgspec_version")
     if version_a != version_b:
         raise MergeError(f"{pair} were written by different ecgspec versions ({version_a} and {version_b})")
-    if a["spectrograms"].dtype != b["spectrograms"].dtype:
-        raise MergeError(f"{pair} store different dtypes ({a['spectrograms'].dtype} and {b['spectrograms'].dtype})")
-    if a["spectrograms"].shape[1:] != b["spectrograms"].shape[1:]:
-        raise MergeError(f"{pair} have different window shapes ({a['spectrograms'].shape[1:]} and"
-                         f" {b['spectrograms'].shape[1:]})")
+    kinds = ["signals" if "signals" in f else "spectrograms" for f in (a, b)]
+    if kinds[0] != kinds[1]:
+        raise MergeError(f"{pair} store different things ({kinds[0]} and {kinds[1]}: extract --store); merge files"
+                         " of one kind")
+    values_a, values_b = a[kinds[0]], b[kinds[1]]
+    if values_a.dtype != values_b.dtype:
+        raise MergeError(f"{pair} store different dtypes ({values_a.dtype} and {values_b.dtype})")
+    shape_a, shape_b = (tuple(f.attrs["window_shape"]) for f in (a, b))
+    if values_a.shape[1:] != values_b.shape[1:] or shape_a != shape_b:
+        raise MergeError(f"{pair} have different window shapes ({shape_a} and {shape_b})")
     difference = config_difference(json.loads(a.attrs["config"]), json.loads(b.attrs["config"]))
     if difference is not None:
         raise MergeError(f"{pair} have different configs: {difference}")

@@ -15,24 +15,30 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from . import staged
+from ..errors import OutputError
+from . import signals, staged
 from .checksums import ROOT_ATTR as CHECKSUMMED
 from .checksums import checksum_keywords
 from .layout import COUNTER, ERROR_COLUMNS, MASK_COLUMNS, RECORD_COLUMNS, STRING_COLUMNS, WINDOW_COLUMNS
-from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION
+from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, STORE_DTYPES
 
-__all__ = ["lay_out"]
+__all__ = ["checked_dtype", "checked_shape", "lay_out"]
 
 
 def lay_out(file: h5py.File, window_shape: tuple[int, ...], dtype: np.dtype, config: Mapping[str, Any],
             frames: Mapping[str, np.ndarray], frequencies: np.ndarray, attrs: Mapping[str, Any],
             filters: Mapping[str, Any]) -> None:
-    """Create ``file``'s datasets (empty, growing along rows; ``/spectrograms`` with ``filters``) and
+    """Create ``file``'s datasets (empty, growing along rows; ``/spectrograms``, or a signals file's
+    ``/signals``, with ``filters``) and
     attributes (``attrs``, ``config`` as sorted JSON, ``complete`` False), and stage its strings."""
     per_chunk = max(1, HDF5_CHUNK_BYTES // (int(np.prod(window_shape)) * dtype.itemsize))
-    file.create_dataset("spectrograms", shape=(0, *window_shape), maxshape=(None, *window_shape),
-                        chunks=(per_chunk, *window_shape), dtype=dtype, **filters,
-                        **checksum_keywords(dtype))  # Fletcher32 after the compression (.checksums)
+    if signals.is_signals(config):  # --store signals: /signals in place of /spectrograms
+        signals.create(file, int(config["n_channels"]), int(config["n_samples"]), dtype,
+                       {**filters, **checksum_keywords(dtype)})
+    else:
+        file.create_dataset("spectrograms", shape=(0, *window_shape), maxshape=(None, *window_shape),
+                            chunks=(per_chunk, *window_shape), dtype=dtype, **filters,
+                            **checksum_keywords(dtype))  # Fletcher32 after the compression (.checksums)
     for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
         for name, column_dtype in columns.items():
             wide = (int(config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
@@ -53,3 +59,18 @@ def lay_out(file: h5py.File, window_shape: tuple[int, ...], dtype: np.dtype, con
     file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64), **checksum_keywords(np.int64))
     for table, columns in STRING_COLUMNS.items():  # their values go to /staged until the file is finished
         staged.create(file, table, columns, 0)
+
+
+def checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``window_shape`` as ints; ValueError unless it is non-empty with sizes >= 1."""
+    shape = tuple(int(n) for n in window_shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"window_shape: got {window_shape!r}, must be non-empty with sizes >= 1")
+    return shape
+
+
+def checked_dtype(dtype: str) -> np.dtype:
+    """The stored dtype named ``dtype``; OutputError unless it is one of STORE_DTYPES."""
+    if str(dtype) not in STORE_DTYPES:
+        raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORE_DTYPES)}")
+    return np.dtype(str(dtype))

@@ -7,18 +7,18 @@ Importing this module does not import torch (``ecgspec info`` stays fast): only 
 from __future__ import annotations
 
 import json
-import operator
 import os
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import h5py
 import numpy as np
 
 from ..engine import frames as fr
 from ..signal.quality import flag_mask
+from .batch_reads import BatchedReads
 from .layout import (
     REQUIRED,
     OutputError,
@@ -33,17 +33,18 @@ from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
 from .root_attrs import RootAttribute as _Attribute
 from .root_attrs import shape as _shape
+from .signal_file import SignalView
 from .staged import read as read_strings
 from .targets import file_classes, read_targets
-from .verify import chunk_error, committed_readable
+from .verify import committed_readable
 
-__all__ = ["SpectrogramFile", "open"]
+__all__ = ["SignalFile", "SpectrogramFile", "open"]
 
 Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
 
 SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
 
-class SpectrogramFile:
+class SpectrogramFile(BatchedReads):
     """An output, read lazily; a map-style Dataset of ``(spectrogram tensor, record_name, start)``.
 
     ``DataLoader`` takes it as it is (map-style datasets are duck-typed: ``__len__`` and
@@ -105,7 +106,9 @@ class SpectrogramFile:
                 file = open_for_reading(self.path)
             except OSError as exc:
                 raise OutputError(f"cannot read {self.path}: {exc}") from exc
-            missing = next((name for name in REQUIRED if name not in file), None)
+            values = "signals" if "signals" in file else "spectrograms"  # extract --store signals: no spectrograms
+            required = (values, *(name for name in REQUIRED if name != "spectrograms"))
+            missing = next((name for name in required if name not in file), None)
             if missing is not None or "config" not in file.attrs:
                 file.close()
                 raise OutputError(f"{self.path}: not an ecgspec output (no {missing or 'config attribute'})")
@@ -113,7 +116,7 @@ class SpectrogramFile:
             # its chunk cache (none where unfiltered: uncached_if_raw) is set by the first opening. Not
             # for a file being written (SWMR): a dataset kept open across the writer's growth failed
             # to read its chunk index ("can't insert duplicate key"); it is looked up at each read
-            dataset = file["spectrograms"] if file.swmr_mode else uncached_if_raw(file, "spectrograms")
+            dataset = file[values] if file.swmr_mode else uncached_if_raw(file, values)
             lost = missing_sources(dataset, self.path.parent)  # a virtual file's parts (merge --virtual)
             if lost:
                 file.close()
@@ -142,69 +145,6 @@ class SpectrogramFile:
 
     def __len__(self) -> int:
         return len(self._kept)
-
-    def __getitem__(self, index: int) -> tuple[Any, ...]:
-        return self.__getitems__([index])[0]
-
-    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        """The items of ``indices``, in that order: DataLoader's batched fetch. Each run of consecutive
-        windows is one HDF5 read into one batch array, whose rows the items' tensors are; DataLoader's
-        default collate then hands that array on without stacking a copy (:mod:`ecgspec.store.batching`)."""
-        import torch
-
-        from .batching import Window, WindowColumns, batch_array
-
-        positions = self._positions(indices)
-        dataset = self._spectrograms()
-        values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
-        self._read_rows(dataset, self._kept[positions], values, self.path)
-        specs = tensor.unbind(0)
-        items = self._items
-        names, starts = items["name"][positions].tolist(), items["start"][positions]
-        if not self.columns:
-            tensor._ecgspec_fields = (names, torch.from_numpy(starts))  # the collated batch's (batching)
-            return list(map(Window, specs, names, starts.tolist()))
-        starts = starts.tolist()
-        extra = zip(*(_values(items[c][positions]) for c in self.columns))
-        return list(map(WindowColumns, specs, names, starts, (dict(zip(self.columns, v)) for v in extra)))
-
-    def _positions(self, indices: Sequence[int]) -> np.ndarray:
-        """``indices`` as int64 positions in 0..len-1 (negatives from the end); IndexError outside."""
-        n = len(self._kept)
-        positions = np.fromiter((operator.index(i) for i in indices), dtype=np.int64, count=len(indices))
-        if len(positions) and (positions.min() < -n or positions.max() >= n):
-            bad = next(int(i) for i in positions if not -n <= i < n)
-            raise IndexError(f"window {bad} out of range for {n} windows")
-        return np.where(positions < 0, positions + n, positions)
-
-    @staticmethod
-    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray, path: Path) -> None:
-        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows. A damaged chunk
-        (its checksum fails) is an OutputError naming its records and the repair (:func:`chunk_error`)."""
-        if not len(rows):
-            return
-        bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            first = int(rows[a])
-            try:
-                dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
-            except OSError as exc:
-                raise chunk_error(dataset.file, path, first, first + b - a) from exc
-
-    def _spectrograms(self) -> h5py.Dataset:
-        """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""
-        file = self._h5()
-        return self._dataset if self._dataset is not None else file["spectrograms"]
-
-    @cached_property
-    def _items(self) -> dict[str, np.ndarray]:
-        """Per kept window: its record's name, its start, and each of ``columns``."""
-        rows = self.windows["record"]
-        out = {"name": np.asarray(self.records["name"], dtype=object)[rows], "start": self.windows["start"]}
-        for column in self.columns:
-            values = self.records[column]
-            out[column] = values[rows] if values.ndim == 1 else values.astype(np.float32)[rows]  # targets: float32
-        return out
 
     def sampler(self, shuffle: bool = True, block: int = 64, seed: int = 0) -> Any:
         """A torch Sampler over this Dataset's windows: every index once, in blocks of up to ``block``
@@ -374,18 +314,15 @@ class SpectrogramFile:
         self.close()
 
 
-def _values(column: np.ndarray) -> list[Any]:
-    """The items' values of a column: Python values, or a tensor a row (a 2-D column: ``targets``)."""
-    if column.ndim == 1:
-        return column.tolist()
-    import torch
-
-    return list(torch.from_numpy(np.ascontiguousarray(column)).unbind(0))
+class SignalFile(SignalView, SpectrogramFile):
+    """A signals file (``extract --store signals``) as the same Dataset, its spectrograms computed as read
+    (:class:`~ecgspec.store.signal_file.SignalView`)."""
 
 
 def open(  # noqa: A001
     path: str | os.PathLike[str], *, allow_partial: bool = False, exclude: int | str | Iterable[str] = 0,
-    where: Where | None = None, columns: Iterable[str] | None = None,
+    where: Where | None = None, columns: Iterable[str] | None = None, device: Any = None, crop: str | None = None,
+    stride: int | None = None, seed: int = 0,
 ) -> SpectrogramFile:
     """Open a finished output (an unfinished one, even one being written, only with ``allow_partial=True``),
     leaving out the windows flagged ``exclude`` (e.g. ``("flat", "clipped")``) and those of the records
@@ -396,11 +333,24 @@ def open(  # noqa: A001
     records added later with ``--resume`` follow in their own sorted order. Every window sits
     beside its ``/windows`` and ``/records`` rows, so a reader going by names sees what one
     run over all the inputs would give.
+
+    A signals file (``extract --store signals``) gives the same Dataset, its spectrograms computed
+    as batches are read (:class:`~ecgspec.store.signal_file.SignalFile`), on ``device`` (a torch
+    device; None: the CPU of the reading process), and crops: ``crop="random"`` (one a record, drawn
+    from ``seed`` and the epoch, ``ds.set_epoch``) or every crop at ``stride`` samples.
     """
-    return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
+    file = SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
+    if file.config.get("store") == "signals":
+        return SignalFile.adopt(file, device=device, crop=crop, stride=stride, seed=seed)
+    if device is not None or crop is not None or stride is not None:
+        file.close()
+        raise OutputError(f"{path} stores spectrograms: device, crop and stride need a file of signals"
+                          " (extract --store signals)")
+    return file
 
 
 def _read_all(path: str | os.PathLike[str]) -> None:
     """What a probe's child reads of a partial file before this process opens it (:mod:`.probe`)."""
     with SpectrogramFile(path, allow_partial=True) as file:
-        len(file.records["name"]), len(file), len(file.errors), file.spectrograms.dtype, file.config  # noqa: B018
+        values = file._h5()["signals" if file.config.get("store") == "signals" else "spectrograms"]
+        len(file.records["name"]), len(file), len(file.errors), values.dtype, file.config  # noqa: B018

@@ -24,7 +24,8 @@ from .checksums import checksum_keywords, seal_strings
 from .layout import COUNTER, RECORD_COLUMNS, STRING_COLUMNS, WINDOW_COLUMNS, committed, fsync_folder, legacy_paths, partial_path
 from .leftovers import UNUSABLE, Kept, inspect_kept, refuse_leftovers
 from .lowlevel import clear_status_flags
-from .schema import BITS_ATTR, COLUMN_CHUNK, LIBVER
+from .schema import BITS_ATTR, COLUMN_CHUNK, LIBVER, SIGNAL_COLUMNS
+from .signals import cut_after, signal_end
 
 __all__ = ["WRITE_CACHE_BYTES", "open_for_writing", "reopen", "take_over_leftovers"]
 
@@ -94,9 +95,12 @@ def reopen(partial: Path, kept: Kept, frames: dict[str, np.ndarray]) -> h5py.Fil
     try:
         _add_missing_columns(file, kept, frames)
         for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
-            file[name].resize(kept.windows, axis=0)
-        for key in RECORD_COLUMNS:
-            if key not in STRING_COLUMNS["records"]:
+            if name in file:  # a signals file has no /spectrograms
+                file[name].resize(kept.windows, axis=0)
+        if "signals" in file:
+            cut_after(file, signal_end(file, kept.records))
+        for key in (*RECORD_COLUMNS, *SIGNAL_COLUMNS):
+            if key not in STRING_COLUMNS["records"] and key in file["records"]:
                 file["records"][key].resize(kept.records, axis=0)
         for table, n in (("records", kept.records), ("errors", 0)):
             staged.stage(file, table, STRING_COLUMNS[table], n)

@@ -32,6 +32,7 @@ HDF5_CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole window
 COLUMN_CHUNK = 4096  # rows per chunk of the one-dimensional columns
 
 PART_ATTRS = ("part_index", "part_count", "run_digest", "run_records")  # root attributes of a part file only
+SIGNAL_COLUMNS = {"signal_offset": "int64", "signal_length": "int64"}  # /records/<name> of a --store signals file
 REQUIRED = ("spectrograms", "windows/record", "windows/start", "records/name", "records/n_windows", "frequencies")
 
 

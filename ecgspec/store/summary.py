@@ -11,6 +11,7 @@ from ..signal.quality import flag_counts
 from .checksums import is_checksummed
 from .layout import compression_name
 from .reader import SpectrogramFile
+from .signals import signal_summary
 from .targets import class_counts
 
 __all__ = ["describe", "summarise"]
@@ -29,7 +30,8 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
     """:func:`describe` without turning h5py's errors into an OutputError."""
     with SpectrogramFile(path, allow_partial=True) as file:
         records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
-        spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file
+        signals = file.config.get("store") == "signals"
+        values = file._h5()["signals" if signals else "spectrograms"]  # after: reading the tables may reopen the file
         return {
             "path": str(file.path),
             "complete": file.complete,
@@ -38,8 +40,10 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
             "errors": errors,
             "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
             "window_shape": list(file.window_shape),
-            "dtype": str(spectrograms.dtype),
-            "compression": compression_name(spectrograms),
+            "store": "signals" if signals else "spectrograms",
+            "dtype": str(values.dtype),
+            "compression": compression_name(values),
+            **(signal_summary(values, file.window_shape) if signals else {}),
             "checksummed": is_checksummed(file._h5()),  # Fletcher32 and string CRCs (ecgspec verify checks them)
             "config": file.config,
             "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),

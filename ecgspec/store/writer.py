@@ -18,13 +18,12 @@ import h5py
 import numpy as np
 
 from ..errors import DiskFull, one_line
-from . import finishing, staged
+from . import finishing, signals, staged
 from .layout import (
     COUNTER,
     FRAME_COLUMNS,
     MASK_COLUMNS,
     RECORD_COLUMNS,
-    STORE_DTYPES,
     STRING_COLUMNS,
     WINDOW_COLUMNS,
     OutputError,
@@ -36,10 +35,11 @@ from .layout import (
     partial_path,
 )
 from .leftovers import UNUSABLE, Kept, check_folder
-from .new_file import lay_out
+from .new_file import checked_dtype, checked_shape, lay_out
 from .record_groups import LabelColumns
 from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, take_over_leftovers
-from .schema import LIBVER
+from .schema import LIBVER, SIGNAL_COLUMNS
+from .signals import SignalAppends, signal_end
 from .swmr import LockHeld, WriterLock
 from .targets import Targets
 
@@ -48,7 +48,7 @@ __all__ = ["DiskFull", "SpectrogramWriter"]
 SPACE_RESERVE = 8 << 20  # free bytes kept for the metadata a flush and close still write
 
 
-class SpectrogramWriter:
+class SpectrogramWriter(SignalAppends):
     """Writes one output file: windows, then the record they belong to, from one thread, in order.
 
     Everything goes to ``OUTPUT.partial``; :meth:`finish` renames it over OUTPUT. With
@@ -85,8 +85,8 @@ class SpectrogramWriter:
     ) -> None:
         self.output = Path(path)
         self.partial = partial_path(self.output)
-        self.window_shape = _checked_shape(window_shape)
-        self.dtype = _checked_dtype(dtype)
+        self.window_shape = checked_shape(window_shape)
+        self.dtype = checked_dtype(dtype)
         if overwrite and resume:
             raise OutputError("pass either --overwrite or --resume, not both")
         self.durable = durable
@@ -95,6 +95,7 @@ class SpectrogramWriter:
         self.targets: Targets | None = None  # the records' columns -> /records/targets, written at finish
         self.warnings: list[str] = []
         self._config = normalised_config(attrs["config"])
+        self.signals = signals.is_signals(self._config)  # /signals, windows without spectrograms (ecgspec.store.signals)
         self._frames = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in (frames or {}).items()}
         filters = compression_filters(compression)
         check_folder(self.output)
@@ -149,13 +150,15 @@ class SpectrogramWriter:
         """The append path's counts and queues, starting from what the file keeps."""
         # each dataset appended to, opened once and held: HDF5 drops a dataset's chunk cache when its last handle
         # closes, and a checksummed chunk was then checked, written and read back whole at every append
-        names = ["spectrograms", COUNTER, *(f"windows/{k}" for k in WINDOW_COLUMNS),
-                 *(f"records/{k}" for k in RECORD_COLUMNS if k not in STRING_COLUMNS["records"])]
+        names = ["signals" if self.signals else "spectrograms", COUNTER, *(f"windows/{k}" for k in WINDOW_COLUMNS),
+                 *(f"records/{k}" for k in (*RECORD_COLUMNS, *SIGNAL_COLUMNS) if k not in STRING_COLUMNS["records"]
+                   and f"records/{k}" in self._file)]
         self._handles = {name: self._file[name] for name in names}
         self._counter = self._handles[COUNTER]
         self._n_windows = self._n_committed_windows = kept.windows
         self._n_records = kept.records
         self._n_errors = 0
+        self._signal_end = self._committed_signal = signal_end(self._file, kept.records) if self.signals else 0
         self._tail_rows = np.empty(0, dtype=np.int64)  # /windows/record of the uncommitted windows
         self._queued: dict[str, list[dict[str, Any]]] = {}  # rows not yet appended (see _append)
         self._unflushed = 0  # bytes given to HDF5 since the last flush (may sit in its chunk cache)
@@ -185,17 +188,21 @@ class SpectrogramWriter:
         return self._n_records
 
     def write_windows(
-        self, records: np.ndarray, starts: np.ndarray, spectrograms: np.ndarray, qc: np.ndarray | None = None
+        self, records: np.ndarray, starts: np.ndarray, spectrograms: np.ndarray | None, qc: np.ndarray | None = None
     ) -> None:
         """Append windows: their record rows (not yet committed), start samples, spectrograms and
         quality flags (:mod:`ecgspec.signal.quality`; None: all 0).
 
         Windows of several records may share a call (in record order); each is one slice write.
-        ``spectrograms`` must have the stored dtype: a ValueError says so otherwise.
+        ``spectrograms`` must have the stored dtype: a ValueError says so otherwise. A signals file
+        takes None (its windows' spectrograms are computed as they are read).
         """
         records = np.asarray(records, dtype=np.int64)
         starts = np.asarray(starts, dtype=np.int64)
-        values = np.ascontiguousarray(spectrograms)
+        if (spectrograms is None) != self.signals:
+            raise ValueError("write_windows: a signals file takes no spectrograms, a spectrogram file needs them")
+        values = np.zeros((len(starts), *self.window_shape), self.dtype) if spectrograms is None else \
+            np.ascontiguousarray(spectrograms)
         n = len(values)
         qc = np.zeros(n, dtype=np.uint8) if qc is None else np.asarray(qc, dtype=np.uint8)
         if records.shape != (n,) or starts.shape != (n,) or qc.shape != (n,) or values.shape[1:] != self.window_shape:
@@ -210,10 +217,10 @@ class SpectrogramWriter:
             )
         if n and records.min() < self._n_records:
             raise ValueError(f"write_windows: record row {records.min()} is already committed")
-        self._reserve(values.nbytes + 16 * n)
+        self._reserve((0 if self.signals else values.nbytes) + 16 * n)
         end = self._n_windows + n
-        for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
-                           ("windows/qc", qc)):
+        for name, data in ((("spectrograms", values),) if not self.signals else ()) + (
+                ("windows/record", records), ("windows/start", starts), ("windows/qc", qc)):
             dataset = self._handles[name]
             dataset.resize(end, axis=0)
             dataset[self._n_windows : end] = data
@@ -232,7 +239,7 @@ class SpectrogramWriter:
         if not np.all(self._tail_rows[: row.n_windows] == index):
             raise ValueError(f"commit_record {row.name!r}: its windows do not all carry record row {index}")
         self._tail_rows = self._tail_rows[row.n_windows :]
-        self._append("records", dict(vars(row)))  # a flat dataclass: asdict's deep copy costs 20 us a record
+        self._append("records", {**vars(row), **self._signal_row()})  # vars: asdict's deep copy costs 20 us a record
         self._n_committed_windows = end
         self._n_records += 1
         return index
@@ -243,7 +250,7 @@ class SpectrogramWriter:
         if not 0 <= n <= pending:
             raise ValueError(f"discard_windows: got {n}, only {pending} windows are uncommitted")
         end = self._n_windows - n
-        for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
+        for name in ((() if self.signals else ("spectrograms",)) + tuple(f"windows/{k}" for k in WINDOW_COLUMNS)):
             self._handles[name].resize(end, axis=0)
         self._n_windows = end
         self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
@@ -251,6 +258,7 @@ class SpectrogramWriter:
     def discard_record(self, row: int) -> int:
         """Drop every window written for record ``row``, which will not be committed (it failed part
         way); return how many. The writer knows which windows are whose: callers need not count."""
+        self._drop_uncommitted_signal()
         n = int(np.count_nonzero(self._tail_rows == row))
         if n and not np.all(self._tail_rows[len(self._tail_rows) - n :] == row):
             raise ValueError(f"discard_record: the windows of record row {row} are not the last written")
@@ -381,21 +389,6 @@ def _size(nbytes: int) -> str:
     """``nbytes`` in MB below 10 GB (``820 MB``), else in GB (``12.4 GB``): decimal units, as ``df -H``."""
     nbytes = max(0, nbytes)
     return f"{nbytes / 1e6:.0f} MB" if nbytes < 10e9 else f"{nbytes / 1e9:.1f} GB"
-
-
-def _checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``window_shape`` as ints; ValueError unless it is non-empty with sizes >= 1."""
-    shape = tuple(int(n) for n in window_shape)
-    if not shape or min(shape) < 1:
-        raise ValueError(f"window_shape: got {window_shape!r}, must be non-empty with sizes >= 1")
-    return shape
-
-
-def _checked_dtype(dtype: str) -> np.dtype:
-    """The stored dtype named ``dtype``; OutputError unless it is one of STORE_DTYPES."""
-    if str(dtype) not in STORE_DTYPES:
-        raise OutputError(f"dtype: got {dtype!r}, must be one of {', '.join(STORE_DTYPES)}")
-    return np.dtype(str(dtype))
 
 
 def _drop_cached(fd: int) -> None:

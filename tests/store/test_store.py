@@ -356,6 +356,7 @@ def test_describe(out: Path) -> None:
         "errors": 1,
         "qc": {"filled": 0, "flat": 0, "clipped": 0, "missing_lead": 0},  # these windows were written without flags
         "window_shape": list(SMALL),
+        "store": "spectrograms",
         "dtype": "float32",
         "compression": "gzip",
         "checksummed": True,
