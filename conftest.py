@@ -69,7 +69,7 @@ def run_bash(example: Example) -> None:
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), CodeBlockParser("bash", run_bash), SkipParser()],
-    patterns=["docs/**/*.md"],
+    patterns=["README.md", "docs/**/*.md"],
     setup=sandbox,
     teardown=leave,
 ).pytest()

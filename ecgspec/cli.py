@@ -162,7 +162,7 @@ def main(debug: bool) -> None:
 @click.option("--dtype", type=click.Choice(STORE_DTYPES), help=f"Stored dtype [{STORE_DTYPES[0]}].")
 @click.option("--compression", type=click.Choice(COMPRESSIONS, case_sensitive=False),
               help="HDF5 compression; zstd and blosc2 need hdf5plugin [none].")
-@click.option("--input-fs", type=float, help="Sampling rate of .npy records [--fs].")
+@click.option("--input-fs", type=float, help="Sampling rate of .npy and .csv records [--fs], and of CODE-15% parts [400].")
 @click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
 @click.option("--on-error", type=click.Choice(ON_ERROR), help="Bad record: skip it, or stop [skip].")
 @click.option("--workers", type=click.IntRange(min=0), help="Reader processes; 0 reads in threads of this process [the CPUs it may use].")
