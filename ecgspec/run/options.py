@@ -119,7 +119,7 @@ class ExtractOptions:
         check_targets(self.targets, labels=self.labels is not None, min_count=self.min_count,
                       statements=self.ptbxl_statements, required=self.targets_required)
         if str(self.targets).startswith("ptbxl:"):  # its table beside the labels, unless given
-            self.ptbxl_statements = str(self.ptbxl_statements or Path(str(self.labels)).parent / "scp_statements.csv")
+            self._set("ptbxl_statements", str(self.ptbxl_statements or Path(str(self.labels)).parent / "scp_statements.csv"))
 
     def _check_labels(self) -> None:
         if self.labels is None and (self.label_key is not None or self.labels_required):

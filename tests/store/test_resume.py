@@ -329,14 +329,14 @@ def test_signal_before_the_output_is_created_stops_cleanly(tmp_path: Path, cinc_
     from ecgspec.run import plan
 
     folder = make_corpus(tmp_path / "records", cinc_dir, n=2)
-    real = plan.find_records
+    real = plan.discover
 
     def find_then_signal(*args, **kwargs):  # SIGTERM while the inputs are being searched
         found = real(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)
         return found
 
-    monkeypatch.setattr(plan, "find_records", find_then_signal)
+    monkeypatch.setattr(plan, "discover", find_then_signal)
     out = tmp_path / "out" / "out.h5"
     out.parent.mkdir()
     with pytest.raises(Interrupted) as err:
