@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sybil import Example, Sybil
 from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser, SkipParser
 
@@ -73,3 +74,11 @@ pytest_collect_file = Sybil(
     setup=sandbox,
     teardown=leave,
 ).pytest()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The pages' blocks are end-to-end runs (extractions, torch's import; 60 blocks ~3 minutes here): slow, so
+    ``make test-fast`` leaves them to ``make test``."""
+    for item in items:
+        if item.path.suffix == ".md":
+            item.add_marker(pytest.mark.slow)
