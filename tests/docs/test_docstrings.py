@@ -14,7 +14,8 @@ from ecgspec.run.result import ExtractResult
 from ecgspec.store.sampling import BlockSampler
 
 PUBLIC = [ecgspec.extract, ecgspec.open, ecgspec.SpectrogramFile, ecgspec.split, ecgspec.InputConfig,
-          ecgspec.SpectrogramInput, ecgspec.SpectrogramInput.from_waveform, BlockSampler, ExtractResult]
+          ecgspec.SpectrogramInput, ecgspec.SpectrogramInput.from_waveform, BlockSampler, ExtractResult,
+          ecgspec.describe]
 
 
 @pytest.mark.slow  # an extraction and torch's import in the examples: ~8 s here
