@@ -27,9 +27,13 @@ def table_rows(text: str) -> list[tuple[list[str], str]]:
 
 
 def pattern(name: str) -> re.Pattern[str]:
-    """A row's path as a regular expression: ``<key>`` stands for one path component."""
-    return re.compile("".join("[^/@]+" if re.fullmatch(r"<\w+>", p) else re.escape(p)
-                              for p in re.split(r"(<\w+>)", name)))
+    """A row's path as a regular expression: ``<path>`` stands for a dataset's path, any other ``<key>`` for
+    one path component."""
+    def part(p: str) -> str:
+        if p == "<path>":
+            return "[^@]+"
+        return "[^/@]+" if re.fullmatch(r"<\w+>", p) else re.escape(p)
+    return re.compile("".join(part(p) for p in re.split(r"(<\w+>)", name)))
 
 
 def contents(path: Path) -> tuple[set[str], set[str]]:
@@ -84,3 +88,5 @@ def test_the_row_parser_and_patterns_can_fail() -> None:
     assert pattern("/records/meta/<key>").fullmatch("/records/meta/Dx")
     assert not pattern("/records/meta/<key>").fullmatch("/records/meta/a/b")
     assert not pattern("/records/name").fullmatch("/records/names")
+    assert pattern("/<path>@crc32").fullmatch("/records/meta/Dx@crc32")
+    assert not pattern("/<path>@crc32").fullmatch("/records/name@crc32_rows")
