@@ -96,6 +96,15 @@ class SpectrogramFile:
         :attr:`records` columns to add to each item: an item is then ``(spectrogram, name,
         start, {column: value})``; ``"targets"`` gives the record's class row as a float32 tensor.
 
+    Attributes
+    ----------
+    window_shape : tuple of int
+        One window's spectrogram shape (a root attribute of the file, as the four below).
+    n_fft, win_length, hop_length : int
+        The STFT's sizes, in samples at the config's ``fs``.
+    ecgspec_version : str
+        The version that wrote the file.
+
     Raises
     ------
     OutputError
