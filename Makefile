@@ -33,16 +33,18 @@ install-test: $(VENV)/.test-extra
 demo: install
 	$(BIN)/python examples/demo.py --data $(DATA)
 
+# the whole suite, every Hypothesis test at its full example count; the 25 slowest tests listed at the end
 test: install-test lint
-	$(BIN)/python -m pytest -q
+	HYPOTHESIS_PROFILE=full $(BIN)/python -m pytest -q --durations=25
 
 lint: install-test
 	$(BIN)/ruff check ecgspec tests benchmarks examples
 
-# the tests not marked slow (pyproject: the kill, interrupt, cluster and Hypothesis tests, and those over ~5 s):
-# about a fifth of the whole suite's time
+# the tests not marked slow (pyproject: the kill, interrupt, cluster and fuzzing tests, and those over ~5 s), the
+# other Hypothesis tests at a tenth of their examples (the dev profile, tests/helpers/fuzzing.py): at most a
+# quarter of the whole suite's time
 test-fast: install-test
-	$(BIN)/python -m pytest -q -m "not slow"
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -q -m "not slow"
 
 # the documentation site, into build/site; any warning (a broken link, a missing page) is an error
 docs: install-test

@@ -77,8 +77,35 @@ def _engine_variant(table: Table, x: Any, label: str, extra: Dict[str, Any], rep
     gc.collect()
 
 
+def _loader_rate_row(table: Table, reps: int, batch: int = 64) -> None:
+    """Windows/s of the seed config in batches of ``batch``, as a loader calls it (a new output each batch,
+    the previous one dropped) and as extract does (``out=``, one buffer reused): best of ``reps`` loops."""
+    import torch
+
+    from ecgspec import InputConfig, SpectrogramInput
+
+    engine = SpectrogramInput(InputConfig(device="cpu", **SEED))
+    x = torch.randn(batch, SEED["n_channels"], SEED["n_samples"], generator=torch.Generator().manual_seed(2))
+    out = torch.empty(engine.compute_input_shape(x.shape))
+    calls = {"new": lambda: engine(x), "out": lambda: engine(x, out=out)}
+    for call in calls.values():
+        call()  # warm-up: the constants, the pool's buffers
+    seconds: Dict[str, List[float]] = {"new": [], "out": []}
+    for _ in range(reps):
+        for key, call in calls.items():
+            t0 = time.perf_counter()
+            for _ in range(4):
+                call()
+            seconds[key].append((time.perf_counter() - t0) / 4)
+    rates = {key: batch / min(values) for key, values in seconds.items()}
+    table.add("engine", f"seed config, batches of {batch}: windows/s, new output each (out= reused)",
+              f"{rates['new']:.0f} ({rates['out']:.0f})", f"best of {reps}", None, "", None,
+              new_per_s=rates["new"], out_per_s=rates["out"], seconds=seconds)
+
+
 def section_engine(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:
-    """ecgspec's engine vs torch_ecg's SpectrogramInput on the same random batch, per variant."""
+    """ecgspec's engine vs torch_ecg's SpectrogramInput on the same random batch, per variant; ``plain``
+    allocates a new output each batch (as a loader does), ``out=`` reuses one (as extract does)."""
     import torch
 
     reps = 3 if args.quick else args.reps
@@ -89,6 +116,7 @@ def section_engine(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) 
     table.add("engine", "torch threads", str(torch.get_num_threads()), f"batch {BATCH}x12x5000, {reps} reps, median")
     for label, extra in variants:
         _engine_variant(table, x, label, extra, reps)
+    _loader_rate_row(table, reps)
 
 
 def section_e2e(args: argparse.Namespace, table: Table, ctx: Dict[str, Any]) -> None:

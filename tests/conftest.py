@@ -1,4 +1,5 @@
-"""Shared fixtures: the real records in ../shared/data, read in place, never written beside."""
+"""Shared fixtures: the real records in ../shared/data, read in place, never written beside; and
+the Hypothesis profile, ``full`` or ``dev`` (``HYPOTHESIS_PROFILE``; tests/helpers/fuzzing.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.fuzzing import load_profile
 from tests.helpers.paths import DATA
+
+load_profile()
 
 
 def _require(path: Path) -> Path:

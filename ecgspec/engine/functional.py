@@ -3,16 +3,22 @@
 torch_ecg computes ``|torch.stft(x, n_fft, hop, win, hann(win), center=True,
 pad_mode="reflect")|**2``. The Hann window of ``win_length`` samples sits in the
 middle of an ``n_fft``-point frame, so the FFT mostly multiplies zeros. Here the
-same power spectrum is one matrix product of each frame's ``win_length`` non-zero
-samples with a ``(2 * n_bins, win_length)`` windowed cosine/sine basis. The
-window's offset inside the frame only turns each bin's phase, so it drops out of
-the power. Padding is the same reflection torch.stft uses, cut to the samples the
-window actually reaches.
+same power spectrum is a matrix product of each frame's weighted samples with a
+cosine/sine basis, at half the multiplications of a plain DFT: the periodic Hann
+window weighs its first sample 0 and is symmetric about its centre, so samples
+``j`` and ``win - j`` share one phase up to sign (taken about the centre, which only
+turns each bin's phase and drops out of the power). Their windowed sum meets the
+cosines and their difference the sines: ``win // 2`` multiply-adds a bin for each
+part. Reflect padding is folded into the indices the samples are read from.
+
+Everything here is torch ops on the input's device: the constants (:class:`Plan`) are
+made once on the CPU in float64 and moved to each device and dtype the engine meets.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -21,8 +27,11 @@ import torch.nn.functional as F
 from . import frames as fr
 
 __all__ = [
+    "Plan",
     "kept_frame_indices",
-    "dft_basis",
+    "sample_pairs",
+    "pair_basis",
+    "plan",
     "power_spectrogram",
     "stft_power_spectrogram",
     "choose_method",
@@ -47,23 +56,6 @@ def kept_frame_indices(
     frames = torch.arange(n_frames, dtype=dtype, device=device).view(1, 1, n_frames)
     picked = F.interpolate(frames, scale_factor=feature_fs / fs, recompute_scale_factor=True)
     return picked.view(-1).to(torch.int64)
-
-
-def dft_basis(n_bins: int, win_length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Rows ``hann[j] * cos(2 pi k j / n_fft)`` then ``hann[j] * sin(...)``, k < n_bins: ``(2 n_bins, win)``.
-
-    Built in float64 and cast once. The Hann window itself is made in float32 and
-    widened, as torch_ecg does (its window buffer is created in float32 and then
-    moved to the config dtype), so float64 configs agree with it too.
-    """
-    n_fft = fr.n_fft(n_bins)
-    window = torch.hann_window(win_length, periodic=True, dtype=torch.float32).double()
-    k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
-    j = torch.arange(win_length, dtype=torch.float64).unsqueeze(0)
-    # (k * j) mod n_fft keeps the angle small and exact for long windows.
-    angle = (2 * math.pi / n_fft) * torch.remainder(k * j, n_fft)
-    basis = torch.cat([torch.cos(angle), torch.sin(angle)]) * window
-    return basis.to(device=device, dtype=dtype)
 
 
 def _reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
@@ -100,53 +92,124 @@ def frame_index(n_samples: int, n_bins: int, win_length: int, hop_length: int, f
     return torch.where(index >= n_samples, 2 * (n_samples - 1) - index, index)
 
 
-def power_spectrogram(
-    x: torch.Tensor,
-    basis: torch.Tensor,
-    n_bins: int,
-    hop_length: int,
-    frames: torch.Tensor | None = None,
-    out: torch.Tensor | None = None,
-    scratch: torch.Tensor | None = None,
-    index: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """``|STFT|^2`` of ``x`` ``(rows, time)`` as ``(rows, n_bins, n_frames)``, by one matrix product.
+def sample_pairs(win_length: int) -> tuple[list[int], list[int]]:
+    """The window's weighted samples as pairs about its centre: ``(j, win - j)`` for ``j = 1 .. win // 2``.
 
-    ``frames``, if given, are the only frame indices computed (for ``feature_fs``); ``index``, their
-    :func:`frame_index` (the same values, read straight from ``x``).
-    Rows go through in chunks of ``len(scratch)`` rows; ``scratch`` ``(chunk, 2 n_bins,
-    n_frames)`` holds one chunk's complex spectrum, small enough to stay in cache and
-    reused rather than allocated (fresh large allocations cost a page fault per 4 kB).
-    ``out``, if given, receives the result.
+    A periodic Hann window weighs sample 0 by exactly 0 and ``j`` as ``win - j``; the centre of
+    an even window pairs with itself, and a 1-sample window (weight 1) is the pair ``(0, 0)``.
+
+    >>> sample_pairs(5), sample_pairs(4), sample_pairs(1)
+    (([1, 2], [4, 3]), ([1, 2], [3, 2]), ([0], [0]))
     """
-    win_length = basis.shape[-1]
-    if index is not None:  # a few frames (feature_fs): gathered, rather than padding the whole signal
-        segments = x.index_select(-1, index.flatten()).view(x.shape[0], *index.shape)
-    else:
-        segments = frames_view(x, n_bins, win_length, hop_length)
-        if frames is not None:
-            segments = segments.index_select(1, frames)
-    n_rows, n_frames = segments.shape[0], segments.shape[1]
+    if win_length == 1:
+        return [0], [0]
+    first = list(range(1, win_length // 2 + 1))
+    return first, [win_length - j for j in first]
+
+
+def pair_basis(n_bins: int, win_length: int) -> torch.Tensor:
+    """``cos`` and ``sin`` of each bin's phase at each pair, about the pair's midpoint: ``(2, n_bins, pairs)``.
+
+    Sample ``j`` of a frame turns bin ``k`` by ``2 pi k j / n_fft``; about the window's centre the
+    pair ``(a, b)`` sits at ``-+(b - a) / 2``, so its windowed sum takes ``cos(pi k (b - a) / n_fft)``
+    and its difference the sine. Float64 on the CPU, the angle reduced exactly first.
+    """
+    first, second = sample_pairs(win_length)
+    k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
+    span = torch.tensor([b - a for a, b in zip(first, second)], dtype=torch.float64).unsqueeze(0)
+    n_fft = fr.n_fft(n_bins)
+    angle = (math.pi / n_fft) * torch.remainder(k * span, 2 * n_fft)
+    return torch.stack([torch.cos(angle), torch.sin(angle)])
+
+
+def pair_window(win_length: int) -> torch.Tensor:
+    """The Hann weights of each pair's two samples, ``(2, pairs)`` float64; a centre sample's second is 0.
+
+    The window is made in float32 and widened, as torch_ecg does (its window buffer is created in
+    float32 and then moved to the config dtype), so float64 configs agree with it too.
+    """
+    window = torch.hann_window(win_length, periodic=True, dtype=torch.float32).double()
+    first, second = sample_pairs(win_length)
+    weights = torch.stack([window[first], window[second]])
+    weights[1, [i for i, (a, b) in enumerate(zip(first, second)) if a == b]] = 0.0
+    return weights
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The constants of one config's power spectrum, on one device and dtype (see :func:`plan`).
+
+    ``index`` ``(2 * n_frames * pairs,)``: where each computed frame reads each pair's first and
+    second samples (reflected at the signal's ends); ``window`` ``(2, 1, pairs)``: their weights;
+    ``basis`` ``(2, n_bins, pairs)``: :func:`pair_basis`.
+    """
+
+    index: torch.Tensor
+    window: torch.Tensor
+    basis: torch.Tensor
+    n_frames: int
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> Plan:
+        """The same plan on ``device``, its weights in ``dtype`` (one copy: cache it)."""
+        return Plan(self.index.to(device), self.window.to(device, dtype), self.basis.to(device, dtype), self.n_frames)
+
+
+def plan(n_samples: int, n_bins: int, win_length: int, hop_length: int, frames: torch.Tensor | None = None) -> Plan:
+    """The :class:`Plan` of centred STFT frames ``frames`` (all when None), on the CPU in float64.
+
+    Raises ``ValueError`` where the reflect padding would reach past the signal's other end
+    (``InputConfig`` refuses such configs first, as torch refuses the padding).
+    """
+    if frames is None:
+        frames = torch.arange(fr.n_frames(n_samples, hop_length))
+    index = frame_index(n_samples, n_bins, win_length, hop_length, frames)
+    if index is None:
+        raise ValueError(f"n_samples: got {n_samples}, too short to reflect-pad a {fr.n_fft(n_bins)}-point frame")
+    first, second = sample_pairs(win_length)
+    pairs = torch.stack([index[:, first], index[:, second]])  # (2, frames, pairs)
+    window = pair_window(win_length).unsqueeze(1)
+    return Plan(pairs.flatten(), window, pair_basis(n_bins, win_length), len(frames))
+
+
+def power_spectrogram(x: torch.Tensor, plan: Plan, out: torch.Tensor | None = None,
+                      chunk: int | None = None) -> torch.Tensor:
+    """``|STFT|^2`` of ``x`` ``(rows, time)`` as ``(rows, n_bins, n_frames)``, written once into ``out``.
+
+    ``plan`` is on ``x``'s device and dtype. Rows go through ``chunk`` at a time (default
+    :func:`chunk_rows`), each in four steps on small scratch tensors: read and window the
+    paired samples, fold them into sums and differences, one batched matrix product against
+    the cosines and sines, then the squares' sum goes straight into ``out``.
+    """
+    basis, n_frames = plan.basis, plan.n_frames
+    n_rows, n_bins, n_pairs = x.shape[0], basis.shape[1], basis.shape[2]
     if out is None:
-        out = torch.empty(n_rows, n_bins, n_frames, dtype=x.dtype, device=x.device)
-    if scratch is None:
-        scratch = torch.empty(min(n_rows, chunk_rows(n_bins, n_frames)), 2 * n_bins, n_frames, dtype=x.dtype,
-                              device=x.device)
-    step = len(scratch)
+        out = x.new_empty(n_rows, n_bins, n_frames)
+    step = max(1, min(n_rows, chunk or chunk_rows(n_bins, n_frames, x.device)))
+    pairs, folded, spectrum = (x.new_empty(2 * step * n_frames * size) for size in (n_pairs, n_pairs, n_bins))
     for lo in range(0, n_rows, step):
-        rows = segments[lo : lo + step]
-        spectrum = torch.matmul(basis, rows.transpose(1, 2), out=scratch[: len(rows)])
-        real, imag = spectrum[:, :n_bins], spectrum[:, n_bins:]
-        torch.mul(real, real, out=out[lo : lo + step]).addcmul_(imag, imag)
+        n = min(step, n_rows - lo)
+        width = n * n_frames
+        samples = torch.index_select(x[lo : lo + n], -1, plan.index, out=pairs[: 2 * width * n_pairs].view(n, -1))
+        samples = samples.view(n, 2, n_frames, n_pairs).mul_(plan.window)
+        sums = folded[: 2 * width * n_pairs].view(2, width, n_pairs)
+        torch.add(samples[:, 0], samples[:, 1], out=sums[0].view(n, n_frames, n_pairs))
+        torch.sub(samples[:, 0], samples[:, 1], out=sums[1].view(n, n_frames, n_pairs))
+        parts = torch.bmm(basis, sums.transpose(1, 2), out=spectrum[: 2 * width * n_bins].view(2, n_bins, width))
+        parts.square_()
+        torch.add(parts[0].view(n_bins, n, n_frames), parts[1].view(n_bins, n, n_frames),
+                  out=out[lo : lo + n].transpose(0, 1))
     return out
 
 
-def chunk_rows(n_bins: int, n_frames: int, elements: int = 1 << 21) -> int:
-    """Rows per chunk so that a chunk's complex spectrum holds about ``elements`` values (8 MB in float32).
+CHUNK_ELEMENTS = 1 << 21
+"""Spectrum values a chunk of rows holds on the CPU (8 MB in float32): measured with ``make bench``,
+smaller chunks stay in cache but pay per-op overhead and a round trip through torch's threads each."""
 
-    Measured with ``make bench``: smaller chunks stay in cache but pay per-op overhead and
-    a GIL round trip each; about 2 M values was the best trade on a 2-core machine.
-    """
+
+def chunk_rows(n_bins: int, n_frames: int, device: torch.device | None = None) -> int:
+    """Rows a chunk of :func:`power_spectrogram` takes: on the CPU, about :data:`CHUNK_ELEMENTS`
+    spectrum values (cosine and sine parts); elsewhere 32 times that (a GPU wants large batches)."""
+    elements = CHUNK_ELEMENTS if device is None or device.type == "cpu" else 32 * CHUNK_ELEMENTS
     return max(1, elements // (2 * n_bins * n_frames))
 
 
@@ -156,8 +219,9 @@ def stft_power_spectrogram(
     n_bins: int,
     hop_length: int,
     frames: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The same as :func:`power_spectrogram` through ``torch.stft`` (FFT): wins for long windows."""
+    """The same as :func:`power_spectrogram` through ``torch.stft`` (FFT), into ``out`` if given."""
     spec = torch.stft(
         x,
         n_fft=fr.n_fft(n_bins),
@@ -171,11 +235,12 @@ def stft_power_spectrogram(
     if frames is not None:
         spec = spec.index_select(-1, frames)
     real, imag = spec.real, spec.imag
-    return real * real + imag * imag
+    return torch.mul(real, real, out=out).addcmul_(imag, imag) if out is not None else real * real + imag * imag
 
 
 def choose_method(n_bins: int, win_length: int) -> Method:
-    """Pick the cheaper method: ``2 n_bins win`` multiply-adds a frame vs an ``n_fft``-point FFT.
+    """Pick the cheaper method: ``n_bins * win`` multiply-adds a frame (:func:`power_spectrogram`)
+    vs an ``n_fft``-point FFT.
 
     On the 2-core CPU the matrix product won even at 19x the FFT's nominal flops
     (fs 1000, 190-sample window, 512 bins: 96 vs 167 ms a batch), because torch.stft
@@ -184,7 +249,7 @@ def choose_method(n_bins: int, win_length: int) -> Method:
     unmeasured guess (no GPU was at hand).
     """
     n_fft = fr.n_fft(n_bins)
-    matmul_cost = 2 * n_bins * win_length
+    matmul_cost = n_bins * win_length
     fft_cost = FFT_COST_FACTOR * n_fft * math.log2(max(n_fft, 2))
     return "matmul" if matmul_cost <= fft_cost else "fft"
 

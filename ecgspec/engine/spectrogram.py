@@ -17,7 +17,7 @@ read from its source rather than its documentation page:
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from ..errors import WaveformError
 from . import frames
 from . import functional as Fn
 from .config import ConfigError, InputConfig, resolve_device, resolve_dtype
+from .outputs import OutputPool
 
 __all__ = ["SpectrogramInput", "WaveformError"]
 
@@ -86,16 +87,8 @@ class SpectrogramInput:
         if method not in (None, "matmul", "fft"):
             raise ConfigError(f"method: got {method!r}, must be 'matmul', 'fft' or None (choose by cost)")
         self.method = method or Fn.choose_method(self.n_bins, self.win_length)
-        centred_frames = frames.n_frames(self.n_samples, self.hop_length)
-        self._frames = Fn.kept_frame_indices(centred_frames, self.fs, self.feature_fs, self.dtype, self.device)
-        self._index = (None if self._frames is None else
-                       Fn.frame_index(self.n_samples, self.n_bins, self.win_length, self.hop_length, self._frames))
-        self._scratch_buffer: torch.Tensor | None = None
-        if self.method == "matmul":
-            self._kernel = Fn.dft_basis(self.n_bins, self.win_length, self.dtype, self.device)
-        else:
-            window = torch.hann_window(self.win_length, dtype=torch.float32)  # float32 first, as torch_ecg
-            self._kernel = window.to(device=self.device, dtype=self.dtype)
+        self._plans: Dict[Tuple[torch.device, torch.dtype], Any] = {}  # per device and dtype: made on first use
+        self._outputs = OutputPool()
 
     @property
     def window_size(self) -> int:
@@ -155,31 +148,40 @@ class SpectrogramInput:
         """
         x = self._as_tensor(waveform)
         out_shape = self.compute_input_shape(x.shape)
-        rows = x.reshape(-1, self.n_samples)
-        if out is not None:
+        if out is None:
+            out = self._new_output(out_shape, x.device)
+        else:
             self._check_out(out, out_shape)
+        rows, target = x.reshape(-1, self.n_samples), out.view(-1, self.n_bins, self.n_frames)
         with torch.no_grad():
             if self.method == "matmul":
-                target = None if out is None else out.view(-1, self.n_bins, self.n_frames)
-                power = Fn.power_spectrogram(
-                    rows, self._kernel, self.n_bins, self.hop_length, self._frames, target, self._scratch(len(rows)),
-                    self._index,
-                )
+                Fn.power_spectrogram(rows, self._plan(x.device, x.dtype), target)
             else:
-                power = Fn.stft_power_spectrogram(rows, self._kernel, self.n_bins, self.hop_length, self._frames)
-                if out is not None:
-                    out.view(power.shape).copy_(power)
-                    power = out
-        return power.reshape(out_shape)
+                window, frames_kept = self._plan(x.device, x.dtype)
+                Fn.stft_power_spectrogram(rows, window, self.n_bins, self.hop_length, frames_kept, target)
+        return out
 
-    def _scratch(self, n_rows: int) -> torch.Tensor:
-        """A reused buffer for one chunk's complex spectrum (see :func:`functional.power_spectrogram`)."""
-        rows = min(n_rows, Fn.chunk_rows(self.n_bins, self.n_frames))
-        if self._scratch_buffer is None or len(self._scratch_buffer) < rows:
-            self._scratch_buffer = torch.empty(
-                rows, 2 * self.n_bins, self.n_frames, dtype=self.dtype, device=self.device
-            )
-        return self._scratch_buffer[:rows]
+    def _plan(self, device: torch.device, dtype: torch.dtype) -> Any:
+        """The method's constants on ``device`` in ``dtype``, made once (on the CPU, in float64) and cached:
+        a :class:`functional.Plan`, or for the FFT the window and the kept frames' indices."""
+        key = (device, dtype)
+        if key not in self._plans:
+            # the kept frames follow F.interpolate's own arithmetic in this dtype on this device, as torch_ecg's do
+            centred = frames.n_frames(self.n_samples, self.hop_length)
+            kept = Fn.kept_frame_indices(centred, self.fs, self.feature_fs, dtype, device)
+            if self.method == "matmul":
+                kept = None if kept is None else kept.cpu()
+                plan = Fn.plan(self.n_samples, self.n_bins, self.win_length, self.hop_length, kept)
+                self._plans[key] = plan.to(device, dtype)
+            else:  # torch_ecg's window: made in float32, then moved to the config dtype
+                self._plans[key] = (torch.hann_window(self.win_length, dtype=torch.float32).to(device, dtype), kept)
+        return self._plans[key]
+
+    def _new_output(self, shape: Tuple[int, ...], device: torch.device) -> torch.Tensor:
+        """A new output tensor: on the CPU from :class:`OutputPool` (no page faults once warm), else torch's."""
+        if device.type == "cpu":
+            return self._outputs.empty(shape, self.dtype)
+        return torch.empty(shape, dtype=self.dtype, device=device)
 
     def _check_out(self, out: torch.Tensor, shape: Tuple[int, ...]) -> None:
         if tuple(out.shape) != shape or out.dtype != self.dtype or out.device != self.device or not out.is_contiguous():

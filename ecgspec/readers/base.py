@@ -18,6 +18,12 @@ import numpy as np
 
 from ..errors import RecordError, one_line
 
+# The ``meta`` keys under which a reader notes how a file departs from its format's standard
+# where it read the file all the same (one note a departure, joined by "; "); --dry-run counts them.
+HEADER_WARNINGS = "header_warnings"  # a WFDB header's record line (readers/wfdb/record_line.py)
+SCP_WARNINGS = "scp_warnings"  # an SCP-ECG file's sections (readers/clinical/scp.py)
+NOTE_KEYS = (HEADER_WARNINGS, SCP_WARNINGS)
+
 
 @dataclass(frozen=True)
 class RecordRef:

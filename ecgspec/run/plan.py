@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence, TextIO
 
 from ..errors import ExtractError, one_line
 from ..readers import Discovery, RecordError, RecordRef, discover
+from ..readers.base import NOTE_KEYS
 from ..readers.registry import expected
 from ..signal.leads import open_layout
 from ..signal.spec import ReadSpec
@@ -49,6 +50,7 @@ class Plan:
     reasons: list[dict[str, Any]] = field(default_factory=list)
     labels: Any = None  # with --labels: how the records matched (ecgspec.labels.Match)
     passed_over: dict[str, int] = field(default_factory=dict)  # files the search skipped as no records, by extension
+    notes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NOTE_KEYS, 0))  # records read with each note
 
     @property
     def output_bytes(self) -> int:
@@ -62,7 +64,8 @@ class Plan:
             "dtype": self.dtype, "compression": self.compression, "output": self.output,
             "output_exists": self.output_exists, "output_bytes": self.output_bytes,
             "skipped": [{"name": n, "message": m} for n, m in self.skipped], "skip_reasons": self.reasons,
-            "seconds": round(self.seconds, 3), "passed_over": self.passed_over, **self._labels_dict(),
+            "seconds": round(self.seconds, 3), "passed_over": self.passed_over, **self.notes,
+            **self._labels_dict(),
         }
 
     def _labels_dict(self) -> dict[str, Any]:
@@ -80,20 +83,27 @@ class Plan:
             f" ({len(self.empty)} shorter than a window), {len(self.skipped)} to skip{passed_over_text(self.passed_over)}",
             f"ecgspec: {self.windows} windows of {shape} {self.dtype}, output about {size / 2**20:.1f} MiB"
             f" ({size} bytes){' before compression' if self.compression not in (None, 'none') else ''}{exists}",
-        ]
+        ] + [f"ecgspec: {n} records read although their files depart from the format ({key} in /records/meta)"
+             for key, n in self.notes.items() if n]
 
 
 def planned_windows(ref: RecordRef, spec: ReadSpec) -> int:
     """Windows the run would cut from ``ref`` (see the module's docstring); RecordError if it would skip it."""
+    return _planned(ref, spec)[0]
+
+
+def _planned(ref: RecordRef, spec: ReadSpec) -> tuple[int, tuple[str, ...]]:
+    """:func:`planned_windows`, and the notes the record's reader made (the ``NOTE_KEYS`` in its meta)."""
     record, layout = open_layout(ref, spec)
     require_class(record.header, spec.required_class)
-    return count_windows(record.header, layout.channels, spec.cut.fs, spec.cut.window, spec.cut.stride)
+    notes = tuple(key for key, _ in record.header.meta if key in NOTE_KEYS)
+    return count_windows(record.header, layout.channels, spec.cut.fs, spec.cut.window, spec.cut.stride), notes
 
 
-def _outcome(ref: RecordRef, spec: ReadSpec) -> int | str:
-    """The windows of ``ref``, or why it would be skipped (as the run words it)."""
+def _outcome(ref: RecordRef, spec: ReadSpec) -> tuple[int, tuple[str, ...]] | str:
+    """:func:`_planned`'s windows and notes, or why ``ref`` would be skipped (as the run words it)."""
     try:
-        return planned_windows(ref, spec)
+        return _planned(ref, spec)
     except RecordError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - as the run: any reader failure is the record's
@@ -142,11 +152,11 @@ def _process_map(workers: int) -> Callable[..., list[Any]] | None:
     return lambda func, items, *args: map_in_processes(func, items, workers, *args)
 
 
-def _outcome_list(refs: Sequence[RecordRef], spec: ReadSpec) -> list[int | str]:
+def _outcome_list(refs: Sequence[RecordRef], spec: ReadSpec) -> list[tuple | str]:
     return [_outcome(ref, spec) for ref in refs]
 
 
-def outcomes(refs: Sequence[RecordRef], spec: ReadSpec, workers: int, limits: Limits = LIMITS) -> list[int | str]:
+def outcomes(refs: Sequence[RecordRef], spec: ReadSpec, workers: int, limits: Limits = LIMITS) -> list[tuple | str]:
     """:func:`_outcome` of every ref, in order: in ``workers`` processes (threads with 0, or for fewer
     records than ``limits.process_min_records``)."""
     if workers == 0 or len(refs) < limits.process_min_records:
@@ -189,9 +199,12 @@ def dry_run(
             plan.skipped.append((ref.name, outcome))
             failures.failed(ref.name, outcome)
         else:
-            plan.windows += outcome
-            if outcome == 0:
+            windows, notes = outcome
+            plan.windows += windows
+            if windows == 0:
                 plan.empty.append(ref.name)
+            for key in notes:
+                plan.notes[key] += 1
     failures.close()
     plan.reasons = failures.by_reason()
     plan.seconds = time.perf_counter() - t0

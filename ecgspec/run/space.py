@@ -28,7 +28,7 @@ def expected_run_bytes(refs: Sequence[RecordRef], settings: Settings) -> int:
     limits = settings.limits
     step = max(1, -(-len(refs) // limits.sample_records))
     sample = refs[::step]
-    counts = [n for n in outcomes(sample, settings.read, settings.options.workers, limits)
+    counts = [n[0] for n in outcomes(sample, settings.read, settings.options.workers, limits)
               if not isinstance(n, str)]  # str: a record skipped
     scale = len(refs) / max(1, len(sample))
     n_windows, n_read = round(sum(counts) * scale), round(len(counts) * scale)

@@ -131,7 +131,8 @@ def scp_ecg(path: Path, x: np.ndarray, fs: int = 500, avm_nv: int = 5000, *, cod
             tags: list[tuple[int, bytes]] | None = None, more_tags: list[tuple[int, bytes]] = (),
             header: bool = True, median: bool = True, reference: tuple | bool | None = None,
             lead_flags: int | None = None, flag: int = 0, protocol: int = 20,
-            sections: dict[int, bytes] | None = None, spoil_crc: int | None = None) -> Path:
+            sections: dict[int, bytes] | None = None, spoil_crc: int | None = None,
+            held: list[int] | None = None, pointers: tuple[int, int] = (7, 1)) -> Path:
     """An SCP-ECG record of the leads ``x`` (int16 amplitudes of ``avm_nv`` nV at ``fs`` Hz).
 
     ``codes``: Section 3 lead codes (default: the standard 12 leads' in order); ``ranges``: each
@@ -144,10 +145,14 @@ def scp_ecg(path: Path, x: np.ndarray, fs: int = 500, avm_nv: int = 5000, *, cod
     length is needed); ``lead_flags``: Section 3's flag byte; ``flag``: Section 6's byte 6 (bimodal up to
     version 2.x); ``protocol``: every section's protocol version; ``sections``: other section
     bodies by ID; ``spoil_crc``: the section whose CRC is written wrong (-1: the record's).
+    Records that do not follow the standard as some writers' do not: ``ranges`` with a first
+    sample of 0; ``held``: each lead's samples in Section 6, fewer than its range declares;
+    ``pointers``: (Section 0's pointer to itself, the byte the others count from), not (7, 1).
     """
     codes = codes or [SCP_CODES[name] for name in LEADS12[: len(x)]]
     ranges = ranges or [(1, x.shape[1])] * len(x)
     leads = [x[i, : last - first + 1] for i, (first, last) in enumerate(ranges)]
+    leads = leads if held is None else [lead[:n] for lead, n in zip(leads, held)]
     table = None if huffman is None else default_table() if huffman == "default" else huffman[0]
     t = tags if tags is not None else default_tags()
     s1 = section(1, b"".join(tag(n, v) for n, v in [*t, *more_tags]) + tag(255, b""), protocol=protocol)
@@ -169,14 +174,17 @@ def scp_ecg(path: Path, x: np.ndarray, fs: int = 500, avm_nv: int = 5000, *, cod
     found.update({sid: section(sid, body, protocol=protocol) for sid, body in (sections or {}).items()})
     if spoil_crc in found:
         found[spoil_crc] = bytes([found[spoil_crc][0] ^ 0x55]) + found[spoil_crc][1:]
-    return write_record(path, found, protocol, spoil_crc == -1)
+    return write_record(path, found, protocol, spoil_crc == -1, pointers)
 
 
-def write_record(path: Path, found: dict[int, bytes], protocol: int = 20, spoil: bool = False) -> Path:
-    """The preamble, Section 0 pointing at ``found``'s sections (IDs 0-11 and any others) in ID order, and them."""
+def write_record(path: Path, found: dict[int, bytes], protocol: int = 20, spoil: bool = False,
+                 counting: tuple[int, int] = (7, 1)) -> Path:
+    """The preamble, Section 0 pointing at ``found``'s sections (IDs 0-11 and any others) in ID order,
+    and them; ``counting``: Section 0's pointer to itself and the byte the others count from."""
     ids = sorted(set(range(12)) | set(found))
-    start = 6 + 16 + len(ids) * 10 + 1  # 1-based index of the byte after Section 0
-    pointers, offset, blob = [struct.pack("<HII", 0, 16 + len(ids) * 10, 7)], start, b""
+    own, base = counting
+    start = 6 + 16 + len(ids) * 10 + base  # the index of the byte after Section 0, counted from ``base``
+    pointers, offset, blob = [struct.pack("<HII", 0, 16 + len(ids) * 10, own)], start, b""
     for sid in ids[1:]:
         body = found.get(sid, b"")
         pointers.append(struct.pack("<HII", sid, len(body), offset if body else 0))

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ecgspec.cli import main
-from ecgspec.readers import RecordError, RecordRef, csv_records, find_records, open_record
+from ecgspec.readers import RecordError, RecordRef, csv_records, digits, find_records, open_record
 from tests.helpers import ecg_writers as w
+from tests.helpers.fuzzing import examples
 
 
 def open_csv(path: Path, fs: float | None = 500):
@@ -104,7 +105,7 @@ FAST_PATHS = [csv_records.parse_integers, csv_records.parse_integers_numpy]
 
 
 @pytest.mark.parametrize("parse", FAST_PATHS, ids=["compiled", "numpy"])
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(x=hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=9),
                     elements=st.one_of(st.integers(-40000, 40000), st.integers(-2 ** 52, 2 ** 52))),
        crlf=st.booleans(), final_newline=st.booleans())
@@ -118,7 +119,8 @@ def test_integer_bodies_take_the_fast_path_and_equal_np_loadtxt(parse, x: np.nda
     assert fast.astype(np.float32).tobytes() == ref.tobytes() and fast.shape == ref.shape
 
 
-@pytest.mark.parametrize("built", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("built", [pytest.param(True, marks=pytest.mark.skipif(not digits.BUILT, reason="not built")), False],
+                         ids=["compiled", "numpy"])
 def test_open_csv_reads_integers_by_the_fast_path(built: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csv_records.digits, "BUILT", built)
     x = w.counts(12, 500).astype(np.int64)

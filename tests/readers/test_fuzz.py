@@ -29,13 +29,14 @@ from ecgspec.readers import RecordError, RecordRef, open_record
 from ecgspec.run.pipeline import ExtractError
 from ecgspec.signal.windowing import WindowStats, iter_windows
 from ecgspec.store.layout import OutputError
+from tests.helpers.fuzzing import examples, expect, outcome
 from tests.helpers.paths import DATA
 from tests.helpers.timing import time_limit as _time_limit
 
 pytestmark = pytest.mark.slow  # Hypothesis: dozens of examples a test
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=examples(60), deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SLOW_FUZZ = settings(FUZZ, max_examples=25)
+SLOW_FUZZ = settings(FUZZ, max_examples=examples(25))
 TIME_LIMIT = 30  # seconds for one example: beyond it counts as a hang
 REAL = {  # record -> its files, small enough to read whole in every example
     "E07500": (DATA / "cinc2021", ("E07500.hea", "E07500.mat")),
@@ -121,6 +122,7 @@ def with_junk(fields: dict[str, st.SearchStrategy], data: st.DataObject) -> dict
     return values
 
 
+@expect("valid config", "config error")
 @FUZZ
 @given(data=st.data(), batch=st.integers(1, 3), scale=st.sampled_from([0.0, 1e-30, 1.0, 1e3, 1e12]),
        seed=st.integers(0, 9))
@@ -131,10 +133,10 @@ def test_random_engine_config_gives_finite_output_or_config_error(
     try:
         config = InputConfig(**cfg, device="cpu")
     except ConfigError as exc:
-        event("config error")
+        outcome("config error")
         assert str(exc).strip() and "\n" not in str(exc)
         return
-    event("valid config")
+    outcome("valid config")
     assume(config.n_samples * config.n_bins * config.n_channels < 2_000_000)  # keep one example small
     with time_limit():
         engine = SpectrogramInput(config)
@@ -177,6 +179,7 @@ def mutate(text: str, data: st.DataObject) -> str:
     return out
 
 
+@expect("read", "record error")
 @FUZZ
 @given(name=st.sampled_from(sorted(REAL)), data=st.data())
 def test_mutated_wfdb_header_is_read_or_record_error(name: str, data: st.DataObject) -> None:
@@ -187,9 +190,10 @@ def test_mutated_wfdb_header_is_read_or_record_error(name: str, data: st.DataObj
         header = folder / files[0]
         header.write_text(mutate((src / files[0]).read_text(), data))
         n = clean(read_all, header, "wfdb", None)
-        event("record error" if n is None else "read")
+        outcome("record error" if n is None else "read")
 
 
+@expect("read", "record error")
 @FUZZ
 @given(name=st.sampled_from(sorted(REAL)), which=st.integers(0, 1), cut=st.floats(0, 1),
        flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=6),
@@ -208,7 +212,7 @@ def test_truncated_or_corrupted_wfdb_files_are_read_or_record_error(
                 content[min(int(where * len(content)), len(content) - 1)] = value
         target.write_bytes(bytes(content[: int(cut * len(content))] if cut < 1 else content))
         n = clean(read_all, folder / files[0], "wfdb", None)
-        event("record error" if n is None else "read")
+        outcome("record error" if n is None else "read")
 
 
 # ---------------------------------------------------------------- new header kinds: multi-frequency, multi-segment, EDF
@@ -243,6 +247,7 @@ spf_tokens = st.sampled_from(["16x2", "16x3", "16x0", "212x4", "80x2", "24x5", "
                               "61x2", "160x3", "16x2:1", "16x2+7", "62.4725", "0.001"])
 
 
+@expect("read", "record error")
 @FUZZ
 @given(data=st.data())
 def test_mutated_multifrequency_header_is_read_or_record_error(data: st.DataObject) -> None:
@@ -258,7 +263,7 @@ def test_mutated_multifrequency_header_is_read_or_record_error(data: st.DataObje
             text = "\n".join(lines) + "\n"
         (folder / "t.hea").write_text(text if data.draw(st.booleans(), label="spf edits only") else mutate(text, data))
         n = clean(read_every_signal, folder / "t.hea", "wfdb")
-        event("record error" if n is None else "read")
+        outcome("record error" if n is None else "read")
 
 
 def _segments(folder: Path) -> None:
@@ -279,6 +284,7 @@ segment_tokens = st.sampled_from(["v_1", "v_2", "v_layout", "~", "0", "30", "20"
                                   "60", "61", "x_9", "0x2", "16x3", "II", "V"])
 
 
+@expect("read", "record error")
 @FUZZ
 @given(which=st.sampled_from(["v.hea", "v_layout.hea", "v_1.hea", "v_2.hea"]), data=st.data())
 def test_mutated_multisegment_headers_are_read_or_record_error(which: str, data: st.DataObject) -> None:
@@ -293,7 +299,7 @@ def test_mutated_multisegment_headers_are_read_or_record_error(which: str, data:
         text = "\n".join(" ".join(line) for line in lines) + "\n"
         target.write_text(text if data.draw(st.booleans(), label="token edits only") else mutate(text, data))
         n = clean(read_every_signal, folder / "v.hea", "wfdb")
-        event("record error" if n is None else "read")
+        outcome("record error" if n is None else "read")
 
 
 def _edf(folder: Path, bdf: bool) -> Path:
@@ -314,6 +320,7 @@ edf_tokens = st.sampled_from([b"0", b"-1", b"1", b"3", b"99", b"x", b"1e9", b"-3
                               b"EDF Annotations", b"  ", b"2000", b"nan"])
 
 
+@expect("read", "record error")
 @FUZZ
 @given(bdf=st.booleans(), edits=st.lists(st.tuples(st.sampled_from(EDF_FIELDS), st.integers(0, 7), edf_tokens),
                                          max_size=4),
@@ -328,7 +335,7 @@ def test_mutated_edf_header_is_read_or_record_error(bdf: bool, edits: list, cut:
             raw = raw[: int(cut * len(raw))]
         path.write_bytes(bytes(raw))
         n = clean(read_every_signal, path, "edf")
-        event("record error" if n is None else "read")
+        outcome("record error" if n is None else "read")
 
 
 # ---------------------------------------------------------------- random .npy / .npz
@@ -381,6 +388,7 @@ cuts = st.one_of(st.none(), st.none(), st.floats(0, 1))
 STEP = np.where(np.arange(3000) < 1500, np.float32(3.4e38), np.float32(-3.4e38))[None]  # overshoots when resampled
 
 
+@expect("read", "record error")
 @FUZZ
 @given(array=arrays(), input_fs=input_rates, cut=cuts, max_nan=st.floats(0, 1))
 @example(array=STEP, input_fs=360, cut=None, max_nan=0.1)
@@ -391,11 +399,12 @@ def test_random_npy_is_read_or_record_error(array: np.ndarray, input_fs, cut, ma
         np.save(path, array, allow_pickle=True)
         cut_file(path, cut)
         n = clean(read_all, path, "npy", input_fs, max_nan=max_nan)
-        event("record error" if n is None else "read")
+        outcome("record error" if n is None else "read")
         if n is not None:
             assert array.ndim == 2 and array.dtype.kind in "iuf" and cut in (None, 1.0)
 
 
+@expect("read", "record error")
 @FUZZ
 @given(signal_=st.one_of(arrays(), arrays(), st.none()),
        fs=st.one_of(st.sampled_from([500, 250.0, 360, np.float32(1000), np.int16(100)]),
@@ -417,7 +426,7 @@ def test_random_npz_is_read_or_record_error(signal_, fs, leads, extra: bool, cut
             np.savez(path, **{k: v for k, v in arrays_.items() if v.dtype != object}, junk=np.zeros(1))
         cut_file(path, cut)
         n = clean(read_all, path, "npz", None)
-        event("record error" if n is None else "read")
+        outcome("record error" if n is None else "read")
 
 
 # ---------------------------------------------------------------- whole runs

@@ -181,7 +181,7 @@ def test_dry_run_in_processes_counts_as_the_threads_do(cpsc_dir: Path) -> None:
     threads = plan.outcomes(refs, settings.read, 0)
     processes = plan.outcomes(refs, settings.read, settings.options.workers,
                               dataclasses.replace(LIMITS, process_min_records=1))
-    assert processes == threads and sum(threads) > len(refs)
+    assert processes == threads and sum(n for n, _ in threads) > len(refs)
     assert settings.options.workers > 0 and workers.processes_allowed()
 
 

@@ -72,6 +72,7 @@ def partial(tmp_path: Path) -> Path:
     return looping_partial(tmp_path)
 
 
+@pytest.mark.slow  # (waits its 10 s on any machine)
 def test_plain_h5py_hangs_on_it(partial: Path) -> None:
     code = "import h5py, sys; f = h5py.File(sys.argv[1], 'r', swmr=True); f['records/name'][:]"
     assert child(code, str(partial), seconds=10) is None

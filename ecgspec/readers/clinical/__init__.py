@@ -171,7 +171,7 @@ def _decoder(name: str):
         decoder = importlib.import_module(f"{__package__}.{name}")
         try:
             got = decoder.decode(data, meta_pairs)
-        except Unhandled:
+        except (Unhandled, RecordError):  # RecordError: a file only ecgspec's decoder takes for what it is
             raise
         except Exception as exc:  # noqa: BLE001 - where ecgdatakit would raise too; it gives its reason
             raise Unhandled(one_line(exc), malformed=True) from None

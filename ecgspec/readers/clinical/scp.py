@@ -15,6 +15,12 @@ takes about 0.5 ms, about WFDB's time for the same samples (ecgdatakit: 2 ms, 0.
 CRC passes); the same samples Huffman coded take about 7 ms as an ECG's second differences (3.5
 bits a code) and 20-30 ms at 9-24 bits a code, 5-8 times less than ecgdatakit's bit-by-bit walk.
 
+Read although ecgdatakit refuses them, each noted in ``meta`` (``scp_warnings``): a Section 3
+lead whose first sample is 0 (read as 1); an int16 Section 6 lead holding fewer samples than
+Section 3 declares (read as far as it goes); Section 0 pointing to itself at 6, not 7 (the other
+pointers counted from 0 where the sections lie there, else from 1), which ecgdatakit does not
+take for SCP-ECG, so that what else this module finds wrong in such a file is a RecordError.
+
 Left to ecgdatakit (:class:`.xml_common.Unhandled`, then :func:`ecgspec.readers.clinical._fallback`):
 reference beat subtraction (Section 3's flag bit 0), bimodal compression (Section 6 byte 6
 before protocol version 3.0), Huffman tables with table-switch codes, codes that are not a
@@ -35,6 +41,8 @@ from typing import Callable
 
 import numpy as np
 
+from ...errors import RecordError
+from ..base import SCP_WARNINGS
 from . import scp_codec, scp_tags
 from .ecgdatakit_facts import clinical_name, lead_label, unique_labels
 from .xml_common import Decoded, Unhandled, leads_to_mv
@@ -71,15 +79,38 @@ def is_scp(head: bytes) -> bool:
     return struct.unpack_from("<H", head, 22)[0] == 0 and struct.unpack_from("<I", head, 28)[0] == 7
 
 
+def counts_from_zero(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is an SCP-ECG record but for Section 0's pointer to
+    itself, 6 where the standard says 7 (a handheld device's files; ecgdatakit: not SCP-ECG)."""
+    return len(head) >= 32 and struct.unpack_from("<I", head, 28)[0] == 6 and is_scp(
+        head[:28] + struct.pack("<I", 7) + head[32:])
+
+
 def decode(raw: bytes, meta_pairs: Callable[..., tuple[tuple[str, str], ...]]) -> Decoded:
-    """The rhythm leads of an SCP-ECG record, header fields as ``meta_pairs`` orders them; Unhandled otherwise."""
-    if not is_scp(raw[:SNIFF]):
+    """The rhythm leads of an SCP-ECG record, header fields as ``meta_pairs`` orders them, what it
+    departs from the standard in noted (``scp_warnings``); Unhandled otherwise. A record whose
+    Section 0 points to itself at 6 is no SCP-ECG to ecgdatakit: what this module cannot read of
+    it is a RecordError with the reason found here."""
+    if is_scp(raw[:SNIFF]):
+        return _decode(raw, meta_pairs, None)
+    if not counts_from_zero(raw[:SNIFF]):
         raise Unhandled("not an SCP-ECG record (ecgdatakit decides what it is)")
+    try:
+        return _decode(raw, meta_pairs, 6)
+    except Unhandled as exc:
+        reason = str(exc).removeprefix("SCP-ECG: ").removesuffix(" (ecgdatakit warns)")
+        raise RecordError(f"SCP-ECG (Section 0's pointer to itself 6, not 7; ecgdatakit does not read such files):"
+                          f" {reason}") from None
+
+
+def _decode(raw: bytes, meta_pairs: Callable[..., tuple[tuple[str, str], ...]], own_pointer: int | None) -> Decoded:
+    """:func:`decode` of a record whose Section 0 points to itself at ``own_pointer`` (None: 7, as the standard says)."""
+    notes: list[str] = []
     size = struct.unpack_from("<I", raw, 2)[0]
     if size > len(raw):
         raise _broken(f"the record declares {size} bytes but the file has {len(raw)}")
     buf = memoryview(raw)[:size]
-    sections = _pointers(buf)
+    sections = _pointers(buf, 1 if own_pointer is None else _pointer_base(buf, notes))
     _check_crcs(buf, sections)
     body = {sid: bytes(buf[off + 16:off + length]) for sid, (off, length) in sections.items() if 0 < sid < 12 and sid != 6}
     protocol = buf[15]
@@ -88,7 +119,7 @@ def decode(raw: bytes, meta_pairs: Callable[..., tuple[tuple[str, str], ...]]) -
     if 3 not in sections:
         raise _broken("Section 3 (lead definition) is missing")
     table = scp_codec.tables(body[2]) if 2 in body else None
-    leads, flags = _leads(body[3])
+    leads, flags = _leads(body[3], notes)
     if flags & 0x01:
         raise Unhandled("reference beat subtraction")
     ref_ms = _reference_length(body.get(4))
@@ -98,7 +129,7 @@ def decode(raw: bytes, meta_pairs: Callable[..., tuple[tuple[str, str], ...]]) -
     if 5 in body:
         _check_medians(body[5], leads, table, ref_ms)
     off, length = sections[6]
-    rate, avm, counts = _rhythm(buf[off + 16:off + length], leads, table, protocol)
+    rate, avm, counts = _rhythm(buf[off + 16:off + length], leads, table, protocol, notes)
     _check_others(body)
     if protocol >= 30 and 12 in sections:
         raise Unhandled("SCP-ECG v3 long-term rhythm data (Section 12, ecgdatakit warns)")
@@ -106,13 +137,30 @@ def decode(raw: bytes, meta_pairs: Callable[..., tuple[tuple[str, str], ...]]) -
                            for _, _, code in leads])
     longest = max(range(len(counts)), key=lambda i: len(counts[i]))
     recording = {**recording, "duration_seconds": timedelta(seconds=len(counts[longest]) / rate).total_seconds()}
+    meta = meta_pairs(FORMAT, patient, recording, device, filters) + (((SCP_WARNINGS, "; ".join(notes)),) if notes else ())
     return Decoded([clinical_name(n) for n in names], leads_to_mv(counts, [(avm / 1000.0, "uV", 0.0)] * len(counts)),
-                   [float(rate)] * len(counts), ["mV"] * len(counts), start.isoformat() if start else "",
-                   meta_pairs(FORMAT, patient, recording, device, filters))
+                   [float(rate)] * len(counts), ["mV"] * len(counts), start.isoformat() if start else "", meta)
 
 
-def _pointers(buf: memoryview) -> dict[int, tuple[int, int]]:
-    """Section ID -> (offset, length) as ecgdatakit reads Section 0 (a later pointer to an ID wins)."""
+def _pointer_base(buf: memoryview, notes: list[str]) -> int:
+    """The byte Section 0's pointers count from in a record whose pointer to Section 0 is 6: 0 where
+    the first other section they point to starts at its pointer counted from 0 (a writer that counts
+    every pointer from 0), else 1 (the standard's, Section 0's own pointer alone off by one)."""
+    length = struct.unpack_from("<I", buf, 10)[0]
+    for pos in range(32, min(6 + length, len(buf)) - 9, 10):
+        sid, size, index = struct.unpack_from("<HII", buf, pos)
+        if 0 < sid < 12 and size >= 16 and index + 4 <= len(buf):
+            if struct.unpack_from("<H", buf, index + 2)[0] == sid:
+                notes.append("Section 0's pointers count bytes from 0 (Section 0 at 6; the standard: from 1, at 7)")
+                return 0
+            break
+    notes.append("Section 0 points to itself at 6 (the standard: 7)")
+    return 1
+
+
+def _pointers(buf: memoryview, base: int = 1) -> dict[int, tuple[int, int]]:
+    """Section ID -> (offset, length) as ecgdatakit reads Section 0 (a later pointer to an ID wins);
+    ``base``: the byte the pointers count from (the standard's 1)."""
     sid, length = struct.unpack_from("<HI", buf, 8)
     if sid != 0:
         raise _broken(f"expected Section 0 at byte 7, found section {sid}")
@@ -123,9 +171,9 @@ def _pointers(buf: memoryview) -> dict[int, tuple[int, int]]:
         sid, size, index = struct.unpack_from("<HII", buf, pos)
         if sid == 0 or size == 0:
             continue
-        if index == 0 or index - 1 + size > len(buf):
+        if index < base or index - base + size > len(buf):
             raise _broken(f"Section {sid} lies outside the record")
-        offset = index - 1
+        offset = index - base
         if sid > 11:
             sections[sid] = (offset, size)  # manufacturer sections: not checked, not read
             continue
@@ -160,8 +208,9 @@ def _check_crcs(buf: memoryview, sections: dict[int, tuple[int, int]]) -> None:
         raise Unhandled("CRC mismatch in the record (ecgdatakit warns)")
 
 
-def _leads(body: bytes) -> tuple[list[tuple[int, int, int]], int]:
-    """Section 3: each lead's (first sample, last sample, code), and the flag byte."""
+def _leads(body: bytes, notes: list[str]) -> tuple[list[tuple[int, int, int]], int]:
+    """Section 3: each lead's (first sample, last sample, code), and the flag byte. A first sample of
+    0 (a writer counting from 0; the standard counts from 1) is read as 1, and noted."""
     if len(body) < 2:
         raise _broken("Section 3 is too short")
     count, flags = body[0], body[1]
@@ -170,7 +219,11 @@ def _leads(body: bytes) -> tuple[list[tuple[int, int, int]], int]:
     if 2 + 9 * count > len(body):
         raise _broken(f"Section 3 declares {count} leads but holds {(len(body) - 2) // 9}")
     leads = [struct.unpack_from("<IIB", body, 2 + 9 * i) for i in range(count)]
-    if any(first < 1 or last < first for first, last, _ in leads):
+    if any(first == 0 for first, _, _ in leads):
+        zero = sum(first == 0 for first, _, _ in leads)
+        notes.append(f"Section 3 numbers the samples of {zero} of {count} leads from 0 (the standard: from 1): read from 1")
+        leads = [(first or 1, last, code) for first, last, code in leads]
+    if any(last < first for first, last, _ in leads):
         raise _broken("a lead has an invalid sample range")
     return leads, flags
 
@@ -205,17 +258,25 @@ def _lead_data(body: memoryview | bytes, n_leads: int, what: str) -> tuple[int, 
     return avm, interval, diff, flag, chunks
 
 
-def _values(chunks: list, counts: list[int], table: scp_codec.Table | None, diff: int) -> list[np.ndarray]:
-    """Each lead's amplitudes: int16 (or Huffman coded) values, differences undone."""
-    out = []
+def _values(chunks: list, counts: list[int], table: scp_codec.Table | None, diff: int,
+            notes: list[str] | None = None) -> list[np.ndarray]:
+    """Each lead's amplitudes: int16 (or Huffman coded) values, differences undone. With ``notes``,
+    int16 leads that hold fewer samples than ``counts`` says are read as far as they go, and noted."""
+    out, short = [], []
     for chunk, count in zip(chunks, counts):
         if table is not None:
             values = scp_codec.huffman(bytes(chunk), count, table)
         elif 2 * count > len(chunk):
-            raise _broken(f"a lead holds {len(chunk) // 2} samples, expected {count}")
+            if notes is None or len(chunk) < 2:
+                raise _broken(f"a lead holds {len(chunk) // 2} samples, expected {count}")
+            values = np.frombuffer(chunk, "<i2", len(chunk) // 2)
+            short.append((len(values), count))
         else:
             values = np.frombuffer(chunk, "<i2", count)
         out.append(scp_codec.undo_differences(values, diff))
+    for held, declared in sorted(set(short)):
+        notes.append(f"Section 6 holds {held} samples of {short.count((held, declared))} leads whose Section 3"  # type: ignore[union-attr]
+                     f" declares {declared}: read as far as they go")
     return out
 
 
@@ -241,8 +302,10 @@ def _check_medians(body: bytes, leads: list, table: scp_codec.Table | None, ref_
         raise Unhandled("Section 5's amplitude multiplier is 0 (ecgdatakit warns)")
 
 
-def _rhythm(body: memoryview, leads: list, table: scp_codec.Table | None, protocol: int) -> tuple[int, int, list]:
-    """Section 6: the rate, the amplitude multiplier (nV) and each lead's amplitudes."""
+def _rhythm(body: memoryview, leads: list, table: scp_codec.Table | None, protocol: int,
+            notes: list[str]) -> tuple[int, int, list]:
+    """Section 6: the rate, the amplitude multiplier (nV) and each lead's amplitudes (as far as
+    they go, noted, where they hold fewer samples than Section 3 declares)."""
     if len(body) < 6:
         raise _broken("Section 6 is too short")
     interval = struct.unpack_from("<H", body, 2)[0]
@@ -251,7 +314,7 @@ def _rhythm(body: memoryview, leads: list, table: scp_codec.Table | None, protoc
     if body[5] and protocol < 30:
         raise Unhandled("bimodal compression")
     avm, _, diff, _, chunks = _lead_data(body, len(leads), "Section 6")
-    counts = _values(chunks, [last - first + 1 for first, last, _ in leads], table, diff)
+    counts = _values(chunks, [last - first + 1 for first, last, _ in leads], table, diff, notes)
     if avm == 0:
         raise Unhandled("Section 6's amplitude multiplier is 0 (ecgdatakit warns)")
     return round(1_000_000 / interval), avm, counts

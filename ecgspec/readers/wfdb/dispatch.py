@@ -21,7 +21,7 @@ def open_wfdb(ref: RecordRef) -> Record:
     record = open_multi_segment(ref, h) if isinstance(h, MasterHeader) else open_single(ref, h)
     if isinstance(record, WfdbRecord):
         _named_for_wfdb(ref)
-    return described(record, comments, h.base_date, h.base_time)
+    return described(record, comments, h.base_date, h.base_time, h.warnings)
 
 
 def _named_for_wfdb(ref: RecordRef) -> None:

@@ -3,8 +3,9 @@
 
 The line patterns and text handling are copied from wfdb-python 4.3 (``wfdb/io/header.py``,
 MIT licence, (c) MIT Laboratory for Computational Physiology) so that this parser accepts exactly
-the headers ``wfdb.rdheader`` accepts and gives the same values; tests/test_wfdb_fast.py checks
-that on randomly mutated real headers.
+the headers ``wfdb.rdheader`` accepts and gives the same values, but for the record lines whole
+PhysioNet datasets wrote in their own way (:mod:`.record_line`), read for what they say and
+noted; tests/readers/test_wfdb_decoder.py checks that on randomly mutated real headers.
 """
 
 from __future__ import annotations
@@ -18,23 +19,8 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from ..base import comment_meta, iso_datetime  # noqa: F401 - comment_meta: WFDB comments' fields
+from .record_line import RX_RECORD, record_line, strpdate, strptime
 
-# Record line: RECORD_NAME/NUM_SEG NUM_SIG SAMP_FREQ/COUNT_FREQ(BASE_COUNT_VAL) SAMPS_PER_SIG BASE_TIME BASE_DATE
-# (wfdb.io.header.rx_record)
-RX_RECORD = re.compile(
-    r"""
-    [ \t]* (?P<record_name>[-\w]+)
-           /?(?P<n_seg>\d*)
-    [ \t]+ (?P<n_sig>\d+)
-    [ \t]* (?P<fs>\d*\.?\d*)
-           /*(?P<counter_freq>-?\d*\.?\d*)
-           \(?(?P<base_counter>-?\d*\.?\d*)\)?
-    [ \t]* (?P<sig_len>\d*)
-    [ \t]* (?P<base_time>\d{,2}:?\d{,2}:?\d{,2}\.?\d{,6})
-    [ \t]* (?P<base_date>\d{,2}/?\d{,2}/?\d{,4})
-    """,
-    re.VERBOSE,
-)
 # Signal line: FILE_NAME FORMATxSAMP_PER_FRAME:SKEW+BYTE_OFFSET ADC_GAIN(BASELINE)/UNITS ADC_RES ADC_ZERO
 # CHECKSUM BLOCK_SIZE DESCRIPTION (wfdb.io.header.rx_signal)
 RX_SIGNAL = re.compile(
@@ -86,6 +72,7 @@ class WfdbHeader:
     checksum: list[int | None]
     block_size: list[int | None]
     sig_name: list[str | None]
+    warnings: tuple[str, ...] = ()  # the record line's departures from the format, read all the same (.record_line)
 
 
 @dataclass(frozen=True)
@@ -100,6 +87,7 @@ class MasterHeader:
     seg_len: list[int]
     base_time: datetime.time | None = None
     base_date: datetime.date | None = None
+    warnings: tuple[str, ...] = ()  # as WfdbHeader's
 
     @property
     def layout(self) -> str:
@@ -120,32 +108,6 @@ def _header_fs(text: str) -> float:
         return 250
     fs = float(text)
     return int(fs) if round(fs, 8) == float(int(fs)) else fs
-
-
-_HMS = re.compile(r"(\d\d?):(\d\d?):(\d\d?)(?:\.(\d{1,6}))?")
-_DMY = re.compile(r"(\d\d?)/(\d\d?)/(\d{4})")
-
-
-def _strptime(text: str) -> datetime.time:
-    """A WFDB base time (SS, MM:SS or HH:MM:SS, each with optional fraction), as wfdb.io.header.wfdb_strptime.
-
-    ``HH:MM:SS[.f]`` (every MIMIC header's) is read without ``strptime`` (a tenth of its cost): the
-    same fields, the same ranges (out of range is a ValueError either way)."""
-    match = _HMS.fullmatch(text)
-    if match is not None:
-        h, m, s, fraction = match.groups()
-        return datetime.time(int(h), int(m), int(s), int((fraction or "0").ljust(6, "0")))
-    fmt = ("%S", "%M:%S", "%H:%M:%S")[min(text.count(":"), 2)] + (".%f" if "." in text else "")
-    return datetime.datetime.strptime(text, fmt).time()
-
-
-def _strpdate(text: str) -> datetime.date:
-    """A WFDB base date ``DD/MM/YYYY``, as ``strptime(text, "%d/%m/%Y")`` reads it, without its cost."""
-    match = _DMY.fullmatch(text)
-    if match is not None:
-        d, m, y = match.groups()
-        return datetime.date(int(y), int(m), int(d))
-    return datetime.datetime.strptime(text, "%d/%m/%Y").date()
 
 
 def header_lines(content: bytes) -> list[str]:
@@ -173,24 +135,26 @@ def start_time_text(date: datetime.date | None, time: datetime.time | None) -> s
 
 def parse_header(content: bytes) -> WfdbHeader | MasterHeader:
     """Parse a WFDB header the way ``wfdb.rdheader`` does, minus its per-field pandas lookups;
-    raises (ValueError, IndexError and the like) where wfdb would raise."""
+    raises (ValueError, IndexError and the like) where wfdb would raise. A record line as some
+    PhysioNet datasets wrote it is read for what it says (:mod:`.record_line`), its departures in
+    ``warnings``, or a RecordError naming the field."""
     lines = header_lines(content)
-    record = RX_RECORD.match(lines[0])
+    line = record_line(lines)
+    record = RX_RECORD.match(line.text)
     if record is None:
         raise ValueError("invalid syntax in record line")
     _name, n_seg, n_sig, fs, counter_freq, base_counter, sig_len, base_time, base_date = record.groups()
     for unused in (counter_freq, base_counter):
         _optional(float, unused)  # wfdb rejects what float() rejects (such as "-"), so must we
-    time = _optional(_strptime, base_time)
-    date = _optional(_strpdate, base_date)
+    time, date = line.start or (_optional(strptime, base_time), _optional(strpdate, base_date))
     if n_seg != "":
         segments = [_segment_line(line) for line in lines[1:]]
-        return MasterHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len),
-                            [name for name, _ in segments], [length for _, length in segments], time, date)
+        return MasterHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len), [name for name, _ in segments],
+                            [length for _, length in segments], time, date, line.warnings)
     signals = [_signal_line(line) for line in lines[1:]]
     columns = list(zip(*signals)) if signals else [()] * 14
     return WfdbHeader(_header_fs(fs), int(n_sig), _optional(int, sig_len), time, date,
-                      *(list(column) for column in columns))
+                      *(list(column) for column in columns), warnings=line.warnings)
 
 
 def _segment_line(line: str) -> tuple[str, int]:

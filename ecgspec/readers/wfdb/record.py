@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import Header, Record, RecordError, RecordRef, checked_header, framed, record_errors, replaced
+from ..base import HEADER_WARNINGS, Header, Record, RecordError, RecordRef, checked_header, framed, record_errors, replaced
 from .header import MasterHeader, WfdbHeader, comment_lines, comment_meta, parse_header, start_time_text
 from .signal import AMPLITUDE_BITS, INVALID_SAMPLE, SignalFile, check_signal_files, digital_limits, fast_layout, read_samples
 
@@ -102,7 +102,7 @@ def float32_exact(h: WfdbHeader) -> bool:
     float32 value (most are: 200, 1000, 123.5): IEEE division is correctly rounded, and rounding
     a float64 quotient to float32 equals rounding the exact one, as 53 >= 2 * 24 + 2 (double
     rounding is innocuous; Figueroa 1995). Gains are kept to 1e-6..1e12 so no quotient is
-    subnormal or overflows. tests/test_wfdb_fast.py checks it on every 16-bit value.
+    subnormal or overflows. tests/readers/test_wfdb_decoder.py checks it on every 16-bit value.
     """
     return _float32_exact(tuple(zip(h.fmt, h.baseline, h.adc_gain)))
 
@@ -196,8 +196,20 @@ def open_single(ref: RecordRef, h: WfdbHeader) -> Record:
     check_signal_files(ref.path.parent, h)
     files = fast_layout(ref.path.parent, h)
     if files is None:
+        if h.warnings:
+            _wfdb_reads_header(ref, h)
         return WfdbRecord(ref, header, [s or 1 for s in h.samps_per_frame])
     return FastWfdbRecord(ref, header, h, files)
+
+
+def _wfdb_reads_header(ref: RecordRef, h: WfdbHeader) -> None:
+    """RecordError unless wfdb, which reads the samples of a record the fast path does not cover,
+    reads its header too (it refuses some record lines :mod:`.record_line` reads)."""
+    import wfdb
+
+    formats = ",".join(sorted(set(h.fmt)))
+    with record_errors(f"header: format {formats} is read through wfdb, which refuses this record line ({h.warnings[0]})"):
+        wfdb.rdheader(str(ref.path.with_suffix("")))
 
 
 def read_header(path: Path) -> WfdbHeader | MasterHeader | None:
@@ -216,16 +228,19 @@ def _header_bytes(path: Path) -> bytes:
 def _parsed(content: bytes) -> WfdbHeader | MasterHeader | None:
     try:
         return parse_header(content)
+    except RecordError:  # a record line read for its departures, whose start is still ambiguous
+        raise
     except (ValueError, IndexError):  # wfdb rejects it too (the parser takes exactly what wfdb takes): let it say why
         return None
 
 
 def described(record: Record, comments: tuple[str, ...] | list[str], date: datetime.date | None,
-              time: datetime.time | None) -> Record:
-    """``record`` with its header's comment lines, their ``key: value`` fields and its start time filled in."""
+              time: datetime.time | None, warnings: tuple[str, ...] = ()) -> Record:
+    """``record`` with its header's comment lines, their ``key: value`` fields, its start time and
+    the record line's departures from the format (``header_warnings``, after the fields) filled in."""
     comments = tuple(str(line) for line in comments)
-    record.header = replaced(record.header, comments=comments, meta=comment_meta(comments),
-                                        start_time=start_time_text(date, time))
+    meta = comment_meta(comments) + (((HEADER_WARNINGS, "; ".join(warnings)),) if warnings else ())
+    record.header = replaced(record.header, comments=comments, meta=meta, start_time=start_time_text(date, time))
     return record
 
 

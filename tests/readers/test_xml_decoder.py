@@ -27,6 +27,7 @@ from ecgspec.readers.clinical.ecgdatakit_facts import detect as sniff
 from ecgspec.readers.registry import Unhandled
 from tests.helpers import ecg_writers as w
 from tests.helpers.clinical import decoded_as_ecgdatakit, no_fallback, read_without_ecgdatakit, same, summary
+from tests.helpers.fuzzing import examples
 
 DECODER = {"muse": xml_muse, "hl7": xml_hl7, "sierra": xml_sierra}
 N = 2000
@@ -269,7 +270,7 @@ def test_a_malformed_document_with_a_default_namespace_gets_the_error_where_it_h
         xml_common.parse(doc, ())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=80) | st.text(alphabet="QUJD=+/ \t\n\r\x0b", max_size=80).map(str.encode))
 def test_xml_space_is_dropped_as_translate_drops_it(data: bytes) -> None:
     from ecgspec.readers.clinical.xml_common import without_xml_space

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from ecgdatakit import FileParser
 
-from ecgspec.readers import RecordError, RecordRef, clinical
+from ecgspec.readers import RecordError, RecordRef, clinical, open_record
 from ecgspec.readers.clinical import scp, scp_codec
 from ecgspec.readers.clinical.xml_common import Unhandled
 from tests.helpers import ecg_writers as w
 from tests.helpers import scp_writer as sw
 from tests.helpers.clinical import decoded_as_ecgdatakit, no_fallback, read_without_ecgdatakit, summary
+from tests.helpers.paths import DATA
 
 N = 2000
 LATIN = 0x3B  # Section 1 language code: ISO 8859-15
@@ -285,8 +286,7 @@ BROKEN = {  # case -> spoil of a written record (CRCs made right again where the
     "a pointer beyond the record": lambda r: _spoil_structure(r, 22 + 10 * 6 + 6, struct.pack("<I", len(r) - 50)),
     "a pointer to another section": lambda r: _spoil_structure(r, 22 + 10 * 6 + 6, r[22 + 10 * 5 + 6:22 + 10 * 5 + 10]),
     "Section 6 lead bytes beyond it": lambda r: _spoil_structure(r, _section_at(r, 6) + 16 + 6, b"\xff\xff"),
-    "Section 6 lead shorter than Section 3 says": lambda r: _spoil_structure(r, _section_at(r, 3) + 16 + 2 + 4,
-                                                                             struct.pack("<I", N + 1)),
+    "Section 3 lead range ends at 0": lambda r: _spoil_structure(r, _section_at(r, 3) + 16 + 2, bytes(8)),
     "unknown difference encoding": lambda r: _spoil_structure(r, _section_at(r, 6) + 16 + 4, b"\x07"),
     "sample interval 0": lambda r: _spoil_structure(r, _section_at(r, 6) + 16 + 2, b"\0\0"),
     "Section 3 lead range backwards": lambda r: _spoil_structure(r, _section_at(r, 3) + 16 + 2, struct.pack("<I", N + 5)),
@@ -332,6 +332,116 @@ def test_another_kind_of_file_named_scp_is_what_ecgdatakit_makes_of_it(tmp_path:
         ref = RecordRef(path.stem, path, "clinical")
         assert outcome(clinical.open_clinical, ref) == outcome(clinical.open_with_ecgdatakit, ref)
     assert "not a format ecgdatakit reads" in outcome(clinical.open_clinical, RecordRef("j", junk, "clinical"))
+
+
+# ---------------------------------------------------------------- records that do not follow the standard
+
+SCP_REAL = DATA / "real" / "clinical" / "scp"
+START_0 = "Section 3 numbers the samples of 12 of 12 leads from 0 (the standard: from 1): read from 1"
+COUNTED_FROM_0 = "Section 0's pointers count bytes from 0 (Section 0 at 6; the standard: from 1, at 7)"
+# case -> (the non-compliant record's writer options, the compliant one's, the note); both of the same samples
+VARIANTS = {
+    "a lead start of 0": ({"ranges": [(0, N)] * 12}, {}, START_0),
+    "a lead start of 0, Huffman coded differences": ({"ranges": [(0, N)] * 12, "huffman": "default", "diff": 2},
+                                                     {"huffman": "default", "diff": 2}, START_0),
+    "Section 6 shorter than Section 3 declares": (
+        {"held": [1500] * 12}, {"ranges": [(1, 1500)] * 12},
+        "Section 6 holds 1500 samples of 12 leads whose Section 3 declares 2000: read as far as they go"),
+    "Section 6 shorter by lead, second differences": (
+        {"held": [1500] * 6 + [N] * 5 + [7], "diff": 2}, {"ranges": [(1, 1500)] * 6 + [(1, N)] * 5 + [(1, 7)], "diff": 2},
+        "Section 6 holds 7 samples of 1 leads whose Section 3 declares 2000: read as far as they go; Section 6 holds"
+        " 1500 samples of 6 leads whose Section 3 declares 2000: read as far as they go"),
+    "Section 0's pointers counted from 0": ({"pointers": (6, 0)}, {}, COUNTED_FROM_0),
+    "Section 0's own pointer 6, the others from 1": ({"pointers": (6, 1)}, {}, "Section 0 points to itself at 6 (the standard: 7)"),
+    "all three": ({"pointers": (6, 0), "ranges": [(0, N)] * 12, "held": [1999] * 12}, {"ranges": [(1, 1999)] * 12},
+                  f"{COUNTED_FROM_0}; {START_0}; Section 6 holds 1999 samples of 12 leads whose Section 3 declares 2000:"
+                  " read as far as they go"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VARIANTS))
+def test_non_compliant_record_reads_as_the_compliant_one_of_the_same_samples(case: str, tmp_path: Path) -> None:
+    options, compliant_options, note = VARIANTS[case]
+    x = signal(12, 0, options.get("diff") == 2)
+    variant = sw.scp_ecg(tmp_path / "v.scp", x, **options)
+    compliant = sw.scp_ecg(tmp_path / "c.scp", x, **compliant_options)
+    expected = outcome(clinical.open_with_ecgdatakit, RecordRef("c", compliant, "clinical"))
+    assert not isinstance(expected, str) and outcome(clinical.open_clinical, RecordRef("c", compliant, "clinical")) == expected
+    got = outcome(clinical.open_clinical, RecordRef("v", variant, "clinical"))
+    assert got[0] == expected[0] and got[1] == expected[1] and got[3:] == expected[3:]
+    assert got[2] == (*expected[2], ("scp_warnings", note))
+    refused = outcome(clinical.open_with_ecgdatakit, RecordRef("v", variant, "clinical"))
+    assert isinstance(refused, str)  # ecgdatakit refuses each variant
+
+
+@pytest.mark.parametrize("case, options, message", [
+    ("a Huffman coded lead shorter than declared", {"held": [1500] * 12, "huffman": "default", "diff": 2}, None),
+    ("a lead start of 0 after its end", {"ranges": [(0, 0)] * 12}, None),
+    ("pointers from 0, a CRC spoiled", {"pointers": (6, 0), "spoil_crc": 6},
+     "SCP-ECG (Section 0's pointer to itself 6, not 7; ecgdatakit does not read such files): CRC mismatch in Section 6"),
+    ("pointers from 0, the record cut", {"pointers": (6, 0), "cut": 3000},
+     "SCP-ECG (Section 0's pointer to itself 6, not 7; ecgdatakit does not read such files): the record declares"),
+])
+def test_non_compliant_record_broken_otherwise_is_one_line(case: str, options: dict, message: str | None,
+                                                           tmp_path: Path) -> None:
+    """What else is wrong with such a record is one line: ecgdatakit's reason, or (for the pointer
+    variant, which ecgdatakit does not take for SCP-ECG) the decoder's."""
+    options = dict(options)
+    cut = options.pop("cut", None)
+    path = sw.scp_ecg(tmp_path / "v.scp", signal(12, 0, False), **options)
+    if cut:
+        path.write_bytes(path.read_bytes()[:cut])
+    got = outcome(clinical.open_clinical, RecordRef("v", path, "clinical"))
+    assert isinstance(got, str), case
+    assert got.startswith(message) if message else got == outcome(clinical.open_with_ecgdatakit, RecordRef("v", path, "clinical"))
+
+
+def _corrected(raw: bytes, lead_range: tuple[int | None, int | None]) -> bytes:
+    """``raw`` with every Section 3 lead's first and/or last sample set (None: kept), CRCs made right."""
+    at = _section_at(raw, 3) + 16
+    out = bytearray(raw)
+    for i in range(raw[at]):
+        first, last = struct.unpack_from("<II", raw, at + 2 + 9 * i)
+        struct.pack_into("<II", out, at + 2 + 9 * i, lead_range[0] or first, lead_range[1] or last)
+    return sw.fix_crcs(bytes(out))
+
+
+@pytest.mark.parametrize("name, lead_range, note", [
+    ("ecgsoft_demo.scp", (1, None), "Section 3 numbers the samples of 8 of 8 leads from 0 (the standard: from 1): read from 1"),
+    ("contec_0000050.ECG.scp", (None, 32767),
+     "Section 6 holds 32767 samples of 12 leads whose Section 3 declares 37855: read as far as they go"),
+])
+def test_real_non_compliant_file_reads_as_ecgdatakit_reads_the_corrected_copy(name: str, lead_range: tuple, note: str,
+                                                                             tmp_path: Path) -> None:
+    real = RecordRef(name, SCP_REAL / name, "clinical")
+    assert isinstance(outcome(clinical.open_with_ecgdatakit, real), str)  # ecgdatakit refuses the file as written
+    fixed = tmp_path / name
+    fixed.write_bytes(_corrected(real.path.read_bytes(), lead_range))
+    expected = outcome(clinical.open_with_ecgdatakit, RecordRef(name, fixed, "clinical"))
+    got = outcome(clinical.open_clinical, real)
+    assert got[0] == expected[0] and got[1] == expected[1] and got[3:] == expected[3:]
+    assert got[2] == (*expected[2], ("scp_warnings", note))
+
+
+def test_contec_file_holds_the_first_samples_of_the_recording_its_edf_holds_whole() -> None:
+    """The same Contec ECG90A recording as EDF (37855 samples a lead) and as SCP-ECG cut at 32767:
+    the SCP-ECG leads are the first 32767 samples of the EDF's, up to the EDF's scaling."""
+    scp_record = clinical.open_clinical(RecordRef("s", SCP_REAL / "contec_0000050.ECG.scp", "clinical"))
+    edf = open_record(RecordRef("e", DATA / "real" / "clinical" / "edf" / "contec_0000050.ECG.edf", "edf"))
+    assert scp_record.header.n_samples == 32767 and edf.header.n_samples == 37855
+    a = scp_record.read(0, 32767, range(12)).astype(np.float64)
+    b = edf.read(0, 32767, range(12)).astype(np.float64)
+    scale, offset = np.polyfit(a[1], b[1], 1)  # lead II
+    assert np.abs(a * scale + offset - b).max() < 1e-5 * np.abs(b).max() and np.ptp(a[1]) > 1
+
+
+@pytest.mark.parametrize("name", ["healforce_62.SCP", "healforce_63.SCP"])
+def test_real_pointer_variant_broken_otherwise_is_one_line(name: str) -> None:
+    """A handheld device's files: pointers counted from 0, and a record size past the file (and more
+    the decoder does not get to): one line naming both."""
+    got = outcome(clinical.open_clinical, RecordRef(name, SCP_REAL / name, "clinical"))
+    assert got == ("SCP-ECG (Section 0's pointer to itself 6, not 7; ecgdatakit does not read such files):"
+                   " the record declares 1928331264 bytes but the file has 32768")
 
 
 # ---------------------------------------------------------------- without ecgdatakit
