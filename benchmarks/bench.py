@@ -53,6 +53,9 @@ loader   (bench_loader.py) ``DataLoader(ecgspec.open(f), batch_size=64)``, seque
          ``ds.sampler(shuffle=True, block=64)``, vs plain h5py slab reads of 64 windows of the same
          file, at 3,000 records (extracted) and 100,000 (written with the writer API: 23.7 GB),
          ``--feature-fs 100 --to1d --dtype float16``; targets 0.8x and 0.5x.
+checksums (bench_checksums.py) the output's checksums (Fletcher32, string CRCs) on and off, side by side:
+         extract end to end (fresh processes, ABBA), the writer alone, and the loader's reads (page
+         cache); targets: each cost <= 5%.
 resume   a fresh run, then --resume after a SIGKILL at half way and --resume adding 5% new records
          to a finished file, as ratios to the fresh run (each in a fresh subprocess); and the cost
          of a commit point (extract's flush every 2 s) with and without fsync.
@@ -81,6 +84,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
+from bench_checksums import section_checksums
 from bench_child import child_main
 from bench_cluster import section_cluster
 from bench_common import NOISY_CORES, ForeignCpu, Table, load_average, log
@@ -97,8 +101,8 @@ from bench_startup import section_process, section_startup
 
 warnings.filterwarnings("ignore")  # torch_ecg's import-time deprecation noise
 
-SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "startup",
-            "process", "cluster", "readers", "workers", "floor", "mimic", "loader")
+SECTIONS = ("engine", "e2e", "stages", "memory", "storage", "resample", "qc", "preprocess", "resume", "checksums",
+            "startup", "process", "cluster", "readers", "workers", "floor", "mimic", "loader")
 
 RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] = {
     "engine": section_engine,
@@ -107,6 +111,7 @@ RUNNERS: Dict[str, Callable[[argparse.Namespace, Table, Dict[str, Any]], None]] 
     "memory": section_memory,
     "storage": section_storage,
     "resume": section_resume,
+    "checksums": section_checksums,
     "resample": section_resample,
     "qc": section_qc,
     "preprocess": section_preprocess,

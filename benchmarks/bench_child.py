@@ -30,6 +30,10 @@ def child_main(argv: List[str]) -> int:
         import ecgspec.signal.quality
 
         ecgspec.signal.quality.ENABLED = False
+    if options.pop("_no_checksums", False):  # the checksums section's "without", as _no_qc
+        import ecgspec.store.checksums
+
+        ecgspec.store.checksums.ENABLED = False
 
     cpu0 = os.times()
 

@@ -59,7 +59,7 @@ def commit_cost(args: argparse.Namespace, ctx: Dict[str, Any], window_shape: tup
         path = ctx["tmp"] / f"commit_{durable}.h5"
         drop_output(path)
         w = SpectrogramWriter(path, window_shape=window_shape, frequencies=np.zeros(window_shape[-2]),
-                              attrs={"config": {}}, overwrite=True, durable=durable)
+                              attrs={"config": {"n_channels": window_shape[0]}}, overwrite=True, durable=durable)
         seconds = []
         for k in range(5):
             for i in range(per_commit):

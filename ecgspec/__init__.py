@@ -31,7 +31,7 @@ _HOMES = {
     "ExtractResult": "run.api",
     "extract": "run.api",
     "SpectrogramFile": "store.reader",
-    "describe": "store.reader",
+    "describe": "store.summary",
     "open": "store.reader",  # ecgspec.open, like h5py.File
     "split": "store.sampling",
     "BlockSampler": "store.sampling",
@@ -46,8 +46,9 @@ if TYPE_CHECKING:  # for type checkers and editors
     from .engine.config import InputConfig
     from .engine.spectrogram import SpectrogramInput
     from .run.api import ExtractResult, extract
-    from .store.reader import SpectrogramFile, describe, open  # noqa: A004, F401 - ecgspec.open, as h5py.File
+    from .store.reader import SpectrogramFile, open  # noqa: A004, F401 - ecgspec.open, as h5py.File
     from .store.sampling import BlockSampler, split  # noqa: F401
+    from .store.summary import describe  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

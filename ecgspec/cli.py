@@ -274,7 +274,7 @@ def shape(config_path, batch_size, as_json, **engine) -> None:
 def info(file: str, as_json: bool) -> None:
     """What an ecgspec HDF5 FILE holds: records, windows, shapes, config, size."""
     from .store.layout import OutputError
-    from .store.reader import describe
+    from .store.summary import describe
 
     if not Path(file).exists():
         raise OutputError(f"{file}: no such file")
@@ -294,6 +294,29 @@ def info(file: str, as_json: bool) -> None:
             value = "not checked (written before quality flags)" if value is None else (
                 ", ".join(f"{n} {name}" for name, n in value.items()))
         click.echo(f"{key:>16}: {value}")
+
+
+@main.command(epilog=_epilog("ecgspec verify out.h5", "ecgspec verify out.h5 > damaged.txt"))
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON object.")
+@_guard
+def verify(file: str, as_json: bool) -> None:
+    """Check every stored value of FILE against its checksum: the damaged records' names on stdout, one a line,
+    what was found on stderr; exit status 1 if any is damaged."""
+    from .store.verify import verify_file
+
+    report = verify_file(file)
+    if not report.checksummed:
+        click.echo(f"ecgspec: warning: {file} was written without checksums (by an earlier ecgspec): a damaged value"
+                   " cannot be told, only that every block reads", err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        for name in report.damaged:
+            click.echo(name)
+    for line in report.lines():
+        click.echo(line, err=True)
+    sys.exit(EXIT_SKIPPED if report.damage else EXIT_OK)
 
 
 @main.command(epilog=_epilog("ecgspec plot out.h5 --record E07500 -o E07500.png",

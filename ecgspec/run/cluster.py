@@ -387,5 +387,6 @@ def _combine(results: list[ExtractResult], output: Path, window_shape: tuple[int
         out.empty += r.empty
         out.errors += r.errors
         out.resumed += r.resumed
+        out.repaired += r.repaired
         out.nan_skipped += r.nan_skipped
     return out

@@ -142,6 +142,7 @@ def _run(
         with engine_threads(engine.device):
             store, writer, batcher = _build(engine, refs, output, settings, control, stop, part_attrs, discovery,
                                             labels, targets)
+            result.repaired = list(store.repaired)  # kept rows that failed their checksum: computed again
             records = early or Prefetch(refs, readers, skip=store.done_names)
             _compute(records, len(refs), problems, output, settings, control, stop, result, store, writer, batcher)
     return result

@@ -53,6 +53,7 @@ class ExtractResult:
     empty: List[str] = field(default_factory=list)
     errors: List[Tuple[str, str]] = field(default_factory=list)
     resumed: int = 0  # records kept in the output from a previous run (--resume), not in `records`
+    repaired: List[str] = field(default_factory=list)  # --resume: stored records that failed their checksum
     nan_skipped: int = 0  # windows skipped for too many missing samples
     seconds: float = 0.0
     window_shape: Tuple[int, ...] = ()
@@ -77,6 +78,8 @@ class ExtractResult:
 
     def summary_line(self) -> str:
         resumed = f", {self.resumed} records kept from the previous run" if self.resumed else ""
+        if self.repaired:
+            resumed += f", {len(self.repaired)} repaired (their stored rows failed their checksum: computed again)"
         return (
             f"ecgspec: {self.records} records read, {self.windows} windows written, "
             f"{len(self.empty)} records without windows, {len(self.errors)} skipped{resumed}, "

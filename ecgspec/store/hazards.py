@@ -1,4 +1,4 @@
-"""Errors users meet on shared filesystems, turned into one line saying what to do; no h5py import here.
+"""Errors users meet on shared filesystems, turned into one line saying what to do; h5py only once one came.
 
 HDF5 locks every file it opens (``flock``). Some shared filesystems (NFS without a lock
 daemon, some parallel filesystems) refuse: HDF5 then fails with "unable to lock file" and
@@ -10,15 +10,9 @@ own ``.partial`` naming keeps readers off unfinished files.
 
 from __future__ import annotations
 
-import errno
-
 from ..errors import one_line
 
 __all__ = ["file_locking_hint"]
-
-LOCK_ERRNOS = (errno.ENOLCK, errno.ENOSYS)
-_LOCK_TEXT = "unable to lock file"
-_ERRNO_TEXTS = tuple(f"errno = {code}," for code in LOCK_ERRNOS) + ("No locks available", "Function not implemented")
 
 
 def _chain(exc: BaseException):
@@ -31,9 +25,10 @@ def _chain(exc: BaseException):
 
 def file_locking_hint(exc: BaseException) -> str | None:
     """One line for an HDF5 file-locking failure anywhere in ``exc``'s chain, or None if it is not one."""
+    from .lowlevel import lock_unsupported  # HDF5's wording: imported (with h5py) only once an error came
+
     for link in _chain(exc):
-        text = str(link)
-        if _LOCK_TEXT in text and (getattr(link, "errno", None) in LOCK_ERRNOS or any(t in text for t in _ERRNO_TEXTS)):
+        if lock_unsupported(link):
             return (f"{one_line(exc)}; this filesystem (NFS or another shared one?) does not support HDF5's file locks:"
                     " set HDF5_USE_FILE_LOCKING=FALSE in the environment (of every worker on a cluster) and run again")
     return None

@@ -39,6 +39,8 @@ import h5py
 import numpy as np
 
 from ..errors import OutputError
+from . import staged
+from .lowlevel import filters, finishing_elsewhere, open_for_write_elsewhere, open_uncached
 from .schema import (  # re-exported here
     CODECS,
     COLUMN_CHUNK,
@@ -92,6 +94,9 @@ FRAME_COLUMNS: dict[str, Any] = {"time": np.float64, "edge": np.bool_}  # /frame
 _RECORD_FILL: dict[str, Any] = {"filled_share": np.nan, "flat_leads": "", "clipped_share": np.nan, "comments": "",
                                  "start_time": "", "fields": ""}
 ERROR_COLUMNS: dict[str, Any] = {"name": STR, "message": STR}
+# the string columns of each table: a partial file stages their values (ecgspec.store.staged)
+STRING_COLUMNS = {table: tuple(k for k, dtype in columns.items() if dtype is STR)
+                  for table, columns in (("records", RECORD_COLUMNS), ("errors", ERROR_COLUMNS))}
 
 
 # -- file naming -------------------------------------------------------------------------------
@@ -171,8 +176,7 @@ _NOT_CODECS = {h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FIL
 
 def compression_name(dataset: h5py.Dataset) -> str | None:
     """The compression of ``dataset`` as ``compression=`` names it (plugin ids included), None if none."""
-    plist = dataset.id.get_create_plist()
-    codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    codes = [code for code, _, _ in filters(dataset)]
     names = [_CODEC_NAMES.get(code, f"filter {code}") for code in codes if code not in _NOT_CODECS]
     return ",".join(names) or None
 
@@ -267,7 +271,7 @@ def open_for_reading(path: Path) -> h5py.File:
     A file a writer has open (or one whose writer was killed) only opens in SWMR read mode;
     that handle's datasets must be refreshed to see the writer's progress (:func:`committed`).
     While a writer lays a file out it holds HDF5's file lock for a few milliseconds, and while
-    it finishes one (``/records/meta``, ``/records/labels``, ``complete``) it has the file open
+    it finishes one (:mod:`ecgspec.store.finishing`) it has the file open
     without SWMR: opening waits for either, up to ``LOCK_WAIT`` seconds.
     """
     register_plugins()
@@ -277,38 +281,25 @@ def open_for_reading(path: Path) -> h5py.File:
             try:
                 return h5py.File(path, "r", rdcc_nbytes=READ_CACHE_BYTES)
             except OSError as exc:
-                if "already open for write" not in str(exc):
+                if not open_for_write_elsewhere(exc):
                     raise
             return h5py.File(path, "r", swmr=True, rdcc_nbytes=READ_CACHE_BYTES)
         except OSError as exc:
-            # a writer finishing the file has it open without SWMR for a moment (ecgspec.store.writer.finish)
-            busy = "unable to lock file" in str(exc) or "not already open for SWMR writing" in str(exc)
-            if not busy or time.monotonic() > deadline:
+            if not finishing_elsewhere(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 
 
 def uncached_if_raw(file: h5py.File, name: str) -> h5py.Dataset:
-    """Dataset ``name`` of ``file`` without a chunk cache when it is stored without filters (so
-    uncompressed): HDF5 then reads a selection straight from the file into the caller's array,
-    where the file's cache (``READ_CACHE_BYTES``) would copy each whole chunk through itself
-    first (1.5x the time of a batch of 64 windows). A filtered dataset keeps the file's cache,
-    which saves decompressing a chunk again for each of its windows. The setting holds for the
-    file's other openings of the dataset while this one is open (HDF5 shares the object)."""
+    """Dataset ``name`` of ``file`` without a chunk cache when it is stored uncompressed (Fletcher32 alone
+    or no filter): HDF5 then reads a selection straight from the file into the caller's array (an
+    unfiltered one) or checks each chunk it reads once, where the file's cache (``READ_CACHE_BYTES``)
+    would copy each whole chunk through itself first (1.5x the time of a batch of 64 windows). A
+    compressed dataset keeps the file's cache, which saves decompressing a chunk again for each of
+    its windows. The setting holds for the file's other openings of the dataset while this one is
+    open (HDF5 shares the object)."""
     dataset = file[name]
-    if dataset.id.get_create_plist().get_nfilters():
-        return dataset
-    dataset.id.close()  # HDF5 shares an open dataset's object (and cache) with later openings: open it anew
-    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-    access.set_chunk_cache(0, 0, 1.0)
-    return h5py.Dataset(h5py.h5d.open(file.id, name.encode(), access))
-
-
-def read_column(dataset: h5py.Dataset, n: int) -> np.ndarray:
-    """The first ``n`` values, strings decoded to ``str``."""
-    if h5py.check_string_dtype(dataset.dtype):
-        return dataset.asstr()[:n]
-    return dataset[:n]
+    return dataset if compression_name(dataset) else open_uncached(dataset)
 
 
 def _refreshed(file: h5py.File, name: str) -> h5py.Dataset:
@@ -324,8 +315,7 @@ def committed_counts(file: h5py.File) -> tuple[int, int, int]:
     Files without ``/committed`` (ecgspec before 0.2) count their columns' shortest length.
     """
     if COUNTER in file:
-        records, windows, errors = (int(v) for v in _refreshed(file, COUNTER)[:3])
-        return records, windows, errors
+        return tuple(int(v) for v in _refreshed(file, COUNTER)[:3])  # type: ignore[return-value]
     records = min(file["records"][k].shape[0] for k in RECORD_COLUMNS if k in file["records"])
     windows = min(file["windows"][k].shape[0] for k in WINDOW_COLUMNS)
     errors = min(file["errors"][k].shape[0] for k in ERROR_COLUMNS)
@@ -344,13 +334,16 @@ def committed(
     """
     n, _, _ = counts or committed_counts(file)
     stored = [k for k in RECORD_COLUMNS if k in file["records"]]
-    n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in stored])
+    numbers = [k for k in stored if k not in STRING_COLUMNS["records"]]
+    n = min([n] + [_refreshed(file, f"records/{k}").shape[0] for k in numbers])
+    texts = staged.read(file, "records", n, STRING_COLUMNS["records"])  # the public datasets' rows, then the staged
+    n = min(n, len(texts["name"]))
     stored_windows = [k for k in WINDOW_COLUMNS if k in file["windows"]]
     lengths = [_refreshed(file, f"windows/{k}").shape[0] for k in stored_windows]
     held = min(lengths + [_refreshed(file, "spectrograms").shape[0]])
     per_record = file["records"]["n_windows"][:n]
     n = int(np.searchsorted(np.cumsum(per_record), held, side="right")) if n else 0
-    records = {k: read_column(file["records"][k], n) for k in stored}
+    records = {k: texts[k][:n] if k in texts else file["records"][k][:n] for k in stored}
     n_windows = int(records["n_windows"].sum())
     windows = {k: file["windows"][k][:n_windows] for k in stored_windows}
     return upgraded(file, records, windows)

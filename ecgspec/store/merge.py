@@ -33,7 +33,9 @@ from typing import Any, Callable, Sequence
 import h5py
 import numpy as np
 
+from .checksums import checksum_keywords, is_checksummed, seal_strings
 from .layout import OutputError, fsync_folder, partial_path
+from .lowlevel import copy_stored_chunks, create_like, filters
 from .merge_checks import MergeError, PartFile, check_next, check_parts, open_parts
 from .record_groups import group_columns, merge_labels, read_labels_group, write_groups
 from .schema import LIBVER, PART_ATTRS  # virtual datasets need the 1.10 format, and it keeps files resumable
@@ -197,7 +199,7 @@ class MergeWriter:
             source = first.file[name]
             if kind == "once":
                 if source.ndim == 0:
-                    self.out.create_dataset(name, data=source[()], dtype=source.dtype)
+                    self.out.create_dataset(name, data=source[()], dtype=source.dtype)  # (a scalar: no chunks)
                 else:
                     _create_like(self.out, name, source, source.shape[0])[...] = source[()]
             elif kind != "sum" and not (name == "spectrograms" and self.virtual):
@@ -238,7 +240,7 @@ class MergeWriter:
             column = np.concatenate(values) if values else np.empty(0, dtype=first[name].dtype)
             self.copied += _put_rows(self.out[name], 0, column)
         for name, total in self.sums.items():
-            self.out.create_dataset(name, data=total, dtype=first[name].dtype)
+            self.out.create_dataset(name, data=total, dtype=first[name].dtype, **checksum_keywords(first[name].dtype))
         if self.virtual:
             _virtual(self.out, first["spectrograms"], self.sources, self.output)
         labels = merge_labels(self.labels)
@@ -246,6 +248,8 @@ class MergeWriter:
         groups = group_columns(self.out, n, (lambda names: labels) if labels else None)
         write_groups(self.out, n, groups)
         write_targets(self.out, merge_targets(self.targets, groups, n, json.loads(first.attrs["config"])))
+        if is_checksummed(self.out):  # as the first part is: its datasets' filters are the output's
+            seal_strings(self.out)  # the first part's CRCs hold for its rows; those of the others are added
         self.out.attrs["complete"] = True
         self.out.close()
         return MergeSummary(str(self.output), len(self.sources), self.rows["records"], self.rows["windows"],
@@ -287,12 +291,8 @@ def _create_like(out: h5py.File, name: str, source: h5py.Dataset, rows: int, gro
     grows = grow or (source.maxshape is not None and source.maxshape[0] is None)
     if grows and source.chunks is None:
         raise MergeError(f"cannot merge /{name}: it is not chunked, so it cannot grow part by part")
-    maxshape = (h5py.h5s.UNLIMITED if grows else rows, *(h5py.h5s.UNLIMITED if m is None else m
-                                                          for m in (source.maxshape or shape)[1:]))
-    space = h5py.h5s.create_simple(shape, maxshape)
-    dsid = h5py.h5d.create(parent.id, name.rsplit("/", 1)[-1].encode(), source.id.get_type(), space,
-                           dcpl=source.id.get_create_plist())
-    return h5py.Dataset(dsid)
+    maxshape = (None if grows else rows, *(source.maxshape or shape)[1:])
+    return create_like(parent, name.rsplit("/", 1)[-1], source, shape, maxshape)
 
 
 def _append_rows(source: h5py.Dataset, target: h5py.Dataset, offset: int,
@@ -347,9 +347,7 @@ def _same_storage(source: h5py.Dataset, target: h5py.Dataset) -> bool:
     """Chunks of ``source`` can be written to ``target`` as stored bytes."""
     if source.chunks is None or source.chunks != target.chunks or source.dtype != target.dtype:
         return False
-    a, b = source.id.get_create_plist(), target.id.get_create_plist()
-    filters = lambda plist: [plist.get_filter(i)[:3] for i in range(plist.get_nfilters())]  # noqa: E731
-    return filters(a) == filters(b)
+    return filters(source) == filters(target)
 
 
 def _copy_chunks(source: h5py.Dataset, target: h5py.Dataset, offset: int) -> int:
@@ -357,16 +355,8 @@ def _copy_chunks(source: h5py.Dataset, target: h5py.Dataset, offset: int) -> int
     chunk = target.chunks[0] if target.chunks else 0
     if not chunk or offset % chunk or not _same_storage(source, target) or source.is_virtual:
         return 0
-    n = source.shape[0]
-    whole = n // chunk * chunk  # the last, partial chunk goes by value: the next part fills its rest
-    zeros = (0,) * (source.ndim - 1)
-    buffer = None  # one buffer for every chunk: a fresh one each (MiBs) costs the kernel more than the copy
-    for start in range(0, whole, chunk):
-        size = source.id.get_chunk_info_by_coord((start, *zeros)).size
-        if buffer is None or len(buffer) < size:
-            buffer = np.empty(size, dtype=np.uint8)
-        mask, data = source.id.read_direct_chunk((start, *zeros), out=buffer)
-        target.id.write_direct_chunk((offset + start, *zeros), data[:size], mask)
+    whole = source.shape[0] // chunk * chunk  # the last, partial chunk goes by value: the next part fills its rest
+    copy_stored_chunks(source, target, offset, whole)
     return whole
 
 

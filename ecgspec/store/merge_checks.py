@@ -18,11 +18,12 @@ import numpy as np
 
 from ..errors import MergeError, one_line
 from .layout import config_difference, is_partial_name, open_for_reading
+from .lowlevel import dataset_names
 
 __all__ = ["MergeError", "PartFile", "open_parts", "check_parts", "check_next"]
 
 
-GROUPS = (b"records/meta/", b"records/labels/", b"records/targets")  # rebuilt by the merge, not row by row
+GROUPS = ("records/meta/", "records/labels/", "records/targets")  # rebuilt by the merge, not row by row
 
 
 @dataclass
@@ -36,12 +37,8 @@ class PartFile:
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        def found(name: bytes, info: h5py.h5o.ObjInfo) -> None:  # low level: no object made per item (100 parts)
-            # /records/meta and /records/labels differ from part to part (keys, types): rebuilt by the merge
-            if info.type == h5py.h5o.TYPE_DATASET and not name.startswith(GROUPS):
-                self.datasets.append(name.decode())
-
-        h5py.h5o.visit(self.file.id, found, info=True)
+        # /records/meta and /records/labels differ from part to part (keys, types): rebuilt by the merge
+        self.datasets = list(dataset_names(self.file, lambda name: not name.startswith(GROUPS)))
         self.counts = {"windows": int(self.file["spectrograms"].shape[0]),
                        **{t: int(self.file[f"{t}/name"].shape[0]) for t in ("records", "errors")}}
 

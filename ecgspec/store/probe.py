@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,27 +27,81 @@ from ..errors import Unanswered
 
 __all__ = ["PROBE_ENV", "Unanswered", "deadline_seconds", "needs_probe", "probe"]
 
-PROBE_ENV = "ECGSPEC_PROBE_SECONDS"  # the deadline's base, in seconds (0: no probe)
-BASE_SECONDS = 20.0  # a child's start-up (h5py, NumPy) and the tables of a large part take a few seconds
-SECONDS_PER_GB = 1.0  # the committed tables grow with the file, far slower than this
+PROBE_ENV = "ECGSPEC_PROBE_SECONDS"  # a fixed deadline base, in seconds, instead of the measured one (0: no probe)
+FLOOR_SECONDS = 1.0  # a healthy read of a partial's tables, under load, whatever the reference says
+REFERENCE_TIMES = 4.0  # times a measured healthy read of a small file: the machine's load and the child's start
+SECONDS_PER_GB = 0.25  # the committed tables grow with the file, far slower than this
+REFERENCE_TTL = 60.0  # seconds a measured reference holds (a long-lived process sees the load change)
+REFERENCE_CAP = 30.0  # a reference that has not answered by then counts as this
 _CHILD = "import sys; from ecgspec.store.probe import read_all; read_all(sys.argv[1], sys.argv[2])"
+_measured: dict[bool, tuple[float, float]] = {}  # by child kind (fork or not): (seconds, when measured)
 
 
-def deadline_seconds(path: Path) -> float:
-    """How long the child may read ``path``: ``ECGSPEC_PROBE_SECONDS`` (default 20) plus a second per GB."""
-    base = float(os.environ.get(PROBE_ENV, BASE_SECONDS))
+def deadline_seconds(path: Path, fork: bool | None = None) -> float:
+    """How long the child may read ``path``: what a healthy read needs, from a measured one
+    (:data:`FLOOR_SECONDS` plus :data:`REFERENCE_TIMES` a healthy read of a small file by the same kind
+    of child, :func:`reference_seconds`), plus :data:`SECONDS_PER_GB` for each GB of ``path``.
+    ``ECGSPEC_PROBE_SECONDS=N`` puts N in place of the measured part (0: no probe)."""
+    fixed = os.environ.get(PROBE_ENV)
+    if fixed is not None and float(fixed) <= 0:
+        return 0.0
+    fork = _can_fork() if fork is None else fork
+    base = float(fixed) if fixed is not None else FLOOR_SECONDS + REFERENCE_TIMES * reference_seconds(fork)
     try:
         size = path.stat().st_size
     except OSError:
         size = 0
-    return base + SECONDS_PER_GB * size / 1e9 if base > 0 else 0.0
+    return base + SECONDS_PER_GB * size / 1e9
+
+
+def _can_fork() -> bool:
+    """Whether the child may be a fork: where this process runs no other thread (a fork could copy a lock
+    that another thread holds, and wait on it forever)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def reference_seconds(fork: bool) -> float:
+    """Seconds a child of this kind takes to open and read a small healthy file now: started, HDF5 and NumPy
+    at hand, a file read; measured once a minute at most, in a temporary folder."""
+    seconds, when = _measured.get(fork, (0.0, -REFERENCE_TTL))
+    if time.monotonic() - when < REFERENCE_TTL:
+        return seconds
+    with tempfile.TemporaryDirectory(prefix="ecgspec-probe-") as folder:
+        path = Path(folder) / "reference.h5"
+        write_reference(path)
+        began = time.monotonic()
+        finished = _run_child(path, read_reference, REFERENCE_CAP, fork)
+    seconds = time.monotonic() - began if finished else REFERENCE_CAP
+    _measured[fork] = (seconds, time.monotonic())
+    return seconds
+
+
+def write_reference(path: Path) -> None:
+    """A small healthy file laid out as an output is (the 1.10 format, chunked checksummed numbers, strings)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w", libver=("v110", "v110")) as file:
+        for name in ("records/n_windows", "windows/record", "windows/start"):
+            file.create_dataset(name, data=np.arange(4096), maxshape=(None,), chunks=(4096,), fletcher32=True)
+        file.create_dataset("records/name", data=[f"record{i}" for i in range(4096)], dtype=h5py.string_dtype())
+        file.attrs["config"] = "{}"
+
+
+def read_reference(path: Path) -> None:
+    """A healthy read of :func:`write_reference`'s file: every dataset and attribute."""
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        file.visititems(lambda name, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
+        dict(file.attrs)
 
 
 def needs_probe(path: Path) -> bool:
     """Whether ``path`` may be a partial file: named as one, or a writer has (or had, if killed) it open
     (its superblock's status flags set). A finished, cleanly closed output is read without a probe."""
     from .layout import is_partial_name
-    from .swmr import status_flags
+    from .lowlevel import status_flags
 
     return is_partial_name(path) or status_flags(path) != 0
 
@@ -61,16 +116,17 @@ def probe(path: str | os.PathLike[str], read: Callable[[Path], object]) -> None:
     another thread holds, and wait on it forever).
     """
     path = Path(path)
-    seconds = deadline_seconds(path)
-    if seconds <= 0:
-        return
-    pid = _fork_reader(path, read) if hasattr(os, "fork") and threading.active_count() == 1 else None
-    if pid is not None:
-        finished = _wait_pid(pid, seconds)
-    else:
-        finished = _wait_interpreter(path, f"{read.__module__}:{read.__qualname__}", seconds)
-    if not finished:
+    fork = _can_fork()
+    seconds = deadline_seconds(path, fork)
+    if seconds > 0 and not _run_child(path, read, seconds, fork):
         raise Unanswered(path, seconds)
+
+
+def _run_child(path: Path, read: Callable[[Path], object], seconds: float, fork: bool) -> bool:
+    """``read(path)`` in a child (a fork, or a fresh interpreter), killed past ``seconds``; whether it ended."""
+    if fork:
+        return _wait_pid(_fork_reader(path, read), seconds)
+    return _wait_interpreter(path, f"{read.__module__}:{read.__qualname__}", seconds)
 
 
 def _fork_reader(path: Path, read: Callable[[Path], object]) -> int:

@@ -1,4 +1,4 @@
-"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`describe` a summary.
+"""HDF5 output, reading side: :func:`open` gives a :class:`SpectrogramFile`, :func:`ecgspec.store.summary.describe` a summary.
 
 Importing this module does not import torch (``ecgspec info`` stays fast): only indexing a
 :class:`SpectrogramFile` does, to hand back tensors.
@@ -12,58 +12,36 @@ import os
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import h5py
 import numpy as np
 
 from ..engine import frames as fr
-from ..errors import one_line
-from ..signal.quality import flag_counts, flag_mask
+from ..signal.quality import flag_mask
 from .layout import (
     REQUIRED,
     OutputError,
     committed,
     committed_counts,
-    compression_name,
     is_partial_name,
     missing_sources,
     open_for_reading,
-    read_column,
     uncached_if_raw,
 )
 from .probe import needs_probe, probe
 from .record_groups import read_groups, record_mask, time_after
-from .targets import class_counts, file_classes, read_targets
+from .root_attrs import RootAttribute as _Attribute
+from .root_attrs import shape as _shape
+from .staged import read as read_strings
+from .targets import file_classes, read_targets
+from .verify import chunk_error, committed_readable
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["SpectrogramFile", "open", "describe"]
+__all__ = ["SpectrogramFile", "open"]
 
 Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolean mask over records
 
 SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
-
-class _Attribute:
-    """A read-only property for the root attribute of the same name, converted by ``convert``."""
-
-    def __init__(self, convert: Callable[[Any], Any], doc: str) -> None:
-        self.convert = convert
-        self.__doc__ = doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: SpectrogramFile | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return self.convert(obj._h5().attrs[self.name])
-
-
-def _shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(n) for n in value)
-
 
 class SpectrogramFile:
     """An output, read lazily: a map-style Dataset of windows for ``torch.utils.data.DataLoader``.
@@ -110,7 +88,8 @@ class SpectrogramFile:
     OutputError
         The file is not an ecgspec output, cannot be read, is unfinished (without
         ``allow_partial``), lacks a column of ``columns``, or lacks the ``/windows/qc`` that
-        ``exclude`` needs; a virtual file's parts are missing.
+        ``exclude`` needs; a virtual file's parts are missing. Reading a damaged chunk (its
+        checksum fails) raises it too, naming the records it holds and the repair.
 
     Notes
     -----
@@ -144,7 +123,7 @@ class SpectrogramFile:
         self._pid: int | None = None
         self._dataset: h5py.Dataset | None = None
         if allow_partial and needs_probe(self.path):
-            probe(self.path, _describe)  # HDF5 may loop forever on a damaged partial: a child reads it first
+            probe(self.path, _read_all)  # HDF5 may loop forever on a damaged partial: a child reads it first
         if not allow_partial and (is_partial_name(self.path) or not self.complete):
             self.close()
             raise OutputError(
@@ -213,7 +192,7 @@ class SpectrogramFile:
         positions = self._positions(indices)
         dataset = self._spectrograms()
         values, tensor = batch_array((len(positions), *dataset.shape[1:]), dataset.dtype)
-        self._read_rows(dataset, self._kept[positions], values)
+        self._read_rows(dataset, self._kept[positions], values, self.path)
         specs = tensor.unbind(0)
         items = self._items
         names, starts = items["name"][positions].tolist(), items["start"][positions]
@@ -234,14 +213,18 @@ class SpectrogramFile:
         return np.where(positions < 0, positions + n, positions)
 
     @staticmethod
-    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray) -> None:
-        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows."""
+    def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray, path: Path) -> None:
+        """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows. A damaged chunk
+        (its checksum fails) is an OutputError naming its records and the repair (:func:`chunk_error`)."""
         if not len(rows):
             return
         bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
         for a, b in zip(bounds[:-1], bounds[1:]):
             first = int(rows[a])
-            dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+            try:
+                dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
+            except OSError as exc:
+                raise chunk_error(dataset.file, path, first, first + b - a) from exc
 
     def _spectrograms(self) -> h5py.Dataset:
         """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""
@@ -316,7 +299,8 @@ class SpectrogramFile:
     def _committed_tables(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
         """The committed /records and /windows columns, and the number of committed /errors rows."""
         if not self._h5().swmr_mode:
-            return (*committed(self._h5()), committed_counts(self._h5())[2])
+            counts = committed_counts(self._h5())
+            return (*committed_readable(self._h5(), counts), counts[2])
         # A file being written. An SWMR handle cannot read what was allocated after it opened
         # ("address past end of allocation"): count the committed rows, then reopen, so the
         # handle that reads them (and the spectrograms) sees all of them.
@@ -324,7 +308,8 @@ class SpectrogramFile:
             try:
                 counts = committed_counts(self._h5())
                 self.close()
-                return (*committed(self._h5(), counts), counts[2])
+                read = committed_readable if attempt == SWMR_RETRIES - 1 else committed  # (a torn chunk: retried)
+                return (*read(self._h5(), counts), counts[2])
             except OSError:
                 self.close()
                 if attempt == SWMR_RETRIES - 1:
@@ -372,9 +357,8 @@ class SpectrogramFile:
     def errors(self) -> list[tuple[str, str]]:
         """``(name, message)`` of each skipped record."""
         n_errors = self._tables[2]  # first: it may reopen the handle
-        group = self._h5()["errors"]
-        n = min(n_errors, group["name"].shape[0], group["message"].shape[0])
-        return list(zip(read_column(group["name"], n).tolist(), read_column(group["message"], n).tolist()))
+        texts = read_strings(self._h5(), "errors", n_errors, ("name", "message"))
+        return list(zip(texts["name"].tolist(), texts["message"].tolist()))
 
     @property
     def classes(self) -> list[str]:
@@ -473,7 +457,7 @@ def open(  # noqa: A001
     ------
     OutputError
         Not an ecgspec output, unreadable or damaged, unfinished without ``allow_partial``, a
-        missing column, or missing parts of a virtual file.
+        missing column, or missing parts of a virtual file; later, a damaged chunk read.
 
     Examples
     --------
@@ -486,60 +470,7 @@ def open(  # noqa: A001
     return SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
 
 
-def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A summary of an output, finished or not: what ``ecgspec info`` prints (``--json``: this dict).
-
-    Parameters
-    ----------
-    path : str or PathLike
-        An ``ecgspec extract`` output, or its ``.partial`` file (read first by a child process
-        within a deadline).
-
-    Returns
-    -------
-    dict
-        ``path``, ``complete``, ``records``, ``windows``, ``errors`` (counts), ``qc`` (windows
-        per quality flag), ``window_shape``, ``dtype``, ``compression``, ``config``, ``meta`` and
-        ``labels`` (column names), ``targets`` (the vocabulary and each class's record count),
-        ``size_bytes``, ``ecgspec_version``.
-
-    Raises
-    ------
-    OutputError
-        A file HDF5 cannot read (damaged?) or that is no ecgspec output.
-
-    Examples
-    --------
-    >>> import ecgspec
-    >>> summary = ecgspec.describe("out.h5")
-    >>> summary["records"], summary["windows"], summary["complete"]
-    (10, 10, True)
-    """
-    try:
-        return _describe(path)
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors on a damaged file
-        raise OutputError(f"cannot read {path}: {one_line(exc)}"
-                          " (damaged?)") from exc
-
-
-def _describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+def _read_all(path: str | os.PathLike[str]) -> None:
+    """What a probe's child reads of a partial file before this process opens it (:mod:`.probe`)."""
     with SpectrogramFile(path, allow_partial=True) as file:
-        records, windows, errors = len(file.records["name"]), len(file), len(file.errors)
-        spectrograms = file.spectrograms  # after: reading the tables of a running output reopens the file
-        return {
-            "path": str(file.path),
-            "complete": file.complete,
-            "records": records,
-            "windows": windows,
-            "errors": errors,
-            "qc": flag_counts(file.qc) if "qc" in file._h5()["windows"] else None,
-            "window_shape": list(file.window_shape),
-            "dtype": str(spectrograms.dtype),
-            "compression": compression_name(spectrograms),
-            "config": file.config,
-            "meta": sorted(k.removeprefix("meta/") for k in file.records if k.startswith("meta/")),
-            "labels": sorted(k.removeprefix("labels/") for k in file.records if k.startswith("labels/")),
-            "targets": class_counts(file._h5(), records),
-            "size_bytes": file.path.stat().st_size,
-            "ecgspec_version": file.ecgspec_version,
-        }
+        len(file.records["name"]), len(file), len(file.errors), file.spectrograms.dtype, file.config  # noqa: B018

@@ -21,14 +21,16 @@ import numpy as np
 
 from ..errors import OutputError
 from ..readers.base import comment_meta, iso_datetime
-from .schema import column_name
+from .checksums import checksum_keywords
+from .schema import COLUMN_CHUNK, column_name
 
-__all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "read_groups",
-           "merge_labels", "read_labels_group", "record_mask", "time_after"]
+__all__ = ["META", "LABELS", "column_name", "meta_columns", "group_columns", "write_groups", "extend_meta",
+           "read_groups", "merge_labels", "read_labels_group", "record_mask", "time_after"]
 
 META = "records/meta"
 LABELS = "records/labels"
 STR = h5py.string_dtype("utf-8")
+SMALL_CHUNK = 1024  # rows a chunk of a small file's meta and labels columns (a large one's: COLUMN_CHUNK)
 
 LabelColumns = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # record names -> typed label columns
 
@@ -52,7 +54,9 @@ def meta_columns(fields: Sequence[str], comments: Sequence[str]) -> dict[str, np
             key = column_name(key)
             seen[key] = f"{seen[key]}\n{value}" if key in seen else value
         for key, value in seen.items():
-            columns.setdefault(key, [""] * len(comments))[row] = value
+            if key not in columns:
+                columns[key] = [""] * len(comments)
+            columns[key][row] = value
     return {key: np.array(values, dtype=object) for key, values in columns.items()}
 
 
@@ -98,8 +102,39 @@ def _replace(file: h5py.File, path: str, columns: Mapping[str, np.ndarray]) -> N
         return
     group = file.create_group(path)
     for key, values in columns.items():
-        dtype = STR if values.dtype == object else values.dtype
-        group.create_dataset(column_name(key), data=values, dtype=dtype)
+        _create_column(group, column_name(key), values)
+
+
+def _create_column(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    """``values`` as dataset ``name`` of ``group`` (object arrays as str), chunked along its rows and
+    resizable, so that a resume extends it with the records it adds."""
+    rows = min(COLUMN_CHUNK, max(len(values), SMALL_CHUNK))
+    dtype = STR if values.dtype == object else values.dtype
+    group.create_dataset(name, data=values, dtype=dtype, maxshape=(None, *values.shape[1:]),
+                         chunks=(rows, *values.shape[1:]), **checksum_keywords(dtype))
+
+
+def extend_meta(file: h5py.File, base: int, n: int, columns: Mapping[str, np.ndarray]) -> None:
+    """``/records/meta`` of ``n`` records from the one of the first ``base`` (written when the file was last
+    finished) and ``columns``, the :func:`meta_columns` of the records after them: each dataset grown with
+    its key's values (``""`` where the new records lack it), a key new to the file a dataset with ``""``
+    for the first ``base``. Only where the group does not hold exactly ``base`` rows in resizable
+    datasets (files written before, or a writer killed while finishing) is it rebuilt from every
+    record's ``/records/fields`` and ``/records/comments``."""
+    group = file.get(META)
+    if group is not None and any(d.shape[0] != base or d.maxshape[0] is not None for d in group.values()):
+        records = file["records"]
+        _replace(file, META, meta_columns(_text_column(records, "fields", n), _text_column(records, "comments", n)))
+        return
+    if group is None and columns:
+        group = file.create_group(META)
+    for key, dataset in (group or {}).items():
+        values = columns.get(key, np.full(n - base, "", dtype=object))
+        dataset.resize(n, axis=0)
+        dataset[base:] = values
+    for key, values in columns.items():
+        if key not in group:
+            _create_column(group, key, np.concatenate([np.full(base, "", dtype=object), values]))
 
 
 def read_labels_group(file: h5py.File, n: int) -> dict[str, np.ndarray]:

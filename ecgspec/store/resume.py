@@ -2,9 +2,10 @@
 
 :mod:`ecgspec.store.leftovers` reads the leftovers without changing them; this module acts on them
 (deletes them, or moves a finished OUTPUT back to ``OUTPUT.partial``) and reopens the kept
-file for appending after its committed records. :class:`ecgspec.store.writer.SpectrogramWriter`
-calls it while it holds the writer lock (:mod:`ecgspec.store.swmr`), so no live writer has these
-files open. Also how the writer opens its files (:data:`LIBVER`, the chunk cache); no torch here.
+file for appending after its committed records, its strings staged (:mod:`ecgspec.store.staged`).
+:class:`ecgspec.store.writer.SpectrogramWriter` calls it while it holds the writer lock
+(:mod:`ecgspec.store.swmr`), so no live writer has these files open. Also how the writer opens
+its files (:data:`LIBVER`, the chunk cache); no torch here.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import h5py
 import numpy as np
 
 from ..errors import one_line
-from .layout import COUNTER, ERROR_COLUMNS, RECORD_COLUMNS, WINDOW_COLUMNS, committed, fsync_folder, legacy_paths, partial_path
+from . import staged
+from .checksums import checksum_keywords, seal_strings
+from .layout import COUNTER, RECORD_COLUMNS, STRING_COLUMNS, WINDOW_COLUMNS, committed, fsync_folder, legacy_paths, partial_path
 from .leftovers import UNUSABLE, Kept, inspect_kept, refuse_leftovers
+from .lowlevel import clear_status_flags
 from .schema import BITS_ATTR, COLUMN_CHUNK, LIBVER
-from .swmr import clear_status_flags
 
-__all__ = ["WRITE_CACHE_BYTES", "open_for_writing", "reopen", "seal_heaps", "take_over_leftovers"]
+__all__ = ["WRITE_CACHE_BYTES", "open_for_writing", "reopen", "take_over_leftovers"]
 
 WRITE_CACHE_BYTES = 64 << 20  # keeps partly filled chunks of small windows in memory between appends
 
@@ -33,36 +36,6 @@ Settings = tuple[dict[str, Any], tuple[int, ...], np.dtype]  # a run's config, w
 def open_for_writing(path: Path, mode: str) -> h5py.File:
     """``path`` opened as the writer writes it: the 1.10 format, a chunk cache of WRITE_CACHE_BYTES."""
     return h5py.File(path, mode, libver=LIBVER, rdcc_nbytes=WRITE_CACHE_BYTES)
-
-
-def seal_heaps(file: h5py.File) -> None:
-    """Make HDF5 put the strings written from now on into new global-heap collections; call after a flush.
-
-    A variable-length string lives in a global-heap collection (4 KiB or more, no checksum)
-    and HDF5 adds new strings to any collection it holds in memory that has room. Such a
-    collection, holding strings of committed rows, was rewritten whole at the next flush; a
-    process killed inside that multi-page write left it torn, and HDF5 loops forever
-    parsing a torn collection (zeros where an object header should be). HDF5 only fills
-    collections it holds in its metadata cache, so evicting the (clean, just flushed) cache
-    here leaves every committed collection as it is on disk, never written again: a torn
-    write can only reach the strings of rows not yet committed. The cache is shrunk to its
-    minimum for one access, then given back its size.
-    """
-    fid = file.id
-    config = fid.get_mdc_config()
-    size = fid.get_mdc_size()[0]  # the cache's current maximum, given back below
-    config.set_initial_size, config.initial_size = True, _MDC_MIN
-    config.min_size, config.max_size = _MDC_MIN, _MDC_MIN
-    keep = fid.get_mdc_config()
-    fid.set_mdc_config(config)
-    try:
-        file[COUNTER][:1]  # an access: the cache makes room for it, evicting every clean entry it can
-    finally:
-        keep.set_initial_size, keep.initial_size = True, max(size, keep.min_size)
-        fid.set_mdc_config(keep)
-
-
-_MDC_MIN = 1024  # HDF5's smallest metadata cache
 
 
 def take_over_leftovers(
@@ -114,21 +87,23 @@ def _first_resumable(paths: tuple[Path, ...], settings: Settings, warn: Callable
 
 def reopen(partial: Path, kept: Kept, frames: dict[str, np.ndarray]) -> h5py.File:
     """Open the partial file for writing: status flags of a dead writer cleared, the tail after
-    the kept records dropped, ``/errors`` emptied (the run lists its errors again), SWMR on."""
+    the kept records dropped, ``/errors`` emptied (the run lists its errors again), the strings of
+    the rows to come staged, SWMR on."""
     clear_status_flags(partial)  # safe: we hold the lock, so no live writer has it open
     file = open_for_writing(partial, "a")
     try:
         _add_missing_columns(file, kept, frames)
         for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
             file[name].resize(kept.windows, axis=0)
-        for group, columns, n in (("records", RECORD_COLUMNS, kept.records), ("errors", ERROR_COLUMNS, 0)):
-            for key in columns:
-                if key in file[group]:
-                    _shrink(file[group][key], n)
+        for key in RECORD_COLUMNS:
+            if key not in STRING_COLUMNS["records"]:
+                file["records"][key].resize(kept.records, axis=0)
+        for table, n in (("records", kept.records), ("errors", 0)):
+            staged.stage(file, table, STRING_COLUMNS[table], n)
         file.attrs["complete"] = False
+        seal_strings(file)  # the kept rows' CRCs, where a finished file's covered more
         file[COUNTER][:] = (kept.records, kept.windows, 0)
         file.swmr_mode = True
-        seal_heaps(file)
     except BaseException:
         file.close()
         raise
@@ -147,32 +122,10 @@ def _add_missing_columns(file: h5py.File, kept: Kept, frames: dict[str, np.ndarr
             dtype = (RECORD_COLUMNS if group == "records" else WINDOW_COLUMNS)[key]
             values = np.asarray(tables[group][key], dtype=dtype)
             wide = values.shape[1:]  # the lead masks: (n_records, n_leads)
-            file[group].create_dataset(key, data=values, maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide))
+            file[group].create_dataset(key, data=values, maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
+                                      **checksum_keywords(dtype))
     if "bits" not in file["windows/qc"].attrs:
         file["windows/qc"].attrs["bits"] = BITS_ATTR
     for name, values in frames.items():
         if f"frames/{name}" not in file:
-            file.create_dataset(f"frames/{name}", data=values)
-
-
-def _shrink(dataset: h5py.Dataset, n: int) -> None:
-    """Cut ``dataset`` to ``n`` rows; a string column's last chunk is rewritten as raw bytes, its cells past ``n``
-    zeroed (empty).
-
-    A killed writer may leave string cells past the end whose global-heap objects never
-    reached the file, or sit in a torn collection (raw chunks are flushed before metadata).
-    HDF5 frees the old object of a cell it overwrites, reading its collection, and fails, or
-    loops on a torn one. Writing the kept cells back as raw bytes keeps them pointing at their
-    own objects (no string is copied into a collection a later flush could tear) and leaves
-    the cells after them empty.
-    """
-    edge = n - n % dataset.chunks[0]
-    if not h5py.check_string_dtype(dataset.dtype) or edge == n:
-        dataset.resize(n, axis=0)
-        return
-    _, raw = dataset.id.read_direct_chunk((edge,))
-    cell = len(raw) // dataset.chunks[0]  # a cell's bytes on disk: length, collection address, object index
-    kept = bytes(raw[: (n - edge) * cell])
-    dataset.resize(edge, axis=0)
-    dataset.resize(n, axis=0)
-    dataset.id.write_direct_chunk((edge,), kept + bytes(len(raw) - len(kept)))
+            file.create_dataset(f"frames/{name}", data=values, **checksum_keywords(values.dtype))

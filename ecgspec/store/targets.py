@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import MergeError
 from ..targets.vocabulary import TargetTable, from_config
+from .checksums import checksum_keywords
 from .record_groups import LABELS, META
 
 __all__ = ["TARGETS", "Targets", "flat_columns", "target_table", "write_targets", "read_targets", "file_classes",
@@ -48,7 +49,7 @@ def write_targets(file: h5py.File, table: TargetTable | None) -> None:
     if table is None:
         return
     dataset = file.create_dataset(TARGETS, data=np.asarray(table.matrix, dtype=np.uint8).reshape(len(table.matrix), -1),
-                                  dtype=np.uint8)
+                                  dtype=np.uint8, **checksum_keywords(np.uint8))
     dataset.attrs["classes"] = json.dumps(list(table.classes), ensure_ascii=False)
     dataset.attrs["codes"] = json.dumps([list(c) for c in table.codes], ensure_ascii=False)
     dataset.attrs["vocabulary"] = table.vocabulary

@@ -3,12 +3,12 @@
 The layout and the crash-safety rules are in :mod:`ecgspec.store.layout`. The file is written in
 HDF5's SWMR mode, so that it stays valid however the process dies and can be read while it
 grows; ``--resume`` continues it in place (:mod:`ecgspec.store.resume` takes over and reopens what
-earlier runs left, :mod:`ecgspec.store.swmr` clears what a dead writer left set).
+earlier runs left, :mod:`ecgspec.store.swmr` keeps to one live writer); a new file is laid out by
+:mod:`ecgspec.store.new_file`, finished by :mod:`ecgspec.store.finishing`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -17,15 +17,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .. import __version__
 from ..errors import DiskFull, one_line
+from . import finishing, staged
 from .layout import (
     COUNTER,
-    ERROR_COLUMNS,
     FRAME_COLUMNS,
     MASK_COLUMNS,
     RECORD_COLUMNS,
     STORE_DTYPES,
+    STRING_COLUMNS,
     WINDOW_COLUMNS,
     OutputError,
     RecordRow,
@@ -36,11 +36,12 @@ from .layout import (
     partial_path,
 )
 from .leftovers import UNUSABLE, Kept, check_folder
-from .record_groups import LabelColumns, group_columns, write_groups
-from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, seal_heaps, take_over_leftovers
-from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, LIBVER
+from .new_file import lay_out
+from .record_groups import LabelColumns
+from .resume import WRITE_CACHE_BYTES, open_for_writing, reopen, take_over_leftovers
+from .schema import LIBVER
 from .swmr import LockHeld, WriterLock
-from .targets import Targets, target_table, write_targets
+from .targets import Targets
 
 __all__ = ["DiskFull", "SpectrogramWriter"]
 
@@ -100,6 +101,8 @@ class SpectrogramWriter:
         self._lock: WriterLock | None = self._take_lock()
         self._file, kept = self._open(overwrite, resume, frequencies, attrs, filters)
         self.done_names = kept.names  # records kept from the earlier run (resume)
+        self.repaired = kept.repaired  # records of the earlier run whose rows failed their checksum
+        self.warnings += kept.repair_warnings(self.partial)
         self._fd = os.open(self.partial, os.O_RDONLY)  # for fsync; the same inode after the rename
         self._start_counts(kept)
 
@@ -144,7 +147,12 @@ class SpectrogramWriter:
 
     def _start_counts(self, kept: Kept) -> None:
         """The append path's counts and queues, starting from what the file keeps."""
-        self._counter = self._file[COUNTER]
+        # each dataset appended to, opened once and held: HDF5 drops a dataset's chunk cache when its last handle
+        # closes, and a checksummed chunk was then checked, written and read back whole at every append
+        names = ["spectrograms", COUNTER, *(f"windows/{k}" for k in WINDOW_COLUMNS),
+                 *(f"records/{k}" for k in RECORD_COLUMNS if k not in STRING_COLUMNS["records"])]
+        self._handles = {name: self._file[name] for name in names}
+        self._counter = self._handles[COUNTER]
         self._n_windows = self._n_committed_windows = kept.windows
         self._n_records = kept.records
         self._n_errors = 0
@@ -161,50 +169,15 @@ class SpectrogramWriter:
         except OSError as exc:
             raise OutputError(f"cannot create {self.partial}: {exc}") from exc
         try:
-            self._lay_out(file, frequencies, attrs, filters)
+            lay_out(file, self.window_shape, self.dtype, self._config, self._frames, frequencies, attrs, filters)
             file.swmr_mode = True  # every dataset and attribute exists before: SWMR allows no new ones
-            seal_heaps(file)  # the attributes' strings: no row's strings join their collection
         except BaseException:
             file.close()
             self.partial.unlink()
             raise
         return file
 
-    def _lay_out(
-        self, file: h5py.File, frequencies: np.ndarray, attrs: dict[str, Any], filters: dict[str, Any]
-    ) -> None:
-        per_chunk = max(1, HDF5_CHUNK_BYTES // self._window_bytes)
-        file.create_dataset(
-            "spectrograms",
-            shape=(0, *self.window_shape),
-            maxshape=(None, *self.window_shape),
-            chunks=(per_chunk, *self.window_shape),
-            dtype=self.dtype,
-            **filters,
-        )
-        for group, columns in (("windows", WINDOW_COLUMNS), ("errors", ERROR_COLUMNS), ("records", RECORD_COLUMNS)):
-            for name, dtype in columns.items():
-                path = f"{group}/{name}"
-                wide = (int(self._config["n_channels"]),) if group == "records" and name in MASK_COLUMNS else ()
-                file.create_dataset(path, shape=(0, *wide), maxshape=(None, *wide), chunks=(COLUMN_CHUNK, *wide),
-                                    dtype=dtype)
-        file["windows/qc"].attrs["bits"] = BITS_ATTR
-        for name, values in self._frames.items():  # /frames/time, /frames/edge: one value per output frame
-            file.create_dataset(f"frames/{name}", data=values)
-        file.create_dataset("frequencies", data=frequencies, maxshape=(None,), chunks=(max(1, len(frequencies)),))
-        for key, value in attrs.items():
-            file.attrs[key] = value if key != "config" else json.dumps(self._config, sort_keys=True)
-        file.attrs["window_shape"] = np.asarray(self.window_shape, dtype=np.int64)
-        file.attrs["ecgspec_version"] = __version__
-        file.attrs["layout_version"] = LAYOUT_VERSION
-        file.attrs["complete"] = False
-        file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64))
-
     # -- writing -----------------------------------------------------------------------------
-
-    @property
-    def _window_bytes(self) -> int:
-        return int(np.prod(self.window_shape)) * self.dtype.itemsize
 
     @property
     def next_record_row(self) -> int:
@@ -241,7 +214,7 @@ class SpectrogramWriter:
         end = self._n_windows + n
         for name, data in (("spectrograms", values), ("windows/record", records), ("windows/start", starts),
                            ("windows/qc", qc)):
-            dataset = self._file[name]
+            dataset = self._handles[name]
             dataset.resize(end, axis=0)
             dataset[self._n_windows : end] = data
         self._n_windows = end
@@ -271,7 +244,7 @@ class SpectrogramWriter:
             raise ValueError(f"discard_windows: got {n}, only {pending} windows are uncommitted")
         end = self._n_windows - n
         for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
-            self._file[name].resize(end, axis=0)
+            self._handles[name].resize(end, axis=0)
         self._n_windows = end
         self._tail_rows = self._tail_rows[: len(self._tail_rows) - n]
 
@@ -298,9 +271,14 @@ class SpectrogramWriter:
         self._queued.setdefault(group, []).append(values)
 
     def _write_rows(self) -> None:
+        """Append the queued rows: their strings to ``/staged`` (:mod:`ecgspec.store.staged`), the rest to
+        their columns."""
         for group, rows in self._queued.items():
+            staged.write(self._file, group, rows)
             for key in rows[0] if rows else ():
-                dataset = self._file[group][key]
+                if key in STRING_COLUMNS[group]:
+                    continue
+                dataset = self._handles[f"{group}/{key}"]
                 n = dataset.shape[0]
                 dataset.resize(n + len(rows), axis=0)
                 values = [row[key] for row in rows]
@@ -346,7 +324,6 @@ class SpectrogramWriter:
             _drop_cached(self._fd)
         self._counter[:] = (self._n_records, self._n_committed_windows, self._n_errors)
         self._counter.flush()
-        seal_heaps(self._file)  # the next commit's strings go to new collections (see seal_heaps)
         self._unflushed = 0
         self._flushed_blocks = os.fstat(self._fd).st_blocks * 512
 
@@ -358,16 +335,14 @@ class SpectrogramWriter:
         if pending:
             raise ValueError(f"finish: {pending} windows written but their record never committed")
         self.flush()
-        groups = group_columns(self._file, self._n_records, self.labels)  # /records/meta, /records/labels
-        targets = target_table(self.targets, groups, self._n_records)  # /records/targets, from those
+        work = finishing.prepare(self._file, self._n_records, self._n_errors, self.labels)
+        self._reserve(work.nbytes)  # a full disk stops the run here, the file valid to its last commit
         self._file.close()
-        self._file = None
+        self._file, self._handles = None, {}
         # attributes cannot change in SWMR mode; HDF5's own file lock is not needed (we hold ours)
         # and would fail while a reader has the file open
         with h5py.File(self.partial, "a", libver=LIBVER, locking=False) as file:
-            self.warnings += write_groups(file, self._n_records, groups)
-            write_targets(file, targets)
-            file.attrs["complete"] = True
+            self.warnings += finishing.complete(file, work, self.targets)
         if self.durable:
             os.fsync(self._fd)
         os.replace(self.partial, self.output)

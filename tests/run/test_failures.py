@@ -118,7 +118,7 @@ def test_max_errors_stops_resumably_and_resume_equals_an_uninterrupted_run(tmp_p
     assert last.startswith("ecgspec: error: 3 records failed, more than --max-errors 2; the ") and "--resume" in last
     kept = int(last.split("; the ")[1].split()[0])
     with h5py.File(f"{stopped}.partial") as f:
-        assert f["records/name"].shape[0] == kept > 0
+        assert int(f["committed"][0]) == kept > 0  # (a partial file stages its names: /records/name grows at finish)
     res = cli(corpus, stopped, *SMALL, "--resume")
     assert res.exit_code == 1, res.stderr
     res = cli(corpus, full, *SMALL, "--max-errors", "1000")

@@ -174,9 +174,9 @@ def test_shard_from_yaml_and_the_api(run, tmp_path):
 def test_streamed_copy_with_stored_chunks(run, tmp_path, monkeypatch):
     """Large-dataset path: slices ending on chunk boundaries, and gzip chunks copied as stored bytes."""
     import ecgspec.store.merge as merge
-    import ecgspec.store.writer as writer
+    import ecgspec.store.new_file as new_file
 
-    monkeypatch.setattr(writer, "HDF5_CHUNK_BYTES", 4 * 12 * 32 * 38 * 4)  # 4 windows a chunk
+    monkeypatch.setattr(new_file, "HDF5_CHUNK_BYTES", 4 * 12 * 32 * 38 * 4)  # 4 windows a chunk
     monkeypatch.setattr(merge, "COPY_BYTES", 10 * 12 * 32 * 38 * 4)  # stream in steps of 8 windows
     settings = dict(config={"n_bins": 32, "feature_fs": 50}, batch_size=8, compression="gzip", log=lambda m: None)
     single = tmp_path / "single.h5"

@@ -2,7 +2,8 @@
 
 The damage is the kind HDF5 loops on: the committed names' global-heap collection with its
 objects after the first zeroed (a zeroed page of a disk or a copy), where parsing meets a
-zero-length object header and never advances. Plain h5py hangs on it; ecgspec reads it
+zero-length object header and never advances. (The names of a finished file, here one being
+resumed: a partial file keeps the strings of the rows it adds out of the global heap.) Plain h5py hangs on it; ecgspec reads it
 first in a child process with a deadline (ecgspec.store.probe).
 """
 
@@ -38,11 +39,13 @@ def add(w: SpectrogramWriter, name: str) -> None:
 
 
 def looping_partial(folder: Path) -> Path:
-    """A partial of 20 committed records whose names' collection is zeroed after its first object."""
+    """A partial of 20 committed records whose names' collection is zeroed after its first object: a finished
+    file being resumed (its names are HDF5 strings, where a new partial stages them as plain bytes)."""
     w = new_writer(folder / "out.h5")
     for name in NAMES[:20]:
         add(w, name)
-    w.close()
+    w.finish()
+    new_writer(folder / "out.h5", resume=True).close()
     partial = folder / "out.h5.partial"
     with h5py.File(partial, "r") as f:
         _, raw = f["records/name"].id.read_direct_chunk((0,))
@@ -134,3 +137,32 @@ def test_a_sound_partial_answers_quickly_and_a_finished_file_is_not_probed(tmp_p
     monkeypatch.setattr(probe, "_fork_reader", lambda *args: calls.append(args))
     with ecgspec.open(tmp_path / "out.h5", allow_partial=True) as ds:
         assert len(ds.records["name"]) == 5 and calls == []
+
+
+def test_the_deadline_comes_from_a_measured_healthy_read_and_stays_under_5_s_at_10_gb(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    from ecgspec.store import probe
+
+    monkeypatch.delenv("ECGSPEC_PROBE_SECONDS", raising=False)
+    big = tmp_path / "big.h5.partial"
+    big.write_bytes(b"")
+    os.truncate(big, 10 * 10**9)  # sparse: 10 GB that take no room
+    reference = probe.reference_seconds(fork=True)
+    assert 0 < reference < 1  # a fork reading a small file: milliseconds, a loaded machine's included
+    seconds = probe.deadline_seconds(big, fork=True)
+    assert seconds == pytest.approx(probe.FLOOR_SECONDS + probe.REFERENCE_TIMES * reference + 2.5)
+    assert seconds < 4.5
+    monkeypatch.setattr(probe, "_measured", {True: (0.5, time.monotonic())})  # a machine 25x slower
+    assert probe.deadline_seconds(big, fork=True) == pytest.approx(1 + 4 * 0.5 + 2.5)
+
+
+def test_info_tells_a_damaged_10_gb_partial_within_5_s_without_a_set_deadline(tmp_path: Path, monkeypatch) -> None:
+    from ecgspec.store.summary import describe
+
+    monkeypatch.delenv("ECGSPEC_PROBE_SECONDS", raising=False)
+    partial = looping_partial(tmp_path)
+    os.truncate(partial, 10 * 10**9)  # as large as 10 GB (sparse): the deadline's size term at its largest
+    began = time.monotonic()
+    with pytest.raises(OutputError, match="did not finish within . s: damaged"):
+        describe(partial)
+    assert time.monotonic() - began < 5

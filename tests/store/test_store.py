@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ecgspec.store import layout, reader
+from ecgspec.store import layout, reader, summary
 from ecgspec.store.layout import OutputError, RecordRow, clip_to_stored
 from tests.helpers.compare import assert_same, assert_same_by_name
 from tests.helpers.paths import ROOT
@@ -155,7 +155,7 @@ def test_compression_round_trip(out: Path, compression: str | None) -> None:
         if compression == "gzip":
             assert f["spectrograms"].compression_opts == 4
         assert np.array_equal(f["spectrograms"][()], np.concatenate([r.spectrograms for r in records]))
-    assert reader.describe(out)["compression"] == expected
+    assert summary.describe(out)["compression"] == expected
 
 
 def test_unknown_or_missing_codec_is_refused(out: Path) -> None:
@@ -168,7 +168,7 @@ def test_unknown_or_missing_codec_is_refused(out: Path) -> None:
             writer(out, compression="zstd")
     else:
         run(writer(out, compression="zstd"), fake_records(["a"]))
-        assert reader.describe(out)["compression"] == "zstd"
+        assert summary.describe(out)["compression"] == "zstd"
     assert not layout.partial_path(out).exists()
 
 
@@ -206,7 +206,7 @@ def test_close_without_finish_keeps_the_partial_and_open_refuses_it(out: Path) -
     partial.rename(renamed)
     with pytest.raises(OutputError, match="unfinished"):
         reader.open(renamed)
-    info = reader.describe(renamed)
+    info = summary.describe(renamed)
     assert info["complete"] is False and info["records"] == 1
 
 
@@ -347,7 +347,7 @@ def test_misuse_is_refused(out: Path) -> None:
 def test_describe(out: Path) -> None:
     records = fake_records(["a", "b", "c"])
     run(writer(out, compression="gzip"), records, errors={"x": "bad header"})
-    info = reader.describe(out)
+    info = summary.describe(out)
     assert info == {
         "path": str(out),
         "complete": True,
@@ -358,6 +358,7 @@ def test_describe(out: Path) -> None:
         "window_shape": list(SMALL),
         "dtype": "float32",
         "compression": "gzip",
+        "checksummed": True,
         "config": CONFIG,
         "meta": [],  # fake records carry no header comments
         "labels": [],
@@ -371,8 +372,8 @@ def test_reading_a_summary_imports_no_torch(out: Path) -> None:
     """``ecgspec info`` must stay fast: the reader and the layout import torch only when a window is indexed."""
     run(writer(out), fake_records(["a"]))
     script = (
-        "import sys, ecgspec.store.reader, ecgspec.store.layout, ecgspec.store.writer\n"
-        f"info = ecgspec.store.reader.describe({str(out)!r})\n"
+        "import sys, ecgspec.store.reader, ecgspec.store.summary, ecgspec.store.layout, ecgspec.store.writer\n"
+        f"info = ecgspec.store.summary.describe({str(out)!r})\n"
         "print(info['records'], 'torch' in sys.modules)\n"
         f"ecgspec.store.reader.open({str(out)!r})[0]\n"
         "print('torch' in sys.modules)\n"

@@ -15,7 +15,8 @@ import pytest
 
 from ecgspec.store import layout, reader
 from ecgspec.store.layout import OutputError
-from ecgspec.store.swmr import LockHeld, WriterLock, clear_status_flags, lookup3, superblock_version
+from ecgspec.store.lowlevel import clear_status_flags, lookup3, superblock_version
+from ecgspec.store.swmr import LockHeld, WriterLock
 from tests.helpers.store import compute, fake_records, run, writer
 
 FORK = multiprocessing.get_context("fork")
