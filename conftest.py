@@ -3,7 +3,8 @@ and every ```bash block, in order, in a sandbox folder per page; a block precede
 ``<!-- skip: next -->`` is shown, not run (a GPU, a cluster, a dataset the machine does not hold).
 
 The sandbox holds what the pages name: ``records/`` (10 CinC 2021 records, hard-linked from the shared
-data), ``cpsc2021/`` (3 long 2-lead records) and ``ptbxl/`` (PTB-XL's scp_statements.csv); ``ecgspec``
+data), ``cpsc2021/`` (3 long 2-lead records), ``ptbxl/`` (PTB-XL's scp_statements.csv) and ``hospital/`` (a GE MUSE,
+an HL7 aECG, a DICOM and an SCP-ECG file, as their writers made them); ``ecgspec``
 and ``python`` on PATH are this checkout's. A page's blocks share one namespace and one folder, so a
 page reads as a session a user types.
 """
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sybil import Example, Sybil
 from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser, SkipParser
 
@@ -27,6 +29,9 @@ SANDBOX_FILES = {
     "records": [DATA / "cinc2021" / f"E0750{i}.{ext}" for i in range(10) for ext in ("hea", "mat")],
     "cpsc2021": [DATA / "cpsc2021" / f"data_{n}.{ext}" for n in ("101_6", "21_7", "8_2") for ext in ("hea", "dat")],
     "ptbxl": [DATA / "ptbxl" / "scp_statements.csv"],
+    "hospital": [DATA / "real" / "clinical" / name for name in (
+        "muse/braveheart_example1.xml", "hl7aecg/hl7_Example_aECG.xml", "dicom/anonymous_ecg_mortara.dcm",
+        "scp/ecgtoolkit_Example.scp")],
 }
 
 
@@ -65,7 +70,15 @@ def run_bash(example: Example) -> None:
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), CodeBlockParser("bash", run_bash), SkipParser()],
-    patterns=["docs/**/*.md"],
+    patterns=["README.md", "docs/**/*.md"],
     setup=sandbox,
     teardown=leave,
 ).pytest()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The pages' blocks are end-to-end runs (extractions, torch's import; 60 blocks ~3 minutes here): slow, so
+    ``make test-fast`` leaves them to ``make test``."""
+    for item in items:
+        if item.path.suffix == ".md":
+            item.add_marker(pytest.mark.slow)

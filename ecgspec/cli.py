@@ -164,7 +164,7 @@ def main(debug: bool) -> None:
               help="HDF5 compression; zstd and blosc2 need hdf5plugin [none].")
 @click.option("--store", type=click.Choice(STORES), help="What the file keeps: each window's spectrogram, or each"
               " record's prepared signal, the spectrograms computed as ecgspec.open reads them [spectrograms].")
-@click.option("--input-fs", type=float, help="Sampling rate of .npy records [--fs].")
+@click.option("--input-fs", type=float, help="Sampling rate of .npy and .csv records [--fs], and of CODE-15% parts [400].")
 @click.option("--max-nan", type=float, help="Skip windows with a larger share of missing samples [0.1].")
 @click.option("--on-error", type=click.Choice(ON_ERROR), help="Bad record: skip it, or stop [skip].")
 @click.option("--workers", type=click.IntRange(min=0), help="Reader processes; 0 reads in threads of this process [the CPUs it may use].")

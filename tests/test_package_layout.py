@@ -200,8 +200,18 @@ NOT_YET = {"store/layout.py", "store/reader.py", "store/writer.py", "readers/cli
            "readers/clinical/scp_tags.py:_tag"}
 
 
+def docstring_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The lines of a function's docstring: the public API's NumPy-style docstrings (parameters, errors, an
+    example) are the reference the docs site is generated from, not code, so the size limit leaves them out."""
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return first.end_lineno - first.lineno + 1
+    return 0
+
+
 def oversized(root: Path) -> list[str]:
-    """Modules over MAX_MODULE_LINES lines and functions over MAX_FUNCTION_LINES (def to last line) under ``root``."""
+    """Modules over MAX_MODULE_LINES lines and functions over MAX_FUNCTION_LINES (def to last line, its
+    docstring left out) under ``root``."""
     found = []
     for path in sorted(root.rglob("*.py")):
         name = path.relative_to(root).as_posix()
@@ -210,7 +220,7 @@ def oversized(root: Path) -> list[str]:
             found.append(name)
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+                if node.end_lineno - node.lineno + 1 - docstring_lines(node) > MAX_FUNCTION_LINES:
                     found.append(f"{name}:{node.name}")
     return found
 
@@ -222,4 +232,12 @@ def test_modules_and_functions_are_small():
 def test_the_size_check_finds_a_long_function(tmp_path: Path):
     body = "\n".join(f"    x = {i}" for i in range(MAX_FUNCTION_LINES))
     (tmp_path / "m.py").write_text(f"def long():\n{body}\n\n\ndef short():\n    return 1\n")
+    assert oversized(tmp_path) == ["m.py:long"]
+
+
+def test_the_size_check_leaves_docstrings_out_but_not_code(tmp_path: Path):
+    doc = "\n".join(f"    line {i}" for i in range(MAX_FUNCTION_LINES))
+    body = "\n".join(f"    x = {i}" for i in range(MAX_FUNCTION_LINES - 2))
+    (tmp_path / "m.py").write_text(f'def documented():\n    """Doc.\n{doc}\n    """\n{body}\n    return x\n\n\n'
+                                   f'def long():\n    """Doc."""\n{body}\n    y = 1\n    z = 2\n    return y\n')
     assert oversized(tmp_path) == ["m.py:long"]

@@ -63,19 +63,59 @@ def resolve_device(value: Any) -> torch.device:
 
 
 class InputConfig(dict):
-    """torch_ecg's ``InputConfig`` for spectrogram input, validated on construction.
+    """torch_ecg's ``InputConfig`` for spectrogram input, every field checked on construction.
 
-    A ``dict`` with attribute access, like torch_ecg's ``CFG``. Required: ``n_channels``,
-    ``n_samples``, ``n_bins`` and ``fs`` (or its alias ``sample_rate``). Optional, with
-    torch_ecg's defaults: ``input_type="spectrogram"``, ``window_size=1/20`` and
-    ``overlap_size=1/40`` (seconds), ``feature_fs=None``, ``to1d=False``,
-    ``ensure_batch_dim=True``, ``dtype=torch.float32``, ``device`` (CUDA when available).
-    Unknown keys such as ``name`` are kept untouched. Every change after construction
-    (``cfg.n_bins = 64``, ``cfg.update(...)``, ``del cfg["fs"]``) is validated as a new config would
-    be: a bad one raises :class:`ConfigError` and leaves the config as it was.
+    A ``dict`` with attribute access, like torch_ecg's ``CFG``: ``cfg.n_bins`` is ``cfg["n_bins"]``.
+    Every change after construction (``cfg.n_bins = 64``, ``cfg.update(...)``, ``del cfg["fs"]``)
+    is checked as a new config would be: a bad one raises and leaves the config as it was.
 
-    ``win_length``, ``hop_length``, ``n_fft``, ``n_frames`` and ``window_shape`` are
-    worked out by :mod:`ecgspec.engine.frames` (Python's banker's ``round``, as torch_ecg).
+    Parameters
+    ----------
+    n_channels : int
+        Leads (signals) a window holds.
+    n_samples : int
+        Samples a window holds, at ``fs``.
+    n_bins : int
+        Frequency bins; the FFT size is ``n_fft = 2 * (n_bins - 1)``.
+    fs : float
+        Sampling rate of the windows, Hz (``sample_rate`` is accepted as its alias).
+    window_size : float, default 1/20
+        STFT window, seconds: ``win_length = round(window_size * fs)`` (Python's ``round``).
+    overlap_size : float, default 1/40
+        Overlap of successive windows, seconds: ``hop_length = win_length - round(overlap_size * fs)``.
+    feature_fs : float or None, default None
+        Rescale the frame axis to this rate, nearest neighbour: ``floor(n_frames * feature_fs / fs)`` frames.
+    to1d : bool, default False
+        Merge the channel and bin axes: windows of ``(n_channels * n_bins, n_frames)``.
+    ensure_batch_dim : bool, default True
+        A 2-D waveform gains a batch axis.
+    dtype : str or torch.dtype, default torch.float32
+        The engine's dtype, float32 or float64.
+    device : str or torch.device, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``; default (or ``"auto"``): CUDA when torch sees a GPU.
+    input_type : str, default "spectrogram"
+        The only input type ecgspec computes.
+    **other
+        Unknown keys (``name``, ...) are kept untouched.
+
+    Raises
+    ------
+    ConfigError
+        A missing or invalid field (also a ``ValueError``); the message names the field, the value
+        and what is allowed, e.g. a window longer than ``n_fft``.
+
+    Examples
+    --------
+    >>> from ecgspec import InputConfig
+    >>> cfg = InputConfig(n_channels=12, n_samples=5000, n_bins=128, fs=500, feature_fs=100)
+    >>> cfg.win_length, cfg.hop_length, cfg.n_fft, cfg.window_shape
+    (25, 13, 254, (12, 128, 77))
+    >>> cfg.n_bins = 8
+    Traceback (most recent call last):
+    ...
+    ecgspec.errors.ConfigError: window_size: got 0.05, gives a 25-sample window at fs=500, longer than n_fft = 2 * (n_bins - 1) = 14; use n_bins >= 14 or a shorter window
+    >>> cfg.n_bins
+    128
     """
 
     def __init__(self, *args: Mapping[str, Any], **kwargs: Any) -> None:

@@ -34,8 +34,32 @@ ArrayLike = np.ndarray | torch.Tensor
 
 
 class SpectrogramInput:
-    """Power spectrograms of ``(batch, n_channels, n_samples)`` waveforms.
+    """Power spectrograms of ``(batch, n_channels, n_samples)`` waveforms, as torch_ecg computes them.
 
+    The numbers of ``torch_ecg.components.inputs.SpectrogramInput`` (0.0.33) within ``1e-4 *
+    max|ref|`` in float32, several times faster. Call it (or :meth:`from_waveform`) on a batch.
+
+    Parameters
+    ----------
+    config : InputConfig or mapping
+        The engine's config (a mapping is checked into an :class:`InputConfig`).
+    method : {"matmul", "fft"} or None, default None
+        How each frame's spectrum is computed: a matrix product with a windowed cosine/sine basis,
+        or ``torch.stft``; None picks the cheaper for the window and FFT sizes.
+
+    Attributes
+    ----------
+    win_length, hop_length, n_fft, n_frames : int
+        The STFT's sizes in samples at ``fs``, and the frames a window gives.
+
+    Raises
+    ------
+    ConfigError
+        An invalid config, an unknown ``method``, or a CUDA device torch does not see.
+
+    Examples
+    --------
+    >>> from ecgspec import InputConfig, SpectrogramInput
     >>> cfg = InputConfig(n_channels=12, n_samples=5000, n_bins=128, fs=500)
     >>> engine = SpectrogramInput(cfg)
     >>> engine.win_length, engine.hop_length, engine.n_fft
@@ -89,14 +113,38 @@ class SpectrogramInput:
         return self.from_waveform(waveform, out)
 
     def from_waveform(self, waveform: ArrayLike, out: torch.Tensor | None = None) -> torch.Tensor:
-        """Spectrograms of ``waveform`` ``(batch, n_channels, n_samples)`` or ``(n_channels, n_samples)``.
+        """Spectrograms of ``waveform``, ``(batch, n_channels, n_samples)`` or ``(n_channels, n_samples)``.
 
-        Returns ``(batch, n_channels, n_bins, n_frames)`` (``(batch, n_channels * n_bins,
-        n_frames)`` with ``to1d``), on the config's device and dtype, where
-        ``n_frames = n_samples // hop_length + 1``, times ``feature_fs / fs`` (floored)
-        when ``feature_fs`` is set. 2-D input gains a batch axis unless
-        ``ensure_batch_dim`` is false. ``out``, a contiguous tensor of that shape on the
-        engine's device and dtype, receives the result (saves allocating it per batch).
+        Parameters
+        ----------
+        waveform : torch.Tensor or numpy.ndarray
+            Waveforms at the config's ``fs``, ``n_channels`` by ``n_samples`` each (any float dtype;
+            converted to the engine's dtype and device).
+        out : torch.Tensor, optional
+            A contiguous tensor of the result's shape on the engine's device and dtype to write
+            into (saves allocating one per batch).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, n_channels, n_bins, n_frames)`` (``(batch, n_channels * n_bins, n_frames)``
+            with ``to1d``), on the config's device and dtype, where ``n_frames = n_samples //
+            hop_length + 1``, times ``feature_fs / fs`` (floored) when ``feature_fs`` is set. 2-D
+            input gains a batch axis unless ``ensure_batch_dim`` is false.
+
+        Raises
+        ------
+        WaveformError
+            A waveform of another shape, or an ``out`` of another shape, dtype or device (also a
+            ``ValueError``).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from ecgspec import InputConfig, SpectrogramInput
+        >>> engine = SpectrogramInput(InputConfig(n_channels=2, n_samples=1000, n_bins=64, fs=500, device="cpu"))
+        >>> engine(torch.randn(4, 2, 1000)).shape
+        torch.Size([4, 2, 64, 77])
         """
         x = self._as_tensor(waveform)
         out_shape = self.compute_input_shape(x.shape)

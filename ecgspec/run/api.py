@@ -50,18 +50,72 @@ def extract(
     space_check: bool = True,
     **options: Any,
 ) -> ExtractResult:
-    """Extract spectrograms of every record under ``inputs`` into the HDF5 file ``output``.
+    """Extract the spectrograms of every record under ``inputs`` into the HDF5 file ``output``.
 
-    ``config``: a YAML path or a mapping of torch_ecg ``InputConfig`` keys (``n_bins``,
-    ``fs``, ``n_samples``, ...; defaults are the seed config), optionally with an
-    ``extract:`` mapping of options. ``options`` are the command's options by name
-    (``leads``, ``stride``, ``batch_size``, ``device``, ``dtype``, ``compression``,
-    ``input_fs``, ``max_nan``, ``on_error``, ``workers``, ``max_errors``, ``shard=(K, N)``,
-    ``cluster="local:4"``, ``merge="virtual"``) and override the config. With ``cluster="local:N"`` worker processes are
-    spawned: call it under ``if __name__ == "__main__":`` in a script.
-    ``overwrite`` ... ``space_check``: see :class:`RunControl`.
+    The Python form of ``ecgspec extract``: the same run, the same file, the same checks.
 
-    >>> result = extract("../shared/data/cinc2021", "out.h5", {"n_bins": 64})  # doctest: +SKIP
+    Parameters
+    ----------
+    inputs : str, Path or sequence of them
+        Records (a path with or without extension), folders (searched recursively), or ``"-"``
+        to read record paths from ``stdin``.
+    output : str or Path
+        The HDF5 file to write; it is written as ``OUTPUT.partial`` and renamed when complete.
+    config : str, Path or mapping, optional
+        A YAML file, or a mapping of torch_ecg ``InputConfig`` keys (``n_bins``, ``fs``,
+        ``n_samples``, ``feature_fs``, ``to1d``, ...), optionally with an ``extract:`` mapping of
+        options. Default: the seed config (12 leads, 5000 samples at 500 Hz, 128 bins).
+    overwrite : bool, default False
+        Replace ``output`` (and any partial file) if it exists.
+    resume : bool, default False
+        Continue an interrupted run in place, or add the records new since to a finished file.
+    progress : bool, default False
+        A progress bar on stderr.
+    log_every : float, default 0.0
+        Without the bar, a progress line through ``log`` every this many seconds (0: none).
+    stdin : text file, optional
+        Where the input ``"-"`` reads record paths (default: ``sys.stdin``).
+    log : callable, default: print to stderr
+        Called with each message line (skipped records, warnings, progress).
+    space_check : bool, default True
+        Refuse to start when the expected output exceeds the free space of its folder.
+    **options
+        ``ecgspec extract``'s options by their Python names (``--lead-set`` is ``lead_set``,
+        ``--shard K/N`` is ``shard=(K, N)``; every one, its default and choices: the command line
+        reference), and the engine's keys, which override ``config``: ``leads="I,II"`` or a list,
+        ``channels=[5, 0]``, ``stride=2500``, ``dtype="float16"``, ``workers=0``,
+        ``labels="table.csv"``, ``label_key="name"``, ``targets="cinc2021"``, ``cluster="local:4"``.
+
+    Returns
+    -------
+    ExtractResult
+        What the run did: records read, windows written, the records skipped and why.
+
+    Raises
+    ------
+    ConfigError
+        An invalid config or option (also a ``ValueError``), before any record is read.
+    OutputError
+        ``output`` exists (without ``overwrite``/``resume``), cannot be written, or the disk
+        filled up (``DiskFull``: what was written is kept for ``resume``).
+    ExtractError
+        The run could not go on: ``on_error="fail"`` met a bad record, the first 20 records all
+        failed alike, more than ``max_errors`` failed, an unusable ``labels`` table, or SIGINT.
+
+    Notes
+    -----
+    A record that cannot be read is skipped, not raised: it is in ``result.errors`` and the
+    file's ``/errors``. The reader processes (``workers``, by default one per CPU) start from a
+    forkserver, which imports the calling script's main module: call ``extract`` under
+    ``if __name__ == "__main__":`` in a script (or pass ``workers=0``).
+
+    Examples
+    --------
+    >>> import ecgspec
+    >>> result = ecgspec.extract("records/", "out.h5", {"n_bins": 64, "feature_fs": 50}, leads="I,II",
+    ...                          log=lambda line: None)
+    >>> result.records, result.windows, result.window_shape
+    (10, 10, (2, 64, 38))
     """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]

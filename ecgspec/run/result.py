@@ -15,7 +15,37 @@ __all__ = ["ExtractResult", "RunControl", "stderr_log"]
 
 @dataclass
 class ExtractResult:
-    """What a run did: the summary printed at the end (and by ``--json``)."""
+    """What a run did: the summary printed at the end (``summary_line``) and by ``--json`` (``to_dict``).
+
+    Attributes
+    ----------
+    output : str
+        The file written.
+    records, windows : int
+        Records read and windows written by this run (not counting those kept by ``resume``).
+    empty : list of str
+        Records shorter than one window (a ``/records`` row with ``n_windows = 0``).
+    errors : list of (str, str)
+        The records skipped, and why, as ``/errors`` lists them.
+    resumed : int
+        Records kept from a previous run (``resume``).
+    nan_skipped : int
+        Windows skipped for too many missing samples (``max_nan``).
+    seconds, discovery_seconds : float
+        The run's time, and the part of it finding the records took.
+    window_shape : tuple of int
+        One window's spectrogram shape.
+    labels_matched, labels_unmatched, labels_first_unmatched
+        With ``labels``: the records with a row, those without, the first without; else None, 0, None.
+    shares : dict of str to float
+        Each stage's share of the run (``reading``, ``engine``, ``writing``): the one near 1 limits it.
+
+    Examples
+    --------
+    >>> from ecgspec import ExtractResult
+    >>> ExtractResult("out.h5", records=2, windows=4, seconds=2.0).summary_line()
+    'ecgspec: 2 records read, 4 windows written, 0 records without windows, 0 skipped, 2.0 s, 2.0 windows/s'
+    """
 
     output: str
     records: int = 0

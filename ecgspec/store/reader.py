@@ -44,36 +44,72 @@ Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolea
 
 SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
 
+
 class SpectrogramFile(BatchedReads):
-    """An output, read lazily; a map-style Dataset of ``(spectrogram tensor, record_name, start)``.
+    """An output, read lazily: a map-style Dataset of windows for ``torch.utils.data.DataLoader``.
 
-    ``DataLoader`` takes it as it is (map-style datasets are duck-typed: ``__len__`` and
-    ``__getitem__``); it does not subclass ``torch.utils.data.Dataset`` so that reading a
-    file's summary needs no torch. Safe with ``DataLoader(num_workers > 0)``: it pickles as
-    its path alone and each process opens its own HDF5 handle on first use (h5py handles must
-    not cross a fork). Spectrograms keep the stored dtype (float32 or float16).
+    Made by :func:`open`. Item ``i`` is a named tuple ``Window(spectrogram, name, start)``: the
+    window's spectrogram as a tensor of the stored dtype (float32 or float16), its record's name,
+    and its first sample at the config's ``fs``; with ``columns``, a ``WindowColumns`` whose fourth
+    field is a dict of those columns' values. DataLoader batches them into the same named tuple,
+    reading each run of consecutive windows with one HDF5 read into one batch array
+    (:meth:`__getitems__`), which the collate hands on without a copy.
 
-    Rows are in the order records were added: a file made by one run is sorted by record
-    name; records added later by ``--resume`` follow, in their own sorted order. Each window
-    names its record (``/windows/record``), so going by names gives what one run over all
-    the inputs would.
+    Parameters
+    ----------
+    path : str or PathLike
+        An ``ecgspec extract`` output.
+    allow_partial : bool, default False
+        Also read an unfinished output, even one ``extract`` is still writing: the records
+        committed when it was opened or last :meth:`refresh`-ed, a view that only grows. Such a
+        file is first read by a child process within a deadline (HDF5 can loop forever on a
+        damaged file).
+    exclude : int, str or iterable of str, default 0
+        Leave out the windows carrying any of these quality flags: names (``("flat",
+        "clipped")``) or a bitmask (``6``); ``len``, indices and ``windows`` then count the
+        windows kept.
+    where : callable, optional
+        Takes :attr:`records` (every ``/records`` column by name, ``meta/<key>``,
+        ``labels/<column>`` and ``targets`` included) and returns a boolean mask over records:
+        only their windows are kept. With DataLoader workers the mask travels, not the function.
+    columns : iterable of str, optional
+        :attr:`records` columns to add to each item: an item is then ``(spectrogram, name,
+        start, {column: value})``; ``"targets"`` gives the record's class row as a float32 tensor.
 
-    ``allow_partial=True`` also reads an unfinished output, even while ``extract`` is still
-    writing it (HDF5 SWMR): it shows the records committed when it was opened or last
-    :meth:`refresh`-ed, a consistent view that only grows. Such a file is first read by a child
-    process within a deadline (:mod:`ecgspec.store.probe`): one that does not answer in time is damaged,
-    an OutputError, never waited on.
+    Attributes
+    ----------
+    window_shape : tuple of int
+        One window's spectrogram shape (a root attribute of the file, as the four below).
+    n_fft, win_length, hop_length : int
+        The STFT's sizes, in samples at the config's ``fs``.
+    ecgspec_version : str
+        The version that wrote the file.
 
-    ``exclude`` leaves out the windows carrying any of the given quality flags (names such as
-    ``("flat", "clipped")`` or a bitmask, see :mod:`ecgspec.signal.quality`): ``len``, indices and
-    :attr:`windows` then count the windows kept only. ``where`` does the same by record: it takes
-    :attr:`records` (``meta/...`` and ``labels/...`` columns included) and returns a boolean mask
-    over records. ``columns`` (names of :attr:`records` columns) makes each item
-    ``(spectrogram, name, start, {column: value})``.
+    Raises
+    ------
+    OutputError
+        The file is not an ecgspec output, cannot be read, is unfinished (without
+        ``allow_partial``), lacks a column of ``columns``, or lacks the ``/windows/qc`` that
+        ``exclude`` needs; a virtual file's parts are missing. Reading a damaged chunk (its
+        checksum fails) raises it too, naming the records it holds and the repair.
 
-    Batched reading: DataLoader fetches a batch through :meth:`__getitems__`, one HDF5 read per run
-    of consecutive windows; :meth:`sampler` shuffles blocks of consecutive windows so that shuffled
-    batches keep those runs long.
+    Notes
+    -----
+    It does not subclass ``torch.utils.data.Dataset`` (map-style datasets are duck-typed), so
+    reading a file's summary needs no torch. It is safe with ``DataLoader(num_workers > 0)``: it
+    pickles as its path and choices, and each process opens its own HDF5 handle on first use.
+    Rows are in the order records were added: one run's file is sorted by record name; records
+    added by ``--resume`` follow, in their own sorted order.
+
+    Examples
+    --------
+    >>> import ecgspec
+    >>> from torch.utils.data import DataLoader
+    >>> with ecgspec.open("out.h5") as ds:
+    ...     spec, name, start = ds[0]
+    ...     batch = next(iter(DataLoader(ds, batch_size=4)))
+    >>> name, start, tuple(spec.shape), tuple(batch.spectrogram.shape), batch.name[:2]
+    ('E07500', 0, (2, 64, 38), (4, 2, 64, 38), ['E07500', 'E07501'])
     """
 
     def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False,
@@ -324,20 +360,10 @@ def open(  # noqa: A001
     where: Where | None = None, columns: Iterable[str] | None = None, device: Any = None, crop: str | None = None,
     stride: int | None = None, seed: int = 0,
 ) -> SpectrogramFile:
-    """Open a finished output (an unfinished one, even one being written, only with ``allow_partial=True``),
-    leaving out the windows flagged ``exclude`` (e.g. ``("flat", "clipped")``) and those of the records
-    ``where`` (the /records table -> a boolean mask) leaves out; ``columns`` adds a dict of those
-    /records columns to each item (``columns=("labels/strat_fold", "meta/Dx")``).
+    """Open an ``ecgspec extract`` output as a Dataset of its windows.
 
-    Rows are in the order records were added: one run's file is sorted by record name, and
-    records added later with ``--resume`` follow in their own sorted order. Every window sits
-    beside its ``/windows`` and ``/records`` rows, so a reader going by names sees what one
-    run over all the inputs would give.
-
-    A signals file (``extract --store signals``) gives the same Dataset, its spectrograms computed
-    as batches are read (:class:`~ecgspec.store.signal_file.SignalFile`), on ``device`` (a torch
-    device; None: the CPU of the reading process), and crops: ``crop="random"`` (one a record, drawn
-    from ``seed`` and the epoch, ``ds.set_epoch``) or every crop at ``stride`` samples.
+class SpectrogramFile(BatchedReads):
+    """An output, read lazily: a map-style Dataset of windows for ``torch.utils.data.DataLoader``.
     """
     file = SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
     if file.config.get("store") == "signals":

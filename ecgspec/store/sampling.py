@@ -18,9 +18,35 @@ __all__ = ["BlockSampler", "WindowSubset", "split"]
 
 
 class BlockSampler(Sampler[int]):
-    """Every index of ``range(n)`` once, in blocks of up to ``block`` consecutive indices (``0..block-1``,
-    ``block..2*block-1``, ...), the blocks in a random order drawn from ``seed`` and the epoch
-    (:meth:`set_epoch`, as ``DistributedSampler``); ``shuffle=False`` keeps them in order."""
+    """Every index of ``range(n)`` once, in shuffled blocks of consecutive indices.
+
+    Blocks of up to ``block`` indices (``0..block-1``, ``block..2*block-1``, ...; the last one
+    shorter), in a random order drawn from ``seed`` and the epoch: a DataLoader batch of
+    ``block`` windows is then one HDF5 read, yet the order changes from epoch to epoch. Made by
+    ``SpectrogramFile.sampler`` and ``WindowSubset.sampler``.
+
+    Parameters
+    ----------
+    n : int
+        The number of indices (the Dataset's length).
+    block : int, default 64
+        Indices a block; use the DataLoader's ``batch_size``.
+    shuffle : bool, default True
+        Shuffle the blocks; False keeps file order.
+    seed : int, default 0
+        With the epoch (:meth:`set_epoch`, as ``DistributedSampler``), the blocks' order.
+
+    Raises
+    ------
+    ValueError
+        ``block`` is not an integer >= 1.
+
+    Examples
+    --------
+    >>> from ecgspec import BlockSampler
+    >>> list(BlockSampler(7, block=3, seed=0))
+    [6, 0, 1, 2, 3, 4, 5]
+    """
 
     def __init__(self, n: int, block: int = 64, shuffle: bool = True, seed: int = 0) -> None:
         if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
@@ -55,17 +81,58 @@ class WindowSubset(Subset):
 def split(dataset: Any, by: str | None = "record", fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
           *, stratify: str | None = None, folds: str | None = None,
           parts: Sequence[Sequence[Any]] | None = None) -> list[WindowSubset]:
-    """Partition an opened output's windows into parts of about ``fractions`` of them, no value of
-    the /records column ``by`` (``"labels/subject_id"``) in two parts; ``by=None`` (or ``"record"``)
-    splits by record. Deterministic for a seed: the groups, shuffled by ``seed``, go one by one into
-    the part furthest below its share, so no part passes its share by more than one group and sizes
-    come as close to the fractions as whole groups allow.
+    """Partition an opened output's windows into parts, no group (a patient, a record) in two.
 
-    ``stratify="targets"`` (or another /records column: a 2-D one's columns, a 1-D one's values, as
-    classes) also balances every class's share of each part: grouped iterative stratification
-    (:func:`ecgspec.targets.splits.stratified_parts`). ``folds="labels/strat_fold"`` instead takes
-    published folds: part ``p`` holds the records whose value is in ``parts[p]``
-    (``parts=(range(1, 9), (9,), (10,))``; None: a part per value), the others none."""
+    Three ways: by fractions, the groups dealt at random (``by``); the same with every class's
+    share balanced too (``stratify``); or by published folds (``folds``).
+
+    Parameters
+    ----------
+    dataset : SpectrogramFile
+        An opened output (:func:`ecgspec.open`), with its ``exclude``/``where`` choices.
+    by : str or None, default "record"
+        The ``/records`` column whose values are the groups (``"labels/patient_id"``); ``None``
+        or ``"record"`` groups by record.
+    fractions : sequence of float, default (0.8, 0.1, 0.1)
+        Each part's share of the windows; shares >= 0 adding up to 1.
+    seed : int, default 0
+        The groups' order: the same seed gives the same parts. The groups, shuffled, go one by one
+        into the part furthest below its share, so no part passes its share by more than one
+        group and sizes come as close to the fractions as whole groups allow.
+    stratify : str, optional
+        A ``/records`` column whose classes each part should hold in its share: a 2-D column's
+        columns (``"targets"``) or a 1-D column's values (``"labels/sex"``). Grouped iterative
+        stratification (Sechidis et al. 2011, over whole groups, as PTB-XL's folds were made),
+        counted in windows: the class held by the fewest unplaced groups goes first, each of its
+        groups (largest first) into the part that still wants the most of that class.
+    folds : str, optional
+        A ``/records`` column of published folds (``"labels/strat_fold"``): part ``p`` holds the
+        records whose value is in ``parts[p]``; ``by``, ``fractions`` and ``seed`` are not used.
+    parts : sequence of sequences, optional
+        With ``folds``: the values of each part (PTB-XL: ``(range(1, 9), (9,), (10,))``); None
+        makes each value its own part. Records whose value is in no part are in none.
+
+    Returns
+    -------
+    list of WindowSubset
+        One torch ``Subset`` of ``dataset`` a part, its indices sorted (file order), each with a
+        :meth:`~WindowSubset.sampler` of its own.
+
+    Raises
+    ------
+    ValueError
+        A column ``dataset`` lacks (the message names its columns), fractions that are not
+        shares adding up to 1, ``folds`` with ``stratify``, a fold value in two parts or one no
+        record has.
+
+    Examples
+    --------
+    >>> import ecgspec
+    >>> with ecgspec.open("out.h5") as ds:
+    ...     train, val, test = ecgspec.split(ds, fractions=(0.6, 0.2, 0.2), seed=0)
+    ...     print(len(train), len(val), len(test))
+    6 2 2
+    """
     rows = np.asarray(dataset.windows["record"], dtype=np.int64)
     n = int(rows.max()) + 1 if len(rows) else 0
     if folds is not None:

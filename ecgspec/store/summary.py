@@ -18,7 +18,35 @@ __all__ = ["describe", "summarise"]
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A summary of an output (finished or not) for ``ecgspec info``; a file HDF5 cannot read is an OutputError."""
+    """A summary of an output, finished or not: what ``ecgspec info`` prints (``--json``: this dict).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        An ``ecgspec extract`` output, or its ``.partial`` file (read first by a child process
+        within a deadline).
+
+    Returns
+    -------
+    dict
+        ``path``, ``complete``, ``records``, ``windows``, ``errors`` (counts), ``qc`` (windows
+        per quality flag), ``window_shape``, ``dtype``, ``compression``, ``config``, ``meta`` and
+        ``labels`` (column names), ``targets`` (the vocabulary and each class's record count),
+        ``size_bytes``, ``ecgspec_version``, ``checksummed`` (the file's values carry checksums:
+        ``ecgspec verify`` checks them).
+
+    Raises
+    ------
+    OutputError
+        A file HDF5 cannot read (damaged?) or that is no ecgspec output.
+
+    Examples
+    --------
+    >>> import ecgspec
+    >>> summary = ecgspec.describe("out.h5")
+    >>> summary["records"], summary["windows"], summary["complete"]
+    (10, 10, True)
+    """
     try:
         return summarise(path)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's errors on a damaged file

@@ -478,5 +478,5 @@ def test_help_documents_the_exit_status() -> None:
     for part in ("Exit status: 0 all records written", "1 some records skipped", "2 fatal error", "130/143",
                  "--resume"):
         assert part in text, part
-    readme = (ROOT / "README.md").read_text()
-    assert "| 130 / 143 | interrupted by SIGINT / SIGTERM |" in readme
+    page = (ROOT / "docs" / "reference" / "errors.md").read_text()
+    assert "| 130 / 143 | interrupted by SIGINT / SIGTERM: rerun the same command with `--resume` |" in page

@@ -114,8 +114,8 @@ def test_the_json_keys_are_documented() -> None:
     from ecgspec.run.plan import Plan
 
     keys = Plan("out.h5", (12, 128, 385), "float32", None).to_dict()
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### `--dry-run`"):]
+    page = (ROOT / "docs" / "reference" / "cli.md").read_text()
+    section = page[page.index("## What `--dry-run` reports"):]
     section = section[: section.index("\n## ")]
     first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
     documented = {key for cell in first_cells for key in re.findall(r"`(\w+)`", cell)}
