@@ -28,9 +28,9 @@ from ..errors import Unanswered
 __all__ = ["PROBE_ENV", "Unanswered", "deadline_seconds", "needs_probe", "probe"]
 
 PROBE_ENV = "ECGSPEC_PROBE_SECONDS"  # a fixed deadline base, in seconds, instead of the measured one (0: no probe)
-FLOOR_SECONDS = 1.0  # a healthy read of a partial's tables, under load, whatever the reference says
+FLOOR_SECONDS = 2.0  # a healthy read of a partial's tables, under load, whatever the reference says
 REFERENCE_TIMES = 4.0  # times a measured healthy read of a small file: the machine's load and the child's start
-SECONDS_PER_GB = 0.25  # the committed tables grow with the file, far slower than this
+SECONDS_PER_GB = 0.15  # the committed tables grow with the file, far slower than this
 REFERENCE_TTL = 60.0  # seconds a measured reference holds (a long-lived process sees the load change)
 REFERENCE_CAP = 30.0  # a reference that has not answered by then counts as this
 _CHILD = "import sys; from ecgspec.store.probe import read_all; read_all(sys.argv[1], sys.argv[2])"

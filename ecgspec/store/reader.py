@@ -362,8 +362,60 @@ def open(  # noqa: A001
 ) -> SpectrogramFile:
     """Open an ``ecgspec extract`` output as a Dataset of its windows.
 
-class SpectrogramFile(BatchedReads):
-    """An output, read lazily: a map-style Dataset of windows for ``torch.utils.data.DataLoader``.
+    Parameters
+    ----------
+    path : str or PathLike
+        An ``ecgspec extract`` output.
+    allow_partial : bool, default False
+        Also read an unfinished output, even one ``extract`` is still writing: the records
+        committed when it was opened or last :meth:`refresh`-ed, a view that only grows. Such a
+        file is first read by a child process within a deadline (HDF5 can loop forever on a
+        damaged file).
+    exclude : int, str or iterable of str, default 0
+        Leave out the windows carrying any of these quality flags: names (``("flat",
+        "clipped")``) or a bitmask (``6``); ``len``, indices and ``windows`` then count the
+        windows kept.
+    where : callable, optional
+        Takes :attr:`records` (every ``/records`` column by name, ``meta/<key>``,
+        ``labels/<column>`` and ``targets`` included) and returns a boolean mask over records:
+        only their windows are kept. With DataLoader workers the mask travels, not the function.
+    columns : iterable of str, optional
+        :attr:`records` columns to add to each item: an item is then ``(spectrogram, name,
+        start, {column: value})``; ``"targets"`` gives the record's class row as a float32 tensor.
+    device : str or torch.device, optional
+        A signals file (``extract --store signals``) only: where each batch's spectrograms are
+        computed (one engine call a batch); None: the CPU of the process that reads the batch.
+    crop : {"random"} or None, default None
+        A signals file only: one random window-long crop a record, drawn from ``seed``, the epoch
+        (``ds.set_epoch``) and the record's row, in place of the stored windows.
+    stride : int, optional
+        A signals file only: every crop starting at a multiple of ``stride`` samples from the
+        record's start, a record's crops together (test-time windows).
+    seed : int, default 0
+        With ``crop="random"``: the crops' draw.
+
+    Returns
+    -------
+    SpectrogramFile
+        The Dataset (``len``, indexing, ``DataLoader``), with the file's tables and attributes:
+        ``records``, ``windows``, ``qc``, ``classes``, ``errors``, ``config``, ``window_shape``,
+        ``frequencies``, ``frame_times``, ``edge_frames``. A context manager; ``close()`` closes
+        this process's handle.
+
+    Raises
+    ------
+    OutputError
+        Not an ecgspec output, unreadable or damaged, unfinished without ``allow_partial``, a
+        missing column, or missing parts of a virtual file; ``device``, ``crop`` or ``stride`` for a
+        file of spectrograms; later, a damaged chunk read.
+
+    Examples
+    --------
+    >>> import ecgspec
+    >>> with ecgspec.open("out.h5", exclude=("flat", "clipped"), columns=("meta/Sex",)) as ds:
+    ...     spec, name, start, columns = ds[0]
+    ...     print(len(ds), ds.window_shape, name, columns)
+    10 (2, 64, 38) E07500 {'meta/Sex': 'Male'}
     """
     file = SpectrogramFile(path, allow_partial=allow_partial, exclude=exclude, where=where, columns=columns)
     if file.config.get("store") == "signals":

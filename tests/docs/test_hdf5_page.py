@@ -51,7 +51,8 @@ def contents(path: Path) -> tuple[set[str], set[str]]:
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[Path]:
-    """A file with lead set, derived leads, labels, targets and header fields; a --shard part of a two-lead run."""
+    """A file with lead set, derived leads, labels, targets and header fields; a --shard part of a two-lead run;
+    a signals file (--store signals)."""
     tmp = tmp_path_factory.mktemp("layout")
     records = [data_dir / "cinc2021" / f"E0750{i}.hea" for i in range(4)]
     table = tmp / "labels.csv"
@@ -60,7 +61,9 @@ def written(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[Pa
     ecgspec.extract(records, full, SMALL, lead_set="standard12", derive_leads=True, labels=str(table),
                     label_key="name", targets="cinc2021", log=lambda _: None)
     ecgspec.extract(records, part, SMALL, leads="I,II", shard=(0, 2), log=lambda _: None)
-    return [full, part]
+    signals = tmp / "signals.h5"
+    ecgspec.extract(records[:2], signals, SMALL, leads="I,II", store="signals", log=lambda _: None)
+    return [full, part, signals]
 
 
 def test_every_object_of_a_written_file_is_a_row_and_every_row_is_written(written: list[Path]) -> None:

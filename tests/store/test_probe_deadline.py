@@ -150,10 +150,10 @@ def test_the_deadline_comes_from_a_measured_healthy_read_and_stays_under_5_s_at_
     reference = probe.reference_seconds(fork=True)
     assert 0 < reference < 1  # a fork reading a small file: milliseconds, a loaded machine's included
     seconds = probe.deadline_seconds(big, fork=True)
-    assert seconds == pytest.approx(probe.FLOOR_SECONDS + probe.REFERENCE_TIMES * reference + 2.5)
+    assert seconds == pytest.approx(probe.FLOOR_SECONDS + probe.REFERENCE_TIMES * reference + 10 * probe.SECONDS_PER_GB)
     assert seconds < 4.5
     monkeypatch.setattr(probe, "_measured", {True: (0.5, time.monotonic())})  # a machine 25x slower
-    assert probe.deadline_seconds(big, fork=True) == pytest.approx(1 + 4 * 0.5 + 2.5)
+    assert probe.deadline_seconds(big, fork=True) == pytest.approx(2 + 4 * 0.5 + 1.5)
 
 
 def test_info_tells_a_damaged_10_gb_partial_within_5_s_without_a_set_deadline(tmp_path: Path, monkeypatch) -> None:

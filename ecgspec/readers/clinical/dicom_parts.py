@@ -226,19 +226,22 @@ def skip(buf: bytes, pos: int, end: int, explicit: bool) -> int:
             if length == UNDEFINED:
                 depth += 1
             pos += 8 if length == UNDEFINED else 8 + length
+        elif sizes.get(code) == 8:
+            pos += 8 + short
         else:
-            size = sizes.get(code)
-            if size == 8:
-                pos += 8 + short
-            elif size is None:
-                _no_vr(group, elem)
-            elif long != UNDEFINED:
-                pos += 12 + long
-            elif code == _SQ:
-                depth += 1
-                pos += 12
-            else:
-                raise Unhandled(f"element {group:04X}{elem:04X} of VR {_VRS[code][0]} has an undefined length")
+            pos, depth = _explicit_long(group, elem, code, long, pos, depth)
+
+
+def _explicit_long(group: int, elem: int, code: int, long: int, pos: int, depth: int) -> tuple[int, int]:
+    """:func:`skip`'s step over an explicit-VR element with a 4-byte length (or of an unknown VR):
+    the position after it, and the depth (one more for a sequence of undefined length)."""
+    if code not in _SIZES:
+        _no_vr(group, elem)
+    if long != UNDEFINED:
+        return pos + 12 + long, depth
+    if code == _SQ:
+        return pos + 12, depth + 1
+    raise Unhandled(f"element {group:04X}{elem:04X} of VR {_VRS[code][0]} has an undefined length")
 
 
 def _closed(elem: int, length: int, depth: int, at: int) -> int:

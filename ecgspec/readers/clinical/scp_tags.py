@@ -123,11 +123,33 @@ def read(body: bytes) -> tuple[dict, dict, dict, dict, datetime | None, int]:
 
 def _tag(tag: int, value: bytes, encoding: str | None, fields: dict[str, dict], state: dict) -> None:
     """One tag into ``fields`` (ecgdatakit's models' keys) or ``state``, as ecgdatakit reads it."""
-    patient, filters = fields["patient"], fields["filters"]
     if tag in _TEXT:
         group, key = _TEXT[tag]
         fields[group][key] = text(value, encoding)
-    elif tag == 4 and len(value) >= 3:
+    elif 4 <= tag <= 10:
+        _patient_tag(tag, value, encoding, fields["patient"], state)
+    elif tag in (13, 35):
+        state["history"].append(text(value, encoding))
+    elif tag == 14 and len(value) >= 36:
+        _device(value, encoding, fields["device"], state)
+    elif tag == 25:
+        state["date"] = _date(value)
+    elif tag == 26:
+        state["time"] = _time(value)
+    elif tag in (27, 28, 29):
+        _filter_tag(tag, value, fields["filters"])
+    elif tag == 32 and value:
+        if value[0] == 0 and PACEMAKER_HISTORY_CODE in value[1:]:
+            fields["patient"]["has_pacemaker"] = True
+    elif tag == 34 and len(value) >= 4:
+        offset = struct.unpack_from("<h", value)[0]
+        if offset != 0x7FFF and abs(offset) <= 14 * 60:
+            state["tz"] = timezone(timedelta(minutes=offset))
+
+
+def _patient_tag(tag: int, value: bytes, encoding: str | None, patient: dict, state: dict) -> None:
+    """Tags 4-10: age (into ``state``), birth date, height, weight, sex, race, medications."""
+    if tag == 4 and len(value) >= 3:
         age, unit = _u16(value), value[2]
         if age and unit in AGE_UNITS:
             state["age"] = int(age * AGE_UNITS[unit])
@@ -149,15 +171,11 @@ def _tag(tag: int, value: bytes, encoding: str | None, fields: dict[str, dict], 
             drug = f"table {value[0]} class {value[1]} code {value[2]}"
         if drug:
             patient["medications"].append(drug)
-    elif tag in (13, 35):
-        state["history"].append(text(value, encoding))
-    elif tag == 14 and len(value) >= 36:
-        _device(value, encoding, fields["device"], state)
-    elif tag == 25:
-        state["date"] = _date(value)
-    elif tag == 26:
-        state["time"] = _time(value)
-    elif tag == 27 and len(value) >= 2:
+
+
+def _filter_tag(tag: int, value: bytes, filters: dict) -> None:
+    """Tags 27-29: the high-pass, low-pass and notch filters."""
+    if tag == 27 and len(value) >= 2:
         filters["highpass"] = _u16(value) / 100.0 or None
     elif tag == 28 and len(value) >= 2:
         filters["lowpass"] = float(_u16(value)) or None
@@ -166,13 +184,6 @@ def _tag(tag: int, value: bytes, encoding: str | None, fields: dict[str, dict], 
         filters["notch"] = 60.0 if bitmap & 0x01 else 50.0 if bitmap & 0x02 else None
         filters["notch_active"] = bool(bitmap & 0x03)
         filters["artifact_filter"] = bool(bitmap & 0x04)
-    elif tag == 32 and value:
-        if value[0] == 0 and PACEMAKER_HISTORY_CODE in value[1:]:
-            patient["has_pacemaker"] = True
-    elif tag == 34 and len(value) >= 4:
-        offset = struct.unpack_from("<h", value)[0]
-        if offset != 0x7FFF and abs(offset) <= 14 * 60:
-            state["tz"] = timezone(timedelta(minutes=offset))
 
 
 def _device(value: bytes, encoding: str | None, device: dict, state: dict) -> None:
