@@ -4,7 +4,7 @@ Exit status: 0 every record written; 1 some records skipped (the output is still
 complete and lists them under /errors); 2 fatal error (bad config or options,
 output not writable or already there, no records found, ``--on-error fail`` met a
 bad record, or a bug in ecgspec); 130 / 143 interrupted by SIGINT / SIGTERM (resume
-with ``--resume``).
+with ``--resume``); 141 the pipe its output went into closed early.
 
 torch, h5py and the readers are imported inside the commands that use them, so that
 ``--help`` and ``shape`` start at once.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import sys
 import traceback
 from functools import wraps
@@ -42,7 +43,7 @@ EXIT_HELP = (
     "Exit status: 0 all records written; 1 some records skipped (output complete, see /errors); "
     "2 fatal error (bad config, output exists or not writable, no records, the first 20 records all "
     "failed alike, more than --max-errors failed); 130/143 interrupted "
-    "(SIGINT/SIGTERM): rerun the same command with --resume."
+    "(SIGINT/SIGTERM): rerun the same command with --resume; 141 its output pipe closed early."
 )
 
 
@@ -128,6 +129,9 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own: run() reports them
+        except BrokenPipeError:  # `ecgspec info out.h5 | head`: the reader has what it wanted; end as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            sys.exit(128 + signal.SIGPIPE)
         except Exception as exc:  # noqa: BLE001 - every error ends in one line (SystemExit is no Exception)
             if _debug():
                 traceback.print_exc(file=sys.stderr)

@@ -48,7 +48,7 @@ def write_targets(file: h5py.File, table: TargetTable | None) -> None:
         del file[TARGETS]
     if table is None:
         return
-    dataset = file.create_dataset(TARGETS, data=np.asarray(table.matrix, dtype=np.uint8).reshape(len(table.matrix), -1),
+    dataset = file.create_dataset(TARGETS, data=np.asarray(table.matrix, dtype=np.uint8).reshape(len(table.matrix), len(table.classes)),
                                   dtype=np.uint8, **checksum_keywords(np.uint8))
     dataset.attrs["classes"] = json.dumps(list(table.classes), ensure_ascii=False)
     dataset.attrs["codes"] = json.dumps([list(c) for c in table.codes], ensure_ascii=False)

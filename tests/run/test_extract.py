@@ -243,6 +243,16 @@ def test_info_on_a_file_that_is_not_ours_is_one_line(tmp_path: Path):
     assert res.output.count("\n") == 1
 
 
+def test_info_into_a_pipe_closed_early_ends_quietly_as_cat_does(cinc_h5: Path):
+    # `ecgspec info out.h5 | head -1`: the reader closed the pipe; no "internal error" line, status 128 + SIGPIPE
+    proc = subprocess.Popen([sys.executable, "-m", "ecgspec", "info", str(cinc_h5)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""
+
+
 @pytest.mark.slow
 def test_unallocatable_batch_is_one_line_and_leaves_no_partial(tmp_path: Path, cinc_dir: Path):
     out = tmp_path / "o.h5"

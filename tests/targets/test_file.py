@@ -84,6 +84,14 @@ def test_targets_required_skips_records_whose_header_gives_no_class(tmp_path: Pa
     assert [s["name"] for s in plan["skipped"]] == ["E07505"]
 
 
+def test_a_file_with_no_record_written_holds_an_empty_targets_matrix(tmp_path: Path, records: Path) -> None:
+    out = tmp_path / "o.h5"  # every record lacks lead "foo": fewer than fail-fast's 20, so the file is finished
+    result = invoke("extract", records, out, *SMALL, "--targets", "cinc2021", "--leads", "I,foo", "--n-channels", "2")
+    assert result.exit_code == 1 and "internal error" not in result.output
+    names, matrix, attrs = targets_of(out)
+    assert names == [] and matrix.shape == (0, len(json.loads(attrs["classes"]))) == (0, 26)
+
+
 def test_code15_targets_come_from_exams_csv_joined_by_exam_id(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     rng = np.random.default_rng(0)
