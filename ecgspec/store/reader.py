@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable
 import h5py
 import numpy as np
 
-from ..engine import frames as fr
 from ..signal.quality import flag_mask
+from .axes import Axes
 from .batch_reads import BatchedReads
 from .layout import (
     REQUIRED,
@@ -30,7 +30,7 @@ from .layout import (
     uncached_if_raw,
 )
 from .probe import needs_probe, probe
-from .record_groups import read_groups, record_mask, time_after
+from .record_groups import read_groups, record_mask
 from .root_attrs import RootAttribute as _Attribute
 from .root_attrs import shape as _shape
 from .signal_file import SignalView
@@ -45,7 +45,7 @@ Where = Callable[[dict[str, np.ndarray]], Any]  # the /records table -> a boolea
 SWMR_RETRIES = 20  # reopenings of a file being written when a read races the writer
 
 
-class SpectrogramFile(BatchedReads):
+class SpectrogramFile(BatchedReads, Axes):
     """An output, read lazily: a map-style Dataset of windows for ``torch.utils.data.DataLoader``.
 
     Made by :func:`open`. Item ``i`` is a named tuple ``Window(spectrogram, name, start)``: the
@@ -190,16 +190,6 @@ class SpectrogramFile(BatchedReads):
 
         return BlockSampler(len(self), block=block, shuffle=shuffle, seed=seed)
 
-    def window_start_time(self, i: int) -> str:
-        """Window ``i``'s start as ISO 8601: its record's ``start_time`` plus the window's start, at the
-        config fs; ``""`` where the record has no start date and time."""
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"window {i} out of range for {n} windows")
-        i %= n
-        start = str(self.records["start_time"][self.windows["record"][i]])
-        return time_after(start, int(self.windows["start"][i]) / float(self.config["fs"]))
-
     # -- contents ----------------------------------------------------------------------------
 
     @property
@@ -274,27 +264,6 @@ class SpectrogramFile(BatchedReads):
         return self.windows["qc"]
 
     @cached_property
-    def frame_times(self) -> np.ndarray:
-        """Seconds from a window's first sample to the centre of each frame (``/frames/time``)."""
-        file = self._h5()
-        if "frames/time" in file:
-            return file["frames/time"][:]
-        return np.array(self._geometry.times())  # a file from before /frames: the same arithmetic, from its config
-
-    @cached_property
-    def edge_frames(self) -> np.ndarray:
-        """Whether each frame weighs a reflect-padded sample (``/frames/edge``)."""
-        file = self._h5()
-        if "frames/edge" in file:
-            return file["frames/edge"][:]
-        return np.array(self._geometry.edges(), dtype=bool)
-
-    @cached_property
-    def _geometry(self) -> fr.Geometry:
-        c = self.config
-        return fr.Geometry(c["n_samples"], c["fs"], self.win_length, self.hop_length, self.n_fft, c.get("feature_fs"))
-
-    @cached_property
     def errors(self) -> list[tuple[str, str]]:
         """``(name, message)`` of each skipped record."""
         n_errors = self._tables[2]  # first: it may reopen the handle
@@ -305,11 +274,6 @@ class SpectrogramFile(BatchedReads):
     def classes(self) -> list[str]:
         """The class names of ``/records/targets`` (``--targets``), in column order; ``[]`` without."""
         return file_classes(self._h5())
-
-    @cached_property
-    def frequencies(self) -> np.ndarray:
-        """Bin centre frequencies in Hz."""
-        return self._h5()["frequencies"][:]
 
     @cached_property
     def config(self) -> dict[str, Any]:
