@@ -57,24 +57,8 @@ class SpectrogramFile(BatchedReads, Axes):
 
     Parameters
     ----------
-    path : str or PathLike
-        An ``ecgspec extract`` output.
-    allow_partial : bool, default False
-        Also read an unfinished output, even one ``extract`` is still writing: the records
-        committed when it was opened or last :meth:`refresh`-ed, a view that only grows. Such a
-        file is first read by a child process within a deadline (HDF5 can loop forever on a
-        damaged file).
-    exclude : int, str or iterable of str, default 0
-        Leave out the windows carrying any of these quality flags: names (``("flat",
-        "clipped")``) or a bitmask (``6``); ``len``, indices and ``windows`` then count the
-        windows kept.
-    where : callable, optional
-        Takes :attr:`records` (every ``/records`` column by name, ``meta/<key>``,
-        ``labels/<column>`` and ``targets`` included) and returns a boolean mask over records:
-        only their windows are kept. With DataLoader workers the mask travels, not the function.
-    columns : iterable of str, optional
-        :attr:`records` columns to add to each item: an item is then ``(spectrogram, name,
-        start, {column: value})``; ``"targets"`` gives the record's class row as a float32 tensor.
+    path, allow_partial, exclude, where, columns
+        As :func:`open`'s, which makes it (one home for what they mean).
 
     Attributes
     ----------
