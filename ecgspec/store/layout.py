@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from ..errors import OutputError
-from . import staged
+from . import staged, tails
 from .lowlevel import filters, finishing_elsewhere, open_for_write_elsewhere, open_uncached
 from .schema import (  # re-exported here
     CODECS,
@@ -58,6 +58,7 @@ from .schema import (  # re-exported here
     lead_fs_text,
     normalised_config,
 )
+from .swmr import writer_alive
 
 __all__ = [
     "COMPRESSIONS",
@@ -112,6 +113,12 @@ def partial_path(output: str | os.PathLike[str]) -> Path:
 def lock_path(output: Path) -> Path:
     """``OUTPUT.partial.lock``: the writer's lock file (:class:`ecgspec.store.swmr.WriterLock`)."""
     return output.with_name(output.name + LOCK)
+
+
+def _lock_of(path: Path) -> Path:
+    """The writer lock of the output that ``path`` is, or is the partial file of."""
+    name = path.name[: -len(PARTIAL)] if path.name.endswith(PARTIAL) else path.name
+    return lock_path(path.with_name(name))
 
 
 def legacy_paths(output: Path) -> list[Path]:
@@ -278,7 +285,8 @@ def open_for_reading(path: Path) -> h5py.File:
     that handle's datasets must be refreshed to see the writer's progress (:func:`committed`).
     While a writer lays a file out it holds HDF5's file lock for a few milliseconds, and while
     it finishes one (:mod:`ecgspec.store.finishing`) it has the file open
-    without SWMR: opening waits for either, up to ``LOCK_WAIT`` seconds.
+    without SWMR: opening waits for either, up to ``LOCK_WAIT`` seconds, while that writer lives (one
+    killed there left the file so: only ``--resume`` opens it).
     """
     register_plugins()
     deadline = time.monotonic() + LOCK_WAIT
@@ -291,7 +299,7 @@ def open_for_reading(path: Path) -> h5py.File:
                     raise
             return h5py.File(path, "r", swmr=True, rdcc_nbytes=READ_CACHE_BYTES)
         except OSError as exc:
-            if not finishing_elsewhere(exc) or time.monotonic() > deadline:
+            if not finishing_elsewhere(exc) or time.monotonic() > deadline or not writer_alive(_lock_of(path)):
                 raise
             time.sleep(0.02)
 
@@ -347,11 +355,11 @@ def committed(
     stored_windows = [k for k in WINDOW_COLUMNS if k in file["windows"]]
     lengths = [_refreshed(file, f"windows/{k}").shape[0] for k in stored_windows]
     held = min(lengths + [_refreshed(file, name).shape[0] for name in ("spectrograms",) if name in file])
-    per_record = file["records"]["n_windows"][:n]
+    per_record = tails.read(file["records"]["n_windows"], 0, n)  # (a torn flush: .tails)
     n = int(np.searchsorted(np.cumsum(per_record), held, side="right")) if n else 0
-    records = {k: texts[k][:n] if k in texts else file["records"][k][:n] for k in stored}
+    records = {k: texts[k][:n] if k in texts else tails.read(file["records"][k], 0, n) for k in stored}
     n_windows = int(records["n_windows"].sum())
-    windows = {k: file["windows"][k][:n_windows] for k in stored_windows}
+    windows = {k: tails.read(file["windows"][k], 0, n_windows) for k in stored_windows}
     return upgraded(file, records, windows)
 
 

@@ -91,7 +91,7 @@ def _kept_tables(path: Path) -> None:
 
 def _rewritten(name: str) -> bool:
     """Datasets a resume does not keep: ``/errors`` (listed again) and those finishing writes anew."""
-    return name.startswith(("errors/", "staged/errors/", "records/labels/", "records/targets"))
+    return name.startswith(("errors/", "staged/errors/", "staged/tails", "records/labels/", "records/targets"))
 
 
 def _kept(file: h5py.File, spectrograms: bool) -> Kept:

@@ -16,7 +16,11 @@ h5py's high-level API and this module. Everything here relies on something beyon
   dataset opened without a chunk cache (:func:`open_uncached`), filter pipelines
   (:func:`filters`), datasets made like another whatever its filters (:func:`create_like`),
   chunks copied as stored bytes (:func:`copy_stored_chunks`), dataset names listed without
-  opening each (:func:`dataset_names`).
+  opening each (:func:`dataset_names`);
+- where HDF5 keeps a chunk checked by Fletcher32 alone (its values as they are in memory, then the
+  4-byte checksum) and that it rewrites such a chunk at its own address: a chunk's values read
+  unchecked (:func:`unchecked_chunk`), for a flush torn while it rewrote the chunk
+  (:mod:`.tails`).
 
 :data:`VERIFIED` names the h5py and HDF5 versions on which tests/store/test_lowlevel.py found
 each of these to hold (that test fails on any other pair until it is checked and added there);
@@ -37,7 +41,7 @@ import numpy as np
 
 __all__ = ["VERIFIED", "clear_status_flags", "copy_stored_chunks", "create_like", "cut_rows", "dataset_names",
            "filters", "finishing_elsewhere", "lock_unsupported", "lookup3", "open_for_write_elsewhere",
-           "open_uncached", "status_flags", "superblock_version"]
+           "open_uncached", "status_flags", "superblock_version", "unchecked_chunk"]
 
 VERIFIED = (("3.16.0", "2.0.0"),)
 """(h5py, HDF5) pairs on which every reliance above was checked by tests/store/test_lowlevel.py."""
@@ -244,3 +248,19 @@ def dataset_names(file: h5py.File, keep: Callable[[str], bool]) -> Iterator[str]
 
     h5py.h5o.visit(file.id, visit, info=True)
     return iter(found)
+
+
+def unchecked_chunk(dataset: h5py.Dataset, row: int) -> np.ndarray | None:
+    """The values of ``dataset``'s chunk that starts at ``row``, as stored, their checksum not checked: the
+    chunk's shape (rows past the dataset's end too); None where the dataset has filters other than
+    Fletcher32 (its stored bytes are not its values), its chunks do not span its other dimensions, or
+    the chunk was never written."""
+    if [f[0] for f in filters(dataset)] != [h5py.h5z.FILTER_FLETCHER32] or dataset.chunks[1:] != dataset.shape[1:]:
+        return None
+    offset = (row, *(0,) * (dataset.ndim - 1))
+    info = dataset.id.get_chunk_info_by_coord(offset)
+    size = int(np.prod(dataset.chunks)) * dataset.dtype.itemsize
+    if info.byte_offset is None or info.size != size + 4:
+        return None
+    _, data = dataset.id.read_direct_chunk(offset)
+    return np.frombuffer(data, dtype=dataset.dtype, count=int(np.prod(dataset.chunks))).reshape(dataset.chunks)

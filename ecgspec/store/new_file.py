@@ -16,13 +16,13 @@ import numpy as np
 
 from .. import __version__
 from ..errors import OutputError
-from . import signals, staged
+from . import signals, staged, tails
 from .checksums import ROOT_ATTR as CHECKSUMMED
 from .checksums import checksum_keywords
 from .layout import COUNTER, ERROR_COLUMNS, MASK_COLUMNS, RECORD_COLUMNS, STRING_COLUMNS, WINDOW_COLUMNS
 from .schema import BITS_ATTR, COLUMN_CHUNK, HDF5_CHUNK_BYTES, LAYOUT_VERSION, STORE_DTYPES
 
-__all__ = ["checked_dtype", "checked_shape", "lay_out"]
+__all__ = ["checked_dtype", "checked_shape", "growing", "lay_out"]
 
 
 def lay_out(file: h5py.File, window_shape: tuple[int, ...], dtype: np.dtype, config: Mapping[str, Any],
@@ -59,6 +59,18 @@ def lay_out(file: h5py.File, window_shape: tuple[int, ...], dtype: np.dtype, con
     file.create_dataset(COUNTER, data=np.zeros(3, dtype=np.int64), **checksum_keywords(np.int64))
     for table, columns in STRING_COLUMNS.items():  # their values go to /staged until the file is finished
         staged.create(file, table, columns, 0)
+    tails.create(file, growing(file))
+
+
+def growing(file: h5py.File) -> list[str]:
+    """The datasets of ``file`` that grow with its records while it is partial, every commit point rewriting
+    their last chunk (:mod:`.tails`): the values, the numeric columns, the staged strings."""
+    names = [name for name in ("spectrograms", signals.SIGNALS) if name in file]
+    names += [f"windows/{k}" for k in WINDOW_COLUMNS if k in file["windows"]]
+    names += [f"records/{k}" for k in (*RECORD_COLUMNS, *signals.SIGNAL_COLUMNS)
+              if k not in STRING_COLUMNS["records"] and k in file["records"]]
+    return names + [f"{staged.STAGED}/{t}/{part}" for t in STRING_COLUMNS for part in ("ends", "text")
+                    if f"{staged.STAGED}/{t}" in file]
 
 
 def checked_shape(window_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -19,11 +19,12 @@ import h5py
 import numpy as np
 
 from ..errors import one_line
-from . import staged
+from . import staged, tails
 from .checksums import checksum_keywords, seal_strings
 from .layout import COUNTER, RECORD_COLUMNS, STRING_COLUMNS, WINDOW_COLUMNS, committed, fsync_folder, legacy_paths, partial_path
 from .leftovers import UNUSABLE, Kept, inspect_kept, refuse_leftovers
 from .lowlevel import clear_status_flags
+from .new_file import growing
 from .schema import BITS_ATTR, COLUMN_CHUNK, LIBVER, SIGNAL_COLUMNS
 from .signals import cut_after, signal_end
 
@@ -89,10 +90,12 @@ def _first_resumable(paths: tuple[Path, ...], settings: Settings, warn: Callable
 def reopen(partial: Path, kept: Kept, frames: dict[str, np.ndarray]) -> h5py.File:
     """Open the partial file for writing: status flags of a dead writer cleared, the tail after
     the kept records dropped, ``/errors`` emptied (the run lists its errors again), the strings of
-    the rows to come staged, SWMR on."""
+    the rows to come staged, the kept rows' tails recorded (a last chunk a kill tore healed first:
+    :mod:`.tails`), SWMR on."""
     clear_status_flags(partial)  # safe: we hold the lock, so no live writer has it open
     file = open_for_writing(partial, "a")
     try:
+        tails.heal(file)  # a last chunk torn by a kill, its committed rows intact: written anew before it is cut
         _add_missing_columns(file, kept, frames)
         for name in ("spectrograms", *(f"windows/{k}" for k in WINDOW_COLUMNS)):
             if name in file:  # a signals file has no /spectrograms
@@ -106,6 +109,8 @@ def reopen(partial: Path, kept: Kept, frames: dict[str, np.ndarray]) -> h5py.Fil
             staged.stage(file, table, STRING_COLUMNS[table], n)
         file.attrs["complete"] = False
         seal_strings(file)  # the kept rows' CRCs, where a finished file's covered more
+        tails.create(file, growing(file))
+        tails.record(file, (kept.records, kept.windows, 0), signal_end(file, kept.records) if "signals" in file else 0)
         file[COUNTER][:] = (kept.records, kept.windows, 0)
         file.swmr_mode = True
     except BaseException:

@@ -26,6 +26,7 @@ PARTIAL = ".partial"  # OUTPUT.partial: where a run writes until it finishes
 LOCK = ".partial.lock"  # the writer's lock file
 LEGACY = ".partial.prev"  # partial files set aside by --resume before version 0.2 (no longer written)
 COUNTER = "committed"  # /committed: records, windows, errors flushed at the last commit point
+STAGED = "staged"  # /staged: what a partial file holds until it is finished (ecgspec.store.staged, .tails)
 
 LIBVER = ("v110", "v110")  # SWMR needs the 1.10 file format; capping it there keeps HDF5 1.10 readers able
 HDF5_CHUNK_BYTES = 2 << 20  # target size of a /spectrograms chunk (whole windows)

@@ -22,6 +22,8 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from . import tails
+from .checksums import checksum_keywords
 from .schema import SIGNAL_COLUMNS
 
 __all__ = ["SIGNALS", "SignalAppends", "SIGNAL_COLUMNS", "create", "cut_after", "is_signals", "read_spans", "signal_end",
@@ -40,7 +42,8 @@ def create(file: h5py.File, n_leads: int, window: int, dtype: np.dtype, filters:
     file.create_dataset(SIGNALS, shape=(0, n_leads), maxshape=(None, n_leads), chunks=(max(1, window), n_leads),
                         dtype=dtype, **filters)
     for name, column in SIGNAL_COLUMNS.items():
-        file.create_dataset(f"records/{name}", shape=(0,), maxshape=(None,), chunks=(4096,), dtype=column)
+        file.create_dataset(f"records/{name}", shape=(0,), maxshape=(None,), chunks=(4096,), dtype=column,
+                            **checksum_keywords(column))
 
 
 def signal_end(file: h5py.File, n_records: int) -> int:
@@ -48,7 +51,8 @@ def signal_end(file: h5py.File, n_records: int) -> int:
     if n_records == 0:
         return 0
     records = file["records"]
-    return int(records["signal_offset"][n_records - 1] + records["signal_length"][n_records - 1])
+    last = [tails.read(records[k], n_records - 1, n_records) for k in ("signal_offset", "signal_length")]
+    return int(last[0][0] + last[1][0])
 
 
 def append(file: h5py.File, end: int, values: np.ndarray) -> int:

@@ -27,12 +27,13 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
+from . import tails
 from .checksums import checksum_keywords
 from .lowlevel import cut_rows
+from .schema import STAGED
 
 __all__ = ["STAGED", "create", "cut", "drop", "first_row", "read", "stage", "staged_values", "unstage", "write"]
 
-STAGED = "staged"
 TEXT_CHUNK = 1 << 16  # bytes a chunk of staged text
 ENDS_CHUNK = 1024  # rows a chunk of cell ends
 
@@ -95,13 +96,13 @@ def _staged_rows(group: h5py.Group, n: int) -> dict[str, np.ndarray]:
     """The cells of the first ``n`` staged rows that the file holds in full (fewer where a reader of a
     running file sees the text shorter than its ends: not yet); ValueError where they cannot be right."""
     columns = _columns(group)
-    ends = _fresh(group["ends"])[:n]
+    ends = tails.read(_fresh(group["ends"]), 0, n)  # (a flush torn while it rewrote their last chunk: .tails)
     held = _fresh(group["text"]).shape[0]
     ends = ends[: int(np.searchsorted(ends[:, -1], held, side="right"))] if len(ends) else ends
     flat = ends.ravel()
     if ends.shape[1:] != (len(columns),) or (len(flat) and (flat[0] < 0 or np.any(np.diff(flat) < 0))):
         raise ValueError(f"{group.name}: cell ends out of order (damaged)")
-    text = group["text"][: int(flat[-1])].tobytes() if len(flat) else b""
+    text = tails.read(group["text"], 0, int(flat[-1])).tobytes() if len(flat) else b""
     starts = np.concatenate(([0], flat[:-1])).tolist()
     cells = np.array([text[a:b].decode() for a, b in zip(starts, flat.tolist())], dtype=object)
     return {c: cells[j :: len(columns)] for j, c in enumerate(columns)}

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import socket
 from pathlib import Path
 
 from ..errors import LockHeld
 
-__all__ = ["WriterLock", "LockHeld"]
+__all__ = ["WriterLock", "LockHeld", "writer_alive"]
 
 
 class WriterLock:
@@ -67,3 +68,29 @@ class WriterLock:
                 pass
         os.close(self._fd)
         self._fd = None
+
+
+def writer_alive(path: Path) -> bool:
+    """Whether the writer that lock file ``path`` names may still run, for a reader deciding whether to wait for
+    it: a process of this host that exists and is not a zombie, or any process of another host (which this
+    one cannot see). No lock file, or one naming nobody: no writer. (Taking the lock to find out would make
+    a writer starting at that moment refuse to.)"""
+    try:
+        found = re.match(r"pid (\d+) on (\S+)", path.read_text())
+    except OSError:
+        return False
+    if found is None or found[2] != socket.gethostname():
+        return found is not None
+    try:
+        with open(f"/proc/{found[1]}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): whether the process exists
+        try:
+            os.kill(int(found[1]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True

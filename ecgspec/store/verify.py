@@ -19,10 +19,11 @@ import h5py
 import numpy as np
 
 from ..errors import OutputError, one_line
-from . import staged
+from . import staged, tails
 from .checksums import STRING_BLOCK, damaged_string_blocks, is_checksummed
 from .layout import COUNTER, committed, committed_counts, open_for_reading
 from .probe import probe
+from .signals import SIGNALS, signal_end
 
 __all__ = ["Damage", "Report", "chunk_error", "damaged_records", "scan", "verify_file"]
 
@@ -52,7 +53,7 @@ def table_of(name: str) -> str:
     top = name.split("/", 1)[0]
     if name == "spectrograms" or top == "windows":
         return "windows"
-    if top == staged.STAGED:  # staged/<table>/ends, staged/<table>/text
+    if top == staged.STAGED and name != tails.TAILS:  # staged/<table>/ends, staged/<table>/text
         return "errors" if name.split("/")[1] == "errors" else "staged" if name.endswith("/ends") else "text"
     return top if top in ("records", "errors") else "file"
 
@@ -86,7 +87,8 @@ def damaged_blocks(dataset: h5py.Dataset, n: int, first: int = 0) -> tuple[list[
         try:
             dataset.read_direct(buffer, np.s_[start:stop], np.s_[0 : stop - start])
         except READ_ERRORS:
-            out.append((start, stop))
+            if not tails.verified_tail(dataset, start, stop):  # (a partial's last chunk torn by a kill: intact)
+                out.append((start, stop))
     return out, len(range(first, n, step))
 
 
@@ -106,6 +108,8 @@ def scan(file: h5py.File, counts: tuple[int, int, int] | None = None,
     dataset's last block only (what appending rows rewrites)."""
     records, windows, errors = counts if counts is not None else committed_counts(file)
     limits = {"records": records, "windows": windows, "errors": errors, **_staged_limits(file, records)}
+    if SIGNALS in file:  # the committed records' signals
+        limits[SIGNALS] = _signal_rows(file, records)
     damage, blocks = [], 0
     for name in _datasets(file):
         if skip(name):
@@ -131,10 +135,18 @@ def _staged_limits(file: h5py.File, n_records: int) -> dict[str, int]:
     rows = max(n_records - first, 0)
     ends = f"{staged.STAGED}/records/ends"
     try:
-        size = int(file[ends][rows - 1, -1]) if rows else 0
+        size = int(tails.read(file[ends], rows - 1, rows)[0, -1]) if rows else 0
     except READ_ERRORS:
         size = file[f"{staged.STAGED}/records/text"].shape[0]
     return {ends: rows, f"{staged.STAGED}/records/text": size}
+
+
+def _signal_rows(file: h5py.File, n_records: int) -> int:
+    """The ``/signals`` rows the first ``n_records`` records hold (all where their offsets cannot be read)."""
+    try:
+        return signal_end(file, n_records)
+    except READ_ERRORS:
+        return file[SIGNALS].shape[0]
 
 
 def _last_block(dataset: h5py.Dataset, n: int) -> int:

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from ..errors import DiskFull, one_line
-from . import finishing, signals, staged
+from . import finishing, signals, staged, tails
 from .layout import (
     COUNTER,
     FRAME_COLUMNS,
@@ -330,6 +330,7 @@ class SpectrogramWriter(SignalAppends):
         if self.durable:
             os.fsync(self._fd)
             _drop_cached(self._fd)
+        tails.record(self._file, (self._n_records, self._n_committed_windows, self._n_errors), self._committed_signal)
         self._counter[:] = (self._n_records, self._n_committed_windows, self._n_errors)
         self._counter.flush()
         self._unflushed = 0
@@ -387,8 +388,7 @@ class SpectrogramWriter(SignalAppends):
 
 def _size(nbytes: int) -> str:
     """``nbytes`` in MB below 10 GB (``820 MB``), else in GB (``12.4 GB``): decimal units, as ``df -H``."""
-    nbytes = max(0, nbytes)
-    return f"{nbytes / 1e6:.0f} MB" if nbytes < 10e9 else f"{nbytes / 1e9:.1f} GB"
+    return f"{max(0, nbytes) / 1e6:.0f} MB" if nbytes < 10e9 else f"{nbytes / 1e9:.1f} GB"
 
 
 def _drop_cached(fd: int) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from ecgspec.store import layout, reader
 from ecgspec.store.layout import OutputError
-from ecgspec.store.lowlevel import clear_status_flags, lookup3, superblock_version
-from ecgspec.store.swmr import LockHeld, WriterLock
+from ecgspec.store.lowlevel import clear_status_flags, lookup3, status_flags, superblock_version
+from ecgspec.store.swmr import LockHeld, WriterLock, writer_alive
 from tests.helpers.store import compute, fake_records, run, writer
 
 FORK = multiprocessing.get_context("fork")
@@ -140,6 +140,53 @@ def test_an_older_ecgspec_partial_is_started_over_with_one_warning(tmp_path: Pat
     assert "older ecgspec" in w.warnings[0] and "out.h5.partial.prev" in w.warnings[1]
     run(w, fake_records(["a"]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+
+
+def test_a_writer_is_alive_while_the_process_its_lock_names_runs(tmp_path: Path) -> None:
+    lock = tmp_path / "out.h5.partial.lock"
+    assert not writer_alive(lock)  # no lock file
+    held = WriterLock(lock)
+    assert writer_alive(lock)  # this process
+    held.release(unlink=False)
+    child = FORK.Process(target=time.sleep, args=(0,))
+    child.start()
+    child.join()
+    lock.write_text(f"pid {child.pid} on {os.uname().nodename}\n")
+    assert not writer_alive(lock)  # gone
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        time.sleep(0.2)  # a zombie until reaped: dead
+        lock.write_text(f"pid {pid} on {os.uname().nodename}\n")
+        assert not writer_alive(lock)
+    finally:
+        os.waitpid(pid, 0)
+    lock.write_text("pid 1 on another-host.example\n")
+    assert writer_alive(lock)  # another host's: cannot be seen from here, so it may live
+
+
+def test_a_file_whose_writer_died_finishing_it_is_refused_at_once(tmp_path: Path) -> None:
+    out = run(writer(tmp_path / "out.h5"), fake_records(["a", "b"]))
+    opened = FORK.Event()
+    child = FORK.Process(target=_hold_open_without_swmr, args=(out, opened))
+    child.start()
+    assert opened.wait(30)
+    os.kill(child.pid, signal.SIGKILL)  # its write flag stays set, without SWMR: as a kill while finishing leaves it
+    child.join()
+    assert status_flags(out) == 1, status_flags(out)
+    layout.lock_path(out).write_text(f"pid {child.pid} on {os.uname().nodename}\n")
+    began = time.monotonic()
+    with pytest.raises(OSError, match="not already open for SWMR writing"):
+        layout.open_for_reading(out)
+    assert time.monotonic() - began < layout.LOCK_WAIT / 2  # no wait for a writer that is gone
+
+
+def _hold_open_without_swmr(path: Path, opened) -> None:
+    file = h5py.File(path, "a", libver="v110")
+    file.flush()  # (the flush writes the superblock's status flags)
+    opened.set()
+    time.sleep(60)
 
 
 N_KILL = 40
