@@ -40,8 +40,8 @@ from .events import END_EVENTS, ReadEvent, ReadFailed, Windows
 from .limits import LIMITS, Limits
 from .reader_process import Ring, SlotFilled, worker_main
 
-__all__ = ["ProcessBackend", "UNGUARDED_MAIN", "exit_if_importing_main", "main_not_guarded", "map_in_processes",
-           "processes_allowed", "start_server"]
+__all__ = ["ProcessBackend", "UNGUARDED_MAIN", "exit_if_importing_main", "main_not_guarded", "main_runs_extract",
+           "map_in_processes", "processes_allowed", "start_server"]
 
 PRELOAD = ["ecgspec.run.reader_process"]  # what the forkserver imports once, for every worker it starts
 UNGUARDED_MAIN = 87  # the exit status of a process whose import of the script started a run (no other cause)
@@ -55,11 +55,20 @@ def exit_if_importing_main() -> None:
         os._exit(UNGUARDED_MAIN)
 
 
-def main_not_guarded() -> MainNotGuarded:
-    """The error for a run whose processes exited with :data:`UNGUARDED_MAIN`, naming the script."""
+def main_not_guarded(cluster: bool = False) -> MainNotGuarded:
+    """The error for a run whose processes exited with :data:`UNGUARDED_MAIN`, naming the script; ``cluster``:
+    local:N's Dask workers (``workers=0`` does not help there)."""
     script = getattr(sys.modules.get("__main__"), "__file__", None) or "the script"
-    return MainNotGuarded(f"the reader processes cannot start: each imports {script}, which calls extract at its top"
-                          ' level; call it under `if __name__ == "__main__":`, or pass workers=0 (reader threads)')
+    which, other = ("local:N's Dask worker processes", "") if cluster else ("the reader processes",
+                                                                           ", or pass workers=0 (reader threads)")
+    return MainNotGuarded(f"{which} cannot start: each imports {script}, which calls extract at its top level;"
+                          f' call it under `if __name__ == "__main__":`{other}')
+
+
+def main_runs_extract() -> bool:
+    """Whether a process started as the workers are ends with :data:`UNGUARDED_MAIN` (for a pool or a
+    cluster, which do not say how their processes ended)."""
+    return _probe_exit() == UNGUARDED_MAIN
 
 
 def context() -> Any:
@@ -97,7 +106,7 @@ def map_in_processes(func: Callable[..., list[Any]], items: Sequence[Any], n: in
         with ProcessPoolExecutor(n, mp_context=context()) as pool:
             return [r for part in pool.map(func, parts, *([a] * len(parts) for a in args)) for r in part]
     except BrokenProcessPool:
-        if _probe_exit() == UNGUARDED_MAIN:  # the pool does not say how its processes ended: one more does
+        if main_runs_extract():
             raise main_not_guarded() from None
         raise
 

@@ -23,10 +23,10 @@ def line(script: Path) -> str:
     return f"ecgspec: error: the reader processes cannot start: each imports {script}, which calls extract at its top level; {FIX}"
 
 
-def call(records: Path, output: Path) -> str:
-    """A script's line that extracts ``records`` into ``output`` in 2 reader processes."""
+def call(records: Path, output: Path, how: str = "workers=2") -> str:
+    """A script's line that extracts ``records`` into ``output`` in 2 reader processes (or as ``how`` says)."""
     return (f'ecgspec.extract({str(records)!r}, {str(output)!r}, {{"n_bins": 32, "feature_fs": 50}}, leads="I",'
-            " workers=2, log=lambda line: None)")
+            f" {how}, log=lambda line: None)")
 
 
 def start_script(path: Path, body: str) -> subprocess.Popen[str]:
@@ -87,3 +87,15 @@ def test_a_pool_broken_for_another_reason_says_so_as_before(monkeypatch: pytest.
     monkeypatch.setattr(workers, "_probe_exit", lambda: 0)
     with pytest.raises(BrokenProcessPool):
         workers.map_in_processes(_die, [[1]], 1)
+
+
+@pytest.mark.slow  # a Dask LocalCluster that cannot start (2 s; the cluster tests are slow)
+def test_a_local_cluster_of_such_a_script_ends_it_with_one_line_too(tmp_path: Path, cinc_dir: Path, copy_records) -> None:
+    pytest.importorskip("distributed")
+    records = copy_records(cinc_dir, ["E07500"])
+    script = tmp_path / "cluster.py"
+    statement = call(records, tmp_path / "out.h5", how='cluster="local:1"')
+    code, out, err = finish(start_script(script, f"import ecgspec\n{statement}\n"))
+    assert (code, out) == (1, "") and "Traceback" not in err
+    assert err.splitlines() == [f"ecgspec: error: local:N's Dask worker processes cannot start: each imports {script}, which"
+                                ' calls extract at its top level; call it under `if __name__ == "__main__":`']
