@@ -40,9 +40,9 @@ test: install-test lint
 lint: install-test
 	$(BIN)/ruff check ecgspec tests benchmarks examples
 
-# the tests not marked slow (pyproject: the kill, interrupt, cluster and fuzzing tests, and those over ~5 s), the
-# other Hypothesis tests at a tenth of their examples (the dev profile, tests/helpers/fuzzing.py): at most a
-# quarter of the whole suite's time
+# the tests not marked slow (pyproject: the kill, interrupt, cluster and fuzzing tests, those over ~5 s, and those
+# over ~3 s whose path a quicker test covers), the other Hypothesis tests at a tenth of their examples (the dev
+# profile, tests/helpers/fuzzing.py): at most a quarter of the whole suite's time
 test-fast: install-test
 	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -q -m "not slow"
 

@@ -16,6 +16,7 @@ Each message is one line meant for the user; ``except ecgspec.EcgspecError`` cat
     │   ├── Interrupted      SIGINT/SIGTERM; what was written is kept for --resume
     │   ├── StoppedEarly     stopped for its failed records
     │   │   ├── FailedFast   the first records all failed for one reason; no output left
+    │   │   │   └── MainNotGuarded  the script calls extract at its top level: its reader processes cannot start
     │   │   └── TooManyErrors  more failures than --max-errors; what was written is kept
     │   └── LabelError       an unusable --labels table (also a ValueError); raised before any work
     └── PlotError            what ``ecgspec plot`` cannot draw
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError", "DiskFull", "EcgspecError", "ExtractError", "FailedFast", "Interrupted", "LabelError", "LockHeld",
-    "MergeError", "OutputError", "PlotError", "RecordError", "RecordFailed", "ShardError", "StoppedEarly",
+    "MainNotGuarded", "MergeError", "OutputError", "PlotError", "RecordError", "RecordFailed", "ShardError", "StoppedEarly",
     "TooManyErrors", "WaveformError", "one_line",
 ]
 
@@ -97,6 +98,20 @@ class StoppedEarly(ExtractError):
 
 class FailedFast(StoppedEarly):
     """The first records of a run all failed for one reason: the run stopped and left no output."""
+
+
+class MainNotGuarded(FailedFast, SystemExit):
+    """``extract`` runs at the top level of the script that started it (no ``if __name__ == "__main__":``):
+    each reader process imports that script as it starts, and so cannot start.
+
+    Also a ``SystemExit`` whose ``code`` is the line ``ecgspec: error: MESSAGE``: left uncaught, it ends the
+    script with that line and status 1, not with a traceback, since the fix is in the script, not in a record
+    or a setting; ``except ecgspec.EcgspecError`` still catches it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = f"ecgspec: error: {message}"
 
 
 class TooManyErrors(StoppedEarly):

@@ -13,6 +13,7 @@ from ..engine.config import InputConfig
 from .options import ENGINE_KEYS, ExtractOptions, build_settings, load_yaml
 from .pipeline import ExtractResult, RunControl, run_local, stderr_log
 from .settings import Settings, resolve
+from .workers import exit_if_importing_main
 
 __all__ = ["ExtractResult", "RunControl", "extract", "run_extract", "run_settings"]
 
@@ -21,6 +22,7 @@ def run_settings(inputs: Sequence[str | Path], output: str | Path, settings: Set
                  control: RunControl | None = None) -> ExtractResult:
     """Run the extraction with its settings resolved: on the Dask cluster ``--cluster`` names (its
     client here), else in this process."""
+    exit_if_importing_main()  # a reader process importing a script that runs extract at its top level
     if settings.options.cluster is not None:
         from .cluster import run_on_cluster  # Dask: only for a cluster run
 
@@ -100,14 +102,16 @@ def extract(
         filled up (``DiskFull``: what was written is kept for ``resume``).
     ExtractError
         The run could not go on: ``on_error="fail"`` met a bad record, the first 20 records all
-        failed alike, more than ``max_errors`` failed, an unusable ``labels`` table, or SIGINT.
+        failed alike, more than ``max_errors`` failed, an unusable ``labels`` table, or SIGINT;
+        ``MainNotGuarded``: the calling script runs ``extract`` at its top level (see Notes).
 
     Notes
     -----
     A record that cannot be read is skipped, not raised: it is in ``result.errors`` and the
     file's ``/errors``. The reader processes (``workers``, by default one per CPU) start from a
-    forkserver, which imports the calling script's main module: call ``extract`` under
-    ``if __name__ == "__main__":`` in a script (or pass ``workers=0``).
+    forkserver, and each imports the calling script: call ``extract`` under
+    ``if __name__ == "__main__":`` in a script (or pass ``workers=0``), else the run raises
+    :class:`~ecgspec.errors.MainNotGuarded`, which ends the script with its one line.
 
     Examples
     --------
@@ -117,6 +121,7 @@ def extract(
     >>> result.records, result.windows, result.window_shape
     (10, 10, (2, 64, 38))
     """
+    exit_if_importing_main()  # before any work (run_settings checks too, for its other callers)
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     file_data: Dict[str, Any] = {}

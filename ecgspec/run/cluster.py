@@ -48,6 +48,7 @@ from .runtime import StopFlag
 from .settings import Settings
 from .shard import Part, local_workers, part_name, plan
 from .targets import load_targets
+from .workers import main_not_guarded, main_runs_extract
 
 __all__ = ["run_on_cluster", "assign_device", "worker_index", "parts_folder", "part_count"]
 
@@ -170,6 +171,10 @@ def _connect(spec: str, quiet: bool) -> Iterator[tuple[Any, bool]]:
             cluster, client = None, Client(spec, timeout=CONNECT_SECONDS)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ExtractError(f"cannot reach the Dask cluster {spec}: {one_line(exc)}") from exc
+    except RuntimeError:  # "Nanny failed to start": told apart only where its cause is a script run bare
+        if local is not None and main_runs_extract():
+            raise main_not_guarded(cluster=True) from None
+        raise
     try:
         yield client, cluster is not None
     finally:

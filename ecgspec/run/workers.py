@@ -10,12 +10,20 @@ worker has. Windows arrive in the worker's ring of shared-memory slots; the run 
 (a semaphore count) once it has copied its windows. A worker that dies (killed, out of memory, a
 crash in a library) fails the record it was reading, with one line, and is replaced; the records
 it had not finished go to the replacement.
+
+A process being started imports the script that started the run (multiprocessing's rule for a
+forkserver or spawn): a script that calls ``extract`` at its top level, without ``if __name__ ==
+"__main__":``, would run it again in each. :func:`exit_if_importing_main` (the run's first step)
+ends such a process at once, silently, with :data:`UNGUARDED_MAIN`; the run sees that status and
+raises :class:`~ecgspec.errors.MainNotGuarded`, one line (as ``DataLoader`` reports its workers).
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
+import sys
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -24,6 +32,7 @@ from typing import Any, Callable, Deque, Sequence
 
 import numpy as np
 
+from ..errors import MainNotGuarded
 from ..readers import RecordRef
 from ..signal.spec import ReadSpec
 from .backend import ReaderBackend
@@ -31,9 +40,35 @@ from .events import END_EVENTS, ReadEvent, ReadFailed, Windows
 from .limits import LIMITS, Limits
 from .reader_process import Ring, SlotFilled, worker_main
 
-__all__ = ["ProcessBackend", "map_in_processes", "processes_allowed", "start_server"]
+__all__ = ["ProcessBackend", "UNGUARDED_MAIN", "exit_if_importing_main", "main_not_guarded", "main_runs_extract",
+           "map_in_processes", "processes_allowed", "start_server"]
 
 PRELOAD = ["ecgspec.run.reader_process"]  # what the forkserver imports once, for every worker it starts
+UNGUARDED_MAIN = 87  # the exit status of a process whose import of the script started a run (no other cause)
+
+
+def exit_if_importing_main() -> None:
+    """End this process now, printing nothing, with status :data:`UNGUARDED_MAIN` if it is a process
+    still starting up (importing the script that started it: ``_inheriting``, multiprocessing's own
+    test for this): the script's top level has called ``extract``. Its parent reports it, once."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        os._exit(UNGUARDED_MAIN)
+
+
+def main_not_guarded(cluster: bool = False) -> MainNotGuarded:
+    """The error for a run whose processes exited with :data:`UNGUARDED_MAIN`, naming the script; ``cluster``:
+    local:N's Dask workers (``workers=0`` does not help there)."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None) or "the script"
+    which, other = ("local:N's Dask worker processes", "") if cluster else ("the reader processes",
+                                                                           ", or pass workers=0 (reader threads)")
+    return MainNotGuarded(f"{which} cannot start: each imports {script}, which calls extract at its top level;"
+                          f' call it under `if __name__ == "__main__":`{other}')
+
+
+def main_runs_extract() -> bool:
+    """Whether a process started as the workers are ends with :data:`UNGUARDED_MAIN` (for a pool or a
+    cluster, which do not say how their processes ended)."""
+    return _probe_exit() == UNGUARDED_MAIN
 
 
 def context() -> Any:
@@ -63,12 +98,25 @@ def map_in_processes(func: Callable[..., list[Any]], items: Sequence[Any], n: in
                      chunk: int = LIMITS.map_chunk) -> list[Any]:
     """``func(part, *args)`` over parts of ``items`` (at most ``chunk`` each) in ``n`` processes, the
     results joined in order."""
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 
     size = max(1, min(chunk, -(-len(items) // (4 * n))))
     parts = [items[i : i + size] for i in range(0, len(items), size)]
-    with ProcessPoolExecutor(n, mp_context=context()) as pool:
-        return [r for part in pool.map(func, parts, *([a] * len(parts) for a in args)) for r in part]
+    try:
+        with ProcessPoolExecutor(n, mp_context=context()) as pool:
+            return [r for part in pool.map(func, parts, *([a] * len(parts) for a in args)) for r in part]
+    except BrokenProcessPool:
+        if main_runs_extract():
+            raise main_not_guarded() from None
+        raise
+
+
+def _probe_exit() -> int | None:
+    """The exit status of a process started as the pool's are, doing nothing once started."""
+    probe = context().Process(target=int, name="ecgspec-probe", daemon=True)
+    probe.start()
+    probe.join(timeout=60.0)
+    return probe.exitcode
 
 
 @dataclass
@@ -167,6 +215,8 @@ class ProcessBackend(ReaderBackend):
         old = self.workers[index]
         old.process.join(timeout=1.0)
         code = old.process.exitcode
+        if code == UNGUARDED_MAIN:
+            raise main_not_guarded()
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         pending = [s for s in old.queued if s != seq]
         for conn in (old.tasks, old.events):

@@ -111,6 +111,7 @@ def test_edf_input_without_edfio_is_one_line_naming_the_extra(tmp_path: Path) ->
         assert [v.decode() for v in f["errors/name"][:]] == ["alone", "good/rec"]
 
 
+@pytest.mark.slow  # 8 s: three runs; resuming an interrupted run is also tests/store/test_resume.py's
 def test_resume_of_an_interrupted_multisegment_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     for i in range(6):

@@ -107,6 +107,7 @@ def _cuda_initialised() -> bool:
     return torch.cuda.is_initialized()
 
 
+@pytest.mark.slow  # a Dask LocalCluster (3 s)
 def test_local_workers_fork_from_a_clean_preloaded_server_with_glibcs_malloc(monkeypatch):
     """Dask's MALLOC_TRIM_THRESHOLD_ made each part 1.5x slower; local:N workers start without it and
     without the profiler, one engine thread each, forked from the forkserver (not from this process),

@@ -251,8 +251,13 @@ def test_mimic_style_folder_gives_one_row_per_master_record(tmp_path: Path) -> N
 # ---------------------------------------------------------------- EDF and BDF
 
 
-@pytest.mark.parametrize("bdf", [False, True])
-@pytest.mark.parametrize("rates", [[500, 250, 1000], [256, 256]])
+# 2.4 s each: the two not marked slow cover EDF and BDF, three rates and one
+@pytest.mark.parametrize("rates, bdf", [
+    pytest.param([500, 250, 1000], False, id="edf-three-rates"),
+    pytest.param([500, 250, 1000], True, id="bdf-three-rates", marks=pytest.mark.slow),
+    pytest.param([256, 256], False, id="edf-one-rate", marks=pytest.mark.slow),
+    pytest.param([256, 256], True, id="bdf-one-rate"),
+])
 def test_edf_and_bdf_with_annotations_through_cli_and_api(tmp_path: Path, bdf: bool, rates: list[float]) -> None:
     path, _ = write_edf(tmp_path, "rec", rates, seconds=12, bdf=bdf)
     signals = (edfio.read_bdf if bdf else edfio.read_edf)(path).signals

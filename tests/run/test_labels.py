@@ -192,6 +192,7 @@ def test_dry_run_checks_the_table_and_counts_matches(tmp_path: Path, records: Pa
     assert result.exit_code != 0 and "has no column 'nope'" in result.output
 
 
+@pytest.mark.slow  # a Dask cluster (6 s)
 def test_cluster_run_joins_labels_as_one_process(tmp_path: Path, cinc_dir: Path, copy_records) -> None:
     pytest.importorskip("distributed")
     src = copy_records(cinc_dir, ["E07500", "E07501", "E07502", "E07503", "E07504", "E07505"])

@@ -171,6 +171,7 @@ def test_shard_from_yaml_and_the_api(run, tmp_path):
     assert_same(out, run["single"], ignore=PART_ATTRS)
 
 
+@pytest.mark.slow  # 3 s: a copy merge streamed chunk by chunk; both merges are the tests above
 def test_streamed_copy_with_stored_chunks(run, tmp_path, monkeypatch):
     """Large-dataset path: slices ending on chunk boundaries, and gzip chunks copied as stored bytes."""
     import ecgspec.store.merge as merge

@@ -55,7 +55,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, cpsc_dir: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2, pytest.param(3, marks=pytest.mark.slow)])  # 3: as 2, one more process
 def test_any_number_of_workers_writes_the_same_file_as_one_process(tmp_path: Path, mixed: Path, n: int) -> None:
     one = tmp_path / "one.h5"
     ecgspec.extract(mixed, one, CPSC, stride=700, workers=0, log=lambda m: None)

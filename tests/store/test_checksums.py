@@ -220,6 +220,7 @@ def test_extract_resume_repairs_a_finished_file_and_says_so(cinc_dir: Path, tmp_
     assert_same(out, clean)
 
 
+@pytest.mark.slow  # 12 s: three runs of up to 5,200 records (past a block of 4,096 strings)
 def test_string_crcs_of_a_file_resumed_with_more_records_equal_a_clean_runs(tmp_path: Path) -> None:
     names = [f"r{i:05d}" for i in range(5200)]  # over one block of 4096 strings before and after
     records = fake_records(names)

@@ -117,6 +117,7 @@ def test_shuffled_batches_hold_the_rows_their_indices_name(cpsc_out: Path) -> No
         assert k == len(ds)
 
 
+@pytest.mark.slow  # 3.4 s: every kept window read and compared with the full file
 def test_where_and_columns(cpsc_out: Path) -> None:
     specs, record, start, names = rows(cpsc_out)
     with ecgspec.open(cpsc_out) as full:

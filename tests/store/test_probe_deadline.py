@@ -89,6 +89,7 @@ def test_info_is_one_line_within_the_deadline(partial: Path) -> None:
     assert done.stderr.startswith(f"ecgspec: error: {partial}: reading it did not finish within 3 s: damaged")
 
 
+@pytest.mark.slow  # waits out its 3 s deadline, as test_info_is_one_line_within_the_deadline does through the CLI
 def test_open_allow_partial_is_an_output_error_within_the_deadline(partial: Path, monkeypatch) -> None:
     monkeypatch.setenv("ECGSPEC_PROBE_SECONDS", "3")
     began = time.monotonic()
@@ -97,6 +98,7 @@ def test_open_allow_partial_is_an_output_error_within_the_deadline(partial: Path
     assert time.monotonic() - began < 30
 
 
+@pytest.mark.slow  # waits out its 3 s deadline, then two runs
 def test_resume_starts_it_over_with_one_warning_and_equals_an_uninterrupted_run(
     partial: Path, tmp_path: Path, monkeypatch
 ) -> None:
@@ -156,6 +158,7 @@ def test_the_deadline_comes_from_a_measured_healthy_read_and_stays_under_5_s_at_
     assert probe.deadline_seconds(big, fork=True) == pytest.approx(2 + 4 * 0.5 + 1.5)
 
 
+@pytest.mark.slow  # waits out the deadline at 10 GB (5 s); the deadline's arithmetic is the test above
 def test_info_tells_a_damaged_10_gb_partial_within_5_s_without_a_set_deadline(tmp_path: Path, monkeypatch) -> None:
     from ecgspec.store.summary import describe
 

@@ -111,6 +111,7 @@ def test_crop_and_device_need_a_signals_file(pair):
         ecgspec.open(pair["sig"]).spectrograms  # noqa: B018
 
 
+@pytest.mark.slow  # 3 s: four runs; a signals file is written and read by the tests above
 def test_resume_and_merge(cinc_dir, pair, tmp_path, copy_records):
     names = sorted(p.stem for p in cinc_dir.glob("*.hea"))
     some = copy_records(cinc_dir, names[:20], dest="some")

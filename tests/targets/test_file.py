@@ -160,6 +160,7 @@ def test_shards_merged_hold_one_runs_targets_even_codes_seen_in_both(tmp_path: P
         merge_parts([parts[0], other], tmp_path / "bad.h5")
 
 
+@pytest.mark.slow  # 4 s: three runs; the targets of a run are the tests above
 def test_resume_adds_records_to_the_targets_and_refuses_other_targets(tmp_path: Path, copy_records,
                                                                       cinc_dir: Path) -> None:
     for vocabulary in (("--targets", "cinc2021"), ("--targets", "codes:meta/Dx", "--min-count", "2")):
