@@ -45,6 +45,7 @@ def skipped_lines(stderr: str) -> dict[str, str]:
     return parsed
 
 
+@pytest.mark.slow  # 2.6 s: tests/readers/test_bad_records.py holds one line per bad record in the fast tier
 def test_bad_segments_and_edf_files_are_one_line_each_and_cost_nothing_else(tmp_path: Path) -> None:
     folder = good_records(tmp_path / "in")
     expected = {}

@@ -96,6 +96,7 @@ def test_bad_multisegment_record_is_one_line_record_error(tmp_path: Path, case: 
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # 1.8 s: the other multi-segment tests here read segments in the fast tier
 def test_long_many_segment_record_reads_in_bounded_pieces(tmp_path: Path) -> None:
     """300 segments of 1000 frames: a read of 2500 frames touches 3 or 4 of them, and the whole
     record read block by block equals wfdb's whole read."""

@@ -123,6 +123,7 @@ def test_real_16x2_record_all_leads_through_the_api(tmp_path: Path, test01_16x2:
         assert assert_record(f, 0, e) == 6
 
 
+@pytest.mark.slow  # 2.4 s: test_real_16x2_record_all_leads_through_the_api reads the record in the fast tier
 def test_real_16x2_record_by_channels_and_by_leads_through_the_cli(tmp_path: Path, test01_16x2: Path) -> None:
     e = wfdb_read(test01_16x2, [2, 0])
     for how, args in (("channels", ("--channels", "2,0")), ("leads", ("--leads", "ecg3, ECG 1"))):
@@ -149,7 +150,8 @@ def write_212x4(folder: Path, name: str = "icu", fs: float = 125, seconds: int =
     return folder / f"{name}.hea"
 
 
-@pytest.mark.parametrize("fs", [125, pytest.param(62.4725, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 2.6 s: format 212 is decoded in tests/readers/test_wfdb_decoder.py, extracted by the others here
+@pytest.mark.parametrize("fs", [125, 62.4725])
 def test_wfdb_written_212x4_record_by_leads_cli_and_channels_api(tmp_path: Path, fs: float) -> None:
     header = write_212x4(tmp_path, fs=fs, seconds=int(40 * 125 / fs) + 1)
     assert " 212x4 " in header.read_text() and f" {fs} " in header.read_text().splitlines()[0]
@@ -206,6 +208,7 @@ def test_fixed_layout_with_a_gap_through_the_cli(tmp_path: Path) -> None:
         assert 2000 not in f["windows/start"][:] and 3000 not in f["windows/start"][:]
 
 
+@pytest.mark.slow  # 2.6 s: test_all_three_variable_leads_at_their_rates runs the variable layout in the fast tier
 def test_variable_layout_missing_lead_and_max_nan_through_api_and_cli(tmp_path: Path) -> None:
     header = write_variable(tmp_path / "in")
     e = wfdb_read(header, [1, 0], m2s=True)
@@ -251,9 +254,9 @@ def test_mimic_style_folder_gives_one_row_per_master_record(tmp_path: Path) -> N
 # ---------------------------------------------------------------- EDF and BDF
 
 
-# 2.4 s each: the two not marked slow cover EDF and BDF, three rates and one
+# 2.4 s each: the one not marked slow covers BDF (EDF's reader: tests/readers), the slow ones EDF and three rates
 @pytest.mark.parametrize("rates, bdf", [
-    pytest.param([500, 250, 1000], False, id="edf-three-rates"),
+    pytest.param([500, 250, 1000], False, id="edf-three-rates", marks=pytest.mark.slow),
     pytest.param([500, 250, 1000], True, id="bdf-three-rates", marks=pytest.mark.slow),
     pytest.param([256, 256], False, id="edf-one-rate", marks=pytest.mark.slow),
     pytest.param([256, 256], True, id="bdf-one-rate"),

@@ -109,6 +109,7 @@ def test_non_integer_rate_npz_matches_whole_resampling(tmp_path: Path, cinc_dir:
 # ---------------------------------------------------------------- --channels: CLI, YAML, API
 
 
+@pytest.mark.slow  # 1.7 s: test_channel_out_of_range_skips_that_record_only runs --channels in the fast tier
 def test_channels_from_cli_yaml_and_api_agree_with_torch_ecg(tmp_path: Path, wfdb_dir: Path):
     src = wfdb_dir / "s0010_re"
     cli, yml, api = tmp_path / "cli.h5", tmp_path / "yaml.h5", tmp_path / "api.h5"

@@ -187,6 +187,7 @@ def test_python_api_interrupted_in_process_then_resumed(tmp_path: Path, corpus: 
     assert leftovers(tmp_path) == ["out.h5"]
 
 
+@pytest.mark.slow  # 3.6 s: tests/store/test_meta_columns.py and test_checksums.py add records to a finished file in the fast tier
 def test_resume_adds_new_records_to_a_finished_output(tmp_path: Path, cinc_dir: Path) -> None:
     folder = make_corpus(tmp_path / "records", cinc_dir, n=12)
     later = [folder / f"{good_name(i)}.{ext}" for i in (3, 7, 11) for ext in ("hea", "mat")]
