@@ -96,6 +96,7 @@ def test_discovery_opens_each_part_once_and_a_record_reads_only_its_row(part, mo
     assert reads == [("/tracings", refs[1].row)]
 
 
+@pytest.mark.slow  # 1.2 s: the other CODE-15% tests here extract in the fast tier
 def test_an_ecgspec_output_is_never_an_input(part, tmp_path: Path) -> None:
     path, data = part
     out = path.parent / "out.h5"
@@ -169,6 +170,7 @@ def test_a_shard_weighs_the_rows_of_a_part_as_shares_of_it(part) -> None:
     assert weights == [path.stat().st_size // len(data)] * len(data)
 
 
+@pytest.mark.slow  # 1.4 s: plot and the dry run of other formats are in the fast tier
 def test_plot_reads_a_row_again_by_its_exam_id_and_dry_run_counts_the_run(part, tmp_path: Path) -> None:
     from ecgspec.plot import load_window
 

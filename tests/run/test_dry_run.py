@@ -66,7 +66,7 @@ def test_dry_run_counts_what_the_run_writes_and_writes_nothing(tmp_path: Path, d
     ("cinc2021", [*SMALL, "--stride", "100", "--dtype", "float16"]),
     pytest.param("cpsc2021", ["--n-channels", "2", "--fs", "200", "--n-samples", "400", "--n-bins", "8", "--window-size",
                               "0.03", "--overlap-size", "0.01", "--stride", "50", "--dtype", "float16"], marks=pytest.mark.slow),
-    (".", [*MIXED, *SMALL[:2], "--dtype", "float32"]),  # records, errors and windows together
+    pytest.param(".", [*MIXED, *SMALL[:2], "--dtype", "float32"], marks=pytest.mark.slow),  # records, errors, windows
 ])
 def test_dry_run_bytes_within_ten_percent_of_the_output(tmp_path: Path, data_dir: Path, records: str,
                                                         options: list[str]) -> None:

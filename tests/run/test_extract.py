@@ -75,6 +75,7 @@ def test_cpsc_window_count_is_floor_len_over_2000(tmp_path: Path, cpsc_dir: Path
         assert_close(f["spectrograms"][rows[3]][None], torch_ecg(window, n_channels=2, n_samples=2000, n_bins=128, fs=200))
 
 
+@pytest.mark.slow  # 1.5 s: resampling runs through extract in tests/run/test_multirate_extract.py in the fast tier
 def test_mitbih_100_is_resampled_to_500hz(tmp_path: Path, wfdb_dir: Path):
     out = tmp_path / "100.h5"
     result = run("extract", str(wfdb_dir / "100"), str(out), "--n-channels", "2", "--quiet")

@@ -196,6 +196,7 @@ def write_variable(folder: Path, name: str = "v") -> Path:
     return master(folder, name, 3, [(s if s == "~" else f"{name}{s[1:]}", n) for s, n in VARIABLE])
 
 
+@pytest.mark.slow  # 1.3 s: gaps are read in tests/readers; the fixed layout runs in the other tests here
 def test_fixed_layout_with_a_gap_through_the_cli(tmp_path: Path) -> None:
     header = write_fixed(tmp_path / "in")
     e = fixed_read(header, [1, 0])

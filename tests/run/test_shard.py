@@ -158,6 +158,7 @@ def test_virtual_file_with_dataloader_workers(run, tmp_path):
         assert [n for batch in names for n in batch] == [ref.records["name"][r] for r in ref.windows["record"]]
 
 
+@pytest.mark.slow  # 1.5 s: the module's run shards through the CLI for every test here
 def test_shard_from_yaml_and_the_api(run, tmp_path):
     config = tmp_path / "cfg.yaml"
     config.write_text("n_bins: 32\nfeature_fs: 50\nextract:\n  batch_size: 8\n  shard: 1/3\n")

@@ -146,6 +146,7 @@ def test_resume_and_merge(cinc_dir, pair, tmp_path, copy_records):
     assert res.exit_code == 2 and "store" in res.output
 
 
+@pytest.mark.slow  # 1.8 s: info and plot of a spectrogram file run in the fast tier, a signals file's in make test
 def test_info_and_plot(pair, tmp_path):
     res = invoke("info", pair["sig"], "--json")
     info = json.loads(res.output)
