@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import h5py
 import numpy as np
 
 from ecgspec.store.layout import RecordRow
@@ -61,6 +62,23 @@ def run(w: SpectrogramWriter, records: list[Fake], errors: dict[str, str] | None
     for name, message in (errors or {}).items():
         w.add_error(name, message)
     return w.finish()
+
+
+def chunks(path: Path, name: str) -> list[tuple[int, int, int]]:
+    """(first row, byte offset, stored size) of each chunk of dataset ``name`` (a partial file's too)."""
+    with h5py.File(path, "r", swmr=path.name.endswith(".partial")) as f:
+        d = f[name]
+        infos = [d.id.get_chunk_info(i) for i in range(d.id.get_num_chunks())]
+        return [(info.chunk_offset[0], info.byte_offset, info.size) for info in infos]
+
+
+def flip(path: Path, at: int, bit: int = 0) -> None:
+    """Flip bit ``bit`` of byte ``at`` of ``path``: damage as a disk or a copy leaves it."""
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        byte = fh.read(1)[0]
+        fh.seek(at)
+        fh.write(bytes([byte ^ (1 << bit)]))
 
 
 def new_writer(path: Path, **kwargs) -> SpectrogramWriter:

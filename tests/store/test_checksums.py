@@ -22,7 +22,7 @@ from ecgspec.store.layout import OutputError
 from ecgspec.store.verify import record_names, verify_file
 from tests.helpers.compare import assert_same
 from tests.helpers.paths import benchmark
-from tests.helpers.store import compute, fake_records, run, writer
+from tests.helpers.store import chunks, compute, fake_records, flip, run, writer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (2, 32, 32)  # 8 KiB a window: 256 windows a chunk
@@ -37,22 +37,6 @@ def build(path: Path, names: list[str] = NAMES, **kwargs) -> Path:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("finished") / "out.h5")
-
-
-def chunks(path: Path, name: str) -> list[tuple[int, int, int]]:
-    """(first row, byte offset, stored size) of each chunk of dataset ``name``."""
-    with h5py.File(path, "r") as f:
-        d = f[name]
-        infos = [d.id.get_chunk_info(i) for i in range(d.id.get_num_chunks())]
-        return [(info.chunk_offset[0], info.byte_offset, info.size) for info in infos]
-
-
-def flip(path: Path, at: int, bit: int = 0) -> None:
-    with open(path, "r+b") as fh:
-        fh.seek(at)
-        byte = fh.read(1)[0]
-        fh.seek(at)
-        fh.write(bytes([byte ^ (1 << bit)]))
 
 
 def owners(path: Path, first: int, rows: int) -> set[str]:

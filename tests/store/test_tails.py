@@ -22,9 +22,9 @@ from ecgspec.store import tails
 from ecgspec.store.layout import RecordRow
 from ecgspec.store.verify import verify_file
 from tests.helpers.compare import assert_same
-from tests.helpers.store import CONFIG, compute, fake_records, run, writer
-from tests.store.test_checksums import SHAPE, chunks, flip
+from tests.helpers.store import CONFIG, chunks, compute, fake_records, flip, run, writer
 
+SHAPE = (2, 32, 32)  # 8 KiB a window: 256 windows a chunk
 NAMES = [f"rec{i:04d}" for i in range(40)]
 TORN = ("spectrograms", "windows/record", "records/fs", "records/lead_mask", "staged/records/ends",
         "staged/records/text")
