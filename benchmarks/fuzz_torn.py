@@ -33,7 +33,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = 4096
+sys.path[:0] = [str(ROOT)]  # ecgspec, and the tests' torn-page helpers
+
+from tests.helpers.torn import PAGE, changed_pages, splice  # noqa: E402
+
 SHAPE = (2, 5, 7)
 CONFIG = {"n_channels": 2, "n_samples": 5000, "n_bins": 5, "fs": 500, "window_size": 0.05}
 PER_COMMIT = 12
@@ -109,18 +112,6 @@ def partials(folder: Path, n_commits: int) -> list[tuple[bytes, bytes]]:
 
 
 # -- damage ---------------------------------------------------------------------------------
-
-
-def changed_pages(before: bytes, after: bytes) -> list[int]:
-    size = max(len(before), len(after))
-    return [p for p in range(-(-size // PAGE)) if before[p * PAGE : (p + 1) * PAGE] != after[p * PAGE : (p + 1) * PAGE]]
-
-
-def splice(before: bytes, after: bytes, pages: list[int]) -> bytes:
-    out = bytearray(before) + bytearray(max(0, len(after) - len(before)))
-    for page in pages:
-        out[page * PAGE : (page + 1) * PAGE] = after[page * PAGE : (page + 1) * PAGE]
-    return bytes(out[: len(after)])
 
 
 def damage(state: tuple[bytes, bytes], rng: np.random.Generator) -> tuple[str, bytes]:
@@ -239,7 +230,6 @@ class Child:
 
 def fuzz(n_cases: int, seed: int, n_commits: int, folder: Path) -> Summary:
     """Build the partials and the uninterrupted file in ``folder``, then run ``n_cases`` damaged copies."""
-    sys.path.insert(0, str(ROOT))
     started = time.monotonic()
     states = partials(folder, n_commits)
     fresh = folder / "fresh.h5"
@@ -283,7 +273,6 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        sys.path.insert(0, str(ROOT))
         child_main(args.child, args.commits)
         return
     with tempfile.TemporaryDirectory(prefix="ecgspec-fuzz-") as folder:

@@ -35,9 +35,9 @@ from ecgspec.store.layout import RecordRow
 from ecgspec.store.writer import SpectrogramWriter
 from tests.helpers.store import SMALL as SHAPE
 from tests.helpers.store import new_writer
+from tests.helpers.torn import PAGE, changed_pages, splice
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = 4096
 READ_SECONDS = 60  # far more than reading one of these small files takes, even on a loaded machine
 TEARS_A_FLUSH = 6  # prefixes and single pages left out, spread over the pages a flush changes
 
@@ -63,19 +63,6 @@ def collections(data: bytes) -> dict[int, bytes]:
         found[at] = data[at : at + size]
         at = data.find(b"GCOL", at + 4)
     return found
-
-
-def changed_pages(before: bytes, after: bytes) -> list[int]:
-    size = max(len(before), len(after))
-    return [p for p in range(-(-size // PAGE)) if before[p * PAGE : (p + 1) * PAGE] != after[p * PAGE : (p + 1) * PAGE]]
-
-
-def splice(before: bytes, after: bytes, pages: list[int]) -> bytes:
-    """``before`` with the given pages of ``after`` written over it (a write that reached only those pages)."""
-    out = bytearray(before) + bytearray(max(0, len(after) - len(before)))
-    for page in pages:
-        out[page * PAGE : (page + 1) * PAGE] = after[page * PAGE : (page + 1) * PAGE]
-    return bytes(out[: len(after)])
 
 
 def tears(before: bytes, after: bytes) -> list[tuple[str, bytes, list[int]]]:
