@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import h5py
 import numpy as np
 
+from . import tails
 from .verify import chunk_error
 
 __all__ = ["BatchedReads"]
@@ -70,7 +71,8 @@ class BatchedReads:
     @staticmethod
     def _read_rows(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray, path: Path) -> None:
         """``/spectrograms`` rows ``rows`` into ``out``: one read per run of consecutive rows. A damaged chunk
-        (its checksum fails) is an OutputError naming its records and the repair (:func:`chunk_error`)."""
+        (its checksum fails, and it is not a partial file's torn last chunk: :mod:`.tails`) is an OutputError
+        naming its records and the repair (:func:`chunk_error`)."""
         if not len(rows):
             return
         bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
@@ -79,7 +81,10 @@ class BatchedReads:
             try:
                 dataset.read_direct(out, np.s_[first:first + b - a], np.s_[a:b])
             except OSError as exc:
-                raise chunk_error(dataset.file, path, first, first + b - a) from exc
+                try:  # a partial file's last chunk torn by a kill, its committed rows intact (.tails)
+                    out[a:b] = tails.read(dataset, first, first + b - a)
+                except OSError:
+                    raise chunk_error(dataset.file, path, first, first + b - a) from exc
 
     def _spectrograms(self) -> h5py.Dataset:
         """This process's ``/spectrograms`` for batched reads: kept per handle (looked up each time while SWMR)."""

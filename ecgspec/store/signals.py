@@ -81,7 +81,7 @@ def read_spans(dataset: h5py.Dataset, starts: np.ndarray, length: int, out: np.n
     breaks = np.flatnonzero(sorted_starts[1:] > sorted_starts[:-1] + length) + 1
     for group in np.split(np.arange(len(starts)), breaks):
         first, last = int(sorted_starts[group[0]]), int(sorted_starts[group[-1]]) + length
-        block = dataset[first:last]
+        block = tails.read(dataset, first, last)  # (a partial file's last chunk torn by a kill: .tails)
         views = np.lib.stride_tricks.sliding_window_view(block, length, axis=0)  # (n, n_leads, length)
         out[order[group]] = views[sorted_starts[group] - first]
 

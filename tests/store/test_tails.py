@@ -26,6 +26,8 @@ from tests.helpers.store import CONFIG, chunks, compute, fake_records, flip, run
 
 SHAPE = (2, 32, 32)  # 8 KiB a window: 256 windows a chunk
 NAMES = [f"rec{i:04d}" for i in range(40)]
+SIGNALS_CONFIG = {**CONFIG, "n_bins": 16, "store": "signals"}  # an engine's config: n_fft 30 >= its 25-sample window
+SIGNALS_SHAPE = (2, 16, 385)
 TORN = ("spectrograms", "windows/record", "records/fs", "records/lead_mask", "staged/records/ends",
         "staged/records/text")
 
@@ -71,6 +73,15 @@ def test_a_last_chunk_torn_past_its_committed_rows_loses_none_of_them(partial: P
     assert not verify_file(copy).damage
 
 
+def test_the_loader_reads_the_windows_of_a_torn_last_chunk(partial: Path, tmp_path: Path) -> None:
+    copy = torn_copy(partial, tmp_path / "torn", "spectrograms", committed=False)
+    with ecgspec.open(partial, allow_partial=True) as a, ecgspec.open(copy, allow_partial=True) as b:
+        assert len(b) == len(a) > 0
+        np.testing.assert_array_equal(b.__getitems__(list(range(len(b))))[-1][0], a[len(a) - 1][0])
+        for i in range(len(a)):
+            np.testing.assert_array_equal(b[i][0], a[i][0])
+
+
 @pytest.mark.parametrize("name", ("records/fs", "staged/records/text"))
 def test_a_change_in_a_last_chunks_committed_rows_is_still_damage(partial: Path, tmp_path: Path, name: str) -> None:
     copy = torn_copy(partial, tmp_path / "damaged", name, committed=True)
@@ -95,14 +106,15 @@ def test_a_resume_of_a_torn_last_chunk_keeps_every_record_and_equals_a_clean_run
 
 @pytest.fixture(scope="module")
 def signals_partial(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A partial ``--store signals`` file of 30 records of 3,100 samples (a chunk holds 5,000: its last one
-    has room), no windows."""
+    """A partial ``--store signals`` file of 30 records of 6,200 samples (a chunk holds 5,000: its last one
+    has room), two windows each."""
     folder = tmp_path_factory.mktemp("signals")
-    w = writer(folder / "out.h5", SHAPE, config={**CONFIG, "store": "signals"}, durable=False)
+    w = writer(folder / "out.h5", SIGNALS_SHAPE, config=SIGNALS_CONFIG, durable=False)
     rng = np.random.default_rng(0)
     for i in range(30):
-        w.write_signal(w.next_record_row, rng.random((3100, 2), dtype=np.float32))
-        w.commit_record(RecordRow(f"sig{i:03d}", "x.hea", 500.0, 3100, "I,II", 0, 0, "500.0,500.0"))
+        w.write_signal(w.next_record_row, rng.random((6200, 2), dtype=np.float32))
+        w.write_windows(np.full(2, w.next_record_row), np.array([0, 1200]), None)
+        w.commit_record(RecordRow(f"sig{i:03d}", "x.hea", 500.0, 6200, "I,II", 2, 0, "500.0,500.0"))
     w.close()
     return folder / "out.h5.partial"
 
@@ -113,10 +125,14 @@ def test_a_signals_files_torn_last_chunk_loses_no_record(signals_partial: Path, 
     assert not verify_file(copy).damage
     with ecgspec.open(copy, allow_partial=True) as ds:
         assert ds.records["name"].tolist() == [f"sig{i:03d}" for i in range(30)]
-        assert ds.records["signal_offset"].tolist() == [3100 * i for i in range(30)]
-    w = writer(copy.parent / "out.h5", SHAPE, config={**CONFIG, "store": "signals"}, durable=False, resume=True)
+        assert ds.records["signal_offset"].tolist() == [6200 * i for i in range(30)]
+    with ecgspec.open(signals_partial, allow_partial=True) as a, ecgspec.open(copy, allow_partial=True) as b:
+        assert len(b) == len(a) > 0
+        for i in (0, len(a) - 1):  # the last window's samples lie in the torn chunk
+            np.testing.assert_array_equal(b[i][0], a[i][0])
+    w = writer(copy.parent / "out.h5", SIGNALS_SHAPE, config=SIGNALS_CONFIG, durable=False, resume=True)
     assert len(w.done_names) == 30 and w.repaired == ()
     w.close()
     with h5py.File(copy, "r", swmr=True) as f:
-        assert f["signals"].shape == (93000, 2)
+        assert f["signals"].shape == (186000, 2)
         f["signals"][()]  # healed: its checksum holds again
