@@ -79,23 +79,32 @@ def record(file: h5py.File, counts: tuple[int, int, int], signal_rows: int) -> N
     tails.flush()
 
 
-def _verified(dataset: h5py.Dataset) -> tuple[int, np.ndarray] | None:
-    """The first row of ``dataset``'s last committed chunk and its committed rows as stored, where they match
-    their recorded CRC; None where the file records none for it or they do not match."""
-    tails = dataset.file.get(TAILS)
+def _recorded(file: h5py.File) -> dict[str, tuple[int, int]]:
+    """Each dataset's recorded committed rows and CRC; empty where the file records none (finished, or written
+    before tails) or the record itself cannot be read (then nothing is trusted beyond the checksums)."""
+    tails = file.get(TAILS)
     try:
         names = json.loads(tails.attrs["datasets"]) if tails is not None else []
-        if dataset.name.lstrip("/") not in names:
-            return None
-        rows, crc = (int(v) for v in tails[names.index(dataset.name.lstrip("/"))])
+        return {name: (int(rows), int(crc)) for name, (rows, crc) in zip(names, tails[()].tolist())} if names else {}
     except (OSError, ValueError, KeyError):
-        return None
+        return {}
+
+
+def _verified(dataset: h5py.Dataset, rows: int, crc: int) -> tuple[int, np.ndarray] | None:
+    """The first row of ``dataset``'s chunk holding row ``rows - 1`` and its ``rows`` committed rows there as
+    stored, where they match ``crc``; None otherwise."""
     first = _first(rows, dataset)
     chunk = unchecked_chunk(dataset, first) if rows else None
     if chunk is None or rows - first > len(chunk):
         return None
     kept = chunk[: rows - first]
     return (first, kept) if zlib.crc32(np.ascontiguousarray(kept).tobytes()) == crc else None
+
+
+def _tail(dataset: h5py.Dataset) -> tuple[int, np.ndarray] | None:
+    """:func:`_verified` for ``dataset`` against its file's record; None where it has none."""
+    recorded = _recorded(dataset.file).get(dataset.name.lstrip("/"))
+    return None if recorded is None else _verified(dataset, *recorded)
 
 
 def read(dataset: h5py.Dataset, start: int, stop: int) -> np.ndarray:
@@ -105,7 +114,7 @@ def read(dataset: h5py.Dataset, start: int, stop: int) -> np.ndarray:
     try:
         return dataset[start:stop]
     except OSError:
-        tail = _verified(dataset)
+        tail = _tail(dataset)
         if tail is None or not tail[0] < stop <= tail[0] + len(tail[1]):
             raise
         first, kept = tail
@@ -116,7 +125,7 @@ def read(dataset: h5py.Dataset, start: int, stop: int) -> np.ndarray:
 def verified_tail(dataset: h5py.Dataset, start: int, stop: int) -> bool:
     """Whether rows ``[start, stop)`` of ``dataset``, which fail their checksum, are within its last committed
     chunk and its committed rows there match their CRC (rows past them are not committed: not read)."""
-    tail = _verified(dataset)
+    tail = _tail(dataset)
     return tail is not None and tail[0] <= start and stop <= tail[0] + len(tail[1])
 
 
@@ -124,12 +133,7 @@ def heal(file: h5py.File) -> None:
     """Write anew (SWMR off) each last committed chunk whose checksum fails and whose committed rows match their
     CRC, with those rows: the chunk cut away (HDF5 drops a chunk wholly past the end without reading it), then
     its rows written back, checksummed. A resume does this before it cuts or appends rows."""
-    tails = file.get(TAILS)
-    try:
-        recorded = zip(json.loads(tails.attrs["datasets"]), tails[:, 0].tolist()) if tails is not None else ()
-    except (OSError, ValueError, KeyError):
-        return  # the record itself damaged: the resume's checks keep the records before any damage
-    for name, rows in recorded:
+    for name, (rows, crc) in _recorded(file).items():
         dataset = file[name]
         if not rows:
             continue
@@ -138,7 +142,7 @@ def heal(file: h5py.File) -> None:
             dataset[first:rows]
             continue
         except OSError:
-            tail = _verified(dataset)
+            tail = _verified(dataset, rows, crc)
         if tail is None:
             continue  # damaged beyond a torn tail: the resume's checks keep the records before it
         dataset.resize(first, axis=0)

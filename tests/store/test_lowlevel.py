@@ -1,7 +1,7 @@
 """What ecgspec.store.lowlevel relies on beyond h5py's high-level API, checked on the installed h5py and HDF5.
 
 Each test below exercises one reliance (HDF5's error wording, the superblock's bytes, what a
-cut chunk holds, the low-level calls); the first records the (h5py, HDF5) pairs these tests
+cut chunk holds, where a Fletcher32 chunk is rewritten and how it is stored, the low-level calls); the first records the (h5py, HDF5) pairs these tests
 passed on. On any other pair it fails, naming the pair: run this file there, and add the pair
 to lowlevel.VERIFIED (and widen pyproject.toml's h5py bound) once everything else passes.
 """
@@ -110,6 +110,30 @@ def test_datasets_made_copied_listed_and_opened_uncached(tmp_path: Path) -> None
         assert sorted(lowlevel.dataset_names(f, lambda name: not name.startswith("a/d"))) == ["a/src", "b"]
         plain = lowlevel.open_uncached(f["b"])
         assert plain.id.get_access_plist().get_chunk_cache()[:2] == (0, 0) and plain[()].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_fletcher32_chunk_is_rewritten_in_place_and_its_values_read_unchecked(tmp_path: Path) -> None:
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w", libver=LIBVER) as f:
+        d = f.create_dataset("x", shape=(0, 3), maxshape=(None, 3), chunks=(4, 3), dtype="<i8", fletcher32=True)
+        d.resize(6, axis=0)
+        d[:] = np.arange(18).reshape(6, 3)
+        f.flush()
+        where = d.id.get_chunk_info_by_coord((4, 0)).byte_offset
+        d.resize(7, axis=0)
+        d[6] = [18, 19, 20]
+        f.flush()
+        assert d.id.get_chunk_info_by_coord((4, 0)).byte_offset == where  # rewritten at its own address
+        f.create_dataset("gz", data=np.arange(8), chunks=(4,), compression="gzip", fletcher32=True)
+    with open(path, "r+b") as fh:  # a byte past the written rows: the checksum fails, the values stand
+        fh.seek(where + 3 * 3 * 8)
+        fh.write(b"\x01")
+    with h5py.File(path, "r") as f:
+        with pytest.raises(OSError):
+            f["x"][4:]
+        np.testing.assert_array_equal(lowlevel.unchecked_chunk(f["x"], 4)[:3], np.arange(12, 21).reshape(3, 3))
+        np.testing.assert_array_equal(lowlevel.unchecked_chunk(f["x"], 0), np.arange(12).reshape(4, 3))
+        assert lowlevel.unchecked_chunk(f["gz"], 0) is None  # compressed: its stored bytes are not its values
 
 
 def test_lookup3_matches_the_published_values() -> None:
